@@ -1,0 +1,613 @@
+"""The neuromorphic core: N LIF neurons with exponential current synapses and on-chip STDP.
+
+The arithmetic is specified in ``docs/model.md``; :class:`spikeforge.host.twin.Twin` executes the
+same text in numpy, and the differential tests hold the two bit-identical.
+
+One time step runs three phases (see ``docs/model.md`` for the cycle formula):
+
+* **A, delivery.** For every arriving row (a neuron that spiked last step, an input that spikes
+  now) the row's ``ceil(N/L)`` weight words are read, one word of ``L`` weights per clock, and
+  added to ``L`` banked accumulators. With learning on, the same pass writes the depressed word
+  back, so depression costs no extra cycle.
+* **B, update.** One neuron and one input trace per clock: decay, integrate, fire, reset, traces.
+  Neurons that fire are appended to the spike list, which is the event list of the next step.
+* **C, potentiation** (learning on only). For every neuron that fired, its column is walked, one
+  synapse per clock.
+
+Host access (``bus_*``) and the region CRC engine work while the core is idle.
+"""
+
+from amaranth.hdl import (Array, Cat, Const, Module, Mux, Shape, Signal, signed, unsigned)
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..config import CoreConfig, ceil_log2
+from .regions import (Region, addr_bits, bus_width, crc_parameters, region_depth,
+                      region_layout)
+
+__all__ = ["Core", "OVERHEAD_BASE", "OVERHEAD_LEARN"]
+
+#: Fixed cycles of every step: phase A prime and drain, phase B drain, finish.
+OVERHEAD_BASE = 4
+#: Extra fixed cycles when phase C runs (its drain).
+OVERHEAD_LEARN = 1
+
+
+def _sat(value, shape):
+    """Clamp ``value`` into the range of ``shape`` (signed or unsigned) and cast to it."""
+    shape = Shape.cast(shape)
+    if shape.signed:
+        low, high = -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    else:
+        low, high = 0, (1 << shape.width) - 1
+    return Mux(value > high, high, Mux(value < low, low, value))[:shape.width]
+
+
+def _dec(value, factor, frac_bits):
+    """``value * factor / 2**frac_bits`` rounded toward zero (docs/model.md, ``dec``)."""
+    product = value * factor
+    if Shape.cast(product.shape()).signed:
+        bias = (1 << frac_bits) - 1
+        return Mux(product < 0, (product + bias) >> frac_bits, product >> frac_bits)
+    return product >> frac_bits
+
+
+class Core(wiring.Component):
+    """A time-multiplexed core of ``config.neurons`` LIF neurons.
+
+    Ports
+    -----
+    start : In(1)
+        Pulse while ``busy`` is low to run one time step.
+    learn : In(1)
+        Sampled with ``start``: apply STDP during this step.
+    busy : Out(1)
+        High from ``start`` until the step (or a region CRC) is finished.
+    done : Out(1)
+        One-cycle pulse at the end of a step.
+    step_cycles : Out(32)
+        Clock cycles taken by the last step, from ``start`` to ``done``.
+    step_count : Out(32)
+        Steps run since reset.
+    in_valid, in_index, in_ready
+        Push one input spike (input line ``in_index``) for the next step while idle. The events of
+        one step must be distinct; they are consumed (and the list emptied) by the step.
+    in_count : Out
+        Input spikes pushed for the next step.
+    bus_region, bus_addr, bus_wdata, bus_we, bus_re, bus_rdata, bus_rvalid, bus_ready
+        Word access to the regions of :class:`~spikeforge.rtl.regions.Region` while idle.
+        ``bus_rdata`` is valid (``bus_rvalid``) one cycle after ``bus_re``.
+    crc_start, crc_value, crc_done
+        ``crc_start`` with ``bus_region`` computes the CRC-32 of all the region's words (zero
+        extended to the bus width); ``crc_value`` holds it when ``crc_done`` pulses.
+    """
+
+    def __init__(self, config):
+        if not isinstance(config, CoreConfig):
+            raise TypeError(f"config must be a CoreConfig, not {config!r}")
+        self.config = config
+        c = config
+        self._bus_width = bus_width(c)
+        super().__init__({
+            "start": In(1),
+            "learn": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "step_cycles": Out(32),
+            "step_count": Out(32),
+            "in_valid": In(1),
+            "in_index": In(c.input_index_bits),
+            "in_ready": Out(1),
+            "in_count": Out(range(c.inputs + 1)),
+            "bus_region": In(Region),
+            "bus_addr": In(addr_bits(c)),
+            "bus_wdata": In(self._bus_width),
+            "bus_we": In(1),
+            "bus_re": In(1),
+            "bus_rdata": Out(self._bus_width),
+            "bus_rvalid": Out(1),
+            "bus_ready": Out(1),
+            "crc_start": In(1),
+            "crc_value": Out(32),
+            "crc_done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        c = self.config
+        m = Module()
+        N, M, L, Wr, R = c.neurons, c.inputs, c.lanes, c.words_per_row, c.rows
+        lg_lanes = ceil_log2(L)
+        stdp = c.stdp
+        adaptive = c.adaptive_threshold
+
+        weight_shape = signed(c.weight_bits)
+        trace_shape = unsigned(c.trace_bits)
+        acc_shape = signed(c.acc_bits)
+        param_layout = region_layout(c, Region.PARAM)
+        state_layout = region_layout(c, Region.STATE)
+        global_layout = region_layout(c, Region.GLOBAL)
+        word_layout = region_layout(c, Region.WEIGHT)
+
+        # -- memories -------------------------------------------------------------------------
+        def memory(name, shape, depth, transparent=False):
+            mem = Memory(shape=shape, depth=depth, init=[])
+            m.submodules[name] = mem
+            wp = mem.write_port()
+            rp = mem.read_port(transparent_for=(wp,) if transparent else ())
+            return rp, wp
+
+        w_rp, w_wp = memory("weights", word_layout, c.weight_depth)
+        p_rp, p_wp = memory("params", param_layout, N)
+        s_rp, s_wp = memory("state", state_layout, N)
+        # Accumulators are banked by lane: lane l of word w is neuron w*L + l. Reads are
+        # transparent so that back-to-back updates of one word (N <= L) see the last write.
+        acc = [memory(f"acc{lane}", acc_shape, Wr, transparent=True) for lane in range(L)]
+        spk_rp, spk_wp = memory("spike_list", unsigned(c.neuron_index_bits), N)
+        if M:
+            inl_rp, inl_wp = memory("input_list", unsigned(c.input_index_bits), M)
+            inm_rp, inm_wp = memory("input_map", 1, M)
+        if stdp:
+            mk_rp, mk_wp = memory("mask", unsigned(L), c.weight_depth)
+            x_rp, x_wp = memory("xtrace", trace_shape, N)
+            ytr = [memory(f"ytrace{lane}", trace_shape, Wr) for lane in range(L)]
+            if M:
+                xi_rp, xi_wp = memory("xintrace", trace_shape, M)
+
+        gl = Signal(global_layout, init={
+            "w_shift": 0,
+            **({"w_min": c.weight_range[0], "w_max": c.weight_range[1]} if stdp else {}),
+        })
+
+        # -- control registers ----------------------------------------------------------------
+        n_rec = Signal(range(N + 1))        # spikes in spike_list (this step's arrivals)
+        n_in = Signal(range(M + 1))          # input events pushed for the next step
+        n_spk = Signal(range(N + 1))         # spikes produced by the running phase B
+        learn_r = Signal()
+        list_dirty = Signal()                # STATE was written by the host since the last step
+        cycles = Signal(32)
+        m.d.comb += self.in_count.eq(n_in)
+
+        # -- host bus: read issue (also used by the CRC engine) -------------------------------
+        rd_issue = Signal()
+        rd_region = Signal(Region)
+        rd_addr = Signal(addr_bits(c))
+        rd_q_valid = Signal()
+        rd_q_region = Signal(Region)
+        rd_q_lane = Signal(range(L))
+        m.d.sync += [
+            rd_q_valid.eq(rd_issue),
+            rd_q_region.eq(rd_region),
+            rd_q_lane.eq(rd_addr[:lg_lanes] if lg_lanes else 0),
+        ]
+        bank_addr = rd_addr[lg_lanes:] if lg_lanes else rd_addr
+
+        # Default read addresses come from the host path; the phases override them below.
+        m.d.comb += [
+            w_rp.addr.eq(rd_addr), p_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr),
+        ]
+        if stdp:
+            m.d.comb += [mk_rp.addr.eq(rd_addr), x_rp.addr.eq(rd_addr)]
+            for y_rp, _ in ytr:
+                m.d.comb += y_rp.addr.eq(bank_addr)
+            if M:
+                m.d.comb += xi_rp.addr.eq(rd_addr)
+
+        rdata = Signal(self._bus_width)
+        with m.Switch(rd_q_region):
+            with m.Case(Region.WEIGHT):
+                m.d.comb += rdata.eq(w_rp.data.as_value())
+            with m.Case(Region.PARAM):
+                m.d.comb += rdata.eq(p_rp.data.as_value())
+            with m.Case(Region.STATE):
+                m.d.comb += rdata.eq(s_rp.data.as_value())
+            with m.Case(Region.GLOBAL):
+                m.d.comb += rdata.eq(gl.as_value())
+            if stdp:
+                with m.Case(Region.MASK):
+                    m.d.comb += rdata.eq(mk_rp.data)
+                with m.Case(Region.XTRACE):
+                    m.d.comb += rdata.eq(x_rp.data)
+                with m.Case(Region.YTRACE):
+                    m.d.comb += rdata.eq(Array(y_rp.data for y_rp, _ in ytr)[rd_q_lane])
+                if M:
+                    with m.Case(Region.XINTRACE):
+                        m.d.comb += rdata.eq(xi_rp.data)
+        m.d.comb += [self.bus_rdata.eq(rdata), self.bus_rvalid.eq(rd_q_valid)]
+
+        # -- host bus: writes (idle only; gated below) ----------------------------------------
+        host_we = Signal()
+        wr_lane = self.bus_addr[:lg_lanes] if lg_lanes else 0
+        wr_bank_addr = self.bus_addr[lg_lanes:] if lg_lanes else self.bus_addr
+        with m.If(host_we):
+            with m.Switch(self.bus_region):
+                with m.Case(Region.WEIGHT):
+                    m.d.comb += [w_wp.addr.eq(self.bus_addr), w_wp.data.eq(self.bus_wdata),
+                                 w_wp.en.eq(1)]
+                with m.Case(Region.PARAM):
+                    m.d.comb += [p_wp.addr.eq(self.bus_addr), p_wp.data.eq(self.bus_wdata),
+                                 p_wp.en.eq(1)]
+                with m.Case(Region.STATE):
+                    m.d.comb += [s_wp.addr.eq(self.bus_addr), s_wp.data.eq(self.bus_wdata),
+                                 s_wp.en.eq(1)]
+                    # the spike bits may have changed: rebuild the spike list before the next step
+                    m.d.sync += list_dirty.eq(1)
+                with m.Case(Region.GLOBAL):
+                    m.d.sync += gl.eq(self.bus_wdata)
+                if stdp:
+                    with m.Case(Region.MASK):
+                        m.d.comb += [mk_wp.addr.eq(self.bus_addr), mk_wp.data.eq(self.bus_wdata),
+                                     mk_wp.en.eq(1)]
+                    with m.Case(Region.XTRACE):
+                        m.d.comb += [x_wp.addr.eq(self.bus_addr), x_wp.data.eq(self.bus_wdata),
+                                     x_wp.en.eq(1)]
+                    with m.Case(Region.YTRACE):
+                        for lane, (_, y_wp) in enumerate(ytr):
+                            m.d.comb += [y_wp.addr.eq(wr_bank_addr),
+                                         y_wp.data.eq(self.bus_wdata),
+                                         y_wp.en.eq(wr_lane == lane)]
+                    if M:
+                        with m.Case(Region.XINTRACE):
+                            m.d.comb += [xi_wp.addr.eq(self.bus_addr),
+                                         xi_wp.data.eq(self.bus_wdata), xi_wp.en.eq(1)]
+
+        # -- region CRC engine ------------------------------------------------------------------
+        crc = crc_parameters(c).create()
+        m.submodules.crc = crc
+        crc_region = Signal(Region)
+        crc_issue_addr = Signal(addr_bits(c) + 1)
+        crc_depth = Signal(addr_bits(c) + 1)
+        crc_pending = Signal(range(3))
+        m.d.comb += [crc.data.eq(rdata), crc.valid.eq(rd_q_valid & (crc_pending != 0)),
+                     self.crc_value.eq(crc.crc)]
+        depth_of = {region: region_depth(c, region) for region in Region}
+
+        # -- spike list rebuild (after host writes to STATE) ------------------------------------
+        scan_index = Signal(range(N))
+        scan1_valid = Signal()
+        scan1_index = Signal(range(N))
+        with m.If(scan1_valid & s_rp.data.s):
+            m.d.comb += [spk_wp.addr.eq(n_spk), spk_wp.data.eq(scan1_index), spk_wp.en.eq(1)]
+            m.d.sync += n_spk.eq(n_spk + 1)
+
+        # -- phase A: delivery ------------------------------------------------------------------
+        a_event = Signal(range(N + M + 1))   # event being issued
+        a_word = Signal(range(Wr))
+        a_row_q = Signal(range(R))
+        ev_src_in_q = Signal()               # the fetched list entry is an input event
+        ev_row = Signal(range(R))            # row fetched in the previous cycle
+        fetch_index = Signal(range(N + M + 1))
+        fetch_en = Signal()
+        n_events = Signal(range(N + M + 1))
+        m.d.comb += n_events.eq(n_rec + n_in)
+        m.d.comb += spk_rp.addr.eq(fetch_index)
+        if M:
+            m.d.comb += inl_rp.addr.eq(fetch_index - n_rec)
+            m.d.comb += ev_row.eq(Mux(ev_src_in_q, N + inl_rp.data, spk_rp.data))
+        else:
+            m.d.comb += ev_row.eq(spk_rp.data)
+        with m.If(fetch_en):
+            m.d.sync += ev_src_in_q.eq(fetch_index >= n_rec)
+
+        # stage 1 of phase A (one cycle after the issue)
+        a1_valid = Signal()
+        a1_word = Signal(range(Wr))
+        a1_addr = Signal(range(c.weight_depth))
+        with m.If(a1_valid):
+            weights = w_rp.data
+            new_word = Signal(word_layout)
+            for lane in range(L):
+                acc_rp, acc_wp = acc[lane]
+                m.d.comb += [
+                    acc_wp.addr.eq(a1_word),
+                    acc_wp.data.eq(acc_rp.data + weights[lane]),
+                    acc_wp.en.eq(1),
+                ]
+                if stdp:
+                    y_value = ytr[lane][0].data
+                    depression = (gl.a_minus * y_value) >> gl.stdp_shift
+                    lane_valid = (a1_word * L + lane) < N
+                    learns = lane_valid & mk_rp.data[lane]
+                    m.d.comb += new_word[lane].eq(Mux(
+                        learns, self._clampw(weights[lane] - depression, gl), weights[lane]))
+            if stdp:
+                with m.If(learn_r):
+                    m.d.comb += [w_wp.addr.eq(a1_addr), w_wp.data.eq(new_word), w_wp.en.eq(1)]
+
+        # -- phase B: neuron update -------------------------------------------------------------
+        b_index = Signal(range(max(N, M) + 1))
+        b1_valid = Signal()
+        b1_index = Signal(range(max(N, M) + 1))
+        b1_lane = Signal(range(L))
+        b1_spike = Signal()                  # the neuron in stage 1 fires
+        with m.If(b1_valid):
+            st = s_rp.data
+            pr = p_rp.data
+            acc_value = Array(acc_rp.data for acc_rp, _ in acc)[b1_lane]
+            b1_bank = b1_index[lg_lanes:] if lg_lanes else b1_index
+            with m.If(b1_index < N):
+                i_new = Signal(signed(c.i_bits))
+                m.d.comb += i_new.eq(_sat(
+                    _dec(st.i, pr.alpha_i, c.decay_bits) + (acc_value << gl.w_shift) + pr.bias,
+                    signed(c.i_bits)))
+                refractory = st.r != 0
+                v1 = Signal(signed(c.v_bits))
+                th = Signal(signed(c.v_bits))
+                spike = Signal()
+                theta = st.theta if adaptive else Const(0, 1)
+                m.d.comb += [
+                    v1.eq(Mux(refractory, st.v,
+                              _sat(_dec(st.v, pr.alpha_v, c.decay_bits) + i_new,
+                                   signed(c.v_bits)))),
+                    th.eq(_sat(pr.thr + theta, signed(c.v_bits))),
+                    spike.eq(~refractory & (v1 >= th)),
+                    b1_spike.eq(spike),
+                ]
+                new_state = Signal(state_layout)
+                m.d.comb += [
+                    new_state.i.eq(i_new),
+                    new_state.v.eq(Mux(spike,
+                                       Mux(pr.reset_sub, _sat(v1 - th, signed(c.v_bits)),
+                                           pr.v_reset),
+                                       v1)),
+                    new_state.r.eq(Mux(refractory, st.r - 1, Mux(spike, pr.refrac, 0))),
+                    new_state.s.eq(spike),
+                ]
+                if adaptive:
+                    m.d.comb += new_state.theta.eq(_sat(
+                        _dec(st.theta, pr.alpha_th, c.decay_bits) + Mux(spike, pr.theta_inc, 0),
+                        unsigned(c.theta_bits)))
+                m.d.comb += [s_wp.addr.eq(b1_index), s_wp.data.eq(new_state), s_wp.en.eq(1)]
+                # the accumulator is consumed: clear it for the next step
+                for lane, (_, acc_wp) in enumerate(acc):
+                    m.d.comb += [acc_wp.addr.eq(b1_bank), acc_wp.data.eq(0),
+                                 acc_wp.en.eq(b1_lane == lane)]
+                with m.If(spike):
+                    m.d.comb += [spk_wp.addr.eq(n_spk), spk_wp.data.eq(b1_index),
+                                 spk_wp.en.eq(1)]
+                    m.d.sync += n_spk.eq(n_spk + 1)
+                if stdp:
+                    y_old = Array(y_rp.data for y_rp, _ in ytr)[b1_lane]
+                    y_new = _sat(_dec(y_old, gl.alpha_y, c.decay_bits) + Mux(spike, gl.y_inc, 0),
+                                 trace_shape)
+                    for lane, (_, y_wp) in enumerate(ytr):
+                        m.d.comb += [y_wp.addr.eq(b1_bank), y_wp.data.eq(y_new),
+                                     y_wp.en.eq(b1_lane == lane)]
+                    x_new = _sat(_dec(x_rp.data, gl.alpha_x, c.decay_bits)
+                                 + Mux(st.s, gl.x_inc, 0), trace_shape)
+                    m.d.comb += [x_wp.addr.eq(b1_index), x_wp.data.eq(x_new), x_wp.en.eq(1)]
+            if M:
+                with m.If(b1_index < M):
+                    m.d.comb += [inm_wp.addr.eq(b1_index), inm_wp.data.eq(0), inm_wp.en.eq(1)]
+                    if stdp:
+                        xi_new = _sat(_dec(xi_rp.data, gl.alpha_x, c.decay_bits)
+                                      + Mux(inm_rp.data, gl.x_inc, 0), trace_shape)
+                        m.d.comb += [xi_wp.addr.eq(b1_index), xi_wp.data.eq(xi_new),
+                                     xi_wp.en.eq(1)]
+
+        # -- phase C: potentiation ----------------------------------------------------------------
+        if stdp:
+            c_spike = Signal(range(N + 1))
+            c_row = Signal(range(R))
+            c_addr = Signal(range(c.weight_depth + Wr))
+            c_post_q = Signal(range(N))
+            c1_valid = Signal()
+            c1_src_in = Signal()
+            c1_addr = Signal(range(c.weight_depth))
+            c1_lane = Signal(range(L))
+            with m.If(c1_valid):
+                x_value = Mux(c1_src_in, xi_rp.data, x_rp.data) if M else x_rp.data
+                potentiation = (gl.a_plus * x_value) >> gl.stdp_shift
+                weights = w_rp.data
+                new_word = Signal(word_layout)
+                for lane in range(L):
+                    learns = (c1_lane == lane) & mk_rp.data[lane]
+                    m.d.comb += new_word[lane].eq(Mux(
+                        learns, self._clampw(weights[lane] + potentiation, gl), weights[lane]))
+                m.d.comb += [w_wp.addr.eq(c1_addr), w_wp.data.eq(new_word), w_wp.en.eq(1)]
+
+        # -- sequencing -------------------------------------------------------------------------
+        m.d.sync += [a1_valid.eq(0), b1_valid.eq(0), scan1_valid.eq(0), self.done.eq(0),
+                     self.crc_done.eq(0)]
+        if stdp:
+            m.d.sync += c1_valid.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += [
+                    self.bus_ready.eq(1),
+                    self.in_ready.eq(n_in < M),
+                    host_we.eq(self.bus_we),
+                    rd_issue.eq(self.bus_re),
+                    rd_region.eq(self.bus_region),
+                    rd_addr.eq(self.bus_addr),
+                ]
+                if M:
+                    with m.If(self.in_valid & (n_in < M) & (self.in_index < M)):
+                        m.d.comb += [inl_wp.addr.eq(n_in), inl_wp.data.eq(self.in_index),
+                                     inl_wp.en.eq(1),
+                                     inm_wp.addr.eq(self.in_index), inm_wp.data.eq(1),
+                                     inm_wp.en.eq(1)]
+                        m.d.sync += n_in.eq(n_in + 1)
+                with m.If(self.start):
+                    m.d.sync += [learn_r.eq(self.learn if stdp else 0), cycles.eq(1),
+                                 scan_index.eq(0), n_spk.eq(0)]
+                    with m.If(list_dirty):
+                        m.next = "SCAN"
+                    with m.Else():
+                        m.next = "A_PRIME"
+                with m.Elif(self.crc_start):
+                    m.d.sync += [crc_region.eq(self.bus_region), crc_issue_addr.eq(0),
+                                 crc_pending.eq(1)]
+                    with m.Switch(self.bus_region):
+                        for region, depth in depth_of.items():
+                            with m.Case(region):
+                                m.d.sync += crc_depth.eq(depth)
+                    m.d.comb += crc.start.eq(1)
+                    m.next = "CRC"
+
+            with m.State("CRC"):
+                m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr)]
+                with m.If(crc_issue_addr < crc_depth):
+                    m.d.comb += rd_issue.eq(1)
+                    m.d.sync += crc_issue_addr.eq(crc_issue_addr + 1)
+                with m.Else():
+                    # the last word is read back in this cycle and enters the CRC register at
+                    # the next edge; crc_value is valid one cycle after that
+                    m.d.sync += crc_pending.eq(crc_pending + 1)
+                    with m.If(crc_pending == 2):
+                        m.d.sync += [self.crc_done.eq(1), crc_pending.eq(0)]
+                        m.next = "IDLE"
+
+            with m.State("SCAN"):
+                # rebuild the spike list from the spike bits written by the host
+                m.d.sync += [cycles.eq(cycles + 1), scan_index.eq(scan_index + 1),
+                             scan1_valid.eq(1), scan1_index.eq(scan_index)]
+                m.d.comb += s_rp.addr.eq(scan_index)
+                with m.If(scan_index == N - 1):
+                    m.next = "SCAN_DRAIN"
+
+            with m.State("SCAN_DRAIN"):
+                m.d.sync += cycles.eq(cycles + 1)
+                m.next = "SCAN_END"
+
+            with m.State("SCAN_END"):
+                m.d.sync += [cycles.eq(cycles + 1), n_rec.eq(n_spk), list_dirty.eq(0)]
+                m.next = "A_PRIME"
+
+            with m.State("A_PRIME"):
+                m.d.sync += cycles.eq(cycles + 1)
+                m.d.comb += [fetch_index.eq(0), fetch_en.eq(1)]
+                m.d.sync += [a_event.eq(0), a_word.eq(0)]
+                with m.If(n_events == 0):
+                    m.next = "A_DRAIN"
+                with m.Else():
+                    m.next = "A_RUN"
+
+            with m.State("A_RUN"):
+                m.d.sync += cycles.eq(cycles + 1)
+                row = Signal(range(R))
+                m.d.comb += row.eq(Mux(a_word == 0, ev_row, a_row_q))
+                with m.If(a_word == 0):
+                    m.d.sync += a_row_q.eq(ev_row)
+                address = Signal(range(c.weight_depth))
+                m.d.comb += address.eq(row * Wr + a_word)
+                m.d.comb += [w_rp.addr.eq(address), fetch_index.eq(a_event + 1), fetch_en.eq(1)]
+                for acc_rp, _ in acc:
+                    m.d.comb += acc_rp.addr.eq(a_word)
+                if stdp:
+                    m.d.comb += mk_rp.addr.eq(address)
+                    for y_rp, _ in ytr:
+                        m.d.comb += y_rp.addr.eq(a_word)
+                m.d.sync += [a1_valid.eq(1), a1_word.eq(a_word), a1_addr.eq(address)]
+                with m.If(a_word == Wr - 1):
+                    m.d.sync += [a_word.eq(0), a_event.eq(a_event + 1)]
+                    with m.If(a_event + 1 == n_events):
+                        m.next = "A_DRAIN"
+                with m.Else():
+                    m.d.sync += a_word.eq(a_word + 1)
+
+            with m.State("A_DRAIN"):
+                m.d.sync += [cycles.eq(cycles + 1), b_index.eq(0), n_spk.eq(0)]
+                m.next = "B_RUN"
+
+            with m.State("B_RUN"):
+                m.d.sync += cycles.eq(cycles + 1)
+                bank = b_index[lg_lanes:] if lg_lanes else b_index
+                m.d.comb += [s_rp.addr.eq(b_index), p_rp.addr.eq(b_index)]
+                for acc_rp, _ in acc:
+                    m.d.comb += acc_rp.addr.eq(bank)
+                if M:
+                    m.d.comb += inm_rp.addr.eq(b_index)
+                if stdp:
+                    m.d.comb += x_rp.addr.eq(b_index)
+                    for y_rp, _ in ytr:
+                        m.d.comb += y_rp.addr.eq(bank)
+                    if M:
+                        m.d.comb += xi_rp.addr.eq(b_index)
+                m.d.sync += [b1_valid.eq(1), b1_index.eq(b_index),
+                             b1_lane.eq(b_index[:lg_lanes] if lg_lanes else 0),
+                             b_index.eq(b_index + 1)]
+                with m.If(b_index == max(N, M) - 1):
+                    m.next = "B_DRAIN"
+
+            with m.State("B_DRAIN"):
+                m.d.sync += cycles.eq(cycles + 1)
+                if stdp:
+                    m.d.sync += c_spike.eq(0)
+                    # the last neuron's spike is counted at the end of this cycle
+                    with m.If(learn_r & ((n_spk != 0) | b1_spike)):
+                        m.next = "C_FETCH"
+                    with m.Else():
+                        m.next = "FINISH"
+                else:
+                    m.next = "FINISH"
+
+            if stdp:
+                with m.State("C_FETCH"):
+                    m.d.sync += cycles.eq(cycles + 1)
+                    m.d.comb += spk_rp.addr.eq(c_spike)
+                    m.d.sync += c_row.eq(0)
+                    m.next = "C_START"
+
+                with m.State("C_START"):
+                    # first row of the column: the spike list entry arrives this cycle
+                    m.d.sync += cycles.eq(cycles + 1)
+                    post = spk_rp.data
+                    word = post[lg_lanes:] if lg_lanes else post
+                    m.d.sync += c_post_q.eq(post)
+                    self._c_issue(m, c, w_rp, mk_rp, x_rp, xi_rp if (stdp and M) else None,
+                                  row=c_row, addr=word, post=post,
+                                  c1=(c1_valid, c1_src_in, c1_addr, c1_lane))
+                    m.d.sync += [c_row.eq(c_row + 1), c_addr.eq(word + Wr)]
+                    self._c_next(m, c_row, R, c_spike, n_spk)
+
+                with m.State("C_RUN"):
+                    m.d.sync += cycles.eq(cycles + 1)
+                    self._c_issue(m, c, w_rp, mk_rp, x_rp, xi_rp if (stdp and M) else None,
+                                  row=c_row, addr=c_addr, post=c_post_q,
+                                  c1=(c1_valid, c1_src_in, c1_addr, c1_lane))
+                    m.d.sync += [c_row.eq(c_row + 1), c_addr.eq(c_addr + Wr)]
+                    self._c_next(m, c_row, R, c_spike, n_spk)
+
+                with m.State("C_DRAIN"):
+                    m.d.sync += cycles.eq(cycles + 1)
+                    m.next = "FINISH"
+
+            with m.State("FINISH"):
+                m.d.sync += [
+                    self.step_cycles.eq(cycles),
+                    self.step_count.eq(self.step_count + 1),
+                    self.done.eq(1),
+                    n_in.eq(0),
+                    n_rec.eq(n_spk),
+                ]
+                m.next = "IDLE"
+
+        m.d.comb += self.busy.eq(~self.bus_ready)
+        return m
+
+    @staticmethod
+    def _clampw(value, gl):
+        return Mux(value > gl.w_max, gl.w_max, Mux(value < gl.w_min, gl.w_min, value))
+
+    @staticmethod
+    def _c_issue(m, c, w_rp, mk_rp, x_rp, xi_rp, *, row, addr, post, c1):
+        """Issue the read of synapse (row, post) of phase C."""
+        c1_valid, c1_src_in, c1_addr, c1_lane = c1
+        lg_lanes = ceil_log2(c.lanes)
+        m.d.comb += [w_rp.addr.eq(addr), mk_rp.addr.eq(addr), x_rp.addr.eq(row)]
+        if xi_rp is not None:
+            m.d.comb += xi_rp.addr.eq(row - c.neurons)
+        m.d.sync += [c1_valid.eq(1), c1_src_in.eq(row >= c.neurons), c1_addr.eq(addr),
+                     c1_lane.eq(post[:lg_lanes] if lg_lanes else 0)]
+
+    @staticmethod
+    def _c_next(m, c_row, rows, c_spike, n_spk):
+        with m.If(c_row == rows - 1):
+            m.d.sync += c_spike.eq(c_spike + 1)
+            with m.If(c_spike + 1 == n_spk):
+                m.next = "C_DRAIN"
+            with m.Else():
+                m.next = "C_FETCH"
+        with m.Else():
+            m.next = "C_RUN"

@@ -1,0 +1,231 @@
+"""Memory regions of the core: their word layouts, depths, and host-side packing.
+
+The same :class:`~amaranth.lib.data.Layout` objects describe a region's word in the RTL and on the
+host, so a field's position is written in exactly one place. Host code packs numpy arrays into
+region words with :func:`pack_region` and unpacks them with :func:`unpack_region`; the RTL views
+its memories through the same layouts.
+"""
+
+import zlib
+
+import numpy as np
+from amaranth.hdl import Shape, signed, unsigned
+from amaranth.lib import data, enum
+from amaranth.lib.crc import catalog
+
+from ..config import ConfigError, ceil_log2
+
+__all__ = ["Region", "region_layout", "region_depth", "region_width", "bus_width", "addr_bits",
+           "pack_region", "unpack_region", "region_crc", "crc_parameters", "crc_width", "PARAM_FIELDS",
+           "GLOBAL_FIELDS", "STATE_FIELDS"]
+
+
+class Region(enum.Enum, shape=4):
+    """Addressable memory regions of the core (the host reads and writes them word by word)."""
+    WEIGHT = 0    #: (N+M) rows × ceil(N/L) words of L signed weights
+    MASK = 1      #: plasticity mask, same addressing as WEIGHT, L bits per word
+    PARAM = 2     #: per-neuron parameters, one word per neuron
+    STATE = 3     #: per-neuron state (v, i, r, s, theta), one word per neuron
+    XTRACE = 4    #: pre-synaptic trace of each neuron
+    YTRACE = 5    #: post-synaptic trace of each neuron
+    XINTRACE = 6  #: pre-synaptic trace of each input
+    GLOBAL = 7    #: the global parameter word (depth 1)
+
+
+def _param_layout(c):
+    fields = {
+        "thr": signed(c.v_bits),
+        "v_reset": signed(c.v_bits),
+        "reset_sub": unsigned(1),
+        "refrac": unsigned(c.refrac_bits),
+        "alpha_v": unsigned(c.decay_bits),
+        "alpha_i": unsigned(c.decay_bits),
+        "bias": signed(c.i_bits),
+    }
+    if c.adaptive_threshold:
+        fields["theta_inc"] = unsigned(c.theta_bits)
+        fields["alpha_th"] = unsigned(c.decay_bits)
+    return data.StructLayout(fields)
+
+
+def _state_layout(c):
+    fields = {
+        "v": signed(c.v_bits),
+        "i": signed(c.i_bits),
+        "r": unsigned(c.refrac_bits),
+        "s": unsigned(1),
+    }
+    if c.adaptive_threshold:
+        fields["theta"] = unsigned(c.theta_bits)
+    return data.StructLayout(fields)
+
+
+def _global_layout(c):
+    fields = {"w_shift": unsigned(max(1, ceil_log2(c.max_w_shift + 1)))}
+    if c.stdp:
+        fields.update({
+            "w_min": signed(c.weight_bits),
+            "w_max": signed(c.weight_bits),
+            "a_plus": unsigned(c.rate_bits),
+            "a_minus": unsigned(c.rate_bits),
+            "stdp_shift": unsigned(c.stdp_shift_bits),
+            "x_inc": unsigned(c.trace_bits),
+            "y_inc": unsigned(c.trace_bits),
+            "alpha_x": unsigned(c.decay_bits),
+            "alpha_y": unsigned(c.decay_bits),
+        })
+    return data.StructLayout(fields)
+
+
+PARAM_FIELDS = ("thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias",
+                "theta_inc", "alpha_th")
+STATE_FIELDS = ("v", "i", "r", "s", "theta")
+GLOBAL_FIELDS = ("w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc",
+                 "y_inc", "alpha_x", "alpha_y")
+
+
+def region_layout(config, region):
+    """The layout (or plain shape) of one word of ``region``."""
+    region = Region(region)
+    c = config
+    if region == Region.WEIGHT:
+        return data.ArrayLayout(signed(c.weight_bits), c.lanes)
+    if region == Region.MASK:
+        return unsigned(c.lanes)
+    if region == Region.PARAM:
+        return _param_layout(c)
+    if region == Region.STATE:
+        return _state_layout(c)
+    if region in (Region.XTRACE, Region.YTRACE, Region.XINTRACE):
+        return unsigned(c.trace_bits)
+    if region == Region.GLOBAL:
+        return _global_layout(c)
+    raise AssertionError(region)
+
+
+def region_depth(config, region):
+    """Number of words in ``region``; 0 when the region is not built in this configuration."""
+    region = Region(region)
+    c = config
+    if region == Region.WEIGHT:
+        return c.weight_depth
+    if region == Region.MASK:
+        return c.weight_depth if c.stdp else 0
+    if region in (Region.PARAM, Region.STATE):
+        return c.neurons
+    if region in (Region.XTRACE, Region.YTRACE):
+        return c.neurons if c.stdp else 0
+    if region == Region.XINTRACE:
+        return c.inputs if c.stdp else 0
+    if region == Region.GLOBAL:
+        return 1
+    raise AssertionError(region)
+
+
+def region_width(config, region):
+    return Shape.cast(region_layout(config, region)).width
+
+
+def bus_width(config):
+    """Width of the host bus data word: the widest region word."""
+    return max(region_width(config, region) for region in Region)
+
+
+def addr_bits(config):
+    return max(1, ceil_log2(max(region_depth(config, region) for region in Region)))
+
+
+def crc_width(config):
+    """Data width of the region CRC: the bus width rounded up to whole bytes."""
+    return -(-bus_width(config) // 8) * 8
+
+
+def crc_parameters(config):
+    """CRC-32 (Ethernet) over region words zero-extended to :func:`crc_width` bits.
+
+    With reflected input, a word of whole bytes is processed exactly like its little-endian
+    bytes, so the host computes the same value with :func:`zlib.crc32` (see :func:`region_crc`).
+    """
+    return catalog.CRC32_ETHERNET(data_width=crc_width(config))
+
+
+# -- host-side packing ------------------------------------------------------------------------
+
+def _fields(layout):
+    """(name, offset, width, signed) of each field of a struct layout."""
+    return [(name, field.offset, field.width, field.shape.signed)
+            for name, field in layout]
+
+
+def _to_unsigned(values, width):
+    values = np.asarray(values, dtype=object)
+    return values & ((1 << width) - 1)
+
+
+def _from_unsigned(values, width, is_signed):
+    values = np.asarray(values, dtype=object) & ((1 << width) - 1)
+    if is_signed:
+        values = np.where(values >= (1 << (width - 1)), values - (1 << width), values)
+    return values.astype(np.int64)
+
+
+def pack_region(config, region, arrays):
+    """Pack numpy data into a list of region words (Python ints).
+
+    ``arrays`` is, per region: WEIGHT — the (N+M)×N weight matrix; MASK — the (N+M)×N bool mask;
+    XTRACE/YTRACE/XINTRACE — a 1-D trace array; PARAM/STATE/GLOBAL — a mapping from field name
+    to an array (or, for GLOBAL, a scalar). Lanes past neuron N−1 are packed as 0.
+    """
+    region = Region(region)
+    c = config
+    layout = region_layout(c, region)
+    if region in (Region.WEIGHT, Region.MASK):
+        matrix = np.asarray(arrays)
+        if matrix.shape != (c.rows, c.neurons):
+            raise ConfigError(f"{region.name.lower()} matrix has shape {matrix.shape}, "
+                              f"expected {(c.rows, c.neurons)}")
+        padded = np.zeros((c.rows, c.words_per_row * c.lanes), dtype=np.int64)
+        padded[:, :c.neurons] = matrix
+        lanes = padded.reshape(c.rows * c.words_per_row, c.lanes)
+        lane_bits = c.weight_bits if region == Region.WEIGHT else 1
+        words = np.zeros(lanes.shape[0], dtype=object)
+        for lane in range(c.lanes):
+            words |= _to_unsigned(lanes[:, lane], lane_bits) << (lane * lane_bits)
+        return [int(word) for word in words]
+    if region in (Region.XTRACE, Region.YTRACE, Region.XINTRACE):
+        return [int(word) for word in _to_unsigned(np.asarray(arrays, dtype=np.int64),
+                                                   c.trace_bits)]
+    depth = region_depth(c, region)
+    words = np.zeros(depth, dtype=object)
+    for name, offset, width, _ in _fields(layout):
+        values = np.broadcast_to(np.asarray(arrays[name], dtype=np.int64), (depth,))
+        words |= _to_unsigned(values, width) << offset
+    return [int(word) for word in words]
+
+
+def unpack_region(config, region, words):
+    """Inverse of :func:`pack_region`."""
+    region = Region(region)
+    c = config
+    layout = region_layout(c, region)
+    words = np.asarray([int(word) for word in words], dtype=object)
+    if region in (Region.WEIGHT, Region.MASK):
+        lane_bits = c.weight_bits if region == Region.WEIGHT else 1
+        lanes = np.stack([_from_unsigned(words >> (lane * lane_bits), lane_bits,
+                                         region == Region.WEIGHT)
+                          for lane in range(c.lanes)], axis=1)
+        matrix = lanes.reshape(c.rows, c.words_per_row * c.lanes)[:, :c.neurons]
+        return matrix.astype(bool) if region == Region.MASK else matrix
+    if region in (Region.XTRACE, Region.YTRACE, Region.XINTRACE):
+        return _from_unsigned(words, c.trace_bits, False)
+    result = {name: _from_unsigned(words >> offset, width, is_signed)
+              for name, offset, width, is_signed in _fields(layout)}
+    if region == Region.GLOBAL:
+        return {name: int(value[0]) for name, value in result.items()}
+    return result
+
+
+def region_crc(config, words):
+    """CRC of a region's words exactly as the core's region-CRC engine computes it."""
+    nbytes = crc_width(config) // 8
+    return zlib.crc32(b"".join(int(word).to_bytes(nbytes, "little") for word in words))
