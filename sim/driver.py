@@ -1,0 +1,195 @@
+"""Drive a :class:`~spikeforge.rtl.core.Core` from any simulator, and compare it with the twin.
+
+:class:`CoreDriver` speaks to the core's ports through a tiny adapter with four coroutines —
+``set(name, value)``, ``get(name)``, ``tick()`` (one clock; afterwards outputs show the state
+after that edge) and ``wait(name)`` (clock until the named output is high). Adapters exist for
+Amaranth's simulator (:class:`AmaranthIO`) and for cocotb (in ``spikeforge.sim.tb_core``), so the
+same test code checks the core in both.
+"""
+
+import numpy as np
+
+from ..rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
+
+__all__ = ["CoreDriver", "AmaranthIO", "StateMismatch", "twin_region_words", "expected_cycles",
+           "STATE_REGIONS", "compare_step"]
+
+#: Regions that change while the core runs (compared after every step).
+STATE_REGIONS = (Region.STATE, Region.XTRACE, Region.YTRACE, Region.XINTRACE, Region.WEIGHT)
+
+
+class StateMismatch(AssertionError):
+    """The core and the twin disagree; the message names step, region, index and field."""
+
+
+class AmaranthIO:
+    """Adapter for an Amaranth simulator testbench context."""
+
+    def __init__(self, ctx, dut):
+        self.ctx = ctx
+        self.dut = dut
+
+    async def set(self, name, value):
+        self.ctx.set(getattr(self.dut, name), value)
+
+    async def get(self, name):
+        value = self.ctx.get(getattr(self.dut, name))
+        return int(value.as_value().value) if hasattr(value, "as_value") else int(value)
+
+    async def tick(self):
+        await self.ctx.tick()
+
+    async def wait(self, name):
+        await self.ctx.tick().until(getattr(self.dut, name))
+
+
+class CoreDriver:
+    """Word-level access to a core's regions, input pushes and steps."""
+
+    def __init__(self, config, io):
+        self.config = config
+        self.io = io
+
+    async def write(self, region, addr, word):
+        io = self.io
+        await io.set("bus_region", Region(region))
+        await io.set("bus_addr", addr)
+        await io.set("bus_wdata", int(word))
+        await io.set("bus_we", 1)
+        await io.tick()
+        await io.set("bus_we", 0)
+
+    async def write_region(self, region, words, offset=0):
+        io = self.io
+        await io.set("bus_region", Region(region))
+        await io.set("bus_we", 1)
+        for index, word in enumerate(words):
+            await io.set("bus_addr", offset + index)
+            await io.set("bus_wdata", int(word))
+            await io.tick()
+        await io.set("bus_we", 0)
+
+    async def read_region(self, region, offset=0, count=None):
+        io = self.io
+        if count is None:
+            count = region_depth(self.config, region) - offset
+        await io.set("bus_region", Region(region))
+        await io.set("bus_re", 1)
+        words = []
+        for index in range(count):
+            await io.set("bus_addr", offset + index)
+            await io.tick()
+            words.append(await io.get("bus_rdata"))
+        await io.set("bus_re", 0)
+        return words
+
+    async def crc(self, region):
+        io = self.io
+        await io.set("bus_region", Region(region))
+        await io.set("crc_start", 1)
+        await io.tick()
+        await io.set("crc_start", 0)
+        await io.wait("crc_done")
+        return await io.get("crc_value")
+
+    async def step(self, inputs=(), learn=False):
+        """Push the input spikes (distinct input indices) and run one step; return its cycles."""
+        io = self.io
+        for index in inputs:
+            await io.set("in_index", int(index))
+            await io.set("in_valid", 1)
+            await io.tick()
+        await io.set("in_valid", 0)
+        await io.set("learn", int(bool(learn)))
+        await io.set("start", 1)
+        await io.tick()
+        await io.set("start", 0)
+        await io.wait("done")
+        return await io.get("step_cycles")
+
+    async def load(self, twin):
+        """Write the twin's weights, mask, parameters, globals and state into the core."""
+        c = self.config
+        for region in Region:
+            if region_depth(c, region):
+                await self.write_region(region, twin_region_words(twin, region))
+
+
+def twin_region_words(twin, region):
+    """The words a core holding the twin's network and state has in ``region``."""
+    c = twin.config
+    region = Region(region)
+    if region == Region.WEIGHT:
+        return pack_region(c, region, twin.W)
+    if region == Region.MASK:
+        return pack_region(c, region, twin.mask)
+    if region == Region.PARAM:
+        p = twin.network.neuron_params
+        return pack_region(c, region, {name: getattr(p, name) for name in (
+            "thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias", "theta_inc",
+            "alpha_th")})
+    if region == Region.STATE:
+        return pack_region(c, region, {"v": twin.v, "i": twin.i, "r": twin.r,
+                                       "s": twin.s.astype(np.int64), "theta": twin.theta})
+    if region == Region.XTRACE:
+        return pack_region(c, region, twin.x)
+    if region == Region.YTRACE:
+        return pack_region(c, region, twin.y)
+    if region == Region.XINTRACE:
+        return pack_region(c, region, twin.xin)
+    if region == Region.GLOBAL:
+        g = twin.network.global_params
+        return pack_region(c, region, {name: getattr(g, name) for name in (
+            "w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc", "y_inc",
+            "alpha_x", "alpha_y")})
+    raise AssertionError(region)
+
+
+def expected_cycles(config, arriving, spikes, learn, rebuild=False):
+    """Clock cycles of one step by the formula of docs/model.md."""
+    from ..rtl.core import OVERHEAD_BASE, OVERHEAD_LEARN
+    c = config
+    cycles = arriving * c.words_per_row + max(c.neurons, c.inputs) + OVERHEAD_BASE
+    if learn and c.stdp and spikes:
+        cycles += spikes * (c.rows + 1) + OVERHEAD_LEARN
+    if rebuild:
+        cycles += c.neurons + 2
+    return cycles
+
+
+def describe_difference(config, region, rtl_words, twin_words, step):
+    """A sentence naming the first differing element of a region."""
+    rtl = unpack_region(config, region, rtl_words)
+    ref = unpack_region(config, region, twin_words)
+    if isinstance(rtl, dict):
+        for name in rtl:
+            diff = np.flatnonzero(rtl[name] != ref[name])
+            if diff.size:
+                k = diff[0]
+                return (f"step {step}: {region.name} field {name!r} of neuron/index {k}: "
+                        f"RTL {rtl[name][k]}, twin {ref[name][k]}")
+    else:
+        diff = np.argwhere(np.asarray(rtl) != np.asarray(ref))
+        if diff.size:
+            k = tuple(diff[0])
+            return (f"step {step}: {region.name} element {k}: RTL {rtl[k]}, twin {ref[k]}")
+    return f"step {step}: {region.name} words differ only in padding"
+
+
+async def compare_step(driver, twin, step, *, mode="full"):
+    """Compare every state region of the core with the twin.
+
+    ``mode="full"`` reads every word back; ``mode="crc"`` compares the core's region CRC with
+    the CRC of the twin's words and reads the region back only to name a difference.
+    """
+    c = driver.config
+    for region in STATE_REGIONS:
+        if not region_depth(c, region):
+            continue
+        expected = twin_region_words(twin, region)
+        if mode == "crc":
+            if await driver.crc(region) == region_crc(c, expected):
+                continue
+        words = await driver.read_region(region)
+        if words != expected:
+            raise StateMismatch(describe_difference(c, region, words, expected, step))
