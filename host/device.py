@@ -1,0 +1,392 @@
+"""One API for every backend: the twin, the simulated board and a real board.
+
+Every backend is a :class:`Device`. It holds one core (of :attr:`Device.config`) and offers:
+
+* :meth:`Device.identify` — who is there (protocol, configuration hash, clock, board);
+* :meth:`Device.load_network` / :meth:`Device.read_network` — weights, masks, parameters;
+* :meth:`Device.read_state` / :meth:`Device.write_state` / :meth:`Device.reset` — neuron state;
+* :meth:`Device.run` — ``steps`` time steps with input spikes, learning on or off, probes of
+  chosen neurons' ``v`` and ``i``; returns a :class:`RunResult`;
+* :meth:`Device.status` — counters.
+
+Backends implement four primitives — :meth:`~Device.read_region`, :meth:`~Device.write_region`,
+:meth:`~Device.region_crc` and :meth:`~Device._run` — and inherit the rest, so the same host code
+(and the same packing of every region word, from :mod:`spikeforge.rtl.regions`) serves them all.
+
+:func:`open_device` turns a URL into a backend: ``model://`` (the twin), and the other schemes
+registered with :func:`register_scheme` by their modules (``sim://``, serial ports, sockets).
+"""
+
+import abc
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from ..config import ConfigError, CoreConfig
+from ..rtl.regions import (GLOBAL_FIELDS, PARAM_FIELDS, Region, pack_region, region_crc,
+                           region_depth, region_layout, unpack_region)
+from .params import GlobalParams, Network, NeuronParams
+from .twin import Twin
+
+__all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "open_device",
+           "register_scheme", "STATE_NAMES"]
+
+#: Names of the state arrays of :meth:`Device.read_state` (those built in the configuration).
+STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin")
+
+
+class DeviceError(RuntimeError):
+    """A device could not be opened or did not do what was asked; the message says why and
+    what to do."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a device reports about itself."""
+    backend: str          #: "model", "sim" or "board"
+    config: CoreConfig
+    protocol: int = 0
+    clk_hz: int = 0
+    board: str = ""
+    build_id: str = ""
+
+    @property
+    def config_hash(self):
+        return self.config.hash
+
+    def to_dict(self):
+        return {"backend": self.backend, "config": self.config.to_dict(),
+                "config_hash": f"0x{self.config_hash:08x}", "protocol": self.protocol,
+                "clk_hz": self.clk_hz, "board": self.board, "build_id": self.build_id}
+
+
+@dataclass
+class RunResult:
+    """The outcome of :meth:`Device.run`.
+
+    ``spikes`` is a ``(steps, N)`` bool raster; ``probes`` maps ``"v"`` and ``"i"`` to
+    ``(steps, len(probe_ids))`` int64 arrays, the values after each step; ``cycles`` holds the
+    core's clock cycles per step where the backend measures them (else ``None``).
+    """
+    spikes: np.ndarray
+    probe_ids: tuple = ()
+    probes: dict = field(default_factory=dict)
+    cycles: np.ndarray = None
+
+    @property
+    def steps(self):
+        return self.spikes.shape[0]
+
+
+class Device(abc.ABC):
+    """A core behind some transport. Use as a context manager, or call :meth:`close`."""
+
+    backend = "?"
+
+    def __init__(self, config):
+        if not isinstance(config, CoreConfig):
+            raise TypeError(f"config must be a CoreConfig, not {config!r}")
+        self.config = config
+
+    # -- primitives of a backend ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def identify(self):
+        """Return an :class:`Identity`."""
+
+    @abc.abstractmethod
+    def read_region(self, region, offset=0, count=None):
+        """Read ``count`` words of ``region`` from ``offset`` (all words by default)."""
+
+    @abc.abstractmethod
+    def write_region(self, region, words, offset=0):
+        """Write ``words`` into ``region`` from ``offset``."""
+
+    @abc.abstractmethod
+    def region_crc(self, region):
+        """CRC-32 of the whole region, as :func:`spikeforge.rtl.regions.region_crc` computes."""
+
+    @abc.abstractmethod
+    def _run(self, steps, inputs, learn, probes):
+        """Run ``steps`` steps; ``inputs`` is a ``(steps, M)`` bool raster."""
+
+    def status(self):
+        """Counters of the device (empty for backends that have none)."""
+        return {}
+
+    def close(self):
+        """Release the transport; the device cannot be used afterwards."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # -- what users call --------------------------------------------------------------------------
+
+    def _check_region_words(self, region, words, offset):
+        depth = region_depth(self.config, region)
+        if offset < 0 or offset + len(words) > depth:
+            raise ConfigError(f"{Region(region).name} holds {depth} words; cannot write "
+                              f"{len(words)} words at offset {offset}")
+
+    def load_network(self, network, *, verify=True):
+        """Write weights, masks, neuron and global parameters of ``network``; with ``verify``,
+        compare each region's CRC with the host's and raise :class:`DeviceError` on a
+        difference."""
+        if network.config != self.config:
+            raise ConfigError(f"the network is for {network.config.describe()}, the device "
+                              f"holds {self.config.describe()}")
+        network.validate()
+        regions = network_regions(network)
+        for region, words in regions.items():
+            self.write_region(region, words)
+        if verify:
+            for region, words in regions.items():
+                if self.region_crc(region) != region_crc(self.config, words):
+                    raise DeviceError(f"{region.name} did not verify after upload (CRC "
+                                      f"mismatch): the link corrupted data; retry")
+
+    def read_network(self):
+        """Read weights, masks and parameters back into a :class:`Network`."""
+        c = self.config
+        W = unpack_region(c, Region.WEIGHT, self.read_region(Region.WEIGHT))
+        mask = (unpack_region(c, Region.MASK, self.read_region(Region.MASK))
+                if region_depth(c, Region.MASK) else np.ones_like(W, dtype=bool))
+        params = unpack_region(c, Region.PARAM, self.read_region(Region.PARAM))
+        neuron = NeuronParams.default(c)
+        for name, values in params.items():
+            setattr(neuron, name, values)
+        glob = unpack_region(c, Region.GLOBAL, self.read_region(Region.GLOBAL))
+        defaults = GlobalParams.default(c)
+        for name, value in glob.items():
+            setattr(defaults, name, value)
+        return Network(c, neuron, defaults, W, mask)
+
+    def read_state(self):
+        """All state as a dict of numpy arrays (:data:`STATE_NAMES` that are built)."""
+        c = self.config
+        state = unpack_region(c, Region.STATE, self.read_region(Region.STATE))
+        state["s"] = state["s"].astype(bool)
+        state.setdefault("theta", np.zeros(c.neurons, dtype=np.int64))
+        for name, region, size in (("x", Region.XTRACE, c.neurons),
+                                   ("y", Region.YTRACE, c.neurons),
+                                   ("xin", Region.XINTRACE, c.inputs)):
+            state[name] = (unpack_region(c, region, self.read_region(region))
+                           if region_depth(c, region) else np.zeros(size, dtype=np.int64))
+        return state
+
+    def write_state(self, state):
+        """Write state arrays (any subset of :data:`STATE_NAMES`; the rest keeps its value)."""
+        c = self.config
+        unknown = set(state) - set(STATE_NAMES)
+        if unknown:
+            raise ConfigError(f"unknown state variable(s) {', '.join(sorted(unknown))}; "
+                              f"known: {', '.join(STATE_NAMES)}")
+        current = self.read_state()
+        current.update({name: np.asarray(value) for name, value in state.items()})
+        for name in STATE_NAMES:
+            size = c.inputs if name == "xin" else c.neurons
+            if np.shape(current[name]) != (size,):
+                raise ConfigError(f"state {name} must have shape ({size},), not "
+                                  f"{np.shape(current[name])}")
+        self.write_region(Region.STATE, pack_region(c, Region.STATE, {
+            name: np.asarray(current[name], dtype=np.int64) for name in ("v", "i", "r", "s",
+                                                                         "theta")}))
+        for name, region in (("x", Region.XTRACE), ("y", Region.YTRACE),
+                             ("xin", Region.XINTRACE)):
+            if region_depth(c, region):
+                self.write_region(region, pack_region(c, region, current[name]))
+
+    def reset(self, what="state"):
+        """Zero the state (``"state"``), or the state and every weight, mask and parameter
+        (``"all"``)."""
+        if what not in ("state", "all"):
+            raise ConfigError(f"reset what={what!r}: choose 'state' or 'all'")
+        c = self.config
+        regions = [Region.STATE, Region.XTRACE, Region.YTRACE, Region.XINTRACE]
+        if what == "all":
+            regions += [Region.WEIGHT, Region.MASK, Region.PARAM, Region.GLOBAL]
+        for region in regions:
+            depth = region_depth(c, region)
+            if depth:
+                self.write_region(region, [0] * depth)
+
+    def run(self, steps=None, inputs=None, *, learn=False, probes=()):
+        """Run time steps.
+
+        Arguments
+        ---------
+        steps : int, optional
+            Number of steps; defaults to the length of ``inputs``.
+        inputs : array-like, optional
+            ``(steps, M)`` bool raster of input spikes (no input spikes when omitted).
+        learn : bool
+            Apply STDP in these steps.
+        probes : sequence of int
+            Neurons whose ``v`` and ``i`` are recorded after every step.
+        """
+        c = self.config
+        if inputs is None:
+            if steps is None:
+                raise ConfigError("run needs steps or an input raster")
+            inputs = np.zeros((steps, c.inputs), dtype=bool)
+        inputs = np.asarray(inputs, dtype=bool)
+        if inputs.ndim != 2 or inputs.shape[1] != c.inputs:
+            raise ConfigError(f"input raster has shape {inputs.shape}, expected (steps, "
+                              f"{c.inputs})")
+        if steps is None:
+            steps = inputs.shape[0]
+        if steps < 0 or inputs.shape[0] != steps:
+            raise ConfigError(f"steps={steps} does not match the raster's {inputs.shape[0]} rows")
+        probes = tuple(int(p) for p in probes)
+        for p in probes:
+            if not 0 <= p < c.neurons:
+                raise ConfigError(f"probe neuron {p} is out of range 0..{c.neurons - 1}")
+        if learn and not c.stdp:
+            raise ConfigError("learning was requested but this core is built without STDP")
+        return self._run(steps, inputs, bool(learn), probes)
+
+
+def network_regions(network):
+    """The region words that hold ``network`` (weights, mask, parameters, globals)."""
+    c = network.config
+    regions = {
+        Region.WEIGHT: pack_region(c, Region.WEIGHT, network.W),
+        Region.PARAM: pack_region(c, Region.PARAM, {
+            name: getattr(network.neuron_params, name) for name in PARAM_FIELDS}),
+        Region.GLOBAL: pack_region(c, Region.GLOBAL, {
+            name: getattr(network.global_params, name) for name in GLOBAL_FIELDS}),
+    }
+    if region_depth(c, Region.MASK):
+        regions[Region.MASK] = pack_region(c, Region.MASK, network.mask)
+    return regions
+
+
+class ModelDevice(Device):
+    """The twin behind the device API (``model://``): bit-identical to the hardware, and fast."""
+
+    backend = "model"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.twin = Twin(Network.default(config))
+        self.twin.reset_state()
+        self._regions = {}
+        self._closed = False
+
+    def identify(self):
+        self._check_open()
+        return Identity(backend=self.backend, config=self.config, board="model")
+
+    def _check_open(self):
+        if self._closed:
+            raise DeviceError("the device is closed")
+
+    # The twin keeps its network in typed arrays; region access goes through the same packing
+    # as the hardware's words so that every backend reads and writes identical words.
+    def _words(self, region):
+        from ..sim.driver import twin_region_words
+        return twin_region_words(self.twin, region)
+
+    def read_region(self, region, offset=0, count=None):
+        self._check_open()
+        region = Region(region)
+        words = self._words(region)
+        if count is None:
+            count = len(words) - offset
+        if offset < 0 or count < 0 or offset + count > len(words):
+            raise ConfigError(f"{region.name} holds {len(words)} words; cannot read {count} "
+                              f"words at offset {offset}")
+        return words[offset:offset + count]
+
+    def write_region(self, region, words, offset=0):
+        self._check_open()
+        region = Region(region)
+        words = [int(word) for word in words]
+        self._check_region_words(region, words, offset)
+        current = self._words(region)
+        current[offset:offset + len(words)] = words
+        self._store(region, current)
+
+    def _store(self, region, words):
+        c = self.config
+        twin = self.twin
+        values = unpack_region(c, region, words)
+        if region in (Region.WEIGHT, Region.MASK, Region.PARAM, Region.GLOBAL):
+            network = twin.network.copy()
+            network.W = twin.W.copy()
+            network.mask = twin.mask.copy()
+            if region == Region.WEIGHT:
+                network.W = values
+            elif region == Region.MASK:
+                network.mask = values
+            elif region == Region.PARAM:
+                for name, array in values.items():
+                    setattr(network.neuron_params, name, array)
+            else:
+                for name, value in values.items():
+                    setattr(network.global_params, name, value)
+            state = twin.state_dict()
+            self.twin = Twin(network)
+            self.twin.load_state({name: state[name] for name in STATE_NAMES})
+        elif region == Region.STATE:
+            for name, array in values.items():
+                setattr(twin, name, array.astype(bool) if name == "s" else array)
+        else:
+            name = {Region.XTRACE: "x", Region.YTRACE: "y", Region.XINTRACE: "xin"}[region]
+            setattr(twin, name, values)
+
+    def region_crc(self, region):
+        self._check_open()
+        return region_crc(self.config, self._words(Region(region)))
+
+    def _run(self, steps, inputs, learn, probes):
+        self._check_open()
+        twin = self.twin
+        spikes = np.zeros((steps, self.config.neurons), dtype=bool)
+        v = np.zeros((steps, len(probes)), dtype=np.int64)
+        i = np.zeros((steps, len(probes)), dtype=np.int64)
+        index = list(probes)
+        for step in range(steps):
+            spikes[step] = twin.step(inputs[step], learn=learn)
+            if index:
+                v[step] = twin.v[index]
+                i[step] = twin.i[index]
+        return RunResult(spikes=spikes, probe_ids=probes,
+                         probes={"v": v, "i": i} if probes else {})
+
+    def close(self):
+        self._closed = True
+
+
+_SCHEMES = {"model": lambda url, config, **options: ModelDevice(config)}
+
+
+def register_scheme(scheme, opener):
+    """Make ``open_device`` hand URLs of ``scheme`` to ``opener(url, config, **options)``."""
+    _SCHEMES[scheme] = opener
+
+
+def open_device(url, config, **options):
+    """Open the device at ``url`` holding a core of ``config``.
+
+    ``model://`` is the twin; ``sim://`` the simulated board; a serial port path (``/dev/ttyUSB1``,
+    ``COM3``) or ``serial://PATH?baud=…`` a real board; ``socket://host:port`` any board reachable
+    over TCP.
+    """
+    from . import backends  # noqa: F401  (registers the schemes of the other backends)
+
+    if not isinstance(url, str) or not url:
+        raise DeviceError(f"device URL {url!r} is empty: use model://, sim://, a serial port "
+                          f"such as /dev/ttyUSB1, or socket://host:port")
+    parts = urlsplit(url)
+    scheme = parts.scheme if "://" in url else "serial"
+    opener = _SCHEMES.get(scheme)
+    if opener is None:
+        known = ", ".join(f"{name}://" for name in sorted(_SCHEMES))
+        raise DeviceError(f"unknown device URL scheme in {url!r}: use one of {known}, or a "
+                          f"serial port path")
+    return opener(url, config, **options)
