@@ -24,8 +24,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..config import ConfigError, CoreConfig
-from ..rtl.regions import (GLOBAL_FIELDS, PARAM_FIELDS, Region, pack_region, region_crc,
-                           region_depth, region_layout, unpack_region)
+from ..rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
 from .params import GlobalParams, Network, NeuronParams
 from .twin import Twin
 
@@ -33,7 +32,11 @@ __all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "ope
            "register_scheme", "STATE_NAMES"]
 
 #: Names of the state arrays of :meth:`Device.read_state` (those built in the configuration).
-STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin")
+STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate")
+
+#: State arrays held in their own region, and the region.
+_STATE_REGIONS = {"x": Region.XTRACE, "y": Region.YTRACE, "xin": Region.XINTRACE,
+                  "pstate": Region.POISSON_STATE}
 
 
 class DeviceError(RuntimeError):
@@ -163,7 +166,9 @@ class Device(abc.ABC):
         defaults = GlobalParams.default(c)
         for name, value in glob.items():
             setattr(defaults, name, value)
-        return Network(c, neuron, defaults, W, mask)
+        rates = (unpack_region(c, Region.POISSON_RATE, self.read_region(Region.POISSON_RATE))
+                 if region_depth(c, Region.POISSON_RATE) else None)
+        return Network(c, neuron, defaults, W, mask, rates)
 
     def read_state(self):
         """All state as a dict of numpy arrays (:data:`STATE_NAMES` that are built)."""
@@ -171,9 +176,8 @@ class Device(abc.ABC):
         state = unpack_region(c, Region.STATE, self.read_region(Region.STATE))
         state["s"] = state["s"].astype(bool)
         state.setdefault("theta", np.zeros(c.neurons, dtype=np.int64))
-        for name, region, size in (("x", Region.XTRACE, c.neurons),
-                                   ("y", Region.YTRACE, c.neurons),
-                                   ("xin", Region.XINTRACE, c.inputs)):
+        for name, region in _STATE_REGIONS.items():
+            size = c.inputs if name in ("xin", "pstate") else c.neurons
             state[name] = (unpack_region(c, region, self.read_region(region))
                            if region_depth(c, region) else np.zeros(size, dtype=np.int64))
         return state
@@ -188,27 +192,27 @@ class Device(abc.ABC):
         current = self.read_state()
         current.update({name: np.asarray(value) for name, value in state.items()})
         for name in STATE_NAMES:
-            size = c.inputs if name == "xin" else c.neurons
+            size = c.inputs if name in ("xin", "pstate") else c.neurons
             if np.shape(current[name]) != (size,):
                 raise ConfigError(f"state {name} must have shape ({size},), not "
                                   f"{np.shape(current[name])}")
         self.write_region(Region.STATE, pack_region(c, Region.STATE, {
             name: np.asarray(current[name], dtype=np.int64) for name in ("v", "i", "r", "s",
                                                                          "theta")}))
-        for name, region in (("x", Region.XTRACE), ("y", Region.YTRACE),
-                             ("xin", Region.XINTRACE)):
+        for name, region in _STATE_REGIONS.items():
             if region_depth(c, region):
                 self.write_region(region, pack_region(c, region, current[name]))
 
     def reset(self, what="state"):
         """Zero the state (``"state"``), or the state and every weight, mask and parameter
-        (``"all"``)."""
+        (``"all"``). The Poisson generators keep their position in their sequences."""
         if what not in ("state", "all"):
             raise ConfigError(f"reset what={what!r}: choose 'state' or 'all'")
         c = self.config
         regions = [Region.STATE, Region.XTRACE, Region.YTRACE, Region.XINTRACE]
         if what == "all":
-            regions += [Region.WEIGHT, Region.MASK, Region.PARAM, Region.GLOBAL]
+            regions += [Region.WEIGHT, Region.MASK, Region.PARAM, Region.GLOBAL,
+                        Region.POISSON_RATE]
         for region in regions:
             depth = region_depth(c, region)
             if depth:
@@ -255,13 +259,13 @@ def network_regions(network):
     c = network.config
     regions = {
         Region.WEIGHT: pack_region(c, Region.WEIGHT, network.W),
-        Region.PARAM: pack_region(c, Region.PARAM, {
-            name: getattr(network.neuron_params, name) for name in PARAM_FIELDS}),
-        Region.GLOBAL: pack_region(c, Region.GLOBAL, {
-            name: getattr(network.global_params, name) for name in GLOBAL_FIELDS}),
+        Region.PARAM: pack_region(c, Region.PARAM, network.neuron_params.to_dict()),
+        Region.GLOBAL: pack_region(c, Region.GLOBAL, network.global_params.to_dict()),
     }
     if region_depth(c, Region.MASK):
         regions[Region.MASK] = pack_region(c, Region.MASK, network.mask)
+    if region_depth(c, Region.POISSON_RATE):
+        regions[Region.POISSON_RATE] = pack_region(c, Region.POISSON_RATE, network.poisson_rate)
     return regions
 
 
@@ -315,7 +319,8 @@ class ModelDevice(Device):
         c = self.config
         twin = self.twin
         values = unpack_region(c, region, words)
-        if region in (Region.WEIGHT, Region.MASK, Region.PARAM, Region.GLOBAL):
+        if region in (Region.WEIGHT, Region.MASK, Region.PARAM, Region.GLOBAL,
+                      Region.POISSON_RATE):
             network = twin.network.copy()
             network.W = twin.W.copy()
             network.mask = twin.mask.copy()
@@ -323,6 +328,8 @@ class ModelDevice(Device):
                 network.W = values
             elif region == Region.MASK:
                 network.mask = values
+            elif region == Region.POISSON_RATE:
+                network.poisson_rate = values
             elif region == Region.PARAM:
                 for name, array in values.items():
                     setattr(network.neuron_params, name, array)
@@ -332,12 +339,16 @@ class ModelDevice(Device):
             state = twin.state_dict()
             self.twin = Twin(network)
             self.twin.load_state({name: state[name] for name in STATE_NAMES})
+            self.twin.synaptic_ops = twin.synaptic_ops
         elif region == Region.STATE:
             for name, array in values.items():
                 setattr(twin, name, array.astype(bool) if name == "s" else array)
         else:
-            name = {Region.XTRACE: "x", Region.YTRACE: "y", Region.XINTRACE: "xin"}[region]
-            setattr(twin, name, values)
+            name = {region: name for name, region in _STATE_REGIONS.items()}[region]
+            if name == "pstate":
+                twin.pstate[:] = values
+            else:
+                setattr(twin, name, values)
 
     def region_crc(self, region):
         self._check_open()

@@ -27,7 +27,7 @@ __all__ = ["NeuronParams", "GlobalParams", "Network", "random_network", "random_
 NEURON_FIELDS = ("thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias",
                  "theta_inc", "alpha_th")
 GLOBAL_FIELDS = ("w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc",
-                 "y_inc", "alpha_x", "alpha_y")
+                 "y_inc", "alpha_x", "alpha_y", "poisson_on")
 
 STDP_SHIFT_MAX = 31
 
@@ -72,6 +72,8 @@ def global_ranges(config):
         "y_inc": _unsigned(config.trace_bits),
         "alpha_x": _unsigned(config.decay_bits),
         "alpha_y": _unsigned(config.decay_bits),
+        "poisson_on": (0, 1 if config.has_poisson else 0,
+                       "one bit" if config.has_poisson else "0: no Poisson generators built"),
     }
 
 
@@ -220,6 +222,7 @@ class GlobalParams:
     y_inc: int
     alpha_x: int
     alpha_y: int
+    poisson_on: int = 0
 
     def __post_init__(self):
         for name in GLOBAL_FIELDS:
@@ -250,6 +253,7 @@ class GlobalParams:
             y_inc=1 << (config.trace_bits - 1),
             alpha_x=_fraction(config, 0.9),
             alpha_y=_fraction(config, 0.9),
+            poisson_on=0,
         )
         unknown = [name for name in overrides if name not in GLOBAL_FIELDS]
         if unknown:
@@ -287,6 +291,8 @@ class Network:
     global_params: GlobalParams
     W: np.ndarray
     mask: np.ndarray = None
+    #: per-input Poisson rate (unsigned 16-bit: spike probability rate / 2**16 per step)
+    poisson_rate: np.ndarray = None
 
     def __post_init__(self):
         if not isinstance(self.config, CoreConfig):
@@ -301,6 +307,10 @@ class Network:
                 _check_array("plasticity mask", "mask", mask, 0, 1, "one bit")
                 mask = mask.astype(bool)
             self.mask = mask
+        if self.poisson_rate is None:
+            self.poisson_rate = np.zeros(self.config.inputs, dtype=np.int64)
+        else:
+            self.poisson_rate = _int_array("Poisson rate", "poisson_rate", self.poisson_rate)
 
     @classmethod
     def default(cls, config, W=None, mask=None):
@@ -333,11 +343,20 @@ class Network:
         if self.mask.shape != shape:
             raise ConfigError(f"plasticity mask has shape {self.mask.shape}; expected {shape} "
                               f"{what}")
+        if self.poisson_rate.shape != (config.inputs,):
+            raise ConfigError(f"Poisson rates have shape {self.poisson_rate.shape}; expected "
+                              f"({config.inputs},), one per input")
+        _check_array("Poisson rate", "poisson_rate", self.poisson_rate, 0,
+                     (1 << config.poisson_rate_bits) - 1,
+                     f"unsigned {config.poisson_rate_bits}-bit: probability rate/65536")
+        if self.poisson_rate.any() and not config.has_poisson:
+            raise ConfigError("the network sets Poisson rates but the core has no Poisson "
+                              "generators (poisson=false or no inputs)")
         return self
 
     def copy(self):
         return Network(self.config, self.neuron_params.copy(), self.global_params.copy(),
-                       self.W.copy(), self.mask.copy())
+                       self.W.copy(), self.mask.copy(), self.poisson_rate.copy())
 
 
 # -- random networks for differential tests --------------------------------------------------------
@@ -471,7 +490,18 @@ def random_network(config, rng, *, density=None, regime=None, plastic=None):
     neuron = NeuronParams(thr=thr, v_reset=v_reset, reset_sub=reset_sub, refrac=refrac,
                           alpha_v=alpha_v, alpha_i=alpha_i, bias=bias, theta_inc=theta_inc,
                           alpha_th=alpha_th)
-    return Network(config, neuron, glob, weights, mask).validate()
+    rates = None
+    if config.has_poisson:
+        glob.poisson_on = int(rng.random() < 0.5)
+        rates = _pick(rng, config.inputs, 0, (1 << config.poisson_rate_bits) - 1, 0,
+                      (1 << config.poisson_rate_bits) // 4, 0.2)
+    return Network(config, neuron, glob, weights, mask, rates).validate()
+
+
+def poisson_states(config, seed):
+    """Initial xorshift32 states of the Poisson generators: non-zero, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(1, 1 << 32, size=config.inputs, dtype=np.int64)
 
 
 def random_inputs(config, rng, steps, rate):

@@ -102,6 +102,11 @@ class Twin:
         self._arriving = np.zeros(n + m, dtype=bool)
         self.r = np.zeros(n, dtype=np.int64)
         self.s = np.zeros(n, dtype=bool)
+        #: xorshift32 states of the Poisson generators (kept by reset_state: they are the
+        #: generators' position in their sequence, not neuron state)
+        self.pstate = np.zeros(m, dtype=np.int64)
+        #: the input spikes of the last step: pushed inputs and Poisson draws together
+        self.last_inputs = np.zeros(m, dtype=bool)
         self.synaptic_ops = 0
         self.steps = 0
 
@@ -150,6 +155,8 @@ class Twin:
         self._reset_mode = ("sub" if self.reset_sub.all() else
                             "set" if not self.reset_sub.any() else "mixed")
         self._learning = self.stdp
+        self.poisson_rate = self.network.poisson_rate.copy()
+        self.poisson_on = bool(g.poisson_on) and config.has_poisson
 
     # -- state --------------------------------------------------------------------------------
 
@@ -165,12 +172,13 @@ class Twin:
             "v": self.v.copy(), "i": self.i.copy(), "r": self.r.copy(), "s": self.s.copy(),
             "theta": self.theta.copy(), "x": self.x.copy(), "y": self.y.copy(),
             "xin": self.xin.copy(), "W": self.W.copy(), "mask": self.mask.copy(),
+            "pstate": self.pstate.copy(),
         }
 
     def load_state(self, state):
         """Set state arrays from a dict as returned by :meth:`state_dict` (any subset)."""
         for name, value in state.items():
-            if name in ("W", "mask", "r", "s"):
+            if name in ("W", "mask", "r", "s", "pstate"):
                 target = getattr(self, name)
                 value = np.asarray(value)
                 if value.shape != target.shape:
@@ -227,7 +235,16 @@ class Twin:
         arriving = self._arriving
         arriving[:n] = self.s
         if self.M:
-            arriving[n:] = self._input_vector(inputs)
+            inputs = self._input_vector(inputs)
+            if self.poisson_on:
+                # phase 0: every generator advances one xorshift32 step and draws
+                p = self.pstate
+                p ^= (p << 13) & 0xFFFFFFFF
+                p ^= p >> 17
+                p ^= (p << 5) & 0xFFFFFFFF
+                inputs = inputs | ((p & 0xFFFF) < self.poisson_rate)
+            arriving[n:] = inputs
+            self.last_inputs[:] = inputs
         rows = arriving.nonzero()[0]
 
         # -- phase A: delivery with the weights at the start of the step, then depression

@@ -154,6 +154,11 @@ class Core(wiring.Component):
             if M:
                 xi_rp, xi_wp = memory("xintrace", trace_shape, M)
 
+        poisson = c.has_poisson
+        if poisson:
+            pr_rp, pr_wp = memory("poisson_rate", unsigned(c.poisson_rate_bits), M)
+            ps_rp, ps_wp = memory("poisson_state", unsigned(c.poisson_state_bits), M)
+
         gl = Signal(global_layout, init={
             "w_shift": 0,
             **({"w_min": c.weight_range[0], "w_max": c.weight_range[1]} if stdp else {}),
@@ -186,6 +191,8 @@ class Core(wiring.Component):
         m.d.comb += [
             w_rp.addr.eq(rd_addr), p_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr),
         ]
+        if poisson:
+            m.d.comb += [pr_rp.addr.eq(rd_addr), ps_rp.addr.eq(rd_addr)]
         if stdp:
             m.d.comb += [mk_rp.addr.eq(rd_addr), x_rp.addr.eq(rd_addr)]
             for y_rp, _ in ytr:
@@ -203,6 +210,11 @@ class Core(wiring.Component):
                 m.d.comb += rdata.eq(s_rp.data.as_value())
             with m.Case(Region.GLOBAL):
                 m.d.comb += rdata.eq(gl.as_value())
+            if poisson:
+                with m.Case(Region.POISSON_RATE):
+                    m.d.comb += rdata.eq(pr_rp.data)
+                with m.Case(Region.POISSON_STATE):
+                    m.d.comb += rdata.eq(ps_rp.data)
             if stdp:
                 with m.Case(Region.MASK):
                     m.d.comb += rdata.eq(mk_rp.data)
@@ -234,6 +246,13 @@ class Core(wiring.Component):
                     m.d.sync += list_dirty.eq(1)
                 with m.Case(Region.GLOBAL):
                     m.d.sync += gl.eq(self.bus_wdata)
+                if poisson:
+                    with m.Case(Region.POISSON_RATE):
+                        m.d.comb += [pr_wp.addr.eq(self.bus_addr), pr_wp.data.eq(self.bus_wdata),
+                                     pr_wp.en.eq(1)]
+                    with m.Case(Region.POISSON_STATE):
+                        m.d.comb += [ps_wp.addr.eq(self.bus_addr), ps_wp.data.eq(self.bus_wdata),
+                                     ps_wp.en.eq(1)]
                 if stdp:
                     with m.Case(Region.MASK):
                         m.d.comb += [mk_wp.addr.eq(self.bus_addr), mk_wp.data.eq(self.bus_wdata),
@@ -269,6 +288,28 @@ class Core(wiring.Component):
         with m.If(scan1_valid & s_rp.data.s):
             m.d.comb += [spk_wp.addr.eq(n_spk), spk_wp.data.eq(scan1_index), spk_wp.en.eq(1)]
             m.d.sync += n_spk.eq(n_spk + 1)
+
+        # -- phase 0: Poisson inputs -----------------------------------------------------------
+        if poisson:
+            p_index = Signal(range(M))
+            p1_valid = Signal()
+            p1_index = Signal(range(M))
+            with m.If(p1_valid):
+                state = ps_rp.data
+                s1 = Signal(32)
+                s2 = Signal(32)
+                s3 = Signal(32)
+                m.d.comb += [
+                    s1.eq(state ^ (state << 13)[:32]),
+                    s2.eq(s1 ^ (s1 >> 17)),
+                    s3.eq(s2 ^ (s2 << 5)[:32]),
+                    ps_wp.addr.eq(p1_index), ps_wp.data.eq(s3), ps_wp.en.eq(1),
+                ]
+                # an input pushed by the host and drawn here arrives once
+                with m.If((s3[:16] < pr_rp.data) & ~inm_rp.data):
+                    m.d.comb += [inl_wp.addr.eq(n_in), inl_wp.data.eq(p1_index), inl_wp.en.eq(1),
+                                 inm_wp.addr.eq(p1_index), inm_wp.data.eq(1), inm_wp.en.eq(1)]
+                    m.d.sync += n_in.eq(n_in + 1)
 
         # -- phase A: delivery ------------------------------------------------------------------
         a_event = Signal(range(N + M + 1))   # event being issued
@@ -409,6 +450,8 @@ class Core(wiring.Component):
         # -- sequencing -------------------------------------------------------------------------
         m.d.sync += [a1_valid.eq(0), b1_valid.eq(0), scan1_valid.eq(0), self.done.eq(0),
                      self.crc_done.eq(0)]
+        if poisson:
+            m.d.sync += p1_valid.eq(0)
         if stdp:
             m.d.sync += c1_valid.eq(0)
         with m.FSM():
@@ -434,7 +477,7 @@ class Core(wiring.Component):
                     with m.If(list_dirty):
                         m.next = "SCAN"
                     with m.Else():
-                        m.next = "A_PRIME"
+                        m.next = "INPUTS"
                 with m.Elif(self.crc_start):
                     m.d.sync += [crc_region.eq(self.bus_region), crc_issue_addr.eq(0),
                                  crc_pending.eq(1)]
@@ -472,16 +515,37 @@ class Core(wiring.Component):
 
             with m.State("SCAN_END"):
                 m.d.sync += [cycles.eq(cycles + 1), n_rec.eq(n_spk), list_dirty.eq(0)]
-                m.next = "A_PRIME"
+                m.next = "INPUTS"
+
+            # the first cycle after the optional rebuild: it issues the first Poisson draw of
+            # phase 0, or, without phase 0, primes phase A
+            with m.State("INPUTS"):
+                if poisson:
+                    with m.If(gl.poisson_on):
+                        m.d.sync += [cycles.eq(cycles + 1), p_index.eq(1), p1_valid.eq(1),
+                                     p1_index.eq(0)]
+                        self._p_issue(m, pr_rp, ps_rp, inm_rp, 0)
+                        m.next = "P_RUN" if M > 1 else "P_DRAIN"
+                    with m.Else():
+                        self._a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word,
+                                      n_events)
+                else:
+                    self._a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word, n_events)
+
+            if poisson:
+                with m.State("P_RUN"):
+                    m.d.sync += [cycles.eq(cycles + 1), p_index.eq(p_index + 1),
+                                 p1_valid.eq(1), p1_index.eq(p_index)]
+                    self._p_issue(m, pr_rp, ps_rp, inm_rp, p_index)
+                    with m.If(p_index == M - 1):
+                        m.next = "P_DRAIN"
+
+                with m.State("P_DRAIN"):
+                    m.d.sync += cycles.eq(cycles + 1)
+                    m.next = "A_PRIME"
 
             with m.State("A_PRIME"):
-                m.d.sync += cycles.eq(cycles + 1)
-                m.d.comb += [fetch_index.eq(0), fetch_en.eq(1)]
-                m.d.sync += [a_event.eq(0), a_word.eq(0)]
-                with m.If(n_events == 0):
-                    m.next = "A_DRAIN"
-                with m.Else():
-                    m.next = "A_RUN"
+                self._a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word, n_events)
 
             with m.State("A_RUN"):
                 m.d.sync += cycles.eq(cycles + 1)
@@ -585,6 +649,22 @@ class Core(wiring.Component):
 
         m.d.comb += self.busy.eq(~self.bus_ready)
         return m
+
+    @staticmethod
+    def _a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word, n_events):
+        """Fetch the first arriving row; phase A starts next cycle."""
+        m.d.sync += cycles.eq(cycles + 1)
+        m.d.comb += [fetch_index.eq(0), fetch_en.eq(1)]
+        m.d.sync += [a_event.eq(0), a_word.eq(0)]
+        with m.If(n_events == 0):
+            m.next = "A_DRAIN"
+        with m.Else():
+            m.next = "A_RUN"
+
+    @staticmethod
+    def _p_issue(m, pr_rp, ps_rp, inm_rp, index):
+        """Issue the reads of Poisson generator ``index`` (phase 0)."""
+        m.d.comb += [pr_rp.addr.eq(index), ps_rp.addr.eq(index), inm_rp.addr.eq(index)]
 
     @staticmethod
     def _clampw(value, gl):

@@ -16,8 +16,7 @@ from amaranth.lib.crc import catalog
 from ..config import ConfigError, ceil_log2
 
 __all__ = ["Region", "region_layout", "region_depth", "region_width", "bus_width", "addr_bits",
-           "pack_region", "unpack_region", "region_crc", "crc_parameters", "crc_width", "PARAM_FIELDS",
-           "GLOBAL_FIELDS", "STATE_FIELDS"]
+           "pack_region", "unpack_region", "region_crc", "crc_parameters", "crc_width"]
 
 
 class Region(enum.Enum, shape=4):
@@ -30,6 +29,8 @@ class Region(enum.Enum, shape=4):
     YTRACE = 5    #: post-synaptic trace of each neuron
     XINTRACE = 6  #: pre-synaptic trace of each input
     GLOBAL = 7    #: the global parameter word (depth 1)
+    POISSON_RATE = 8   #: per-input Poisson rate (spike probability rate / 2**16 per step)
+    POISSON_STATE = 9  #: per-input xorshift32 state of the Poisson generator
 
 
 def _param_layout(c):
@@ -62,6 +63,8 @@ def _state_layout(c):
 
 def _global_layout(c):
     fields = {"w_shift": unsigned(max(1, ceil_log2(c.max_w_shift + 1)))}
+    if c.has_poisson:
+        fields["poisson_on"] = unsigned(1)
     if c.stdp:
         fields.update({
             "w_min": signed(c.weight_bits),
@@ -75,13 +78,6 @@ def _global_layout(c):
             "alpha_y": unsigned(c.decay_bits),
         })
     return data.StructLayout(fields)
-
-
-PARAM_FIELDS = ("thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias",
-                "theta_inc", "alpha_th")
-STATE_FIELDS = ("v", "i", "r", "s", "theta")
-GLOBAL_FIELDS = ("w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc",
-                 "y_inc", "alpha_x", "alpha_y")
 
 
 def region_layout(config, region):
@@ -100,6 +96,10 @@ def region_layout(config, region):
         return unsigned(c.trace_bits)
     if region == Region.GLOBAL:
         return _global_layout(c)
+    if region == Region.POISSON_RATE:
+        return unsigned(c.poisson_rate_bits)
+    if region == Region.POISSON_STATE:
+        return unsigned(c.poisson_state_bits)
     raise AssertionError(region)
 
 
@@ -119,6 +119,8 @@ def region_depth(config, region):
         return c.inputs if c.stdp else 0
     if region == Region.GLOBAL:
         return 1
+    if region in (Region.POISSON_RATE, Region.POISSON_STATE):
+        return c.inputs if c.has_poisson else 0
     raise AssertionError(region)
 
 
@@ -169,11 +171,21 @@ def _from_unsigned(values, width, is_signed):
     return values.astype(np.int64)
 
 
+#: Regions whose words are one unsigned number, and that number's width.
+_PLAIN_WIDTH = {
+    Region.XTRACE: lambda c: c.trace_bits,
+    Region.YTRACE: lambda c: c.trace_bits,
+    Region.XINTRACE: lambda c: c.trace_bits,
+    Region.POISSON_RATE: lambda c: c.poisson_rate_bits,
+    Region.POISSON_STATE: lambda c: c.poisson_state_bits,
+}
+
+
 def pack_region(config, region, arrays):
     """Pack numpy data into a list of region words (Python ints).
 
     ``arrays`` is, per region: WEIGHT — the (N+M)×N weight matrix; MASK — the (N+M)×N bool mask;
-    XTRACE/YTRACE/XINTRACE — a 1-D trace array; PARAM/STATE/GLOBAL — a mapping from field name
+    XTRACE/YTRACE/XINTRACE/POISSON_RATE/POISSON_STATE — a 1-D array; PARAM/STATE/GLOBAL — a mapping from field name
     to an array (or, for GLOBAL, a scalar). Lanes past neuron N−1 are packed as 0.
     """
     region = Region(region)
@@ -192,9 +204,9 @@ def pack_region(config, region, arrays):
         for lane in range(c.lanes):
             words |= _to_unsigned(lanes[:, lane], lane_bits) << (lane * lane_bits)
         return [int(word) for word in words]
-    if region in (Region.XTRACE, Region.YTRACE, Region.XINTRACE):
-        return [int(word) for word in _to_unsigned(np.asarray(arrays, dtype=np.int64),
-                                                   c.trace_bits)]
+    if region in _PLAIN_WIDTH:
+        width = _PLAIN_WIDTH[region](c)
+        return [int(word) for word in _to_unsigned(np.asarray(arrays, dtype=np.int64), width)]
     depth = region_depth(c, region)
     words = np.zeros(depth, dtype=object)
     for name, offset, width, _ in _fields(layout):
@@ -216,8 +228,8 @@ def unpack_region(config, region, words):
                           for lane in range(c.lanes)], axis=1)
         matrix = lanes.reshape(c.rows, c.words_per_row * c.lanes)[:, :c.neurons]
         return matrix.astype(bool) if region == Region.MASK else matrix
-    if region in (Region.XTRACE, Region.YTRACE, Region.XINTRACE):
-        return _from_unsigned(words, c.trace_bits, False)
+    if region in _PLAIN_WIDTH:
+        return _from_unsigned(words, _PLAIN_WIDTH[region](c), False)
     result = {name: _from_unsigned(words >> offset, width, is_signed)
               for name, offset, width, is_signed in _fields(layout)}
     if region == Region.GLOBAL:

@@ -46,6 +46,8 @@ def randomize_state(twin, rng):
     twin.s[:] = rng.random(N) < rng.random()
     if c.adaptive_threshold:
         twin.theta[:] = pick(N, 0, (1 << c.theta_bits) - 1, 16)
+    if c.has_poisson:
+        twin.pstate[:] = rng.integers(0, 1 << 32, M)
     if c.stdp:
         top = (1 << c.trace_bits) - 1
         twin.x[:] = pick(N, 0, top, top)
@@ -83,10 +85,12 @@ async def run_differential(driver, config, *, seed, steps, mode="full", log=None
     for step in range(steps):
         learn = bool(rng.random() < learn_probability)
         inputs = np.flatnonzero(raster[step])
-        arriving = int(twin.s.sum()) + len(inputs)
+        recurrent = int(twin.s.sum())
         spikes = twin.step(raster[step], learn=learn)
+        arriving = recurrent + int(twin.last_inputs.sum())   # pushed and Poisson inputs
         cycles = await driver.step(inputs, learn=learn)
-        expected = expected_cycles(config, arriving, int(spikes.sum()), learn, rebuild)
+        expected = expected_cycles(config, arriving, int(spikes.sum()), learn, rebuild,
+                                   twin.poisson_on)
         if cycles != expected:
             raise StateMismatch(f"step {step}: the core took {cycles} cycles, the formula says "
                                 f"{expected} ({arriving} arriving rows, {int(spikes.sum())} "
@@ -98,7 +102,8 @@ async def run_differential(driver, config, *, seed, steps, mode="full", log=None
         totals["learning_steps"] += learn
         totals["cycles"] += cycles
     # a last full read-back of every region, independent of the CRC engine
-    for region in STATE_REGIONS + (Region.MASK, Region.PARAM, Region.GLOBAL):
+    for region in STATE_REGIONS + (Region.MASK, Region.PARAM, Region.GLOBAL,
+                                   Region.POISSON_RATE):
         if region_depth(config, region):
             words = await driver.read_region(region)
             if words != twin_region_words(twin, region):

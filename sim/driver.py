@@ -15,7 +15,8 @@ __all__ = ["CoreDriver", "AmaranthIO", "StateMismatch", "twin_region_words", "ex
            "STATE_REGIONS", "compare_step"]
 
 #: Regions that change while the core runs (compared after every step).
-STATE_REGIONS = (Region.STATE, Region.XTRACE, Region.YTRACE, Region.XINTRACE, Region.WEIGHT)
+STATE_REGIONS = (Region.STATE, Region.XTRACE, Region.YTRACE, Region.XINTRACE,
+                 Region.POISSON_STATE, Region.WEIGHT)
 
 
 class StateMismatch(AssertionError):
@@ -125,9 +126,7 @@ def twin_region_words(twin, region):
         return pack_region(c, region, twin.mask)
     if region == Region.PARAM:
         p = twin.network.neuron_params
-        return pack_region(c, region, {name: getattr(p, name) for name in (
-            "thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias", "theta_inc",
-            "alpha_th")})
+        return pack_region(c, region, p.to_dict())
     if region == Region.STATE:
         return pack_region(c, region, {"v": twin.v, "i": twin.i, "r": twin.r,
                                        "s": twin.s.astype(np.int64), "theta": twin.theta})
@@ -139,17 +138,21 @@ def twin_region_words(twin, region):
         return pack_region(c, region, twin.xin)
     if region == Region.GLOBAL:
         g = twin.network.global_params
-        return pack_region(c, region, {name: getattr(g, name) for name in (
-            "w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc", "y_inc",
-            "alpha_x", "alpha_y")})
+        return pack_region(c, region, g.to_dict())
+    if region == Region.POISSON_RATE:
+        return pack_region(c, region, twin.poisson_rate)
+    if region == Region.POISSON_STATE:
+        return pack_region(c, region, twin.pstate)
     raise AssertionError(region)
 
 
-def expected_cycles(config, arriving, spikes, learn, rebuild=False):
+def expected_cycles(config, arriving, spikes, learn, rebuild=False, poisson=False):
     """Clock cycles of one step by the formula of docs/model.md."""
     from ..rtl.core import OVERHEAD_BASE, OVERHEAD_LEARN
     c = config
     cycles = arriving * c.words_per_row + max(c.neurons, c.inputs) + OVERHEAD_BASE
+    if poisson and c.has_poisson:
+        cycles += c.inputs + 1
     if learn and c.stdp and spikes:
         cycles += spikes * (c.rows + 1) + OVERHEAD_LEARN
     if rebuild:

@@ -53,6 +53,9 @@ class CoreConfig:
         Width of the unsigned STDP learning rates ``a_plus`` and ``a_minus``.
     stdp : bool
         Build the STDP learning engine (traces, plasticity mask, weight write-back).
+    poisson : bool
+        Build the on-chip Poisson input generators (one 32-bit xorshift state and one 16-bit
+        rate per input).
     adaptive_threshold : bool
         Build the adaptive threshold (per-neuron offset theta).
     """
@@ -70,6 +73,7 @@ class CoreConfig:
     rate_bits: int = 8
     stdp: bool = True
     adaptive_threshold: bool = True
+    poisson: bool = True
 
     def __post_init__(self):
         def check_int(name, low, high):
@@ -92,7 +96,7 @@ class CoreConfig:
         check_int("trace_bits", 2, 16)
         check_int("theta_bits", 1, self.v_bits - 1)
         check_int("rate_bits", 1, 16)
-        for name in ("stdp", "adaptive_threshold"):
+        for name in ("stdp", "adaptive_threshold", "poisson"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
         if self.i_bits < self.weight_bits:
@@ -130,6 +134,16 @@ class CoreConfig:
     @property
     def stdp_shift_bits(self):
         return 5
+
+    #: Width of a Poisson input's rate: the spike probability per step is rate / 2**16.
+    poisson_rate_bits = 16
+    #: Width of a Poisson input's xorshift state.
+    poisson_state_bits = 32
+
+    @property
+    def has_poisson(self):
+        """Poisson generators exist (built, and there are inputs to drive)."""
+        return self.poisson and self.inputs > 0
 
     @property
     def neuron_index_bits(self):
@@ -190,6 +204,7 @@ class CoreConfig:
         return int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
 
     def describe(self):
-        features = [name for name in ("stdp", "adaptive_threshold") if getattr(self, name)]
+        features = [name for name in ("stdp", "adaptive_threshold", "poisson")
+                    if getattr(self, name)]
         return (f"N={self.neurons} M={self.inputs} L={self.lanes} w{self.weight_bits} "
                 f"v{self.v_bits} i{self.i_bits} [{', '.join(features) or 'no learning'}]")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from spikeforge.config import ConfigError, CoreConfig
-from spikeforge.host.params import (GlobalParams, Network, NeuronParams, random_inputs,
-                                    random_network)
+from spikeforge.host.params import (GlobalParams, Network, NeuronParams, poisson_states,
+                                    random_inputs, random_network)
 from spikeforge.host.twin import Twin, dec
 
 
@@ -570,6 +570,14 @@ class Reference:
         self.v, self.i, self.r = [0] * n, [0] * n, [0] * n
         self.s, self.theta, self.x, self.y = [False] * n, [0] * n, [0] * n, [0] * n
         self.xin = [0] * m
+        self.rate = [int(v) for v in net.poisson_rate]
+        self.pstate = [0] * m
+
+    def xorshift32(self, x):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        return x
 
     def dec(self, x, a):
         p = x * a
@@ -591,6 +599,11 @@ class Reference:
         c, g, p = self.c, self.g, self.p
         n, m = self.N, self.M
         learn = learn and c.stdp
+        inputs = [bool(v) for v in inputs]
+        if g["poisson_on"] and c.has_poisson:          # phase 0
+            for k in range(m):
+                self.pstate[k] = self.xorshift32(self.pstate[k])
+                inputs[k] = inputs[k] or (self.pstate[k] & 0xFFFF) < self.rate[k]
         arriving = [r for r in range(n) if self.s[r]] + [n + k for k in range(m) if inputs[k]]
         # phase A
         acc = [0] * n
@@ -652,7 +665,7 @@ class Reference:
 
     def state(self):
         return {"v": self.v, "i": self.i, "r": self.r, "s": self.s, "theta": self.theta,
-                "x": self.x, "y": self.y, "xin": self.xin, "W": self.W}
+                "x": self.x, "y": self.y, "xin": self.xin, "W": self.W, "pstate": self.pstate}
 
 
 REFERENCE_CONFIGS = [
@@ -676,6 +689,9 @@ def test_twin_matches_scalar_reference(config, seed):
     regime = ["active", "active", "active", "extreme", "bounds", "active"][seed]
     net = random_network(config, rng, regime=regime)
     twin, ref = Twin(net), Reference(net)
+    if config.has_poisson:
+        twin.pstate[:] = poisson_states(config, seed)
+        ref.pstate = [int(v) for v in twin.pstate]
     steps = 120
     raster = random_inputs(config, rng, steps, float(rng.choice([0.05, 0.3, 0.9])))
     learn_schedule = rng.random(steps) < 0.7
