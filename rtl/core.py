@@ -53,6 +53,30 @@ def _dec(value, factor, frac_bits):
     return product >> frac_bits
 
 
+def _low(value, bits):
+    """The ``bits`` low bits of ``value`` (a zero-width constant when ``bits`` is 0)."""
+    return value[:bits] if bits else Const(0, 0)
+
+
+def _high(value, bits):
+    """``value`` shifted right by ``bits``."""
+    return value[bits:] if bits else value
+
+
+def _select(memories, index):
+    """Read data of the memory ``index`` of a bank of ``(read, write)`` port pairs."""
+    return Array(rp.data.as_value() if hasattr(rp.data, "as_value") else rp.data
+                 for rp, _ in memories)[index]
+
+
+def _write_banked(m, memories, addr, bits, data):
+    """Write ``data`` to element ``addr`` of a banked memory: bank ``addr mod 2**bits``,
+    bank address ``addr >> bits``."""
+    for bank, (_, wp) in enumerate(memories):
+        m.d.comb += [wp.addr.eq(_high(addr, bits)), wp.data.eq(data),
+                     wp.en.eq(_low(addr, bits) == bank)]
+
+
 class Core(wiring.Component):
     """A time-multiplexed core of ``config.neurons`` LIF neurons.
 
@@ -118,6 +142,9 @@ class Core(wiring.Component):
         m = Module()
         N, M, L, Wr, R = c.neurons, c.inputs, c.lanes, c.words_per_row, c.rows
         lg_lanes = ceil_log2(L)
+        B = c.banks
+        lg_banks = ceil_log2(B)
+        nb_n, nb_m = c.neuron_bank_rows, c.input_bank_rows
         stdp = c.stdp
         adaptive = c.adaptive_threshold
 
@@ -137,7 +164,9 @@ class Core(wiring.Component):
             rp = mem.read_port(transparent_for=(wp,) if transparent else ())
             return rp, wp
 
-        w_rp, w_wp = memory("weights", word_layout, c.weight_depth)
+        # Weight rows are interleaved over B banks (row q of a section in bank q mod B), so that
+        # potentiation reads B rows of one column per clock.
+        wts = [memory(f"weights{bank}", word_layout, c.bank_depth) for bank in range(B)]
         p_rp, p_wp = memory("params", param_layout, N)
         s_rp, s_wp = memory("state", state_layout, N)
         # Accumulators are banked by lane: lane l of word w is neuron w*L + l. Reads are
@@ -148,11 +177,12 @@ class Core(wiring.Component):
             inl_rp, inl_wp = memory("input_list", unsigned(c.input_index_bits), M)
             inm_rp, inm_wp = memory("input_map", 1, M)
         if stdp:
-            mk_rp, mk_wp = memory("mask", unsigned(L), c.weight_depth)
-            x_rp, x_wp = memory("xtrace", trace_shape, N)
+            msk = [memory(f"mask{bank}", unsigned(L), c.bank_depth) for bank in range(B)]
+            # pre traces are banked like the weight rows, post traces like the lanes
+            xtr = [memory(f"xtrace{bank}", trace_shape, nb_n) for bank in range(B)]
             ytr = [memory(f"ytrace{lane}", trace_shape, Wr) for lane in range(L)]
             if M:
-                xi_rp, xi_wp = memory("xintrace", trace_shape, M)
+                xitr = [memory(f"xintrace{bank}", trace_shape, nb_m) for bank in range(B)]
 
         poisson = c.has_poisson
         if poisson:
@@ -180,30 +210,30 @@ class Core(wiring.Component):
         rd_q_valid = Signal()
         rd_q_region = Signal(Region)
         rd_q_lane = Signal(range(L))
+        rd_q_bank = Signal(range(B))
         m.d.sync += [
             rd_q_valid.eq(rd_issue),
             rd_q_region.eq(rd_region),
-            rd_q_lane.eq(rd_addr[:lg_lanes] if lg_lanes else 0),
+            rd_q_lane.eq(_low(rd_addr, lg_lanes)),
+            rd_q_bank.eq(_low(rd_addr, lg_banks)),
         ]
-        bank_addr = rd_addr[lg_lanes:] if lg_lanes else rd_addr
 
         # Default read addresses come from the host path; the phases override them below.
-        m.d.comb += [
-            w_rp.addr.eq(rd_addr), p_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr),
-        ]
+        m.d.comb += [p_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr)]
+        for rp, _ in wts:
+            m.d.comb += rp.addr.eq(_high(rd_addr, lg_banks))
         if poisson:
             m.d.comb += [pr_rp.addr.eq(rd_addr), ps_rp.addr.eq(rd_addr)]
         if stdp:
-            m.d.comb += [mk_rp.addr.eq(rd_addr), x_rp.addr.eq(rd_addr)]
+            for rp, _ in msk + xtr + (xitr if M else []):
+                m.d.comb += rp.addr.eq(_high(rd_addr, lg_banks))
             for y_rp, _ in ytr:
-                m.d.comb += y_rp.addr.eq(bank_addr)
-            if M:
-                m.d.comb += xi_rp.addr.eq(rd_addr)
+                m.d.comb += y_rp.addr.eq(_high(rd_addr, lg_lanes))
 
         rdata = Signal(self._bus_width)
         with m.Switch(rd_q_region):
             with m.Case(Region.WEIGHT):
-                m.d.comb += rdata.eq(w_rp.data.as_value())
+                m.d.comb += rdata.eq(_select(wts, rd_q_bank))
             with m.Case(Region.PARAM):
                 m.d.comb += rdata.eq(p_rp.data.as_value())
             with m.Case(Region.STATE):
@@ -217,25 +247,22 @@ class Core(wiring.Component):
                     m.d.comb += rdata.eq(ps_rp.data)
             if stdp:
                 with m.Case(Region.MASK):
-                    m.d.comb += rdata.eq(mk_rp.data)
+                    m.d.comb += rdata.eq(_select(msk, rd_q_bank))
                 with m.Case(Region.XTRACE):
-                    m.d.comb += rdata.eq(x_rp.data)
+                    m.d.comb += rdata.eq(_select(xtr, rd_q_bank))
                 with m.Case(Region.YTRACE):
                     m.d.comb += rdata.eq(Array(y_rp.data for y_rp, _ in ytr)[rd_q_lane])
                 if M:
                     with m.Case(Region.XINTRACE):
-                        m.d.comb += rdata.eq(xi_rp.data)
+                        m.d.comb += rdata.eq(_select(xitr, rd_q_bank))
         m.d.comb += [self.bus_rdata.eq(rdata), self.bus_rvalid.eq(rd_q_valid)]
 
         # -- host bus: writes (idle only; gated below) ----------------------------------------
         host_we = Signal()
-        wr_lane = self.bus_addr[:lg_lanes] if lg_lanes else 0
-        wr_bank_addr = self.bus_addr[lg_lanes:] if lg_lanes else self.bus_addr
         with m.If(host_we):
             with m.Switch(self.bus_region):
                 with m.Case(Region.WEIGHT):
-                    m.d.comb += [w_wp.addr.eq(self.bus_addr), w_wp.data.eq(self.bus_wdata),
-                                 w_wp.en.eq(1)]
+                    _write_banked(m, wts, self.bus_addr, lg_banks, self.bus_wdata)
                 with m.Case(Region.PARAM):
                     m.d.comb += [p_wp.addr.eq(self.bus_addr), p_wp.data.eq(self.bus_wdata),
                                  p_wp.en.eq(1)]
@@ -255,20 +282,14 @@ class Core(wiring.Component):
                                      ps_wp.en.eq(1)]
                 if stdp:
                     with m.Case(Region.MASK):
-                        m.d.comb += [mk_wp.addr.eq(self.bus_addr), mk_wp.data.eq(self.bus_wdata),
-                                     mk_wp.en.eq(1)]
+                        _write_banked(m, msk, self.bus_addr, lg_banks, self.bus_wdata)
                     with m.Case(Region.XTRACE):
-                        m.d.comb += [x_wp.addr.eq(self.bus_addr), x_wp.data.eq(self.bus_wdata),
-                                     x_wp.en.eq(1)]
+                        _write_banked(m, xtr, self.bus_addr, lg_banks, self.bus_wdata)
                     with m.Case(Region.YTRACE):
-                        for lane, (_, y_wp) in enumerate(ytr):
-                            m.d.comb += [y_wp.addr.eq(wr_bank_addr),
-                                         y_wp.data.eq(self.bus_wdata),
-                                         y_wp.en.eq(wr_lane == lane)]
+                        _write_banked(m, ytr, self.bus_addr, lg_lanes, self.bus_wdata)
                     if M:
                         with m.Case(Region.XINTRACE):
-                            m.d.comb += [xi_wp.addr.eq(self.bus_addr),
-                                         xi_wp.data.eq(self.bus_wdata), xi_wp.en.eq(1)]
+                            _write_banked(m, xitr, self.bus_addr, lg_banks, self.bus_wdata)
 
         # -- region CRC engine ------------------------------------------------------------------
         crc = crc_parameters(c).create()
@@ -314,9 +335,10 @@ class Core(wiring.Component):
         # -- phase A: delivery ------------------------------------------------------------------
         a_event = Signal(range(N + M + 1))   # event being issued
         a_word = Signal(range(Wr))
-        a_row_q = Signal(range(R))
+        a_q_reg = Signal(range(max(N, M)))   # index of the row within its section
+        a_in_reg = Signal()                  # the row is an input row
         ev_src_in_q = Signal()               # the fetched list entry is an input event
-        ev_row = Signal(range(R))            # row fetched in the previous cycle
+        ev_q = Signal(range(max(N, M)))      # its index, fetched in the previous cycle
         fetch_index = Signal(range(N + M + 1))
         fetch_en = Signal()
         n_events = Signal(range(N + M + 1))
@@ -324,18 +346,23 @@ class Core(wiring.Component):
         m.d.comb += spk_rp.addr.eq(fetch_index)
         if M:
             m.d.comb += inl_rp.addr.eq(fetch_index - n_rec)
-            m.d.comb += ev_row.eq(Mux(ev_src_in_q, N + inl_rp.data, spk_rp.data))
+            m.d.comb += ev_q.eq(Mux(ev_src_in_q, inl_rp.data, spk_rp.data))
         else:
-            m.d.comb += ev_row.eq(spk_rp.data)
+            m.d.comb += ev_q.eq(spk_rp.data)
         with m.If(fetch_en):
             m.d.sync += ev_src_in_q.eq(fetch_index >= n_rec)
 
         # stage 1 of phase A (one cycle after the issue)
         a1_valid = Signal()
         a1_word = Signal(range(Wr))
-        a1_addr = Signal(range(c.weight_depth))
+        a1_addr = Signal(range(c.bank_depth))
+        a1_bank = Signal(range(B))
         with m.If(a1_valid):
-            weights = w_rp.data
+            weights = Signal(word_layout)
+            m.d.comb += weights.eq(_select(wts, a1_bank))
+            if stdp:
+                mask_word = Signal(L)
+                m.d.comb += mask_word.eq(_select(msk, a1_bank))
             new_word = Signal(word_layout)
             for lane in range(L):
                 acc_rp, acc_wp = acc[lane]
@@ -348,12 +375,13 @@ class Core(wiring.Component):
                     y_value = ytr[lane][0].data
                     depression = (gl.a_minus * y_value) >> gl.stdp_shift
                     lane_valid = (a1_word * L + lane) < N
-                    learns = lane_valid & mk_rp.data[lane]
+                    learns = lane_valid & mask_word[lane]
                     m.d.comb += new_word[lane].eq(Mux(
                         learns, self._clampw(weights[lane] - depression, gl), weights[lane]))
             if stdp:
-                with m.If(learn_r):
-                    m.d.comb += [w_wp.addr.eq(a1_addr), w_wp.data.eq(new_word), w_wp.en.eq(1)]
+                for bank, (_, wp) in enumerate(wts):
+                    m.d.comb += [wp.addr.eq(a1_addr), wp.data.eq(new_word),
+                                 wp.en.eq(learn_r & (a1_bank == bank))]
 
         # -- phase B: neuron update -------------------------------------------------------------
         b_index = Signal(range(max(N, M) + 1))
@@ -361,6 +389,7 @@ class Core(wiring.Component):
         b1_index = Signal(range(max(N, M) + 1))
         b1_lane = Signal(range(L))
         b1_spike = Signal()                  # the neuron in stage 1 fires
+        b1_xbank = Signal(range(B))          # pre-trace bank of the neuron and input in stage 1
         with m.If(b1_valid):
             st = s_rp.data
             pr = p_rp.data
@@ -414,38 +443,44 @@ class Core(wiring.Component):
                     for lane, (_, y_wp) in enumerate(ytr):
                         m.d.comb += [y_wp.addr.eq(b1_bank), y_wp.data.eq(y_new),
                                      y_wp.en.eq(b1_lane == lane)]
-                    x_new = _sat(_dec(x_rp.data, gl.alpha_x, c.decay_bits)
+                    x_new = _sat(_dec(_select(xtr, b1_xbank), gl.alpha_x, c.decay_bits)
                                  + Mux(st.s, gl.x_inc, 0), trace_shape)
-                    m.d.comb += [x_wp.addr.eq(b1_index), x_wp.data.eq(x_new), x_wp.en.eq(1)]
+                    _write_banked(m, xtr, b1_index, lg_banks, x_new)
             if M:
                 with m.If(b1_index < M):
                     m.d.comb += [inm_wp.addr.eq(b1_index), inm_wp.data.eq(0), inm_wp.en.eq(1)]
                     if stdp:
-                        xi_new = _sat(_dec(xi_rp.data, gl.alpha_x, c.decay_bits)
+                        xi_new = _sat(_dec(_select(xitr, b1_xbank), gl.alpha_x, c.decay_bits)
                                       + Mux(inm_rp.data, gl.x_inc, 0), trace_shape)
-                        m.d.comb += [xi_wp.addr.eq(b1_index), xi_wp.data.eq(xi_new),
-                                     xi_wp.en.eq(1)]
+                        _write_banked(m, xitr, b1_index, lg_banks, xi_new)
 
         # -- phase C: potentiation ----------------------------------------------------------------
         if stdp:
+            # The column of a neuron that spiked is walked one bank row at a time: B rows (one
+            # per bank) per clock, in bank row order — neuron rows, then input rows.
             c_spike = Signal(range(N + 1))
-            c_row = Signal(range(R))
-            c_addr = Signal(range(c.weight_depth + Wr))
+            c_brow = Signal(range(nb_n + nb_m))  # bank row being issued
+            c_addr = Signal(range(c.bank_depth + Wr))
             c_post_q = Signal(range(N))
             c1_valid = Signal()
-            c1_src_in = Signal()
-            c1_addr = Signal(range(c.weight_depth))
+            c1_src_in = Signal()                 # the bank row holds input rows
+            c1_q0 = Signal(range(max(N, M) + B)) # section index of the row in bank 0
+            c1_addr = Signal(range(c.bank_depth))
             c1_lane = Signal(range(L))
             with m.If(c1_valid):
-                x_value = Mux(c1_src_in, xi_rp.data, x_rp.data) if M else x_rp.data
-                potentiation = (gl.a_plus * x_value) >> gl.stdp_shift
-                weights = w_rp.data
-                new_word = Signal(word_layout)
-                for lane in range(L):
-                    learns = (c1_lane == lane) & mk_rp.data[lane]
-                    m.d.comb += new_word[lane].eq(Mux(
-                        learns, self._clampw(weights[lane] + potentiation, gl), weights[lane]))
-                m.d.comb += [w_wp.addr.eq(c1_addr), w_wp.data.eq(new_word), w_wp.en.eq(1)]
+                for bank in range(B):
+                    w_rp, w_wp = wts[bank]
+                    x_value = (Mux(c1_src_in, xitr[bank][0].data, xtr[bank][0].data) if M
+                               else xtr[bank][0].data)
+                    potentiation = (gl.a_plus * x_value) >> gl.stdp_shift
+                    row_valid = c1_q0 + bank < Mux(c1_src_in, M, N)
+                    new_word = Signal(word_layout, name=f"c1_word{bank}")
+                    for lane in range(L):
+                        learns = row_valid & (c1_lane == lane) & msk[bank][0].data[lane]
+                        m.d.comb += new_word[lane].eq(Mux(
+                            learns, self._clampw(w_rp.data[lane] + potentiation, gl),
+                            w_rp.data[lane]))
+                    m.d.comb += [w_wp.addr.eq(c1_addr), w_wp.data.eq(new_word), w_wp.en.eq(1)]
 
         # -- sequencing -------------------------------------------------------------------------
         m.d.sync += [a1_valid.eq(0), b1_valid.eq(0), scan1_valid.eq(0), self.done.eq(0),
@@ -549,20 +584,26 @@ class Core(wiring.Component):
 
             with m.State("A_RUN"):
                 m.d.sync += cycles.eq(cycles + 1)
-                row = Signal(range(R))
-                m.d.comb += row.eq(Mux(a_word == 0, ev_row, a_row_q))
+                q = Signal(range(max(N, M)))
+                is_input = Signal()
+                m.d.comb += [q.eq(Mux(a_word == 0, ev_q, a_q_reg)),
+                             is_input.eq(Mux(a_word == 0, ev_src_in_q, a_in_reg))]
                 with m.If(a_word == 0):
-                    m.d.sync += a_row_q.eq(ev_row)
-                address = Signal(range(c.weight_depth))
-                m.d.comb += address.eq(row * Wr + a_word)
-                m.d.comb += [w_rp.addr.eq(address), fetch_index.eq(a_event + 1), fetch_en.eq(1)]
+                    m.d.sync += [a_q_reg.eq(ev_q), a_in_reg.eq(ev_src_in_q)]
+                bank_row = Signal(range(nb_n + nb_m))
+                address = Signal(range(c.bank_depth))
+                m.d.comb += [bank_row.eq(_high(q, lg_banks) + Mux(is_input, nb_n, 0)),
+                             address.eq(bank_row * Wr + a_word)]
+                m.d.comb += [fetch_index.eq(a_event + 1), fetch_en.eq(1)]
+                for rp, _ in wts + (msk if stdp else []):
+                    m.d.comb += rp.addr.eq(address)
                 for acc_rp, _ in acc:
                     m.d.comb += acc_rp.addr.eq(a_word)
                 if stdp:
-                    m.d.comb += mk_rp.addr.eq(address)
                     for y_rp, _ in ytr:
                         m.d.comb += y_rp.addr.eq(a_word)
-                m.d.sync += [a1_valid.eq(1), a1_word.eq(a_word), a1_addr.eq(address)]
+                m.d.sync += [a1_valid.eq(1), a1_word.eq(a_word), a1_addr.eq(address),
+                             a1_bank.eq(_low(q, lg_banks))]
                 with m.If(a_word == Wr - 1):
                     m.d.sync += [a_word.eq(0), a_event.eq(a_event + 1)]
                     with m.If(a_event + 1 == n_events):
@@ -583,13 +624,13 @@ class Core(wiring.Component):
                 if M:
                     m.d.comb += inm_rp.addr.eq(b_index)
                 if stdp:
-                    m.d.comb += x_rp.addr.eq(b_index)
+                    for rp, _ in xtr + (xitr if M else []):
+                        m.d.comb += rp.addr.eq(_high(b_index, lg_banks))
                     for y_rp, _ in ytr:
                         m.d.comb += y_rp.addr.eq(bank)
-                    if M:
-                        m.d.comb += xi_rp.addr.eq(b_index)
                 m.d.sync += [b1_valid.eq(1), b1_index.eq(b_index),
-                             b1_lane.eq(b_index[:lg_lanes] if lg_lanes else 0),
+                             b1_lane.eq(_low(b_index, lg_lanes)),
+                             b1_xbank.eq(_low(b_index, lg_banks)),
                              b_index.eq(b_index + 1)]
                 with m.If(b_index == max(N, M) - 1):
                     m.next = "B_DRAIN"
@@ -610,7 +651,7 @@ class Core(wiring.Component):
                 with m.State("C_FETCH"):
                     m.d.sync += cycles.eq(cycles + 1)
                     m.d.comb += spk_rp.addr.eq(c_spike)
-                    m.d.sync += c_row.eq(0)
+                    m.d.sync += c_brow.eq(0)
                     m.next = "C_START"
 
                 with m.State("C_START"):
@@ -619,19 +660,19 @@ class Core(wiring.Component):
                     post = spk_rp.data
                     word = post[lg_lanes:] if lg_lanes else post
                     m.d.sync += c_post_q.eq(post)
-                    self._c_issue(m, c, w_rp, mk_rp, x_rp, xi_rp if (stdp and M) else None,
-                                  row=c_row, addr=word, post=post,
-                                  c1=(c1_valid, c1_src_in, c1_addr, c1_lane))
-                    m.d.sync += [c_row.eq(c_row + 1), c_addr.eq(word + Wr)]
-                    self._c_next(m, c_row, R, c_spike, n_spk)
+                    self._c_issue(m, c, wts, msk, xtr, xitr if M else None, brow=c_brow,
+                                  addr=word, post=post,
+                                  c1=(c1_valid, c1_src_in, c1_q0, c1_addr, c1_lane))
+                    m.d.sync += [c_brow.eq(c_brow + 1), c_addr.eq(word + Wr)]
+                    self._c_next(m, c_brow, nb_n + nb_m, c_spike, n_spk)
 
                 with m.State("C_RUN"):
                     m.d.sync += cycles.eq(cycles + 1)
-                    self._c_issue(m, c, w_rp, mk_rp, x_rp, xi_rp if (stdp and M) else None,
-                                  row=c_row, addr=c_addr, post=c_post_q,
-                                  c1=(c1_valid, c1_src_in, c1_addr, c1_lane))
-                    m.d.sync += [c_row.eq(c_row + 1), c_addr.eq(c_addr + Wr)]
-                    self._c_next(m, c_row, R, c_spike, n_spk)
+                    self._c_issue(m, c, wts, msk, xtr, xitr if M else None, brow=c_brow,
+                                  addr=c_addr, post=c_post_q,
+                                  c1=(c1_valid, c1_src_in, c1_q0, c1_addr, c1_lane))
+                    m.d.sync += [c_brow.eq(c_brow + 1), c_addr.eq(c_addr + Wr)]
+                    self._c_next(m, c_brow, nb_n + nb_m, c_spike, n_spk)
 
                 with m.State("C_DRAIN"):
                     m.d.sync += cycles.eq(cycles + 1)
@@ -671,15 +712,21 @@ class Core(wiring.Component):
         return Mux(value > gl.w_max, gl.w_max, Mux(value < gl.w_min, gl.w_min, value))
 
     @staticmethod
-    def _c_issue(m, c, w_rp, mk_rp, x_rp, xi_rp, *, row, addr, post, c1):
-        """Issue the read of synapse (row, post) of phase C."""
-        c1_valid, c1_src_in, c1_addr, c1_lane = c1
-        lg_lanes = ceil_log2(c.lanes)
-        m.d.comb += [w_rp.addr.eq(addr), mk_rp.addr.eq(addr), x_rp.addr.eq(row)]
-        if xi_rp is not None:
-            m.d.comb += xi_rp.addr.eq(row - c.neurons)
-        m.d.sync += [c1_valid.eq(1), c1_src_in.eq(row >= c.neurons), c1_addr.eq(addr),
-                     c1_lane.eq(post[:lg_lanes] if lg_lanes else 0)]
+    def _c_issue(m, c, wts, msk, xtr, xitr, *, brow, addr, post, c1):
+        """Issue the reads of bank row ``brow`` of the column of neuron ``post`` (phase C)."""
+        c1_valid, c1_src_in, c1_q0, c1_addr, c1_lane = c1
+        nb_n = c.neuron_bank_rows
+        for rp, _ in wts + msk:
+            m.d.comb += rp.addr.eq(addr)
+        for rp, _ in xtr:
+            m.d.comb += rp.addr.eq(brow)
+        if xitr is not None:
+            for rp, _ in xitr:
+                m.d.comb += rp.addr.eq(brow - nb_n)
+        is_input = brow >= nb_n
+        m.d.sync += [c1_valid.eq(1), c1_src_in.eq(is_input), c1_addr.eq(addr),
+                     c1_q0.eq(Mux(is_input, brow - nb_n, brow) * c.banks),
+                     c1_lane.eq(_low(post, ceil_log2(c.lanes)))]
 
     @staticmethod
     def _c_next(m, c_row, rows, c_spike, n_spk):

@@ -21,7 +21,7 @@ __all__ = ["Region", "region_layout", "region_depth", "region_width", "bus_width
 
 class Region(enum.Enum, shape=4):
     """Addressable memory regions of the core (the host reads and writes them word by word)."""
-    WEIGHT = 0    #: (N+M) rows × ceil(N/L) words of L signed weights
+    WEIGHT = 0    #: (N+M) rows × ceil(N/L) words of L signed weights, interleaved over banks
     MASK = 1      #: plasticity mask, same addressing as WEIGHT, L bits per word
     PARAM = 2     #: per-neuron parameters, one word per neuron
     STATE = 3     #: per-neuron state (v, i, r, s, theta), one word per neuron
@@ -171,6 +171,23 @@ def _from_unsigned(values, width, is_signed):
     return values.astype(np.int64)
 
 
+def weight_word_index(config):
+    """Region address of word ``w`` of row ``r``, for all rows and words, in row-major order.
+
+    Row ``r`` is neuron ``q = r`` (``r < N``) or input ``q = r - N``; it lives in bank
+    ``q mod B`` at bank row ``q // B`` (plus ``ceil(N/B)`` for inputs), and the region address
+    is ``(bank_row * ceil(N/L) + w) * B + bank`` — the bank in the low address bits.
+    """
+    c = config
+    rows = np.arange(c.rows)
+    q = np.where(rows < c.neurons, rows, rows - c.neurons)
+    bank_row = q // c.banks + np.where(rows < c.neurons, 0, c.neuron_bank_rows)
+    words = np.arange(c.words_per_row)
+    index = ((bank_row[:, None] * c.words_per_row + words[None, :]) * c.banks
+             + (q % c.banks)[:, None])
+    return index.reshape(-1)
+
+
 #: Regions whose words are one unsigned number, and that number's width.
 _PLAIN_WIDTH = {
     Region.XTRACE: lambda c: c.trace_bits,
@@ -200,9 +217,11 @@ def pack_region(config, region, arrays):
         padded[:, :c.neurons] = matrix
         lanes = padded.reshape(c.rows * c.words_per_row, c.lanes)
         lane_bits = c.weight_bits if region == Region.WEIGHT else 1
-        words = np.zeros(lanes.shape[0], dtype=object)
+        row_words = np.zeros(lanes.shape[0], dtype=object)
         for lane in range(c.lanes):
-            words |= _to_unsigned(lanes[:, lane], lane_bits) << (lane * lane_bits)
+            row_words |= _to_unsigned(lanes[:, lane], lane_bits) << (lane * lane_bits)
+        words = np.zeros(c.weight_depth, dtype=object)
+        words[weight_word_index(c)] = row_words
         return [int(word) for word in words]
     if region in _PLAIN_WIDTH:
         width = _PLAIN_WIDTH[region](c)
@@ -222,6 +241,7 @@ def unpack_region(config, region, words):
     layout = region_layout(c, region)
     words = np.asarray([int(word) for word in words], dtype=object)
     if region in (Region.WEIGHT, Region.MASK):
+        words = words[weight_word_index(c)]
         lane_bits = c.weight_bits if region == Region.WEIGHT else 1
         lanes = np.stack([_from_unsigned(words >> (lane * lane_bits), lane_bits,
                                          region == Region.WEIGHT)

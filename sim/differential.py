@@ -15,7 +15,7 @@ from ..rtl.regions import Region, region_depth
 from .driver import STATE_REGIONS, StateMismatch, compare_step, expected_cycles, \
     twin_region_words
 
-__all__ = ["randomize_state", "run_differential"]
+__all__ = ["randomize_state", "run_differential", "run_scenario"]
 
 
 def randomize_state(twin, rng):
@@ -112,3 +112,28 @@ async def run_differential(driver, config, *, seed, steps, mode="full", log=None
         log(f"seed {seed}: {steps} steps, {totals['spikes']} spikes, {totals['arrivals']} "
             f"arrivals, {totals['learning_steps']} learning steps, {totals['cycles']} cycles")
     return totals
+
+
+async def run_scenario(driver, twin, raster, learn):
+    """Run a hand-made scenario: ``twin`` (network and state) is loaded into the core, then both
+    run ``raster`` (``(T, M)`` bool) with ``learn`` (a bool or a per-step sequence); all state is
+    read back and compared after every step. Returns the twin's spikes ``(T, N)``."""
+    config = driver.config
+    await driver.load(twin)
+    steps = len(raster)
+    learn = [bool(learn)] * steps if np.ndim(learn) == 0 else [bool(v) for v in learn]
+    spikes = np.zeros((steps, config.neurons), dtype=bool)
+    rebuild = True
+    for step in range(steps):
+        recurrent = int(twin.s.sum())
+        spikes[step] = twin.step(raster[step], learn=learn[step])
+        arriving = recurrent + int(twin.last_inputs.sum())
+        cycles = await driver.step(np.flatnonzero(raster[step]), learn=learn[step])
+        expected = expected_cycles(config, arriving, int(spikes[step].sum()), learn[step],
+                                   rebuild, twin.poisson_on)
+        if cycles != expected:
+            raise StateMismatch(f"step {step}: the core took {cycles} cycles, the formula says "
+                                f"{expected}")
+        rebuild = False
+        await compare_step(driver, twin, step, mode="full")
+    return spikes

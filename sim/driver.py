@@ -84,6 +84,11 @@ class CoreDriver:
         await io.set("bus_re", 0)
         return words
 
+    async def read_spikes(self):
+        """The spikes of the last step (the STATE region's spike bits), as a list of bools."""
+        state = unpack_region(self.config, Region.STATE, await self.read_region(Region.STATE))
+        return [bool(bit) for bit in state["s"]]
+
     async def crc(self, region):
         io = self.io
         await io.set("bus_region", Region(region))
@@ -154,7 +159,7 @@ def expected_cycles(config, arriving, spikes, learn, rebuild=False, poisson=Fals
     if poisson and c.has_poisson:
         cycles += c.inputs + 1
     if learn and c.stdp and spikes:
-        cycles += spikes * (c.rows + 1) + OVERHEAD_LEARN
+        cycles += spikes * (c.neuron_bank_rows + c.input_bank_rows + 1) + OVERHEAD_LEARN
     if rebuild:
         cycles += c.neurons + 2
     return cycles

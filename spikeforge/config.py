@@ -37,6 +37,10 @@ class CoreConfig:
         M, the number of external input lines (rows of the input matrix U).
     lanes : int, one of 1, 2, 4, 8, 16, 32
         L, synapses processed per clock cycle during spike delivery.
+    banks : int, a power of two from 1 to ``lanes``; default ``lanes``
+        B, banks of the weight memory: rows are interleaved over the banks, so potentiation,
+        which walks a column, touches B synapses per clock. ``banks=1`` keeps the weights in
+        one memory (as a single-ported SPRAM needs) at one synapse per clock.
     weight_bits : int, 2..16
         Width of a signed weight.
     v_bits, i_bits : int, 8..32
@@ -63,6 +67,7 @@ class CoreConfig:
     neurons: int = 100
     inputs: int = 64
     lanes: int = 8
+    banks: int = None
     weight_bits: int = 8
     v_bits: int = 18
     i_bits: int = 18
@@ -88,6 +93,12 @@ class CoreConfig:
         if self.lanes not in LANE_CHOICES or isinstance(self.lanes, bool):
             raise ConfigError(f"lanes={self.lanes!r} is not allowed: choose one of "
                               f"{', '.join(map(str, LANE_CHOICES))}")
+        if self.banks is None:
+            object.__setattr__(self, "banks", self.lanes)
+        check_int("banks", 1, self.lanes)
+        if self.banks & (self.banks - 1):
+            raise ConfigError(f"banks={self.banks} must be a power of two from 1 to "
+                              f"lanes={self.lanes}")
         check_int("weight_bits", 2, 16)
         check_int("v_bits", 8, 32)
         check_int("i_bits", 8, 32)
@@ -116,8 +127,24 @@ class CoreConfig:
         return -(-self.neurons // self.lanes)
 
     @property
+    def neuron_bank_rows(self):
+        """Rows of each weight bank that hold recurrent (neuron) rows: ``ceil(N/B)``."""
+        return -(-self.neurons // self.banks)
+
+    @property
+    def input_bank_rows(self):
+        """Rows of each weight bank that hold input rows: ``ceil(M/B)``."""
+        return -(-self.inputs // self.banks)
+
+    @property
+    def bank_depth(self):
+        """Words in one weight bank."""
+        return (self.neuron_bank_rows + self.input_bank_rows) * self.words_per_row
+
+    @property
     def weight_depth(self):
-        return self.rows * self.words_per_row
+        """Words of the WEIGHT region: all banks, padding rows included."""
+        return self.banks * self.bank_depth
 
     @property
     def acc_bits(self):
@@ -194,6 +221,9 @@ class CoreConfig:
         return cls(**data)
 
     def replace(self, **changes):
+        """A copy with ``changes``; ``banks`` keeps following ``lanes`` when it did."""
+        if "lanes" in changes and "banks" not in changes and self.banks == self.lanes:
+            changes["banks"] = None
         return dataclasses.replace(self, **changes)
 
     @property
@@ -206,5 +236,6 @@ class CoreConfig:
     def describe(self):
         features = [name for name in ("stdp", "adaptive_threshold", "poisson")
                     if getattr(self, name)]
-        return (f"N={self.neurons} M={self.inputs} L={self.lanes} w{self.weight_bits} "
+        return (f"N={self.neurons} M={self.inputs} L={self.lanes} B={self.banks} "
+                f"w{self.weight_bits} "
                 f"v{self.v_bits} i{self.i_bits} [{', '.join(features) or 'no learning'}]")

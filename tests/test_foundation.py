@@ -232,7 +232,8 @@ def test_cli_config_json():
     data = json.loads(result.output)
     config = CoreConfig(neurons=100, inputs=10, lanes=16, weight_bits=6)
     assert CoreConfig.from_dict(data["config"]) == config
-    assert data["derived"] == {"rows": 110, "words_per_row": 7, "weight_depth": 770,
+    assert data["derived"] == {"rows": 110, "words_per_row": 7,
+                               "weight_depth": config.weight_depth,
                                "acc_bits": config.acc_bits, "hash": f"0x{config.hash:08x}"}
 
 

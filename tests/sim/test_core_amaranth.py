@@ -1,14 +1,18 @@
 """The core against the twin in Amaranth's simulator, for small configurations (N <= 16).
 
-Every state word is read back and compared after every step.
+Every state word is read back and compared after every step: 20 random networks of 200 steps
+per configuration, and named scenarios for the edge cases.
 """
 
+import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
 from spikeforge.config import CoreConfig
+from spikeforge.host.params import GlobalParams, Network, NeuronParams
+from spikeforge.host.twin import Twin
 from spikeforge.rtl.core import Core
-from spikeforge.sim.differential import run_differential
+from spikeforge.sim.differential import run_differential, run_scenario
 from spikeforge.sim.driver import AmaranthIO, CoreDriver
 
 pytestmark = pytest.mark.sim
@@ -35,17 +39,116 @@ CONFIGS = {
     "N16_M16_L8": CoreConfig(neurons=16, inputs=16, lanes=8),
     "N5_M12_L2_more_inputs": CoreConfig(neurons=5, inputs=12, lanes=2),
     "N8_M4_L8_no_learning": CoreConfig(neurons=8, inputs=4, lanes=8, stdp=False,
-                                       adaptive_threshold=False),
+                                       adaptive_threshold=False, poisson=False),
     "N7_M3_L32_narrow": CoreConfig(neurons=7, inputs=3, lanes=32, weight_bits=4, v_bits=12,
                                    i_bits=10, decay_bits=6, refrac_bits=2, trace_bits=4,
                                    theta_bits=5, rate_bits=3),
 }
+NETWORKS = 20          # per configuration, in groups of GROUP
+GROUP = 5
+STEPS = 200
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-@pytest.mark.parametrize("seed", range(3))
-def test_core_matches_twin_every_step(name, seed):
+@pytest.mark.parametrize("group", range(NETWORKS // GROUP))
+def test_core_matches_twin_every_step(name, group):
     config = CONFIGS[name]
-    totals = simulate(config, lambda driver: run_differential(driver, config, seed=seed,
-                                                              steps=40, mode="full"))
-    assert totals["cycles"] > 0
+
+    async def body(driver):
+        totals = []
+        for seed in range(group * GROUP, (group + 1) * GROUP):
+            totals.append(await run_differential(driver, config, seed=seed, steps=STEPS,
+                                                 mode="full"))
+        return totals
+
+    totals = simulate(config, body)
+    assert sum(t["learning_steps"] for t in totals) > 0
+
+
+# -- named edge cases -----------------------------------------------------------------------------
+
+SMALL = CoreConfig(neurons=6, inputs=4, lanes=4)
+
+
+def scenario(config, raster, learn, *, W=None, mask=None, state=None, neuron=None, glob=None):
+    network = Network(config, NeuronParams.default(config, **(neuron or {})),
+                      GlobalParams.default(config, **(glob or {})),
+                      np.zeros((config.rows, config.neurons), dtype=np.int64) if W is None else W,
+                      mask)
+    twin = Twin(network.validate())
+    for name, value in (state or {}).items():
+        setattr(twin, name, value)
+    spikes = simulate(config, lambda driver: run_scenario(driver, twin, np.asarray(raster),
+                                                          learn))
+    return network, twin, spikes
+
+
+def test_core_simultaneous_pre_post():
+    # input 0 drives neuron 0 over threshold in the step it arrives: an arrival and a post
+    # spike in the same step count as pre before post (potentiation with the new trace)
+    c = SMALL
+    W = np.zeros((c.rows, c.neurons), dtype=np.int64)
+    W[c.neurons + 0, 0] = 100
+    raster = np.zeros((8, c.inputs), dtype=bool)
+    raster[[1, 4], 0] = True
+    network, twin, spikes = scenario(c, raster, True, W=W, neuron={"thr": 100, "refrac": 0},
+                                     glob={"w_shift": 3, "a_plus": 200, "a_minus": 0,
+                                           "stdp_shift": 4})
+    assert spikes[1, 0] and spikes[4, 0]
+    assert twin.W[c.neurons + 0, 0] == 127        # potentiated up to the top bound
+
+
+def test_core_weights_at_both_bounds():
+    c = SMALL
+    rng = np.random.default_rng(3)
+    W = rng.choice([-128, 127, -100, 100], size=(c.rows, c.neurons))
+    raster = rng.random((30, c.inputs)) < 0.5
+    network, twin, spikes = scenario(
+        c, raster, True, W=W, neuron={"thr": 50, "refrac": 0, "bias": 30},
+        glob={"w_min": -100, "w_max": 100, "a_plus": 255, "a_minus": 255, "stdp_shift": 0,
+              "w_shift": 0})
+    assert spikes.any()
+    assert twin.W.min() >= -128 and twin.W.max() <= 127
+    assert (twin.W == 100).any() and (twin.W == -100).any()
+
+
+def test_core_masked_synapses_do_not_learn():
+    c = SMALL
+    rng = np.random.default_rng(4)
+    W = rng.integers(-20, 60, size=(c.rows, c.neurons))
+    mask = rng.random((c.rows, c.neurons)) < 0.5
+    raster = rng.random((40, c.inputs)) < 0.6
+    network, twin, spikes = scenario(
+        c, raster, True, W=W, mask=mask, neuron={"thr": 80, "refrac": 0, "bias": 20},
+        glob={"a_plus": 40, "a_minus": 30, "stdp_shift": 2, "w_shift": 1})
+    assert spikes.any()
+    assert (twin.W[~mask] == W[~mask]).all()
+    assert (twin.W[mask] != W[mask]).any()
+
+
+def test_core_state_saturates_at_both_ends():
+    c = SMALL
+    W = np.zeros((c.rows, c.neurons), dtype=np.int64)
+    W[c.neurons:, :3] = 127                       # inputs drive neurons 0..2 up
+    W[c.neurons:, 3:] = -128                      # and neurons 3..5 down
+    raster = np.ones((12, c.inputs), dtype=bool)  # every input spikes in every step
+    low, high = c.v_range
+    network, twin, spikes = scenario(
+        c, raster, False, W=W,
+        neuron={"thr": high, "alpha_v": (1 << c.decay_bits) - 1,
+                "alpha_i": (1 << c.decay_bits) - 1, "refrac": 0},
+        glob={"w_shift": c.max_w_shift})
+    assert twin.i[:3].max() == c.i_range[1] and twin.i[3:].min() == c.i_range[0]
+    assert twin.v[3:].min() == low
+
+
+def test_core_every_input_spiking_in_one_step():
+    c = CoreConfig(neurons=5, inputs=9, lanes=2)
+    rng = np.random.default_rng(5)
+    W = rng.integers(-128, 128, size=(c.rows, c.neurons))
+    raster = np.zeros((6, c.inputs), dtype=bool)
+    raster[[0, 2, 3]] = True
+    network, twin, spikes = scenario(c, raster, [True, False, True, True, False, True], W=W,
+                                     neuron={"thr": 200, "refrac": 1},
+                                     glob={"w_shift": 2})
+    assert twin.synaptic_ops == (3 * c.inputs + int(spikes[:-1].sum())) * c.neurons
