@@ -98,5 +98,8 @@ def config_command(neurons, inputs, lanes, weight_bits, as_json):
         click.echo(f"  {name:<{width}}  {value}")
 
 
+from .commands import register  # noqa: E402  (the subcommands, one module each)
+register(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

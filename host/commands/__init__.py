@@ -1,0 +1,24 @@
+"""The subcommands of ``spikeforge``: one module per command.
+
+``spikeforge.host.cli`` calls :func:`register` with its click group.
+"""
+
+from .compare import compare_command
+from .export_nir import export_nir_command
+from .import_nir import import_nir_command
+from .info import info_command
+from .load import load_command
+from .plot import plot_command
+from .read import read_command
+from .run import run_command
+
+__all__ = ["COMMANDS", "register"]
+
+COMMANDS = (info_command, load_command, run_command, read_command, compare_command,
+            import_nir_command, export_nir_command, plot_command)
+
+
+def register(group):
+    """Add every command of this package to the click ``group``."""
+    for command in COMMANDS:
+        group.add_command(command)

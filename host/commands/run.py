@@ -1,0 +1,64 @@
+"""``spikeforge run``: run a network file on a device and save spikes, probes, weights and
+pictures."""
+
+from pathlib import Path
+
+import click
+
+from ..netfile import load_network_file
+from ..plots import plot_run
+from ..runs import run_spec, save_run
+from .common import (device_command, device_option, json_option, learn_option,
+                     network_argument, opened_device, print_json, print_table,
+                     progress_reporter, steps_option)
+
+
+@click.command("run")
+@network_argument
+@device_option
+@steps_option
+@learn_option
+@click.option("--out", "-o", "out_dir", metavar="DIR", type=click.Path(file_okay=False,
+              path_type=Path), default=None,
+              help="Folder for the results (default: runs/<network name>).")
+@click.option("--plots/--no-plots", default=True, show_default=True,
+              help="Draw raster, trace and weight pictures (PNG).")
+@json_option
+@device_command
+def run_command(network, device_url, steps, learn, out_dir, plots, as_json):
+    """Run NETWORK on a device and save what it did.
+
+    DIR receives spikes.npz (input and output spikes), probes.npz (v and i of the probed
+    neurons), weights.npz (weights before and after), state.npz (final state), summary.json
+    and the pictures raster.png, traces.png and weights.png.
+
+    \b
+    Examples:
+      spikeforge run examples/synfire.toml --device model:// --out /tmp/synfire
+      spikeforge run examples/recurrent_stdp.toml --steps 2000 --learn --out runs/stdp
+      spikeforge run examples/synfire.toml --device model:// --json --no-plots
+    """
+    spec = load_network_file(network)
+    out_dir = out_dir if out_dir is not None else Path("runs") / network.stem
+    with opened_device(device_url, spec.config) as device:
+        with progress_reporter("running", enabled=not as_json) as progress:
+            record = run_spec(device, spec, steps=steps, learn=learn, progress=progress)
+    record.device = device_url
+    record.name = spec.name or network.stem
+    files = save_run(record, out_dir)
+    if plots:
+        files += plot_run(out_dir)
+    summary = record.summary()
+    if as_json:
+        print_json(summary | {"out": str(out_dir), "files": [str(f) for f in files]})
+        return
+    print_table([
+        ("network", network), ("device", device_url), ("steps", summary["steps"]),
+        ("learn", summary["learn"]), ("spikes", summary["spikes"]),
+        ("input spikes", summary["input_spikes"]),
+        ("rate", f"{summary['rate']:.4f} spikes/neuron/step"),
+        ("active neurons", f"{summary['active_neurons']} of {spec.config.neurons}"),
+        ("weights changed", summary["weights_changed"]),
+        ("wall time", f"{summary['wall_time_s']:.3f} s"),
+        ("output", out_dir),
+    ], title="run")

@@ -1,0 +1,155 @@
+"""Pictures of a run, written as PNG with matplotlib's Agg backend (no display needed).
+
+* :func:`plot_raster` -- input and neuron spikes over time;
+* :func:`plot_traces` -- membrane potential ``v`` and synaptic current ``i`` of probed neurons,
+  with each neuron's threshold;
+* :func:`plot_weights` -- the weight matrix as a heat map; with learning, before, after and the
+  difference;
+* :func:`plot_run` -- all of them for a run folder written by :func:`spikeforge.host.runs.save_run`.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from spikeforge.config import ConfigError
+
+__all__ = ["plot_raster", "plot_traces", "plot_weights", "plot_run"]
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        raise ConfigError("pictures need matplotlib: pip install matplotlib (or install "
+                          "spikeforge with the plot extra: pip install 'spikeforge[plot]')") \
+            from None
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    fig.clf()
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return path
+
+
+def plot_raster(spikes, path, inputs=None, title="spikes"):
+    """Raster of ``spikes`` (``(steps, N)`` bool) and, if given, ``inputs`` (``(steps, M)``)
+    above it."""
+    plt = _pyplot()
+    spikes = np.asarray(spikes, dtype=bool)
+    has_inputs = inputs is not None and np.asarray(inputs).size > 0
+    rows = 2 if has_inputs else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 5 if has_inputs else 3.5), sharex=True,
+                             squeeze=False, height_ratios=[1, 2] if has_inputs else [1])
+    panels = ([("inputs", np.asarray(inputs, dtype=bool), "input")] if has_inputs else []) \
+        + [("neurons", spikes, "neuron")]
+    for axis, (label, raster, ylabel) in zip(axes[:, 0], panels):
+        steps, index = np.nonzero(raster)
+        axis.scatter(steps, index, s=4, marker="|", color="black", linewidths=0.8)
+        axis.set_ylabel(ylabel)
+        axis.set_ylim(-0.5, max(raster.shape[1], 1) - 0.5)
+        axis.set_title(f"{label}: {int(raster.sum())} spikes", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("time step")
+    axes[-1, 0].set_xlim(-0.5, max(spikes.shape[0], 1) - 0.5)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_traces(probe_ids, v, i, path, thr=None, spikes=None, title="probed neurons"):
+    """``v`` and ``i`` (``(steps, P)``) of the probed neurons ``probe_ids``; ``thr`` (length N)
+    draws each neuron's threshold, ``spikes`` (``(steps, N)``) marks its spikes."""
+    plt = _pyplot()
+    probe_ids = [int(p) for p in probe_ids]
+    v, i = np.asarray(v), np.asarray(i)
+    fig, (axis_v, axis_i) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
+    steps = np.arange(v.shape[0])
+    for k, neuron in enumerate(probe_ids):
+        line, = axis_v.plot(steps, v[:, k], linewidth=0.9, label=f"neuron {neuron}")
+        if thr is not None:
+            axis_v.axhline(int(np.asarray(thr)[neuron]), color=line.get_color(), linestyle=":",
+                           linewidth=0.8)
+        if spikes is not None:
+            times = np.flatnonzero(np.asarray(spikes)[:, neuron])
+            axis_v.plot(times, v[times, k], linestyle="none", marker="o", markersize=2.5,
+                        color=line.get_color())
+        axis_i.plot(steps, i[:, k], linewidth=0.9, color=line.get_color())
+    axis_v.set_ylabel("v (state units)")
+    axis_i.set_ylabel("i (state units)")
+    axis_i.set_xlabel("time step")
+    if probe_ids:
+        axis_v.legend(fontsize=7, loc="upper right", ncol=min(4, len(probe_ids)))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _heat(fig, axis, matrix, n, title, limit, cmap="RdBu_r"):
+    image = axis.imshow(matrix, aspect="auto", interpolation="nearest", cmap=cmap,
+                        vmin=-limit, vmax=limit)
+    if 0 < n < matrix.shape[0]:
+        axis.axhline(n - 0.5, color="black", linewidth=0.8)
+    axis.set_title(title, fontsize=9)
+    axis.set_xlabel("post-synaptic neuron")
+    fig.colorbar(image, ax=axis, fraction=0.046, pad=0.03)
+
+
+def plot_weights(W_before, path, W_after=None, neurons=None, title="weights"):
+    """Heat map of the weights ``W[row=pre, col=post]`` (rows ``0..N-1`` recurrent, below the
+    line the inputs). With ``W_after``, three panels: before, after and after - before."""
+    plt = _pyplot()
+    before = np.asarray(W_before)
+    n = before.shape[1] if neurons is None else int(neurons)
+    if W_after is None:
+        fig, axis = plt.subplots(1, 1, figsize=(6, 5))
+        limit = max(1, int(np.abs(before).max()) if before.size else 1)
+        _heat(fig, axis, before, n, "W", limit)
+        axis.set_ylabel("pre-synaptic row (neurons, then inputs)")
+    else:
+        after = np.asarray(W_after)
+        diff = after - before
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4.8))
+        limit = max(1, int(max(np.abs(before).max(), np.abs(after).max())) if before.size
+                    else 1)
+        _heat(fig, axes[0], before, n, "before", limit)
+        _heat(fig, axes[1], after, n, "after", limit)
+        dlimit = max(1, int(np.abs(diff).max()) if diff.size else 1)
+        _heat(fig, axes[2], diff, n, f"after - before ({int(np.count_nonzero(diff))} changed)",
+              dlimit, cmap="PiYG")
+        axes[0].set_ylabel("pre-synaptic row (neurons, then inputs)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_run(run_dir, out_dir=None):
+    """Draw every picture of a run folder into ``out_dir`` (default: the run folder); returns
+    the written paths."""
+    from .runs import load_run
+
+    data = load_run(run_dir)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir)
+    name = data["summary"].get("name") or Path(run_dir).name
+    written = [plot_raster(data["spikes"], out / "raster.png", inputs=data.get("inputs"),
+                           title=f"{name}: spikes")]
+    probe_ids = data.get("probe_ids", np.zeros(0))
+    if len(probe_ids):
+        written.append(plot_traces(probe_ids, data["v"], data["i"], out / "traces.png",
+                                   thr=data.get("thr"), spikes=data["spikes"],
+                                   title=f"{name}: probed neurons"))
+    if "W_before" in data:
+        changed = (not np.array_equal(data["W_before"], data["W_after"])
+                   or bool(data["summary"].get("learn")))
+        written.append(plot_weights(data["W_before"], out / "weights.png",
+                                    W_after=data["W_after"] if changed else None,
+                                    neurons=int(data.get("neurons", data["W_before"].shape[1])),
+                                    title=f"{name}: weights"
+                                          + (" before and after learning" if changed else "")))
+    return written
