@@ -3,6 +3,7 @@
 ``spikeforge.host.cli`` calls :func:`register` with its click group.
 """
 
+from .bench import bench_group
 from .compare import compare_command
 from .export_nir import export_nir_command
 from .import_nir import import_nir_command
@@ -15,7 +16,7 @@ from .run import run_command
 __all__ = ["COMMANDS", "register"]
 
 COMMANDS = (info_command, load_command, run_command, read_command, compare_command,
-            import_nir_command, export_nir_command, plot_command)
+            import_nir_command, export_nir_command, plot_command, bench_group)
 
 
 def register(group):

@@ -1,0 +1,111 @@
+"""``spikeforge bench``: measured figures of the core, the twin, the link and the simulated board.
+
+Every subcommand prints a table (or JSON with ``--json``) and writes the same figures as JSON to
+``--out`` (default ``bench-results/<name>.json``).
+"""
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from .common import json_option, print_json, print_table
+
+__all__ = ["bench_group"]
+
+out_option = click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+                          default=None, metavar="FILE.json",
+                          help="Where to write the figures (default bench-results/NAME.json).")
+
+
+def _emit(name, figures, out_path, as_json, rows):
+    out_path = out_path or Path("bench-results") / f"{name}.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"benchmark": name, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "results": figures}
+    out_path.write_text(json.dumps(document, indent=2) + "\n")
+    if as_json:
+        print_json(document)
+    else:
+        for title, table in rows:
+            print_table(table, title=title)
+        click.echo(f"figures written to {out_path}", err=True)
+
+
+@click.group("bench")
+def bench_group():
+    """Measure the core, the twin, the link and the simulated board.
+
+    \b
+    Examples:
+      spikeforge bench core
+      spikeforge bench core --json --out core.json
+      spikeforge bench twin --steps 5000
+    """
+
+
+@bench_group.command("core")
+@click.option("--steps-scale", type=click.FloatRange(min=0.01, max=100), default=1.0,
+              show_default=True, help="Multiply every workload's number of steps.")
+@out_option
+@json_option
+def bench_core_command(steps_scale, out_path, as_json):
+    """Cycles per step and synaptic operations per cycle of the RTL core in Verilator.
+
+    Workloads: a dense worst case (every neuron and every input spikes in every step) and the
+    NeuroCoreX-sized digits workload (N=100, M=64, L=8, 10 % input activity), each with STDP
+    off and on; plus the dense case at N=256. The core counts its own clock cycles; the twin
+    runs alongside and every step's spikes must agree.
+
+    \b
+    Examples:
+      spikeforge bench core
+      spikeforge bench core --json --out bench-results/core.json
+    """
+    from ..bench import bench_core
+
+    figures = bench_core(steps_scale=steps_scale,
+                         progress=None if as_json else lambda text: click.echo(text, err=True))
+    rows = [(f"{f['workload']} N={f['neurons']} M={f['inputs']} L={f['lanes']} "
+             f"STDP {'on' if f['stdp'] else 'off'}", [
+                 ("cycles per step", f"{f['cycles_per_step']:.1f}"),
+                 ("synaptic ops per step", f"{f['synaptic_ops_per_step']:.0f}"),
+                 ("synaptic ops per cycle", f"{f['sop_per_cycle']:.2f} "
+                                            f"({f['sop_per_cycle_over_lanes']:.3f} x L)"),
+                 ("neuron spikes per step", f"{f['neuron_spikes_per_step']:.1f}"),
+                 ("input spikes per step", f"{f['input_spikes_per_step']:.1f}"),
+                 ("cycles match docs/model.md formula", "yes" if f["formula_exact"] else "NO"),
+                 ("fewer cycles than NeuroCoreX (96,000/step)",
+                  f"{f['speedup_vs_neurocorex']:.0f}x"),
+             ]) for f in figures]
+    _emit("core", figures, out_path, as_json, rows)
+
+
+@bench_group.command("twin")
+@click.option("--steps", type=click.IntRange(min=100), default=10_000, show_default=True,
+              help="Time steps of 1 ms simulated by each model.")
+@out_option
+@json_option
+def bench_twin_command(steps, out_path, as_json):
+    """Steps per second of the numpy twin against Brian2 on the same N=100 network with STDP.
+
+    \b
+    Examples:
+      spikeforge bench twin
+      spikeforge bench twin --steps 20000 --json
+    """
+    from ..bench_twin import bench_twin_vs_brian2
+    from spikeforge.config import ConfigError
+
+    try:
+        figures = bench_twin_vs_brian2(steps=steps)
+    except RuntimeError as error:
+        raise ConfigError(str(error)) from None
+    rows = [("twin vs Brian2", [
+        ("twin steps per second", f"{figures['twin_steps_per_s']:.0f}"),
+        (f"Brian2 ({figures['brian2_target']}) steps per second",
+         f"{figures['brian2_steps_per_s']:.0f}"),
+        ("ratio", f"{figures['ratio']:.1f}x"),
+    ])]
+    _emit("twin", figures, out_path, as_json, rows)
