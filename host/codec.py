@@ -1,0 +1,422 @@
+"""The host side of the link protocol, without I/O.
+
+Pure functions and one incremental decoder: :func:`cobs_encode` / :func:`cobs_decode`,
+:func:`encode_frame` (header, payload, CRC, COBS, delimiter), :class:`FrameDecoder` (fed with
+byte chunks of any size, yields :class:`Frame` objects and counts what it had to discard), and
+packers/unpackers of every payload. The wire format itself (opcodes, error codes, CRC, header)
+comes from :mod:`spikeforge.rtl.protocol`, which the RTL imports too; ``docs/protocol.md``
+describes it.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..rtl.protocol import (ACK, CRC, CRC_BYTES, FRAME_OVERHEAD, HEADER_BYTES, IDENTIFY_FIELDS,
+                            INPUT_BITMAP, STATUS_COUNTERS, ErrorCode, Feature, Opcode,
+                            OutputFlag, RunFlag, field_bytes, word_bytes)
+from ..rtl.regions import Region, region_depth
+
+__all__ = ["CodecError", "FramingError", "ChecksumError", "PayloadError", "Frame",
+           "cobs_encode", "cobs_decode", "encode_frame", "decode_frame", "FrameDecoder",
+           "crc32", "pack_write", "pack_read", "pack_region_crc", "pack_run", "pack_input",
+           "input_record", "pack_reset", "unpack_words", "unpack_identify", "unpack_status",
+           "unpack_output", "unpack_nack", "describe_nack", "Output"]
+
+
+class CodecError(ValueError):
+    """Bytes that are not a valid frame or payload; the message names the defect."""
+
+
+class FramingError(CodecError):
+    """The COBS encoding is broken, or the frame is shorter or longer than its header says."""
+
+
+class ChecksumError(CodecError):
+    """The frame's CRC does not match its contents."""
+
+
+class PayloadError(CodecError):
+    """A payload does not have the layout its opcode requires."""
+
+
+def crc32(data):
+    """CRC of :data:`spikeforge.rtl.protocol.CRC` over ``data``."""
+    return CRC.compute(bytes(data))
+
+
+# -- COBS -----------------------------------------------------------------------------------------
+
+def cobs_encode(data):
+    """COBS encoding of ``data`` (no delimiter). Every block, including a final empty one after
+    a full 254-byte block, is emitted; this is also what the engine sends."""
+    out = bytearray()
+    block = bytearray()
+    for byte in bytes(data):
+        if byte == 0:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+        else:
+            block.append(byte)
+            if len(block) == 254:
+                out.append(0xFF)
+                out += block
+                block.clear()
+    out.append(len(block) + 1)
+    out += block
+    return bytes(out)
+
+
+def cobs_decode(data):
+    """Inverse of :func:`cobs_encode` (also accepts the shorter encoding without a final empty
+    block). Raises :class:`FramingError` on a zero byte or a block running past the end."""
+    data = bytes(data)
+    out = bytearray()
+    index = 0
+    pending_zero = False
+    while index < len(data):
+        code = data[index]
+        if code == 0:
+            raise FramingError(f"zero byte at offset {index} inside a COBS frame")
+        if pending_zero:
+            out.append(0)
+        block = data[index + 1:index + code]
+        if len(block) != code - 1:
+            raise FramingError(f"COBS block at offset {index} announces {code - 1} bytes, only "
+                               f"{len(block)} follow")
+        if 0 in block:
+            raise FramingError(f"zero byte inside the COBS block at offset {index}")
+        out += block
+        pending_zero = code != 0xFF
+        index += code
+    return bytes(out)
+
+
+# -- frames ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded, checked frame. ``opcode`` is the raw byte (requests, ``op | ACK``,
+    :attr:`Opcode.OUTPUT` or :attr:`Opcode.NACK`)."""
+    seq: int
+    opcode: int
+    payload: bytes
+
+    @property
+    def is_nack(self):
+        return self.opcode == Opcode.NACK.value
+
+    @property
+    def is_output(self):
+        return self.opcode == Opcode.OUTPUT.value
+
+    def acks(self, opcode):
+        """True if this frame is the successful response to a request of ``opcode``."""
+        return self.opcode == (Opcode(opcode).value | ACK)
+
+
+def encode_frame(seq, opcode, payload=b""):
+    """A complete frame on the wire: COBS(header + payload + CRC) + 0x00."""
+    if not 0 <= seq <= 0xFF:
+        raise CodecError(f"sequence number {seq} is out of range 0..255")
+    opcode = opcode.value if isinstance(opcode, Opcode) else int(opcode)
+    if not 0 <= opcode <= 0xFF:
+        raise CodecError(f"opcode {opcode} is out of range 0..255")
+    payload = bytes(payload)
+    if len(payload) > 0xFFFF:
+        raise CodecError(f"payload of {len(payload)} bytes exceeds the 65535 of the header")
+    body = bytes((seq, opcode)) + len(payload).to_bytes(2, "little") + payload
+    return cobs_encode(body + crc32(body).to_bytes(CRC_BYTES, "little")) + b"\x00"
+
+
+def decode_frame(encoded):
+    """Decode one COBS block (without its delimiter) into a :class:`Frame`."""
+    body = cobs_decode(encoded)
+    if len(body) < FRAME_OVERHEAD:
+        raise FramingError(f"frame of {len(body)} bytes is shorter than header and CRC "
+                           f"({FRAME_OVERHEAD} bytes)")
+    length = int.from_bytes(body[2:4], "little")
+    if len(body) != FRAME_OVERHEAD + length:
+        raise FramingError(f"header announces a {length}-byte payload, the frame carries "
+                           f"{len(body) - FRAME_OVERHEAD}")
+    if crc32(body[:-CRC_BYTES]) != int.from_bytes(body[-CRC_BYTES:], "little"):
+        raise ChecksumError("frame CRC does not match its contents")
+    return Frame(body[0], body[1], body[HEADER_BYTES:-CRC_BYTES])
+
+
+class FrameDecoder:
+    """Incremental decoder: :meth:`feed` any chunk of received bytes, get complete frames.
+
+    Bytes of corrupted or truncated frames are discarded at the next ``0x00`` and counted in
+    :attr:`errors` (with the last reason in :attr:`last_error`); empty frames (a lone delimiter)
+    are ignored. ``max_frame`` bounds the bytes buffered while waiting for a delimiter.
+    """
+
+    def __init__(self, max_frame=1 << 17):
+        self.max_frame = max_frame
+        self._buffer = bytearray()
+        self._overflow = False
+        self.frames = 0
+        self.errors = 0
+        self.last_error = None
+
+    def feed(self, chunk):
+        frames = []
+        for part_index, part in enumerate(bytes(chunk).split(b"\x00")):
+            if part_index:
+                self._end(frames)
+            if len(self._buffer) + len(part) > self.max_frame:
+                self._overflow = True
+                self._buffer.clear()
+            elif not self._overflow:
+                self._buffer += part
+        return frames
+
+    def _end(self, frames):
+        encoded = bytes(self._buffer)
+        self._buffer.clear()
+        if self._overflow:
+            self._overflow = False
+            self._error(FramingError(f"frame longer than {self.max_frame} bytes"))
+            return
+        if not encoded:
+            return
+        try:
+            frames.append(decode_frame(encoded))
+            self.frames += 1
+        except CodecError as error:
+            self._error(error)
+
+    def _error(self, error):
+        self.errors += 1
+        self.last_error = error
+
+    @property
+    def pending(self):
+        """Bytes buffered of a frame whose delimiter has not arrived."""
+        return len(self._buffer)
+
+
+# -- request payloads -----------------------------------------------------------------------------
+
+def _region(config, region):
+    try:
+        region = Region(region)
+    except ValueError:
+        raise PayloadError(f"unknown region {region!r}: choose one of "
+                           f"{', '.join(r.name for r in Region)}") from None
+    if not region_depth(config, region):
+        raise PayloadError(f"region {region.name} is not built in {config.describe()}")
+    return region
+
+
+def _check_range(config, region, offset, count):
+    depth = region_depth(config, region)
+    if count < 1 or offset < 0 or offset + count > depth:
+        raise PayloadError(f"{region.name} holds {depth} words: {count} words at offset "
+                           f"{offset} do not fit")
+
+
+def pack_write(config, region, offset, words):
+    """WRITE payload: region u8, offset u16, count u16, words of :func:`word_bytes` each."""
+    region = _region(config, region)
+    words = [int(word) for word in words]
+    _check_range(config, region, offset, len(words))
+    size = word_bytes(config, region)
+    head = bytes((region.value,)) + offset.to_bytes(2, "little") + len(words).to_bytes(2,
+                                                                                        "little")
+    try:
+        return head + b"".join(word.to_bytes(size, "little") for word in words)
+    except OverflowError:
+        raise PayloadError(f"a word does not fit the {size} bytes of a {region.name} word") \
+            from None
+
+
+def pack_read(config, region, offset, count):
+    """READ payload: region u8, offset u16, count u16."""
+    region = _region(config, region)
+    _check_range(config, region, offset, count)
+    return bytes((region.value,)) + offset.to_bytes(2, "little") + count.to_bytes(2, "little")
+
+
+def pack_region_crc(config, region):
+    return bytes((_region(config, region).value,))
+
+
+def pack_reset(all_regions=False, counters=False):
+    return bytes((int(bool(all_regions)) | (int(bool(counters)) << 1),))
+
+
+def pack_run(steps, *, learn=False, stream=False, period_us=0, probes=()):
+    """RUN payload: steps u32 (0 = until STOP), flags u8, period_us u32 (0 = free-running),
+    probe count u8, probe indices u16 each."""
+    if not 0 <= steps <= 0xFFFFFFFF:
+        raise PayloadError(f"steps={steps} is out of range 0..{0xFFFFFFFF}")
+    if not 0 <= period_us <= 0xFFFFFFFF:
+        raise PayloadError(f"period_us={period_us} is out of range 0..{0xFFFFFFFF}")
+    probes = [int(p) for p in probes]
+    if len(probes) > 255:
+        raise PayloadError(f"{len(probes)} probes: at most 255")
+    flags = ((RunFlag.LEARN if learn else 0) | (RunFlag.STREAM if stream else 0)
+             | (RunFlag.PACED if period_us else 0))
+    return (steps.to_bytes(4, "little") + bytes((int(flags),)) + period_us.to_bytes(4, "little")
+            + bytes((len(probes),)) + b"".join(p.to_bytes(2, "little") for p in probes))
+
+
+def input_record(config, spikes):
+    """One step of input spikes (bool vector of length M) as an INPUT record: a bitmap or a
+    list of indices, whichever is shorter."""
+    m = config.inputs
+    spikes = np.asarray(spikes, dtype=bool).reshape(-1)
+    if spikes.shape != (m,):
+        raise PayloadError(f"input vector has {spikes.size} entries, expected M={m}")
+    indices = np.flatnonzero(spikes)
+    size = field_bytes(config.input_index_bits)
+    bitmap_bytes = -(-m // 8)
+    if len(indices) * size <= bitmap_bytes:
+        return len(indices).to_bytes(2, "little") + b"".join(
+            int(k).to_bytes(size, "little") for k in indices)
+    bits = np.packbits(spikes, bitorder="little").tobytes()
+    return INPUT_BITMAP.to_bytes(2, "little") + bits
+
+
+def pack_input(config, steps):
+    """INPUT payload: one record per row of ``steps`` (a ``(k, M)`` bool array)."""
+    return b"".join(input_record(config, row) for row in np.asarray(steps, dtype=bool))
+
+
+# -- response payloads ----------------------------------------------------------------------------
+
+def unpack_words(config, region, payload, count):
+    """Words of a READ response."""
+    size = word_bytes(config, Region(region))
+    if len(payload) != size * count:
+        raise PayloadError(f"READ response of {len(payload)} bytes, expected {count} words of "
+                           f"{size} bytes")
+    return [int.from_bytes(payload[k:k + size], "little") for k in range(0, len(payload), size)]
+
+
+def unpack_identify(payload):
+    """IDENTIFY response as a dict (fields of ``IDENTIFY_FIELDS`` plus ``board`` and
+    ``features`` as a set of names)."""
+    result = {}
+    offset = 0
+    for name, size in IDENTIFY_FIELDS:
+        if offset + size > len(payload):
+            raise PayloadError(f"IDENTIFY response of {len(payload)} bytes is too short")
+        result[name] = int.from_bytes(payload[offset:offset + size], "little")
+        offset += size
+    result["board"] = bytes(payload[offset:]).decode("ascii", "replace")
+    features = Feature(result["features"])
+    result["stdp"] = bool(features & Feature.STDP)
+    result["adaptive_threshold"] = bool(features & Feature.ADAPTIVE_THRESHOLD)
+    return result
+
+
+def unpack_status(payload):
+    """STATUS response: every counter of :data:`STATUS_COUNTERS`, ``running``,
+    ``steps_done`` and ``free_slots``."""
+    expected = 4 * len(STATUS_COUNTERS) + 6
+    if len(payload) != expected:
+        raise PayloadError(f"STATUS response of {len(payload)} bytes, expected {expected}")
+    result = {name: int.from_bytes(payload[4 * k:4 * k + 4], "little")
+              for k, name in enumerate(STATUS_COUNTERS)}
+    tail = payload[4 * len(STATUS_COUNTERS):]
+    result["running"] = bool(tail[0])
+    result["steps_done"] = int.from_bytes(tail[1:5], "little")
+    result["free_slots"] = tail[5]
+    return result
+
+
+@dataclass(frozen=True)
+class Output:
+    """One OUTPUT frame: the step (counted from 0 in its run), the core's clock cycles for it,
+    the spikes (bool, N), probed ``v`` and ``i`` (int64), and whether it ends the run."""
+    step: int
+    cycles: int
+    spikes: np.ndarray
+    v: np.ndarray
+    i: np.ndarray
+    last: bool
+
+
+def _signed(value, bits):
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def unpack_output(config, payload, probes):
+    """Decode an OUTPUT payload of a run with ``probes`` probed neurons."""
+    n = config.neurons
+    if len(payload) < 9:
+        raise PayloadError(f"OUTPUT payload of {len(payload)} bytes is too short")
+    step = int.from_bytes(payload[0:4], "little")
+    cycles = int.from_bytes(payload[4:8], "little")
+    flags = OutputFlag(payload[8])
+    rest = payload[9:]
+    spikes = np.zeros(n, dtype=bool)
+    if flags & OutputFlag.LIST:
+        count = int.from_bytes(rest[0:2], "little")
+        size = field_bytes(config.neuron_index_bits)
+        body = rest[2:2 + count * size]
+        if len(body) != count * size:
+            raise PayloadError("OUTPUT spike list is truncated")
+        for k in range(count):
+            index = int.from_bytes(body[k * size:(k + 1) * size], "little")
+            if index >= n:
+                raise PayloadError(f"OUTPUT spike index {index} is not a neuron (N={n})")
+            spikes[index] = True
+        rest = rest[2 + count * size:]
+    else:
+        size = -(-n // 8)
+        if len(rest) < size:
+            raise PayloadError("OUTPUT spike bitmap is truncated")
+        spikes[:] = np.unpackbits(np.frombuffer(rest[:size], dtype=np.uint8),
+                                  bitorder="little")[:n].astype(bool)
+        rest = rest[size:]
+    vb, ib = field_bytes(config.v_bits), field_bytes(config.i_bits)
+    if len(rest) != probes * (vb + ib):
+        raise PayloadError(f"OUTPUT probe part of {len(rest)} bytes, expected {probes} probes "
+                           f"of {vb + ib} bytes")
+    v = np.zeros(probes, dtype=np.int64)
+    i = np.zeros(probes, dtype=np.int64)
+    for k in range(probes):
+        base = k * (vb + ib)
+        v[k] = _signed(int.from_bytes(rest[base:base + vb], "little"), config.v_bits)
+        i[k] = _signed(int.from_bytes(rest[base + vb:base + vb + ib], "little"), config.i_bits)
+    return Output(step, cycles, spikes, v, i, bool(flags & OutputFlag.LAST))
+
+
+def unpack_nack(payload):
+    """(ErrorCode or raw int, request opcode) of a NACK."""
+    if len(payload) != 2:
+        raise PayloadError(f"NACK payload of {len(payload)} bytes, expected 2")
+    try:
+        code = ErrorCode(payload[0])
+    except ValueError:
+        code = payload[0]
+    return code, payload[1]
+
+
+_NACK_HINTS = {
+    ErrorCode.UNKNOWN_OPCODE: "the device does not know this request: host and bitstream "
+                              "speak different protocol versions",
+    ErrorCode.BAD_LENGTH: "the payload length does not fit the request",
+    ErrorCode.BAD_REGION: "the region is unknown or not built in this configuration",
+    ErrorCode.BAD_RANGE: "offset or count is outside the region, or the response would be "
+                         "longer than the device's max_payload",
+    ErrorCode.BUSY: "a run is in progress: stop it first (STOP) or wait for its last output",
+    ErrorCode.NO_CREDIT: "more input steps were sent than the device has free slots",
+    ErrorCode.BAD_ARGUMENT: "an argument is out of range (probe or input index, flags)",
+}
+
+
+def describe_nack(payload):
+    code, opcode = unpack_nack(payload)
+    try:
+        request = Opcode(opcode).name
+    except ValueError:
+        request = f"opcode 0x{opcode:02x}"
+    name = code.name if isinstance(code, ErrorCode) else f"error {code}"
+    return f"{request} refused with {name}: {_NACK_HINTS.get(code, 'unknown error code')}"

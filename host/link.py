@@ -1,0 +1,342 @@
+"""A board behind a serial link: the :class:`~spikeforge.host.device.Device` API over UART.
+
+:class:`SerialDevice` opens its transport with :func:`serial.serial_for_url`, so the same code
+talks to a board (``/dev/ttyUSB1``, ``COM3``), to a loopback (``loop://``) and to a simulated
+board over TCP (``socket://host:port``). All framing is in :mod:`spikeforge.host.codec`; this
+module only moves bytes, keeps requests in flight within the device's receive buffer, retries
+idempotent requests after a timeout, and turns failures into :class:`LinkError` messages that
+say what to do.
+"""
+
+import time
+from collections import deque
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from ..config import ConfigError
+from ..rtl.protocol import FRAME_OVERHEAD, PROTOCOL_VERSION, Opcode, word_bytes
+from ..rtl.regions import Region, region_depth
+from . import codec
+from .device import Device, DeviceError, Identity, RunResult, register_scheme
+
+__all__ = ["SerialDevice", "LinkError", "NackError", "DEFAULT_BAUD"]
+
+DEFAULT_BAUD = 3_000_000
+
+
+class LinkError(DeviceError):
+    """The link does not work; the message names the cause and the fix."""
+
+
+class NackError(DeviceError):
+    """The device refused a request; :attr:`code` is the :class:`ErrorCode`."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+class SerialDevice(Device):
+    """A spikeforge board (or simulated board) over a serial link.
+
+    Arguments
+    ---------
+    url : str
+        Anything :func:`serial.serial_for_url` opens: a port (``/dev/ttyUSB1``), ``loop://``,
+        ``socket://host:port``; ``serial://PATH?baud=N`` is accepted too.
+    config : CoreConfig
+        The configuration the host expects; IDENTIFY must report the same hash.
+    baudrate : int
+        Bits per second of the UART (ignored by ``socket://``).
+    timeout : float
+        Seconds to wait for any response before retrying.
+    retries : int
+        Extra attempts of an idempotent request (IDENTIFY, STATUS, READ, WRITE, REGION_CRC,
+        RESET) after a timeout.
+    port : serial-like object, optional
+        An open transport (``read``, ``write``, ``in_waiting``) to use instead of ``url``.
+    check : bool
+        Identify the device on opening and refuse a configuration-hash mismatch.
+    """
+
+    backend = "board"
+
+    def __init__(self, url, config, *, baudrate=DEFAULT_BAUD, timeout=1.0, retries=2,
+                 port=None, check=True):
+        super().__init__(config)
+        self.url = url
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        if port is None:
+            port = self._open(url, baudrate)
+        self.port = port
+        self.decoder = codec.FrameDecoder()
+        self._frames = deque()
+        self._seq = 0
+        self._closed = False
+        # conservative sizes until IDENTIFY says more
+        self.max_payload = 64
+        self.window = 128
+        self.input_slots = 1
+        self.info = None
+        if check:
+            self.identify()
+
+    @staticmethod
+    def _open(url, baudrate):
+        import serial
+
+        target = url
+        if url.startswith("serial://"):
+            parts = urlsplit(url)
+            target = parts.netloc + parts.path
+            query = parse_qs(parts.query)
+            if "baud" in query:
+                baudrate = int(query["baud"][0])
+        try:
+            # a short read timeout: the link layer keeps its own deadlines
+            return serial.serial_for_url(target, baudrate=baudrate, timeout=0.01,
+                                         write_timeout=5)
+        except (serial.SerialException, ValueError, OSError) as error:
+            hint = ("check the host and port, and that the simulator or server is running"
+                    if url.startswith("socket://") else
+                    "check the port name (ls /dev/ttyUSB* /dev/ttyACM*), that no other program "
+                    "holds it, and that you may open it (group dialout)")
+            raise LinkError(f"cannot open {url}: {error}; {hint}") from None
+
+    # -- frames -------------------------------------------------------------------------------
+
+    def _next_seq(self):
+        self._seq = (self._seq + 1) & 0xFF
+        return self._seq
+
+    def _send(self, seq, opcode, payload=b""):
+        if self._closed:
+            raise DeviceError("the device is closed")
+        self.port.write(codec.encode_frame(seq, opcode, payload))
+
+    def _poll(self, deadline):
+        """Read what has arrived (waiting at most until ``deadline``) into the frame queue;
+        return False on timeout."""
+        while True:
+            waiting = getattr(self.port, "in_waiting", 0)
+            chunk = self.port.read(max(1, waiting))
+            if chunk:
+                self._frames.extend(self.decoder.feed(chunk))
+                return True
+            if time.monotonic() >= deadline:
+                return False
+
+    def _wait(self, match, timeout=None):
+        """The first received frame for which ``match(frame)`` holds (others stay queued);
+        None on timeout."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            for frame in list(self._frames):
+                if match(frame):
+                    self._frames.remove(frame)
+                    return frame
+            if not self._poll(deadline):
+                return None
+
+    def _check(self, frame, opcode):
+        if frame.is_nack:
+            code, _ = codec.unpack_nack(frame.payload)
+            raise NackError(f"{self.url}: {codec.describe_nack(frame.payload)}", code)
+        if not frame.acks(opcode):
+            raise LinkError(f"{self.url}: response opcode 0x{frame.opcode:02x} to "
+                            f"{Opcode(opcode).name} (sequence {frame.seq}) is not its "
+                            f"acknowledgement: a protocol mismatch; rebuild the bitstream")
+        return frame.payload
+
+    def _answer(self, seq):
+        return lambda frame: frame.seq == seq and not frame.is_output
+
+    def request(self, opcode, payload=b"", *, idempotent=True, timeout=None):
+        """Send one request and return the payload of its acknowledgement."""
+        attempts = 1 + (self.retries if idempotent else 0)
+        for _ in range(attempts):
+            seq = self._next_seq()
+            self._send(seq, opcode, payload)
+            frame = self._wait(self._answer(seq), timeout)
+            if frame is not None:
+                return self._check(frame, opcode)
+        raise self._silence(Opcode(opcode).name, attempts)
+
+    def _silence(self, what, attempts):
+        bad = self.decoder.errors
+        detail = (f"; {bad} corrupted frames were received (last: {self.decoder.last_error}): "
+                  f"check the baud rate and the cable" if bad else "")
+        return LinkError(f"no answer from {self.url} to {what} after {attempts} attempt(s) of "
+                         f"{self.timeout:g} s{detail}: is the board powered, programmed with a "
+                         f"spikeforge bitstream, and is the baud rate the bitstream's?")
+
+    def _pipeline(self, requests):
+        """Send ``(opcode, payload)`` requests keeping at most :attr:`window` bytes in flight;
+        return their acknowledgement payloads in order. Requests that time out are re-sent
+        one by one (all pipelined requests are idempotent)."""
+        results = [None] * len(requests)
+        inflight = {}
+        index = 0
+        used = 0
+        while index < len(requests) or inflight:
+            while index < len(requests):
+                opcode, payload = requests[index]
+                size = len(payload) + FRAME_OVERHEAD
+                if inflight and used + size > self.window:
+                    break
+                seq = self._next_seq()
+                self._send(seq, opcode, payload)
+                inflight[seq] = (index, size)
+                used += size
+                index += 1
+            frame = self._wait(lambda f: f.seq in inflight and not f.is_output)
+            if frame is None:
+                for seq, (position, size) in sorted(inflight.items(), key=lambda x: x[1]):
+                    results[position] = self.request(*requests[position])
+                inflight.clear()
+                used = 0
+                continue
+            position, size = inflight.pop(frame.seq)
+            used -= size
+            results[position] = self._check(frame, requests[position][0])
+        return results
+
+    # -- the Device primitives ----------------------------------------------------------------
+
+    def identify(self):
+        payload = self.request(Opcode.IDENTIFY)
+        info = codec.unpack_identify(payload)
+        if info["protocol"] != PROTOCOL_VERSION:
+            raise LinkError(f"{self.url} speaks protocol version {info['protocol']}, this host "
+                            f"speaks {PROTOCOL_VERSION}: update the host software or rebuild "
+                            f"the bitstream from the same spikeforge version")
+        if info["config_hash"] != self.config.hash:
+            remote = (f"N={info['neurons']} M={info['inputs']} L={info['lanes']} "
+                      f"w{info['weight_bits']} v{info['v_bits']} i{info['i_bits']}")
+            raise LinkError(f"{self.url} ({info['board']}) runs a bitstream for {remote} "
+                            f"(configuration hash 0x{info['config_hash']:08x}); the host expects "
+                            f"{self.config.describe()} (hash 0x{self.config.hash:08x}): build "
+                            f"and flash the bitstream for this configuration, or open the "
+                            f"device with the board's configuration")
+        self.info = info
+        self.max_payload = info["max_payload"]
+        self.window = info["rx_buffer"] - 2 * FRAME_OVERHEAD
+        self.input_slots = info["input_slots"]
+        return Identity(backend=self.backend, config=self.config, protocol=info["protocol"],
+                        clk_hz=info["clk_hz"], board=info["board"],
+                        build_id=f"{info['build_id']:08x}")
+
+    def read_region(self, region, offset=0, count=None):
+        c = self.config
+        region = Region(region)
+        depth = region_depth(c, region)
+        if count is None:
+            count = depth - offset
+        if offset < 0 or count < 0 or offset + count > depth:
+            raise ConfigError(f"{region.name} holds {depth} words; cannot read {count} words "
+                              f"at offset {offset}")
+        per = max(1, self.max_payload // word_bytes(c, region))
+        chunks = [(start, min(per, offset + count - start))
+                  for start in range(offset, offset + count, per)]
+        payloads = self._pipeline([(Opcode.READ, codec.pack_read(c, region, start, n))
+                                   for start, n in chunks])
+        words = []
+        for (start, n), payload in zip(chunks, payloads):
+            words += codec.unpack_words(c, region, payload, n)
+        return words
+
+    def write_region(self, region, words, offset=0):
+        c = self.config
+        region = Region(region)
+        words = [int(word) for word in words]
+        self._check_region_words(region, words, offset)
+        per = max(1, (self.max_payload - 5) // word_bytes(c, region))
+        self._pipeline([(Opcode.WRITE, codec.pack_write(c, region, offset + start,
+                                                        words[start:start + per]))
+                        for start in range(0, len(words), per)])
+
+    def region_crc(self, region):
+        payload = self.request(Opcode.REGION_CRC, codec.pack_region_crc(self.config, region))
+        return int.from_bytes(payload, "little")
+
+    def reset(self, what="state"):
+        """Zero the state (``"state"``) or every region but the Poisson generator state
+        (``"all"``) on the device, stop a run, drop buffered inputs."""
+        if what not in ("state", "all"):
+            raise ConfigError(f"reset what={what!r}: choose 'state' or 'all'")
+        self.request(Opcode.RESET, codec.pack_reset(all_regions=what == "all"),
+                     timeout=max(self.timeout, 5.0))
+
+    def status(self):
+        return codec.unpack_status(self.request(Opcode.STATUS))
+
+    def stop(self):
+        """End a run; return the number of steps it completed."""
+        return int.from_bytes(self.request(Opcode.STOP, idempotent=False), "little")
+
+    def _run(self, steps, inputs, learn, probes, period_us=0):
+        c = self.config
+        result = RunResult(spikes=np.zeros((steps, c.neurons), dtype=bool),
+                           probe_ids=tuple(probes),
+                           probes={"v": np.zeros((steps, len(probes)), dtype=np.int64),
+                                   "i": np.zeros((steps, len(probes)), dtype=np.int64)}
+                           if probes else {},
+                           cycles=np.zeros(steps, dtype=np.int64))
+        if steps == 0:
+            return result
+        stream = bool(c.inputs) and bool(np.asarray(inputs).any())
+        seq = self._next_seq()
+        self._send(seq, Opcode.RUN, codec.pack_run(steps, learn=learn, stream=stream,
+                                                   period_us=period_us, probes=probes))
+        frame = self._wait(self._answer(seq))
+        if frame is None:
+            raise self._silence("RUN", 1)
+        credits = self._check(frame, Opcode.RUN)[0]
+        sent = 0
+        received = 0
+        # an OUTPUT frame frees one input slot: credits return with the outputs
+        while received < steps:
+            if stream and sent < steps and credits:
+                count = min(credits, steps - sent,
+                            max(1, (self.max_payload) // (2 + -(-c.inputs // 8))))
+                self._send(self._next_seq(), Opcode.INPUT,
+                           codec.pack_input(c, inputs[sent:sent + count]))
+                sent += count
+                credits -= count
+            frame = self._wait(lambda f: f.is_output and f.seq == seq or f.is_nack)
+            if frame is None:
+                raise LinkError(f"{self.url}: no output for step {received} of the run within "
+                                f"{self.timeout:g} s: the board stopped answering; check the "
+                                f"link and read status()")
+            if frame.is_nack:
+                self._check(frame, Opcode.INPUT)
+            out = codec.unpack_output(c, frame.payload, len(probes))
+            if out.step != received:
+                raise LinkError(f"{self.url}: output of step {out.step} arrived where step "
+                                f"{received} was expected: outputs were lost on the link")
+            result.spikes[received] = out.spikes
+            result.cycles[received] = out.cycles
+            if probes:
+                result.probes["v"][received] = out.v
+                result.probes["i"][received] = out.i
+            received += 1
+            credits += stream
+        return result
+
+    def close(self):
+        if not self._closed:
+            self._closed = True
+            try:
+                self.port.close()
+            except Exception:  # pragma: no cover - closing a broken transport
+                pass
+
+
+def _open(url, config, **options):
+    return SerialDevice(url, config, **options)
+
+
+for _scheme in ("serial", "socket", "loop", "rfc2217"):
+    register_scheme(_scheme, _open)

@@ -1,0 +1,210 @@
+"""The wire format of the host link, defined once for the RTL and the host.
+
+A frame on the wire is a COBS-encoded block followed by a single ``0x00`` delimiter. Decoded, it
+is a :data:`HEADER` (sequence number, opcode, payload length, 4 bytes), the payload, and a
+CRC-32 (:data:`CRC`, little-endian) over header and payload. The command engine
+(:mod:`spikeforge.rtl.engine`) and the host codec (:mod:`spikeforge.host.codec`) both import
+:class:`Opcode`, :class:`ErrorCode`, :data:`CRC` and the payload helpers of this module, so no
+number of the protocol is written twice. ``docs/protocol.md`` describes every payload.
+"""
+
+import hashlib
+from pathlib import Path
+
+from amaranth.lib import data, enum
+from amaranth.lib.crc import catalog
+
+from ..config import CoreConfig
+from .regions import Region, region_depth, region_width
+
+__all__ = ["PROTOCOL_VERSION", "CRC", "HEADER", "HEADER_BYTES", "CRC_BYTES", "FRAME_OVERHEAD",
+           "ACK", "Opcode", "ErrorCode", "RunFlag", "OutputFlag", "ResetFlag", "STATUS_COUNTERS",
+           "Feature", "word_bytes", "reset_regions", "IDENTIFY_FIELDS", "LinkParams", "identify_payload",
+           "build_id", "INPUT_BITMAP", "field_bytes"]
+
+#: Bumped whenever a payload or the framing changes incompatibly.
+PROTOCOL_VERSION = 1
+
+#: CRC of a decoded frame: the same parameters give ``CRC.compute()`` on the host and
+#: ``CRC.create()`` (a byte-wide processor) in the engine.
+CRC = catalog.CRC32_ETHERNET(data_width=8)
+
+#: Decoded frame header; bytes in little-endian order: seq, opcode, length low, length high.
+HEADER = data.StructLayout({"seq": 8, "opcode": 8, "length": 16})
+HEADER_BYTES = 4
+CRC_BYTES = 4
+#: Decoded bytes of a frame besides its payload.
+FRAME_OVERHEAD = HEADER_BYTES + CRC_BYTES
+
+#: A successful response carries the request's opcode with this bit set.
+ACK = 0x80
+
+
+class Opcode(enum.Enum, shape=8):
+    """Request opcodes (host to device), and the two unsolicited/negative device opcodes."""
+    IDENTIFY = 0x01     #: who is there: protocol, configuration hash, sizes, clock, board
+    STATUS = 0x02       #: link and run counters
+    RESET = 0x03        #: zero state (or everything), stop a run, drop buffered inputs
+    WRITE = 0x10        #: region u8, offset u16, count u16, words
+    READ = 0x11         #: region u8, offset u16, count u16
+    REGION_CRC = 0x12   #: region u8
+    RUN = 0x20          #: steps u32, flags u8, period_us u32, probes u8, probe indices u16 each
+    INPUT = 0x21        #: input spikes of one or more steps (one credit each)
+    STOP = 0x22         #: end a run after the current step
+    OUTPUT = 0x40       #: device to host, one per step of a run (sequence number of the RUN)
+    NACK = 0x7F         #: device to host: error code u8, request opcode u8
+
+
+class ErrorCode(enum.Enum, shape=8):
+    """Reasons of a NACK."""
+    UNKNOWN_OPCODE = 1  #: the opcode is not a request this engine knows
+    BAD_LENGTH = 2      #: payload length does not match the opcode's arguments
+    BAD_REGION = 3      #: region number unknown or not built in this configuration
+    BAD_RANGE = 4       #: offset/count outside the region, count 0, or response too long
+    BUSY = 5            #: a run is in progress: WRITE, READ, REGION_CRC, RUN refused
+    NO_CREDIT = 6       #: INPUT for more steps than free input slots
+    BAD_ARGUMENT = 7    #: an argument is out of range (probe index, input index, flags)
+
+
+class RunFlag(enum.IntFlag):
+    LEARN = 1           #: apply STDP in every step of the run
+    STREAM = 2          #: each step waits for its inputs from INPUT frames (else: no inputs)
+    PACED = 4           #: start a step every ``period_us`` microseconds (else: free-running)
+
+
+class OutputFlag(enum.IntFlag):
+    LAST = 1            #: last step of the run
+    LIST = 2            #: spikes as count u16 + indices (else: bitmap of N bits)
+
+
+class ResetFlag(enum.IntFlag):
+    ALL = 1             #: zero every region, not only the state regions
+    COUNTERS = 2        #: clear the STATUS counters
+
+
+class Feature(enum.IntFlag):
+    STDP = 1
+    ADAPTIVE_THRESHOLD = 2
+
+
+#: Counters of a STATUS response (each u32, in this order).
+STATUS_COUNTERS = ("good_frames", "crc_errors", "frame_errors", "uart_framing_errors",
+                   "uart_overruns", "nacks", "step_overruns")
+
+#: Bit 15 of an INPUT record header: a bitmap of M bits follows (else: count indices).
+INPUT_BITMAP = 0x8000
+
+#: Regions holding neuron state, zeroed by RESET without ResetFlag.ALL (those built).
+_STATE_REGION_NAMES = ("STATE", "XTRACE", "YTRACE", "XINTRACE")
+#: Regions RESET never zeroes: the Poisson generators keep their place in their sequences
+#: (an all-zero xorshift state would stop them for good).
+_KEEP_REGION_NAMES = ("POISSON_STATE",)
+
+
+def field_bytes(bits):
+    """Bytes of a little-endian field of ``bits`` bits."""
+    return max(1, -(-int(bits) // 8))
+
+
+def word_bytes(config, region):
+    """Bytes of one word of ``region`` in WRITE and READ payloads."""
+    return field_bytes(region_width(config, region))
+
+
+def reset_regions(config, all_regions=False):
+    """Regions zeroed by RESET (those built in ``config``): the state regions, or with
+    ``all_regions`` every region but the Poisson generator state."""
+    return [region for region in Region
+            if region_depth(config, region) and region.name not in _KEEP_REGION_NAMES
+            and (all_regions or region.name in _STATE_REGION_NAMES)]
+
+
+class LinkParams:
+    """Sizes of the engine's buffers, and the clock, as the device advertises them.
+
+    Arguments
+    ---------
+    max_payload : int, 16..16384
+        Largest payload of a request or a response, in bytes.
+    rx_buffer : int, power of two
+        Bytes of the receive ring holding decoded requests; the host keeps at most
+        ``rx_buffer - 2 * FRAME_OVERHEAD`` bytes of requests unanswered.
+    input_slots : int, 1..64
+        Steps of input spikes the engine buffers (the credits of a streamed run).
+    max_probes : int, 0..255
+        Probed neurons per run.
+    """
+
+    def __init__(self, config, *, max_payload=1024, rx_buffer=None, input_slots=4,
+                 max_probes=8):
+        if not isinstance(config, CoreConfig):
+            raise TypeError(f"config must be a CoreConfig, not {config!r}")
+        if not 16 <= max_payload <= 16384:
+            raise ValueError(f"max_payload={max_payload} is out of range 16..16384")
+        if rx_buffer is None:
+            rx_buffer = 1 << (2 * (max_payload + FRAME_OVERHEAD) - 1).bit_length()
+        if rx_buffer & (rx_buffer - 1) or rx_buffer < 2 * (max_payload + FRAME_OVERHEAD):
+            raise ValueError(f"rx_buffer={rx_buffer} must be a power of two of at least "
+                             f"2 * (max_payload + {FRAME_OVERHEAD}) = "
+                             f"{2 * (max_payload + FRAME_OVERHEAD)}")
+        if not 1 <= input_slots <= 64:
+            raise ValueError(f"input_slots={input_slots} is out of range 1..64")
+        if not 0 <= max_probes <= 255:
+            raise ValueError(f"max_probes={max_probes} is out of range 0..255")
+        record = 2 + max(-(-config.inputs // 8), 0)
+        if config.inputs and input_slots * (record + FRAME_OVERHEAD) > rx_buffer // 2:
+            raise ValueError(f"input_slots={input_slots} INPUT frames of {record} bytes do not "
+                             f"fit half the receive buffer ({rx_buffer // 2} bytes): use fewer "
+                             f"slots or a larger rx_buffer")
+        self.config = config
+        self.max_payload = max_payload
+        self.rx_buffer = rx_buffer
+        self.input_slots = input_slots if config.inputs else 0
+        self.max_probes = max_probes
+
+    @property
+    def window(self):
+        """Bytes of decoded requests the host may have outstanding at any time."""
+        return self.rx_buffer - 2 * FRAME_OVERHEAD
+
+
+def build_id():
+    """32-bit hash of the RTL sources, reported by IDENTIFY to name the build."""
+    digest = hashlib.sha256()
+    folder = Path(__file__).resolve().parent
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return int.from_bytes(digest.digest()[:4], "little")
+
+
+#: (name, bytes) of the fixed part of an IDENTIFY response; the board name follows.
+IDENTIFY_FIELDS = (
+    ("protocol", 1), ("config_hash", 4), ("neurons", 2), ("inputs", 2), ("lanes", 1),
+    ("weight_bits", 1), ("v_bits", 1), ("i_bits", 1), ("decay_bits", 1), ("refrac_bits", 1),
+    ("trace_bits", 1), ("theta_bits", 1), ("rate_bits", 1), ("features", 1), ("clk_hz", 4),
+    ("baud", 4), ("rx_buffer", 2), ("input_slots", 1), ("max_probes", 1), ("max_payload", 2),
+    ("build_id", 4),
+)
+
+
+def identify_payload(link, *, clk_hz, baud, board, build=None):
+    """The IDENTIFY response payload of a device (a constant of the bitstream)."""
+    c = link.config
+    features = ((Feature.STDP if c.stdp else 0)
+                | (Feature.ADAPTIVE_THRESHOLD if c.adaptive_threshold else 0))
+    values = {
+        "protocol": PROTOCOL_VERSION, "config_hash": c.hash, "neurons": c.neurons,
+        "inputs": c.inputs, "lanes": c.lanes, "weight_bits": c.weight_bits,
+        "v_bits": c.v_bits, "i_bits": c.i_bits, "decay_bits": c.decay_bits,
+        "refrac_bits": c.refrac_bits, "trace_bits": c.trace_bits, "theta_bits": c.theta_bits,
+        "rate_bits": c.rate_bits, "features": int(features), "clk_hz": int(clk_hz),
+        "baud": int(baud), "rx_buffer": link.rx_buffer, "input_slots": link.input_slots,
+        "max_probes": link.max_probes, "max_payload": link.max_payload,
+        "build_id": build_id() if build is None else build,
+    }
+    name = board.encode("ascii")
+    if len(name) > 32:
+        raise ValueError(f"board name {board!r} is longer than 32 characters")
+    out = b"".join(int(values[key]).to_bytes(size, "little") for key, size in IDENTIFY_FIELDS)
+    return out + name

@@ -1,0 +1,281 @@
+"""The command engine with a small core in Amaranth's simulator, driven byte by byte.
+
+The engine's byte streams are driven directly (no UART), with frames built by the host codec;
+responses are decoded by the host's incremental decoder.
+"""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from spikeforge.config import CoreConfig
+from spikeforge.host import codec
+from spikeforge.host.params import random_network
+from spikeforge.host.twin import Twin
+from spikeforge.rtl.core import Core
+from spikeforge.rtl.engine import Engine
+from spikeforge.rtl.protocol import ErrorCode, LinkParams, Opcode, identify_payload, word_bytes
+from spikeforge.rtl.regions import Region, region_crc, region_depth
+from spikeforge.sim.driver import twin_region_words
+
+pytestmark = pytest.mark.sim
+
+CLK_HZ = 4_000_000
+
+
+class Harness(wiring.Component):
+    def __init__(self, link):
+        self.link = link
+        self.engine = Engine(link, identify=identify_payload(link, clk_hz=CLK_HZ, baud=1_000_000,
+                                                            board="amaranth-sim"),
+                             clk_hz=CLK_HZ)
+        self.core = Core(link.config)
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = self.engine
+        m.submodules.core = self.core
+        wiring.connect(m, self.engine.core, self.core)
+        return m
+
+
+def simulate(config, script, link=None):
+    """Run ``script(send, receive)``: ``send(bytes)`` feeds bytes, ``receive(n)`` waits for
+    ``n`` decoded frames (returns them)."""
+    link = link or LinkParams(config, max_payload=128, input_slots=3, max_probes=4)
+    dut = Harness(link)
+    engine = dut.engine
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    decoder = codec.FrameDecoder()
+    frames = []
+    result = {}
+
+    async def collector(ctx):
+        ctx.set(engine.tx.ready, 1)
+        async for clk_edge, rst, valid, payload in ctx.tick().sample(engine.tx.valid,
+                                                                      engine.tx.payload):
+            if valid:
+                frames.extend(decoder.feed(bytes([payload])))
+
+    async def driver(ctx):
+        async def send(data, gap=0):
+            for byte in data:
+                ctx.set(engine.rx.payload, byte)
+                ctx.set(engine.rx.valid, 1)
+                await ctx.tick().until(engine.rx.ready)
+                ctx.set(engine.rx.valid, 0)
+                for _ in range(gap):
+                    await ctx.tick()
+
+        async def receive(count, limit=200_000):
+            for _ in range(limit):
+                if len(frames) >= count:
+                    got = frames[:count]
+                    del frames[:count]
+                    return got
+                await ctx.tick()
+            raise AssertionError(f"no response after {limit} cycles; got {frames}")
+
+        result["value"] = await script(send, receive, ctx)
+        result["decoder"] = decoder
+
+    sim.add_testbench(collector, background=True)
+    sim.add_testbench(driver)
+    sim.run()
+    return result
+
+
+SMALL = CoreConfig(neurons=6, inputs=5, lanes=4)
+
+
+def request(seq, opcode, payload=b""):
+    return codec.encode_frame(seq, opcode, payload)
+
+
+def test_engine_identify_and_status():
+    async def script(send, receive, ctx):
+        await send(request(7, Opcode.IDENTIFY))
+        [frame] = await receive(1)
+        await send(request(8, Opcode.STATUS))
+        [status] = await receive(1)
+        return frame, status
+
+    result = simulate(SMALL, script)
+    frame, status = result["value"]
+    assert frame.seq == 7 and frame.acks(Opcode.IDENTIFY)
+    info = codec.unpack_identify(frame.payload)
+    assert info["config_hash"] == SMALL.hash
+    assert (info["neurons"], info["inputs"], info["lanes"]) == (6, 5, 4)
+    assert info["board"] == "amaranth-sim" and info["clk_hz"] == CLK_HZ
+    counters = codec.unpack_status(status.payload)
+    assert counters["good_frames"] == 2 and counters["crc_errors"] == 0
+    assert status.seq == 8
+
+
+def test_engine_discards_corrupt_frames_and_recovers():
+    good = request(1, Opcode.IDENTIFY)
+    flipped = bytearray(request(2, Opcode.IDENTIFY))
+    flipped[3] ^= 0x10
+    truncated = request(3, Opcode.STATUS)[:5]
+
+    async def script(send, receive, ctx):
+        await send(bytes(flipped))            # CRC error
+        await send(truncated + b"\x00")       # cut short: framing error
+        await send(b"\x05\x11\x00")           # block runs past the delimiter
+        await send(b"\x00\x00")               # empty frames are ignored
+        await send(good)
+        [ident] = await receive(1)
+        await send(request(4, Opcode.STATUS))
+        [status] = await receive(1)
+        return ident, status
+
+    ident, status = simulate(SMALL, script)["value"]
+    assert ident.seq == 1 and ident.acks(Opcode.IDENTIFY)
+    counters = codec.unpack_status(status.payload)
+    assert counters["good_frames"] == 2
+    assert counters["crc_errors"] + counters["frame_errors"] == 3
+
+
+def test_engine_nacks_bad_requests():
+    c = SMALL
+    cases = [
+        (request(1, 0x55), ErrorCode.UNKNOWN_OPCODE),
+        (request(2, Opcode.IDENTIFY, b"x"), ErrorCode.BAD_LENGTH),
+        (request(3, Opcode.READ, bytes([15, 0, 0, 1, 0])), ErrorCode.BAD_REGION),
+        (request(4, Opcode.READ, bytes([Region.PARAM.value, 5, 0, 2, 0])), ErrorCode.BAD_RANGE),
+        (request(5, Opcode.READ, bytes([Region.PARAM.value, 0, 0, 0, 0])), ErrorCode.BAD_RANGE),
+        (request(6, Opcode.WRITE, bytes([Region.GLOBAL.value, 0, 0, 1, 0, 1])),
+         ErrorCode.BAD_LENGTH),
+        (request(7, Opcode.RUN, codec.pack_run(1, probes=[6])), ErrorCode.BAD_ARGUMENT),
+        (request(8, Opcode.READ, bytes([Region.PARAM.value, 0])), ErrorCode.BAD_LENGTH),
+    ]
+
+    async def script(send, receive, ctx):
+        out = []
+        for frame, _ in cases:
+            await send(frame)
+            out += await receive(1)
+        await send(request(9, Opcode.IDENTIFY))
+        out += await receive(1)
+        return out
+
+    frames = simulate(c, script)["value"]
+    for (_, code), frame, seq in zip(cases, frames, range(1, 9)):
+        assert frame.is_nack and frame.seq == seq
+        assert codec.unpack_nack(frame.payload)[0] == code, codec.describe_nack(frame.payload)
+    assert frames[-1].acks(Opcode.IDENTIFY)
+
+
+def test_engine_write_read_crc_reset():
+    c = SMALL
+    rng = np.random.default_rng(1)
+    network = random_network(c, rng)
+    twin = Twin(network)
+    regions = {region: twin_region_words(twin, region) for region in Region
+               if region_depth(c, region)}
+
+    async def script(send, receive, ctx):
+        seq = 0
+        checks = {}
+        for region, words in regions.items():
+            size = word_bytes(c, region)
+            per = max(1, (120 - 5) // size)
+            for start in range(0, len(words), per):
+                seq += 1
+                await send(request(seq, Opcode.WRITE,
+                                   codec.pack_write(c, region, start, words[start:start + per])))
+                [ack] = await receive(1)
+                assert ack.acks(Opcode.WRITE) and ack.seq == seq, ack
+            seq += 1
+            await send(request(seq, Opcode.READ,
+                               codec.pack_read(c, region, 0, min(len(words), 128 // size))))
+            [data] = await receive(1)
+            seq += 1
+            await send(request(seq, Opcode.REGION_CRC, codec.pack_region_crc(c, region)))
+            [crc] = await receive(1)
+            checks[region] = (data, crc)
+        await send(request(200, Opcode.RESET, codec.pack_reset()))
+        [reset] = await receive(1)
+        await send(request(201, Opcode.REGION_CRC, codec.pack_region_crc(c, Region.STATE)))
+        [state_crc] = await receive(1)
+        await send(request(202, Opcode.REGION_CRC, codec.pack_region_crc(c, Region.WEIGHT)))
+        [weight_crc] = await receive(1)
+        return checks, reset, state_crc, weight_crc
+
+    checks, reset, state_crc, weight_crc = simulate(c, script)["value"]
+    for region, (data, crc) in checks.items():
+        words = regions[region]
+        count = min(len(words), 128 // word_bytes(c, region))
+        assert data.acks(Opcode.READ)
+        assert codec.unpack_words(c, region, data.payload, count) == words[:count], region
+        assert int.from_bytes(crc.payload, "little") == region_crc(c, words), region
+    assert reset.acks(Opcode.RESET)
+    assert int.from_bytes(state_crc.payload, "little") == region_crc(
+        c, [0] * region_depth(c, Region.STATE))
+    assert int.from_bytes(weight_crc.payload, "little") == region_crc(c, regions[Region.WEIGHT])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_engine_run_matches_twin(stream):
+    c = SMALL
+    rng = np.random.default_rng(5)
+    network = random_network(c, rng, regime="active")
+    twin = Twin(network)
+    steps = 6
+    raster = rng.random((steps, c.inputs)) < (0.5 if stream else 0.0)
+    probes = [0, 5, 3]
+    expected = twin.run(raster, learn=True, probes=probes)
+    load = Twin(network)
+    regions = {region: twin_region_words(load, region) for region in Region
+               if region_depth(c, region)}
+
+    async def script(send, receive, ctx):
+        seq = 0
+        for region, words in regions.items():
+            per = max(1, (120 - 5) // word_bytes(c, region))
+            for start in range(0, len(words), per):
+                seq += 1
+                await send(request(seq, Opcode.WRITE,
+                                   codec.pack_write(c, region, start, words[start:start + per])))
+                [ack] = await receive(1)
+                assert ack.acks(Opcode.WRITE), codec.describe_nack(ack.payload)
+        await send(request(100, Opcode.RUN, codec.pack_run(steps, learn=True, stream=stream,
+                                                           probes=probes)))
+        [ack] = await receive(1)
+        assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
+        outputs = []
+        if stream:
+            sent = 0
+            credits = ack.payload[0]
+            while len(outputs) < steps:
+                if sent < steps and credits:
+                    count = min(credits, steps - sent)
+                    await send(request(101, Opcode.INPUT, codec.pack_input(
+                        c, raster[sent:sent + count])))
+                    sent += count
+                    credits -= count
+                [frame] = await receive(1)
+                assert frame.is_output, codec.describe_nack(frame.payload)
+                outputs.append(frame)
+                credits += 1
+        else:
+            outputs = await receive(steps)
+        await send(request(102, Opcode.STATUS))
+        [status] = await receive(1)
+        return outputs, status
+
+    outputs, status = simulate(c, script)["value"]
+    for step, frame in enumerate(outputs):
+        assert frame.seq == 100
+        out = codec.unpack_output(c, frame.payload, len(probes))
+        assert out.step == step and out.last == (step == steps - 1)
+        assert np.array_equal(out.spikes, expected["spikes"][step]), step
+        assert np.array_equal(out.v, expected["v"][step]) and np.array_equal(
+            out.i, expected["i"][step]), step
+        assert out.cycles > 0
+    counters = codec.unpack_status(status.payload)
+    assert not counters["running"] and counters["steps_done"] == steps
