@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import ConfigError, CoreConfig
 from ..rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
-from .params import GlobalParams, Network, NeuronParams
+from .params import GlobalParams, Network, NeuronParams, poisson_states
 from .twin import Twin
 
 __all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "open_device",
@@ -217,6 +217,16 @@ class Device(abc.ABC):
             depth = region_depth(c, region)
             if depth:
                 self.write_region(region, [0] * depth)
+
+    def seed_poisson(self, seed):
+        """Seed the on-chip Poisson generators with non-zero xorshift states drawn from
+        ``seed`` (the generators draw only while the global ``poisson_on`` is set)."""
+        c = self.config
+        if not c.has_poisson:
+            raise ConfigError("this core has no Poisson generators (built with poisson=false "
+                              "or without inputs)")
+        self.write_region(Region.POISSON_STATE,
+                          pack_region(c, Region.POISSON_STATE, poisson_states(c, seed)))
 
     def run(self, steps=None, inputs=None, *, learn=False, probes=()):
         """Run time steps.

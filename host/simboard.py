@@ -1,0 +1,150 @@
+"""``sim://``: the simulated board — the board top compiled by Verilator behind a local socket.
+
+:func:`build_simboard` converts :class:`~spikeforge.rtl.top.Top` (UART, command engine, core) to
+Verilog and compiles it with the small C++ harness ``sim/simboard.cpp``, which bridges the top's
+UART pins to a TCP socket on 127.0.0.1. :class:`SimDevice` starts that program, connects the
+serial backend to it with ``socket://`` — so the host speaks exactly the bytes a real board
+would see — and stops it on :meth:`~SimDevice.close`.
+
+Builds are cached per configuration and per version of the RTL and the harness (in
+:func:`spikeforge.sim.toolchain.cache_dir`), so a second start of a configuration takes a
+moment, not a compilation.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from ..config import CoreConfig
+from ..sim.toolchain import ToolchainError, cache_dir, ensure_verilator
+from ..sim.verilator import rtl_source_hash
+from .device import DeviceError, register_scheme
+from .link import SerialDevice
+
+__all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "build_simboard", "SimDevice"]
+
+#: Nominal clock of the simulated board (what IDENTIFY reports; paced runs count cycles of it).
+SIM_CLK_HZ = 50_000_000
+#: Clock cycles per UART bit on the simulated board (the fastest the UART allows).
+SIM_DIVISOR = 4
+
+_HARNESS = Path(__file__).resolve().parent.parent / "sim" / "simboard.cpp"
+
+
+def _build_key(config):
+    text = json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash(),
+                       "harness": hashlib.sha256(_HARNESS.read_bytes()).hexdigest(),
+                       "clk_hz": SIM_CLK_HZ, "divisor": SIM_DIVISOR}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def build_simboard(config, *, progress=None):
+    """Compile the simulated board for ``config`` (or reuse the cached build); return the path
+    of its executable."""
+    from ..rtl.top import Top
+
+    if not isinstance(config, CoreConfig):
+        raise TypeError(f"config must be a CoreConfig, not {config!r}")
+    folder = cache_dir(f"simboard/{_build_key(config)}")
+    binary = folder / "simboard"
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # one build per configuration at a time
+        if binary.exists():
+            return binary
+        env = ensure_verilator()
+        if progress:
+            progress(f"building the simulated board for {config.describe()} (once per "
+                     f"configuration; cached in {folder})")
+        top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // SIM_DIVISOR, board="sim")
+        (folder / "top.v").write_text(verilog.convert(top, name="top"))
+        shutil.copy(_HARNESS, folder / "simboard.cpp")
+        command = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
+                   "--top-module", "top", "-Mdir", "obj", "-j", str(os.cpu_count() or 2),
+                   "-o", "simboard", "simboard.cpp", "top.v"]
+        log = folder / "build.log"
+        started = time.monotonic()
+        with open(log, "w") as log_file:
+            result = subprocess.run(command, cwd=folder, env=env, stdout=log_file,
+                                    stderr=subprocess.STDOUT)
+        if result.returncode != 0:
+            raise ToolchainError(f"Verilator could not build the simulated board (exit "
+                                 f"{result.returncode}); the log is {log}")
+        shutil.move(folder / "obj" / "simboard", binary)
+        shutil.rmtree(folder / "obj", ignore_errors=True)
+        if progress:
+            progress(f"built in {time.monotonic() - started:.0f} s")
+    return binary
+
+
+class SimDevice(SerialDevice):
+    """The simulated board (``sim://``), behind the same serial backend as a real board."""
+
+    backend = "sim"
+
+    def __init__(self, config, *, timeout=30.0, progress=None, **options):
+        binary = build_simboard(config, progress=progress)
+        self.process = subprocess.Popen([str(binary), "--divisor", str(SIM_DIVISOR),
+                                         "--port", "0"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+        line = self.process.stdout.readline().split()
+        if len(line) != 2 or line[0] != "listening":
+            error = self.process.stderr.read() if self.process.poll() is not None else ""
+            self._stop()
+            raise DeviceError(f"the simulated board did not start ({error.strip() or line}); "
+                              f"delete {binary.parent} to rebuild it")
+        self.sim_port = int(line[1])
+        try:
+            super().__init__(f"socket://127.0.0.1:{self.sim_port}", config, timeout=timeout,
+                             **options)
+        except BaseException:
+            self._stop()
+            raise
+
+    #: Clock cycles the simulated board ran, known after :meth:`close`.
+    sim_cycles = None
+
+    def _stop(self):
+        process = self.process
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr and not process.stderr.closed:
+            for line in process.stderr.read().splitlines():
+                words = line.split()
+                if len(words) == 3 and words[0] == "simboard:" and words[2] == "cycles":
+                    self.sim_cycles = int(words[1])
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+    def close(self):
+        """Close the link; the simulated board exits with it."""
+        super().close()
+        if getattr(self, "process", None) is not None:
+            try:
+                self.process.wait(timeout=5)      # it exits when the socket closes
+            except subprocess.TimeoutExpired:
+                pass
+            self._stop()
+
+
+def _open(url, config, **options):
+    if url not in ("sim://", "sim:"):
+        raise DeviceError(f"{url!r}: the simulated board takes no address or options; use "
+                          f"sim://")
+    return SimDevice(config, **options)
+
+
+register_scheme("sim", _open)

@@ -1,0 +1,85 @@
+"""The simulated board (sim://): the Verilator-built top behind a socket, through the public
+Device API, against the twin (model://)."""
+
+import socket
+import subprocess
+
+import numpy as np
+import pytest
+
+from spikeforge.config import CoreConfig
+from spikeforge.host.device import open_device
+from spikeforge.host.link import LinkError, SerialDevice
+from spikeforge.host.params import random_inputs, random_network
+from spikeforge.host.simboard import SIM_DIVISOR, build_simboard
+
+pytestmark = [pytest.mark.sim, pytest.mark.slow]
+
+CONFIG = CoreConfig(neurons=20, inputs=8, lanes=4)
+
+
+def run_on(url, network, raster, learn, probes, seed):
+    with open_device(url, CONFIG) as device:
+        device.load_network(network)
+        device.seed_poisson(seed)
+        first = device.run(inputs=raster[:30], learn=learn, probes=probes)
+        second = device.run(inputs=raster[30:], learn=not learn, probes=probes)
+        return first, second, device.read_network(), device.read_state()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sim_and_model_are_bit_identical(seed):
+    rng = np.random.default_rng(seed)
+    network = random_network(CONFIG, rng, regime="active")
+    network.global_params.poisson_on = 1
+    raster = random_inputs(CONFIG, rng, 60, 0.2)
+    probes = sorted(rng.choice(CONFIG.neurons, size=3, replace=False).tolist())
+    model = run_on("model://", network, raster, True, probes, seed)
+    sim = run_on("sim://", network, raster, True, probes, seed)
+    for got, want in zip(sim[:2], model[:2]):
+        assert np.array_equal(got.spikes, want.spikes)
+        assert got.probe_ids == want.probe_ids == tuple(probes)
+        for name in ("v", "i"):
+            assert np.array_equal(got.probes[name], want.probes[name])
+    assert model[0].spikes.any()
+    assert np.array_equal(sim[2].W, model[2].W)
+    assert not np.array_equal(model[2].W, network.W)          # learning happened
+    for name, value in model[3].items():
+        assert np.array_equal(sim[3][name], value), name
+
+
+def port_is_closed(port):
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_simboard_reuses_its_build_and_leaves_nothing_running():
+    binary = build_simboard(CONFIG)
+    built = binary.stat().st_mtime_ns
+    for _ in range(3):
+        device = open_device("sim://", CONFIG)
+        process, port = device.process, device.sim_port
+        assert device.identify().board == "sim"
+        device.close()
+        assert process.poll() is not None                      # the simulator has exited
+        assert port_is_closed(port)
+        assert device.sim_cycles > 0
+    assert build_simboard(CONFIG).stat().st_mtime_ns == built   # no rebuild
+
+
+def test_a_board_for_another_configuration_is_refused_with_the_fix():
+    binary = build_simboard(CONFIG)
+    process = subprocess.Popen([str(binary), "--divisor", str(SIM_DIVISOR), "--port", "0"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline().split()[1])
+        other = CONFIG.replace(neurons=21)
+        with pytest.raises(LinkError) as error:
+            SerialDevice(f"socket://127.0.0.1:{port}", other, timeout=10)
+        message = str(error.value)
+        assert f"0x{CONFIG.hash:08x}" in message and f"0x{other.hash:08x}" in message
+        assert "build and flash the bitstream" in message
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
