@@ -127,3 +127,44 @@ def bench_core(workloads=None, *, steps_scale=1.0, progress=None):
                 records = json.load(file)
         results.append(summarise(name, config, workload, records))
     return results
+
+
+def bench_sim(config=None, *, steps=500, progress=None):
+    """Speed of the simulated board (``sim://``) on the digits-sized workload.
+
+    Returns simulated clock cycles per second (everything the board simulated while open,
+    divided by the time it was open), time steps per second of a streamed run through the
+    public Device API, the core's own cycles per step, and the time to open a cached build.
+    """
+    from .device import open_device
+    from .simboard import SIM_CLK_HZ, build_simboard
+
+    config = config or CoreConfig(neurons=100, inputs=64, lanes=8)
+    if progress:
+        progress(f"sim://, {config.describe()}, {steps} steps")
+    build_simboard(config, progress=progress)
+    twin, raster, _ = build_workload(config, {"kind": "digits", "steps": steps})
+    started = time.perf_counter()
+    device = open_device("sim://", config)
+    opened = time.perf_counter() - started
+    try:
+        device.load_network(twin.network)
+        run_started = time.perf_counter()
+        result = device.run(inputs=raster)
+        run_wall = time.perf_counter() - run_started
+    finally:
+        device.close()
+    session = time.perf_counter() - started
+    reference = twin.run(raster)["spikes"]
+    cycles = np.asarray(result.cycles) if result.cycles is not None else None
+    return {
+        "neurons": config.neurons, "inputs": config.inputs, "lanes": config.lanes,
+        "steps": steps,
+        "start_s": opened,
+        "simulated_cycles": device.sim_cycles,
+        "simulated_cycles_per_s": device.sim_cycles / session if device.sim_cycles else None,
+        "steps_per_s": steps / run_wall,
+        "core_cycles_per_step": float(cycles.mean()) if cycles is not None else None,
+        "simulated_clock_hz": SIM_CLK_HZ,
+        "spikes_equal_twin": bool(np.array_equal(result.spikes, reference)),
+    }

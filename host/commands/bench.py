@@ -42,6 +42,8 @@ def bench_group():
       spikeforge bench core
       spikeforge bench core --json --out core.json
       spikeforge bench twin --steps 5000
+      spikeforge bench sim
+      spikeforge bench link
     """
 
 
@@ -109,3 +111,58 @@ def bench_twin_command(steps, out_path, as_json):
         ("ratio", f"{figures['ratio']:.1f}x"),
     ])]
     _emit("twin", figures, out_path, as_json, rows)
+
+
+@bench_group.command("sim")
+@click.option("--steps", type=click.IntRange(min=10), default=500, show_default=True,
+              help="Steps of the streamed run.")
+@out_option
+@json_option
+def bench_sim_command(steps, out_path, as_json):
+    """Simulated clock cycles and time steps per second of the simulated board (sim://).
+
+    Runs the N=100, M=64, L=8 digits-sized workload through the public Device API, exactly as a
+    user's run goes: every byte crosses the simulated UART pins.
+
+    \b
+    Examples:
+      spikeforge bench sim
+      spikeforge bench sim --steps 2000 --json
+    """
+    from ..bench import bench_sim
+
+    figures = bench_sim(steps=steps,
+                        progress=None if as_json else lambda text: click.echo(text, err=True))
+    rows = [("simulated board", [
+        ("simulated clock cycles per second", f"{figures['simulated_cycles_per_s']:,.0f}"),
+        ("time steps per second (streamed run)", f"{figures['steps_per_s']:.0f}"),
+        ("core cycles per step", f"{figures['core_cycles_per_step']:.0f}"
+         if figures["core_cycles_per_step"] is not None else "-"),
+        ("start of a cached build", f"{figures['start_s']:.2f} s"),
+        ("spikes equal to the twin's", "yes" if figures["spikes_equal_twin"] else "NO"),
+    ])]
+    _emit("sim", [figures], out_path, as_json, rows)
+
+
+@bench_group.command("link")
+@click.option("--steps", type=click.IntRange(min=10), default=50, show_default=True,
+              help="Steps of the streamed run.")
+@out_option
+@json_option
+def bench_link_command(steps, out_path, as_json):
+    """Payload bytes per second of the link, as a fraction of the line rate.
+
+    Measured cycle-accurately on the Verilator-built device at 3 Mbaud (12 MHz, 4 clocks per
+    bit): a full weight upload and a streamed run.
+
+    \b
+    Examples:
+      spikeforge bench link
+      spikeforge bench link --json --out bench-results/link.json
+    """
+    from ..bench_link import bench_link
+
+    figures = bench_link(steps=steps)
+    rows = [("link", [(name.replace("_", " "), f"{value:.3f}" if isinstance(value, float)
+                       else value) for name, value in figures.items()])]
+    _emit("link", [figures], out_path, as_json, rows)
