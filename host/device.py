@@ -118,6 +118,11 @@ class Device(abc.ABC):
         """Counters of the device (empty for backends that have none)."""
         return {}
 
+    @property
+    def max_probes(self):
+        """The most neurons one run can probe."""
+        return self.config.neurons
+
     def close(self):
         """Release the transport; the device cannot be used afterwards."""
 
@@ -256,6 +261,9 @@ class Device(abc.ABC):
         if steps < 0 or inputs.shape[0] != steps:
             raise ConfigError(f"steps={steps} does not match the raster's {inputs.shape[0]} rows")
         probes = tuple(int(p) for p in probes)
+        if len(probes) > self.max_probes:
+            raise ConfigError(f"{len(probes)} probes requested; this device records at most "
+                              f"{self.max_probes} neurons' v and i per run")
         for p in probes:
             if not 0 <= p < c.neurons:
                 raise ConfigError(f"probe neuron {p} is out of range 0..{c.neurons - 1}")

@@ -228,6 +228,10 @@ class SerialDevice(Device):
                         clk_hz=info["clk_hz"], board=info["board"],
                         build_id=f"{info['build_id']:08x}")
 
+    @property
+    def max_probes(self):
+        return self.info["max_probes"] if self.info else 0
+
     def read_region(self, region, offset=0, count=None):
         c = self.config
         region = Region(region)

@@ -220,12 +220,17 @@ def _first_step_difference(a, b, names):
 
 
 def compare_backends(spec, devices, *, steps=None, learn=None, progress=None):
-    """Run ``spec`` on every ``(label, device)`` of ``devices`` (every neuron probed) and return
-    the first :class:`Difference` against the first backend, or None if all spikes, traces,
-    final states and weights are identical. Also returns the records."""
+    """Run ``spec`` on every ``(label, device)`` of ``devices`` and return the first
+    :class:`Difference` against the first backend, or None if all spikes, traces, final states
+    and weights are identical. Also returns the records.
+
+    The spikes of every neuron are compared at every step; ``v`` and ``i`` at every step for as
+    many neurons as every backend can probe (all of them on the twin, ``max_probes`` of a board);
+    the whole state and the weights after the run."""
     records = []
     probed = spec.copy()
-    probed.probes = tuple(range(spec.config.neurons))
+    count = min([spec.config.neurons] + [device.max_probes for _, device in devices])
+    probed.probes = tuple(range(count))
     for label, device in devices:
         record = run_spec(device, probed, steps=steps, learn=learn, progress=progress)
         record.device = label

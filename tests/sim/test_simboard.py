@@ -83,3 +83,37 @@ def test_a_board_for_another_configuration_is_refused_with_the_fix():
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def test_cli_compare_model_and_sim_identical(tmp_path):
+    from click.testing import CliRunner
+
+    from spikeforge.host.cli import main
+    from spikeforge.host.netfile import NetworkSpec, save_network_file
+
+    network = random_network(CONFIG, np.random.default_rng(21), regime="active")
+    spec = NetworkSpec(network, steps=40, learn=True, probes=(0, 5), input_rate=0.3,
+                       input_seed=2, name="compare")
+    path, _ = save_network_file(spec, tmp_path / "compare.toml")
+    result = CliRunner().invoke(main, ["compare", str(path), "--backends", "model,sim",
+                                       "--steps", "40"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("identical: model://, sim:// agree on 40 steps")
+
+
+def test_cli_info_on_the_simulated_board(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from spikeforge.host.cli import main
+    from spikeforge.host.netfile import NetworkSpec, save_network_file
+
+    path, _ = save_network_file(NetworkSpec(random_network(CONFIG, np.random.default_rng(1))),
+                                tmp_path / "net.toml")
+    result = CliRunner().invoke(main, ["info", "--device", "sim://", "--network", str(path),
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["backend"] == "sim" and data["board"] == "sim"
+    assert data["config_hash"] == f"0x{CONFIG.hash:08x}"
