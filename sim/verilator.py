@@ -5,6 +5,7 @@ Builds are cached per configuration and per version of the RTL sources in the us
 the compiled model.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -96,17 +97,19 @@ def build_core(config, *, top=None, top_name="core"):
     env = ensure_verilator()
     build_dir = cache_dir(f"verilator/{top_name}-{_build_key(config, top_name)}")
     stamp = build_dir / "built.json"
-    if stamp.exists():
-        return build_dir
-    source = build_dir / f"{top_name}.v"
-    text = verilog.convert(top if top is not None else Core(config), name=top_name)
-    source.write_text(mark_ports_public(text, top_name))
-    with _environment(env):
-        runner = _runner()
-        runner.build(sources=[source], hdl_toplevel=top_name, build_dir=build_dir,
-                     build_args=["-Wno-fatal", "-O3"], timescale=("1ns", "1ps"),
-                     always=True, log_file=build_dir / "build.log")
-    stamp.write_text(json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash()}))
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)    # parallel test workers build a configuration once
+        if stamp.exists():
+            return build_dir
+        source = build_dir / f"{top_name}.v"
+        text = verilog.convert(top if top is not None else Core(config), name=top_name)
+        source.write_text(mark_ports_public(text, top_name))
+        with _environment(env):
+            runner = _runner()
+            runner.build(sources=[source], hdl_toplevel=top_name, build_dir=build_dir,
+                         build_args=["-Wno-fatal", "-O3"], timescale=("1ns", "1ps"),
+                         always=True, log_file=build_dir / "build.log")
+        stamp.write_text(json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash()}))
     return build_dir
 
 
