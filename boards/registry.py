@@ -1,0 +1,230 @@
+"""The boards spikeforge builds for, and what each FPGA holds.
+
+``BOARDS`` maps a board name (as typed on the command line) to a :class:`BoardSpec`: how to build
+for it (platform class, clock, UART rate, flashing arguments) and what its FPGA offers (the
+figures :mod:`spikeforge.boards.resources` checks a configuration against before synthesis).
+
+Importing this module needs neither ``amaranth-boards`` nor a toolchain: platform classes are
+named here and imported only when a build asks for them.
+"""
+
+import importlib
+from dataclasses import dataclass, field
+
+from ..config import ConfigError, CoreConfig
+
+__all__ = ["BoardError", "Device", "BoardSpec", "BOARDS", "get_board"]
+
+
+class BoardError(ConfigError):
+    """A board cannot do what was asked, or a tool for it is missing.
+
+    ``str(error)`` is one sentence saying what is wrong followed by the fix. It derives from
+    :class:`~spikeforge.config.ConfigError`, so the command line prints it as ``error: ...`` and
+    exits with code 2.
+    """
+
+    def __init__(self, message, fix=None):
+        self.reason = message
+        self.fix = fix
+        super().__init__(f"{message}; {fix}" if fix else message)
+
+
+@dataclass(frozen=True)
+class Device:
+    """The resources of one FPGA.
+
+    Arguments
+    ---------
+    name : str
+        Part number as the vendor writes it.
+    family : str
+        ``"ice40"``, ``"ecp5"`` or ``"xilinx7"``: selects the block RAM shapes of the model.
+    luts, ffs : int
+        Logic cells (4-input LUTs on Lattice, 6-input LUTs on Xilinx) and flip-flops.
+    bram_count, bram_bits : int
+        Number of block RAMs and the bits of one (iCE40 EBR 4 Kibit, ECP5 DP16KD 18 Kibit,
+        Xilinx RAMB36 36 Kibit).
+    spram_count : int
+        Single-port 16 K × 16 RAMs (iCE40 UltraPlus only).
+    dsps : int
+        Hard multipliers (SB_MAC16, MULT18X18D, DSP48E1).
+    """
+    name: str
+    family: str
+    luts: int
+    ffs: int
+    bram_count: int
+    bram_bits: int
+    spram_count: int = 0
+    dsps: int = 0
+
+    @property
+    def bram_kind(self):
+        return {"ice40": "EBR", "ecp5": "DP16KD", "xilinx7": "RAMB36"}[self.family]
+
+
+UP5K = Device("iCE40UP5K", "ice40", luts=5280, ffs=5280, bram_count=30, bram_bits=4096,
+              spram_count=4, dsps=8)
+ECP5_85 = Device("LFE5U-85F", "ecp5", luts=83640, ffs=83640, bram_count=208, bram_bits=18432,
+                 dsps=156)
+ECP5_85_5G = Device("LFE5UM5G-85F", "ecp5", luts=83640, ffs=83640, bram_count=208,
+                    bram_bits=18432, dsps=156)
+XC7A35T = Device("xc7a35t", "xilinx7", luts=20800, ffs=41600, bram_count=50, bram_bits=36864,
+                 dsps=90)
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """Everything spikeforge needs to know about one board.
+
+    Arguments
+    ---------
+    name : str
+        The name used on the command line.
+    title : str
+        The board's full name, for messages and documentation.
+    platform : str
+        ``"module:Class"`` of the Amaranth platform (see :mod:`spikeforge.boards.platforms`).
+    device : Device
+        The FPGA and its resources.
+    clk_in_hz : float
+        Frequency of the oscillator on the board.
+    clk_hz : float
+        Default core clock (made by the PLL when it differs from ``clk_in_hz``).
+    baud : int
+        UART rate of the board's USB bridge used by default.
+    sizes : dict
+        Default :class:`~spikeforge.config.CoreConfig` fields for this board.
+    toolchain : str
+        ``"yowasp"`` (open tools from PyPI) or ``"vivado"`` (needs a Vivado install).
+    loader_args : tuple of str
+        Arguments of ``openFPGALoader`` naming the board or cable.
+    loader_flash : tuple of str
+        Extra arguments that write the configuration flash instead of loading SRAM.
+    bitstream_ext : str
+        Extension of the file the loader takes.
+    spram_sizes : dict
+        Default sizes used instead of ``sizes`` when the core can keep its weights in SPRAM
+        (a core built with single-ported weights; see :mod:`spikeforge.boards.resources`).
+    link : dict
+        :class:`~spikeforge.rtl.protocol.LinkParams` arguments other than the defaults (smaller
+        frame buffers where block RAM is scarce).
+    """
+    name: str
+    title: str
+    platform: str
+    device: Device
+    clk_in_hz: float
+    clk_hz: float
+    baud: int
+    sizes: dict = field(default_factory=dict)
+    toolchain: str = "yowasp"
+    loader_args: tuple = ()
+    loader_flash: tuple = ("-f",)
+    bitstream_ext: str = "bit"
+    spram_sizes: dict = field(default_factory=dict)
+    link: dict = field(default_factory=dict)
+    notes: str = ""
+
+    def link_params(self, config):
+        """The command engine's buffer sizes for ``config`` on this board (``None``: the
+        engine's defaults)."""
+        if not self.link:
+            return None
+        from ..rtl.protocol import LinkParams
+        return LinkParams(config, **self.link)
+
+    def platform_class(self):
+        """Import and return the Amaranth platform class (needs ``amaranth-boards``)."""
+        module_name, _, class_name = self.platform.partition(":")
+        try:
+            module = importlib.import_module(module_name, package=__package__)
+        except ImportError as error:
+            if "amaranth_boards" in str(error):
+                raise BoardError(
+                    f"the board {self.name} needs the Python package amaranth-boards",
+                    "install the toolchain extra: pip install 'spikeforge[toolchain]' "
+                    "(or run scripts/setup --toolchain)") from None
+            raise
+        return getattr(module, class_name)
+
+    def default_config(self, **changes):
+        """The :class:`CoreConfig` this board is built with by default, with ``changes``."""
+        from .resources import core_supports_spram
+        sizes = dict(self.sizes)
+        if self.spram_sizes and core_supports_spram():
+            sizes.update(self.spram_sizes)
+        sizes.update({key: value for key, value in changes.items() if value is not None})
+        return CoreConfig(**sizes)
+
+
+BOARDS = {spec.name: spec for spec in [
+    BoardSpec(
+        name="icebreaker",
+        title="1BitSquared iCEBreaker (iCE40 UP5K)",
+        platform=".platforms:ICEBreakerPlatform",
+        device=UP5K,
+        clk_in_hz=12e6,
+        clk_hz=12e6,                      # 3 Mbaud = 12 MHz / 4, no PLL
+        baud=3_000_000,
+        # Two-port weights cannot use the SPRAM, and every memory takes whole 4 Kibit EBRs: with
+        # learning only N=7 would fit, so the default is the largest network without learning
+        # (docs/boards.md). spram_sizes takes over once the core keeps weights and mask in SPRAM.
+        sizes=dict(neurons=24, inputs=64, lanes=1, banks=1, stdp=False),
+        spram_sizes=dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=True,
+                         single_port_weights=True),
+        # a 1 KiB receive ring (2 EBR) instead of the default 4 KiB (8 EBR)
+        link=dict(max_payload=256),
+        loader_args=("-b", "ice40_generic"),
+        bitstream_ext="bin",
+    ),
+    BoardSpec(
+        name="ulx3s",
+        title="Radiona ULX3S 85F (ECP5 LFE5U-85F)",
+        platform=".platforms:ULX3S85FPlatform",
+        device=ECP5_85,
+        clk_in_hz=25e6,
+        # target 40 MHz once the core's neuron update is pipelined; 21.7 MHz measured today
+        clk_hz=20e6,
+        baud=1_000_000,                   # 20 MHz / 20: an exact divisor
+        sizes=dict(neurons=512, inputs=128, lanes=8),
+        loader_args=("-b", "ulx3s"),
+    ),
+    BoardSpec(
+        name="ecpix5",
+        title="LambdaConcept ECPIX-5 85F (ECP5-5G LFE5UM5G-85F, speed grade 8)",
+        platform=".platforms:ECPIX585Platform",
+        device=ECP5_85_5G,
+        clk_in_hz=100e6,
+        # target >= 60 MHz once the core's neuron update is pipelined; 35.3 MHz measured today
+        clk_hz=30e6,                      # 3 Mbaud = 30 MHz / 10
+        baud=3_000_000,
+        sizes=dict(neurons=256, inputs=64, lanes=8),
+        loader_args=("-b", "ecpix5"),
+    ),
+    BoardSpec(
+        name="cmod_a7",
+        title="Digilent Cmod A7-35T (Artix-7 xc7a35tcpg236-1)",
+        platform=".platforms:CmodA735Platform",
+        device=XC7A35T,
+        clk_in_hz=12e6,
+        clk_hz=96e6,                      # MMCM 12 MHz x 64 / 8; 3 Mbaud = 96 MHz / 32
+        baud=3_000_000,
+        sizes=dict(neurons=256, inputs=64, lanes=8),
+        toolchain="vivado",
+        loader_args=("-b", "cmoda7_35t"),
+        notes="built with Vivado; the open toolchain has no Artix-7 flow on PyPI",
+    ),
+]}
+
+
+def get_board(name):
+    """The :class:`BoardSpec` called ``name``; :class:`BoardError` naming the known boards."""
+    if isinstance(name, BoardSpec):
+        return name
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise BoardError(f"unknown board {name!r}",
+                         f"choose one of {', '.join(sorted(BOARDS))}") from None

@@ -1,0 +1,62 @@
+"""``spikeforge build`` and ``spikeforge flash`` through click."""
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from spikeforge.boards.cli import build_command, flash_command
+from spikeforge.host.cli import SpikeforgeGroup
+
+
+@pytest.fixture
+def cli():
+    @click.group(cls=SpikeforgeGroup)
+    def group():
+        pass
+    group.add_command(build_command)
+    group.add_command(flash_command)
+    return group
+
+
+def test_names_and_examples():
+    assert build_command.name == "build" and flash_command.name == "flash"
+    for command in (build_command, flash_command):
+        assert "Examples:" in command.help
+        assert command.help.rstrip().splitlines()[-1].strip().startswith("spikeforge ")
+
+
+def test_build_refuses_a_network_that_does_not_fit(cli, tmp_path):
+    result = CliRunner().invoke(cli, ["build", "--board", "ulx3s", "--neurons", "1024",
+                                      "--inputs", "128", "--out", str(tmp_path), "--plan-only"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: N=1024 M=128 L=8 needs ")
+    assert "use at most N=" in result.output
+
+
+def test_build_bad_lanes_is_a_config_error(cli, tmp_path):
+    result = CliRunner().invoke(cli, ["build", "--board", "ecpix5", "--lanes", "3",
+                                      "--plan-only", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: lanes=3 is not allowed")
+
+
+def test_build_plan_json(cli, tmp_path):
+    pytest.importorskip("amaranth_boards")
+    result = CliRunner().invoke(cli, ["build", "--board", "ecpix5", "-n", "16", "-m", "8",
+                                      "-l", "2", "--plan-only", "--json", "--out",
+                                      str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["board"] == "ecpix5" and figures["built"] is False
+    assert figures["config"]["neurons"] == 16
+    assert figures["digits"]["cycles"] > 0
+
+
+def test_flash_without_bitstream(cli, tmp_path):
+    result = CliRunner().invoke(cli, ["flash", "--board", "ulx3s", "--bitstream",
+                                      str(tmp_path / "none.bit")])
+    assert result.exit_code == 2
+    assert result.output == (f"error: there is no bitstream at {tmp_path / 'none.bit'}; "
+                             "build one first: spikeforge build --board ulx3s\n")

