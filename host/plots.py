@@ -14,16 +14,16 @@ import numpy as np
 
 from spikeforge.config import ConfigError
 
-__all__ = ["plot_raster", "plot_traces", "plot_weights", "plot_run"]
+__all__ = ["plot_raster", "plot_traces", "plot_weights", "plot_run", "plot_receptive_fields",
+           "plot_confusion", "plot_weight_histogram"]
 
 
 def _pyplot():
     try:
         import matplotlib
     except ModuleNotFoundError:
-        raise ConfigError("pictures need matplotlib: pip install matplotlib (or install "
-                          "spikeforge with the plot extra: pip install 'spikeforge[plot]')") \
-            from None
+        raise ConfigError("pictures need matplotlib, a dependency of spikeforge: run "
+                          "scripts/setup, or pip install matplotlib") from None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     return plt
@@ -153,3 +153,57 @@ def plot_run(run_dir, out_dir=None):
                                     title=f"{name}: weights"
                                           + (" before and after learning" if changed else "")))
     return written
+
+
+def plot_receptive_fields(weights, path, classes=10, neurons_per_class=1, pixels=64,
+                          title="learned input weights of the output neurons"):
+    """The image-to-output weights of each output neuron as an 8x8 picture."""
+    plt = _pyplot()
+    side = int(round(pixels ** 0.5))
+    outputs = classes * neurons_per_class
+    fig, axes = plt.subplots(neurons_per_class, classes, squeeze=False,
+                             figsize=(1.3 * classes, 1.5 * neurons_per_class + 0.6))
+    limit = max(1, int(np.abs(weights).max()))
+    for k in range(outputs):
+        axis = axes[k % neurons_per_class][k // neurons_per_class]
+        image = axis.imshow(np.asarray(weights)[:pixels, k].reshape(side, side), cmap="RdBu_r",
+                            vmin=-limit, vmax=limit)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.set_title(str(k // neurons_per_class), fontsize=9)
+    fig.colorbar(image, ax=axes, shrink=0.7, label="weight")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_confusion(confusion, path, title="confusion matrix (rows: true, columns: predicted)"):
+    """A confusion matrix with its counts written in the cells."""
+    plt = _pyplot()
+    confusion = np.asarray(confusion)
+    fig, axis = plt.subplots(figsize=(5.5, 5))
+    axis.imshow(confusion, cmap="Blues")
+    top = confusion.max() or 1
+    for (row, col), count in np.ndenumerate(confusion):
+        axis.text(col, row, str(count), ha="center", va="center", fontsize=8,
+                  color="white" if count > top / 2 else "black")
+    axis.set_xticks(range(confusion.shape[1]))
+    axis.set_yticks(range(confusion.shape[0]))
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_weight_histogram(initial, final, path, limits, bins=20,
+                          title="input weights before and after learning"):
+    """Histograms of a weight vector at the start and at the end of learning."""
+    plt = _pyplot()
+    fig, axis = plt.subplots(figsize=(6, 3.5))
+    edges = np.linspace(limits[0], limits[1], bins + 1)
+    axis.hist(initial, bins=edges, alpha=0.5, label="start")
+    axis.hist(final, bins=edges, alpha=0.7, label="end")
+    axis.set_xlabel("weight")
+    axis.set_ylabel("synapses")
+    axis.legend()
+    axis.set_title(title, fontsize=10)
+    return _save(fig, path)

@@ -7,6 +7,7 @@ from spikeforge.boards.cli import build_command, flash_command
 
 from .bench import bench_group
 from .compare import compare_command
+from .demo import demo_group
 from .export_nir import export_nir_command
 from .import_nir import import_nir_command
 from .info import info_command
@@ -19,7 +20,7 @@ __all__ = ["COMMANDS", "register"]
 
 COMMANDS = (info_command, load_command, run_command, read_command, compare_command,
             import_nir_command, export_nir_command, plot_command, bench_group, build_command,
-            flash_command)
+            flash_command, demo_group)
 
 
 def register(group):

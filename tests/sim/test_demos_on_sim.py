@@ -1,0 +1,54 @@
+"""The learning demos on the simulated board: the RTL learns exactly what the twin learns."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from spikeforge.host.cli import main
+from spikeforge.host.device import open_device
+from spikeforge.host.digits import DeviceBackend, DigitsRecipe, TwinBackend, run_recipe
+from spikeforge.host.song2000 import run_song2000, song2000_network
+
+pytestmark = [pytest.mark.sim, pytest.mark.slow]
+
+
+def test_digits_prefix_learns_bit_identical_weights_on_sim_and_model():
+    recipe = DigitsRecipe(epochs=1)
+    results = {}
+    for url in ("model://", "sim://"):
+        with open_device(url, recipe.config()) as device:
+            results[url] = run_recipe(recipe, DeviceBackend(device), train_samples=25,
+                                      test_samples=12)
+    twin = run_recipe(recipe, TwinBackend(), train_samples=25, test_samples=12)
+    model, sim = results["model://"], results["sim://"]
+    assert not np.array_equal(model["train"]["weights"], model["train"]["initial_weights"])
+    assert np.array_equal(sim["train"]["weights"], model["train"]["weights"])
+    assert np.array_equal(twin["train"]["weights"], model["train"]["weights"])
+    assert np.array_equal(sim["test"]["predictions"], model["test"]["predictions"])
+    assert sim["test"]["spikes_per_sample"] == model["test"]["spikes_per_sample"]
+
+
+def test_song2000_on_sim_reproduces_the_twin_bit_for_bit():
+    steps = 1500
+    twin = run_song2000(steps=steps, seed=3, chunk=500)
+    network = song2000_network(np.random.default_rng(3))
+    with open_device("sim://", network.config) as device:
+        sim = run_song2000(steps=steps, seed=3, chunk=500, device=device)
+    assert not np.array_equal(twin["final"], twin["initial"])
+    assert np.array_equal(sim["final"], twin["final"])
+
+
+def test_demo_digits_command_reports_and_draws(tmp_path):
+    result = CliRunner().invoke(main, ["demo", "digits", "--device", "sim://", "--epochs", "1",
+                                       "--train-samples", "20", "--test-samples", "10",
+                                       "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+    summary = json.loads(result.output)
+    assert summary["backend"] == "sim" and summary["device"] == "sim://"
+    assert summary["train_samples"] == 20 and summary["test_samples"] == 10
+    assert summary["steps_per_sample"] == {"train": 56, "test": 48}
+    assert summary["split"]["test"] == 594 and "random_state=42" in summary["split"]["call"]
+    assert sum(map(sum, summary["confusion"])) == 10
+    for name in ("results.json", "weights.npz", "receptive_fields.png", "confusion.png"):
+        assert (tmp_path / name).stat().st_size > 0
