@@ -1,10 +1,14 @@
 """``sim://``: the simulated board — the board top compiled by Verilator behind a local socket.
 
-:func:`build_simboard` converts :class:`~spikeforge.rtl.top.Top` (UART, command engine, core) to
-Verilog and compiles it with the small C++ harness ``sim/simboard.cpp``, which bridges the top's
-UART pins to a TCP socket on 127.0.0.1. :class:`SimDevice` starts that program, connects the
-serial backend to it with ``socket://`` — so the host speaks exactly the bytes a real board
-would see — and stops it on :meth:`~SimDevice.close`.
+:func:`build_simboard` converts the device (command engine and core) to Verilog and compiles it
+with the small C++ harness ``sim/simboard.cpp``, which bridges it to a TCP socket on 127.0.0.1.
+:class:`SimDevice` starts that program, connects the serial backend to it with ``socket://`` —
+so the host speaks exactly the bytes a real board would see — and stops it on
+:meth:`~SimDevice.close`.
+
+Two ways in for the bytes: ``sim://`` hands them to the engine's byte streams
+(:class:`~spikeforge.rtl.top.ByteTop`, the fast path), ``sim://?uart=pins`` shifts them bit by bit
+through the UART pins of :class:`~spikeforge.rtl.top.Top`, exactly as on a board.
 
 Builds are cached per configuration and per version of the RTL and the harness (in
 :func:`spikeforge.sim.toolchain.cache_dir`), so a second start of a configuration takes a
@@ -19,6 +23,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from amaranth.back import verilog
 
@@ -38,21 +43,29 @@ SIM_DIVISOR = 4
 _HARNESS = Path(__file__).resolve().parent.parent / "sim" / "simboard.cpp"
 
 
-def _build_key(config):
+#: How the host's bytes reach the engine: ``"bytes"`` (the fast path: byte streams straight
+#: into the engine) or ``"pins"`` (the UART pins, bit by bit, as on a board).
+UART_MODES = ("bytes", "pins")
+
+
+def _build_key(config, uart):
     text = json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash(),
                        "harness": hashlib.sha256(_HARNESS.read_bytes()).hexdigest(),
-                       "clk_hz": SIM_CLK_HZ, "divisor": SIM_DIVISOR}, sort_keys=True)
+                       "clk_hz": SIM_CLK_HZ, "divisor": SIM_DIVISOR, "uart": uart},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def build_simboard(config, *, progress=None):
+def build_simboard(config, *, uart="bytes", progress=None):
     """Compile the simulated board for ``config`` (or reuse the cached build); return the path
-    of its executable."""
-    from ..rtl.top import Top
+    of its executable. ``uart`` is one of :data:`UART_MODES`."""
+    from ..rtl.top import ByteTop, Top
 
     if not isinstance(config, CoreConfig):
         raise TypeError(f"config must be a CoreConfig, not {config!r}")
-    folder = cache_dir(f"simboard/{_build_key(config)}")
+    if uart not in UART_MODES:
+        raise DeviceError(f"uart={uart!r}: choose one of {', '.join(UART_MODES)}")
+    folder = cache_dir(f"simboard/{_build_key(config, uart)}")
     binary = folder / "simboard"
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)          # one build per configuration at a time
@@ -62,12 +75,17 @@ def build_simboard(config, *, progress=None):
         if progress:
             progress(f"building the simulated board for {config.describe()} (once per "
                      f"configuration; cached in {folder})")
-        top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // SIM_DIVISOR, board="sim")
+        if uart == "bytes":
+            top = ByteTop(config, SIM_CLK_HZ, board="sim")
+        else:
+            top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // SIM_DIVISOR, board="sim")
         (folder / "top.v").write_text(verilog.convert(top, name="top"))
         shutil.copy(_HARNESS, folder / "simboard.cpp")
         command = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
                    "--top-module", "top", "-Mdir", "obj", "-j", str(os.cpu_count() or 2),
                    "-o", "simboard", "simboard.cpp", "top.v"]
+        if uart == "bytes":
+            command[1:1] = ["-CFLAGS", "-DSIMBOARD_BYTES"]
         log = folder / "build.log"
         started = time.monotonic()
         with open(log, "w") as log_file:
@@ -88,8 +106,9 @@ class SimDevice(SerialDevice):
 
     backend = "sim"
 
-    def __init__(self, config, *, timeout=30.0, progress=None, **options):
-        binary = build_simboard(config, progress=progress)
+    def __init__(self, config, *, uart="bytes", timeout=30.0, progress=None, **options):
+        binary = build_simboard(config, uart=uart, progress=progress)
+        self.uart = uart
         self.process = subprocess.Popen([str(binary), "--divisor", str(SIM_DIVISOR),
                                          "--port", "0"],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -141,10 +160,16 @@ class SimDevice(SerialDevice):
 
 
 def _open(url, config, **options):
-    if url not in ("sim://", "sim:"):
-        raise DeviceError(f"{url!r}: the simulated board takes no address or options; use "
-                          f"sim://")
-    return SimDevice(config, **options)
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    unknown = set(query) - {"uart"}
+    if parts.netloc or parts.path or unknown:
+        raise DeviceError(f"{url!r}: the simulated board takes no address, and only the option "
+                          f"uart=bytes|pins; use sim:// or sim://?uart=pins")
+    uart = query.get("uart", ["bytes"])[-1]
+    if uart not in UART_MODES:
+        raise DeviceError(f"{url!r}: uart={uart!r} is not one of {', '.join(UART_MODES)}")
+    return SimDevice(config, uart=uart, **options)
 
 
 register_scheme("sim", _open)

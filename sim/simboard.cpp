@@ -3,6 +3,10 @@
 // (8N1, DIVISOR clock cycles per bit); every frame the top shifts out of its `tx` pin is sampled
 // mid-bit and sent back. The host sees exactly the bytes a board's UART would carry.
 //
+// Built with -DSIMBOARD_BYTES the top is spikeforge.rtl.top.ByteTop instead: the same engine
+// behind byte streams (rx__payload/valid/ready, tx__...), one byte per clock at most — the fast
+// path of the simulated board; the bytes are the same, only the bit timing is skipped.
+//
 // Usage: simboard --divisor D [--port P]
 //   Listens on 127.0.0.1:P (P=0: any free port), prints "listening <port>" on stdout, serves one
 //   connection and exits when it closes (or when the parent process dies), printing the number
@@ -27,6 +31,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
+
+#ifdef SIMBOARD_BYTES
+// Verilator escapes the double underscore of Amaranth's port names ("rx__valid").
+#define RX_VALID rx___05Fvalid
+#define RX_READY rx___05Fready
+#define RX_PAYLOAD rx___05Fpayload
+#define TX_VALID tx___05Fvalid
+#define TX_READY tx___05Fready
+#define TX_PAYLOAD tx___05Fpayload
+#endif
 
 namespace {
 
@@ -109,6 +123,9 @@ int main(int argc, char** argv) {
         if (arg == "--port" && k + 1 < argc) port = std::atoi(argv[++k]);
         else if (arg == "--divisor" && k + 1 < argc) divisor = std::atoi(argv[++k]);
     }
+#ifdef SIMBOARD_BYTES
+    if (divisor == 0) divisor = 4;       // unused by the byte streams
+#endif
     if (divisor < 4) {
         std::fprintf(stderr, "simboard: --divisor D (clock cycles per UART bit, >= 4) is "
                              "required\n");
@@ -139,7 +156,12 @@ int main(int argc, char** argv) {
 
     Verilated::commandArgs(argc, argv);
     Vtop* top = new Vtop;
+#ifdef SIMBOARD_BYTES
+    top->RX_VALID = 0;
+    top->TX_READY = 1;
+#else
     top->rx = 1;
+#endif
     top->rst = 1;
     for (int k = 0; k < 8; k++) {
         top->clk = 0; top->eval();
@@ -151,24 +173,36 @@ int main(int argc, char** argv) {
     UartSampler sampler{divisor};
     std::vector<uint8_t> out;
     uint8_t buffer[65536];
-    const int batch = 4096;
+    const int batch = 256;               // cycles between looks at the socket
     long quiet = 0;                       // cycles without any UART activity
     unsigned long long cycles = 0;
 
     for (;;) {
         for (int k = 0; k < batch; k++) {
+#ifdef SIMBOARD_BYTES
+            top->RX_VALID = !driver.queue.empty();
+            if (top->RX_VALID) top->RX_PAYLOAD = driver.queue.front();
+            top->clk = 0; top->eval();
+            bool taken = top->RX_VALID && top->RX_READY;
+            bool given = top->TX_VALID;
+            uint8_t byte = top->TX_PAYLOAD;
+            top->clk = 1; top->eval();
+            if (taken) driver.queue.pop_front();
+            if (given) out.push_back(byte);
+#else
             top->rx = driver.level();
             top->clk = 0; top->eval();
             top->clk = 1; top->eval();
             int byte = sampler.sample(top->tx);
             if (byte >= 0) out.push_back(static_cast<uint8_t>(byte));
+#endif
         }
         cycles += batch;
         bool active = !driver.idle() || !sampler.idle() || !out.empty();
         quiet = active ? 0 : quiet + batch;
         // Wait for the host only when the top has been silent for a while: a run streams
         // output frames, so it never waits here.
-        int wait_ms = (quiet > (1 << 22)) ? 2 : 0;
+        int wait_ms = (quiet > (1 << 22)) ? 1 : 0;
         pollfd fd{client, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0};
         if (poll(&fd, 1, wait_ms) < 0 && errno != EINTR) fail("poll");
         if (fd.revents & (POLLERR | POLLHUP | POLLNVAL)) break;

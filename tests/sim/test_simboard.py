@@ -12,6 +12,7 @@ from spikeforge.host.device import open_device
 from spikeforge.host.link import LinkError, SerialDevice
 from spikeforge.host.params import random_inputs, random_network
 from spikeforge.host.simboard import SIM_DIVISOR, build_simboard
+from spikeforge.host.device import DeviceError
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
@@ -27,15 +28,16 @@ def run_on(url, network, raster, learn, probes, seed):
         return first, second, device.read_network(), device.read_state()
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_sim_and_model_are_bit_identical(seed):
+@pytest.mark.parametrize("url, seed", [("sim://", 0), ("sim://", 1), ("sim://", 2),
+                                       ("sim://?uart=pins", 0)])
+def test_sim_and_model_are_bit_identical(url, seed):
     rng = np.random.default_rng(seed)
     network = random_network(CONFIG, rng, regime="active")
     network.global_params.poisson_on = 1
     raster = random_inputs(CONFIG, rng, 60, 0.2)
     probes = sorted(rng.choice(CONFIG.neurons, size=3, replace=False).tolist())
     model = run_on("model://", network, raster, True, probes, seed)
-    sim = run_on("sim://", network, raster, True, probes, seed)
+    sim = run_on(url, network, raster, True, probes, seed)
     for got, want in zip(sim[:2], model[:2]):
         assert np.array_equal(got.spikes, want.spikes)
         assert got.probe_ids == want.probe_ids == tuple(probes)
@@ -117,3 +119,12 @@ def test_cli_info_on_the_simulated_board(tmp_path):
     data = json.loads(result.output)
     assert data["backend"] == "sim" and data["board"] == "sim"
     assert data["config_hash"] == f"0x{CONFIG.hash:08x}"
+
+
+def test_sim_url_options_are_checked():
+    for url, words in (("sim://?uart=fast", "uart='fast' is not one of bytes, pins"),
+                       ("sim://board7", "takes no address"),
+                       ("sim://?speed=9", "only the option uart=bytes|pins")):
+        with pytest.raises(DeviceError) as error:
+            open_device(url, CONFIG)
+        assert words in str(error.value)
