@@ -104,7 +104,8 @@ def digits_command(device_url, epochs, train_samples, test_samples, seed, out_di
     print_table([
         ("device", f"{device_url} ({result['backend']})"),
         ("core", result["config"]),
-        ("split", result["split"]),
+        ("split", f"{result['split']['call']}: {result['split']['train']} train, "
+                  f"{result['split']['test']} test"),
         ("encoding", result["encoding"]),
         ("samples (train / test)", f"{train['samples']} / {test['samples']}"),
         ("steps per sample (train / test)",
