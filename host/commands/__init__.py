@@ -5,6 +5,7 @@
 
 from spikeforge.boards.cli import build_command, flash_command
 
+from .agree import agree_command
 from .bench import bench_group
 from .compare import compare_command
 from .demo import demo_group
@@ -20,7 +21,7 @@ __all__ = ["COMMANDS", "register"]
 
 COMMANDS = (info_command, load_command, run_command, read_command, compare_command,
             import_nir_command, export_nir_command, plot_command, bench_group, build_command,
-            flash_command, demo_group)
+            flash_command, demo_group, agree_command)
 
 
 def register(group):
