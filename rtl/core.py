@@ -9,7 +9,8 @@ One time step runs three phases (see ``docs/model.md`` for the cycle formula):
   now) the row's ``ceil(N/L)`` weight words are read, one word of ``L`` weights per clock, and
   added to ``L`` banked accumulators. With learning on, the same pass writes the depressed word
   back, so depression costs no extra cycle.
-* **B, update.** One neuron and one input trace per clock: decay, integrate, fire, reset, traces.
+* **B, update.** One neuron and one input trace per clock: decay, integrate, fire, reset, traces,
+  in a pipeline of four stages (products; current; membrane; threshold, reset and write-back).
   Neurons that fire are appended to the spike list, which is the event list of the next step.
 * **C, potentiation** (learning on only). For every neuron that fired, its column is walked, one
   synapse per clock.
@@ -28,8 +29,9 @@ from .regions import (Region, addr_bits, bus_width, crc_parameters, region_depth
 
 __all__ = ["Core", "OVERHEAD_BASE", "OVERHEAD_LEARN"]
 
-#: Fixed cycles of every step: phase A prime and drain, phase B drain, finish.
-OVERHEAD_BASE = 4
+#: Fixed cycles of every step: phase A prime and drain, phase B drain (four pipeline stages),
+#: finish.
+OVERHEAD_BASE = 7
 #: Extra fixed cycles when phase C runs (its drain).
 OVERHEAD_LEARN = 1
 
@@ -357,6 +359,16 @@ class Core(wiring.Component):
         a1_word = Signal(range(Wr))
         a1_addr = Signal(range(c.bank_depth))
         a1_bank = Signal(range(B))
+        if stdp:
+            # The depression of word w, (a_minus * y) >> stdp_shift per lane, is computed one
+            # cycle ahead: the post traces of word w are read one cycle before its weights
+            # (y does not change during phase A) and the product is registered here.
+            a_dep = []
+            for lane in range(L):
+                depression = (gl.a_minus * ytr[lane][0].data) >> gl.stdp_shift
+                reg = Signal(depression.shape(), name=f"a_dep{lane}")
+                m.d.sync += reg.eq(depression)
+                a_dep.append(reg)
         with m.If(a1_valid):
             weights = Signal(word_layout)
             m.d.comb += weights.eq(_select(wts, a1_bank))
@@ -372,87 +384,200 @@ class Core(wiring.Component):
                     acc_wp.en.eq(1),
                 ]
                 if stdp:
-                    y_value = ytr[lane][0].data
-                    depression = (gl.a_minus * y_value) >> gl.stdp_shift
                     lane_valid = (a1_word * L + lane) < N
                     learns = lane_valid & mask_word[lane]
                     m.d.comb += new_word[lane].eq(Mux(
-                        learns, self._clampw(weights[lane] - depression, gl), weights[lane]))
+                        learns, self._clampw(weights[lane] - a_dep[lane], gl), weights[lane]))
             if stdp:
                 for bank, (_, wp) in enumerate(wts):
                     m.d.comb += [wp.addr.eq(a1_addr), wp.data.eq(new_word),
                                  wp.en.eq(learn_r & (a1_bank == bank))]
 
         # -- phase B: neuron update -------------------------------------------------------------
+        # Four stages, one neuron (and one input trace) per clock:
+        #   b1  RAM outputs -> every decay product, acc << w_shift, th = sat(thr + theta)
+        #   b2  rounding toward zero, the current sum i' (saturated); pre traces x', xin' written
+        #   b3  membrane sum v1 (saturated)
+        #   b4  threshold compare, reset, refractory count; state, post trace and spike list
+        #       written
+        # Stage k writes element n while the reads of n+1..n+k-1 are in flight: every memory is
+        # addressed by neuron (or input), so the addresses differ.
+        F = c.decay_bits
+        vb_shape = signed(c.v_bits)
         b_index = Signal(range(max(N, M) + 1))
+        b_drain = Signal(range(4))
         b1_valid = Signal()
         b1_index = Signal(range(max(N, M) + 1))
         b1_lane = Signal(range(L))
-        b1_spike = Signal()                  # the neuron in stage 1 fires
         b1_xbank = Signal(range(B))          # pre-trace bank of the neuron and input in stage 1
+
+        b2_valid, b3_valid, b4_valid = Signal(), Signal(), Signal()
+        b2_index = Signal(range(max(N, M) + 1))
+        b3_index = Signal(range(max(N, M) + 1))
+        b4_index = Signal(range(max(N, M) + 1))
+        b2_lane, b3_lane, b4_lane = Signal(range(L)), Signal(range(L)), Signal(range(L))
+        b2_xbank = Signal(range(B))
+        b4_spike = Signal()                  # the neuron in stage 4 fires
+
+        st = s_rp.data
+        pr = p_rp.data
+        acc_value = Array(acc_rp.data for acc_rp, _ in acc)[b1_lane]
+        b1_bank = b1_index[lg_lanes:] if lg_lanes else b1_index
+        theta_b1 = st.theta if adaptive else Const(0, 1)
+
+        # stage 1 -> 2 registers
+        prod_i = st.i * pr.alpha_i
+        prod_v = st.v * pr.alpha_v
+        acc_sh = acc_value << gl.w_shift
+        b2_prod_i = Signal(prod_i.shape())
+        b2_prod_v = Signal(prod_v.shape())
+        b2_acc_sh = Signal(acc_sh.shape())
+        b2_bias = Signal.like(pr.bias)
+        b2_th = Signal(vb_shape)
+        b2_v = Signal(vb_shape)
+        b2_r = Signal(c.refrac_bits)
+        b2_refrac = Signal(c.refrac_bits)
+        b2_reset_sub = Signal()
+        b2_v_reset = Signal(vb_shape)
+        m.d.sync += [
+            b2_valid.eq(b1_valid), b2_index.eq(b1_index), b2_lane.eq(b1_lane),
+            b2_xbank.eq(b1_xbank),
+            b2_prod_i.eq(prod_i), b2_prod_v.eq(prod_v), b2_acc_sh.eq(acc_sh),
+            b2_bias.eq(pr.bias), b2_th.eq(_sat(pr.thr + theta_b1, vb_shape)),
+            b2_v.eq(st.v), b2_r.eq(st.r), b2_refrac.eq(pr.refrac),
+            b2_reset_sub.eq(pr.reset_sub), b2_v_reset.eq(pr.v_reset),
+        ]
+        if adaptive:
+            prod_th = st.theta * pr.alpha_th
+            b2_prod_th = Signal(prod_th.shape())
+            b2_theta_inc = Signal(c.theta_bits)
+            m.d.sync += [b2_prod_th.eq(prod_th), b2_theta_inc.eq(pr.theta_inc)]
+        if stdp:
+            y_old = Array(y_rp.data for y_rp, _ in ytr)[b1_lane]
+            prod_y = y_old * gl.alpha_y
+            prod_x = _select(xtr, b1_xbank) * gl.alpha_x
+            b2_prod_y = Signal(prod_y.shape())
+            b2_prod_x = Signal(prod_x.shape())
+            b2_s = Signal()
+            m.d.sync += [b2_prod_y.eq(prod_y), b2_prod_x.eq(prod_x), b2_s.eq(st.s)]
+            if M:
+                prod_xi = _select(xitr, b1_xbank) * gl.alpha_x
+                b2_prod_xi = Signal(prod_xi.shape())
+                b2_inm = Signal()
+                m.d.sync += [b2_prod_xi.eq(prod_xi), b2_inm.eq(inm_rp.data)]
+
         with m.If(b1_valid):
-            st = s_rp.data
-            pr = p_rp.data
-            acc_value = Array(acc_rp.data for acc_rp, _ in acc)[b1_lane]
-            b1_bank = b1_index[lg_lanes:] if lg_lanes else b1_index
             with m.If(b1_index < N):
-                i_new = Signal(signed(c.i_bits))
-                m.d.comb += i_new.eq(_sat(
-                    _dec(st.i, pr.alpha_i, c.decay_bits) + (acc_value << gl.w_shift) + pr.bias,
-                    signed(c.i_bits)))
-                refractory = st.r != 0
-                v1 = Signal(signed(c.v_bits))
-                th = Signal(signed(c.v_bits))
-                spike = Signal()
-                theta = st.theta if adaptive else Const(0, 1)
-                m.d.comb += [
-                    v1.eq(Mux(refractory, st.v,
-                              _sat(_dec(st.v, pr.alpha_v, c.decay_bits) + i_new,
-                                   signed(c.v_bits)))),
-                    th.eq(_sat(pr.thr + theta, signed(c.v_bits))),
-                    spike.eq(~refractory & (v1 >= th)),
-                    b1_spike.eq(spike),
-                ]
-                new_state = Signal(state_layout)
-                m.d.comb += [
-                    new_state.i.eq(i_new),
-                    new_state.v.eq(Mux(spike,
-                                       Mux(pr.reset_sub, _sat(v1 - th, signed(c.v_bits)),
-                                           pr.v_reset),
-                                       v1)),
-                    new_state.r.eq(Mux(refractory, st.r - 1, Mux(spike, pr.refrac, 0))),
-                    new_state.s.eq(spike),
-                ]
-                if adaptive:
-                    m.d.comb += new_state.theta.eq(_sat(
-                        _dec(st.theta, pr.alpha_th, c.decay_bits) + Mux(spike, pr.theta_inc, 0),
-                        unsigned(c.theta_bits)))
-                m.d.comb += [s_wp.addr.eq(b1_index), s_wp.data.eq(new_state), s_wp.en.eq(1)]
                 # the accumulator is consumed: clear it for the next step
                 for lane, (_, acc_wp) in enumerate(acc):
                     m.d.comb += [acc_wp.addr.eq(b1_bank), acc_wp.data.eq(0),
                                  acc_wp.en.eq(b1_lane == lane)]
-                with m.If(spike):
-                    m.d.comb += [spk_wp.addr.eq(n_spk), spk_wp.data.eq(b1_index),
-                                 spk_wp.en.eq(1)]
-                    m.d.sync += n_spk.eq(n_spk + 1)
-                if stdp:
-                    y_old = Array(y_rp.data for y_rp, _ in ytr)[b1_lane]
-                    y_new = _sat(_dec(y_old, gl.alpha_y, c.decay_bits) + Mux(spike, gl.y_inc, 0),
-                                 trace_shape)
-                    for lane, (_, y_wp) in enumerate(ytr):
-                        m.d.comb += [y_wp.addr.eq(b1_bank), y_wp.data.eq(y_new),
-                                     y_wp.en.eq(b1_lane == lane)]
-                    x_new = _sat(_dec(_select(xtr, b1_xbank), gl.alpha_x, c.decay_bits)
-                                 + Mux(st.s, gl.x_inc, 0), trace_shape)
-                    _write_banked(m, xtr, b1_index, lg_banks, x_new)
             if M:
                 with m.If(b1_index < M):
                     m.d.comb += [inm_wp.addr.eq(b1_index), inm_wp.data.eq(0), inm_wp.en.eq(1)]
-                    if stdp:
-                        xi_new = _sat(_dec(_select(xitr, b1_xbank), gl.alpha_x, c.decay_bits)
-                                      + Mux(inm_rp.data, gl.x_inc, 0), trace_shape)
-                        _write_banked(m, xitr, b1_index, lg_banks, xi_new)
+
+        # stage 2 -> 3 registers
+        def rtz(product):
+            """``dec`` from its product: floor, plus one for a negative product with a
+            non-zero fraction (rounding toward zero)."""
+            return (product >> F) + ((product < 0) & (product[:F] != 0))
+
+        i_sum = rtz(b2_prod_i) + b2_acc_sh + b2_bias
+        b3_i = Signal(signed(c.i_bits))
+        b3_dec_v = Signal(vb_shape)
+        b3_th = Signal(vb_shape)
+        b3_v = Signal(vb_shape)
+        b3_r = Signal(c.refrac_bits)
+        b3_refrac = Signal(c.refrac_bits)
+        b3_reset_sub = Signal()
+        b3_v_reset = Signal(vb_shape)
+        m.d.sync += [
+            b3_valid.eq(b2_valid), b3_index.eq(b2_index), b3_lane.eq(b2_lane),
+            b3_i.eq(_sat(i_sum, signed(c.i_bits))),
+            b3_dec_v.eq(rtz(b2_prod_v)),          # |dec(v)| <= |v|: fits
+            b3_th.eq(b2_th), b3_v.eq(b2_v), b3_r.eq(b2_r), b3_refrac.eq(b2_refrac),
+            b3_reset_sub.eq(b2_reset_sub), b3_v_reset.eq(b2_v_reset),
+        ]
+        # the decayed theta and y with and without this step's increment (chosen in stage 4)
+        if adaptive:
+            dec_th = b2_prod_th >> F
+            b3_theta_no = Signal(c.theta_bits)
+            b3_theta_yes = Signal(c.theta_bits)
+            m.d.sync += [b3_theta_no.eq(dec_th),
+                         b3_theta_yes.eq(_sat(dec_th + b2_theta_inc, unsigned(c.theta_bits)))]
+        if stdp:
+            dec_y = b2_prod_y >> F
+            b3_y_no = Signal(trace_shape)
+            b3_y_yes = Signal(trace_shape)
+            m.d.sync += [b3_y_no.eq(dec_y), b3_y_yes.eq(_sat(dec_y + gl.y_inc, trace_shape))]
+        with m.If(b2_valid):
+            if stdp:
+                with m.If(b2_index < N):
+                    x_new = _sat((b2_prod_x >> F) + Mux(b2_s, gl.x_inc, 0), trace_shape)
+                    _write_banked(m, xtr, b2_index, lg_banks, x_new)
+                if M:
+                    with m.If(b2_index < M):
+                        xi_new = _sat((b2_prod_xi >> F) + Mux(b2_inm, gl.x_inc, 0), trace_shape)
+                        _write_banked(m, xitr, b2_index, lg_banks, xi_new)
+
+        # stage 3 -> 4 registers
+        refractory3 = b3_r != 0
+        b4_i = Signal(signed(c.i_bits))
+        b4_v1 = Signal(vb_shape)
+        b4_th = Signal(vb_shape)
+        b4_r = Signal(c.refrac_bits)
+        b4_refrac = Signal(c.refrac_bits)
+        b4_reset_sub = Signal()
+        b4_v_reset = Signal(vb_shape)
+        m.d.sync += [
+            b4_valid.eq(b3_valid), b4_index.eq(b3_index), b4_lane.eq(b3_lane),
+            b4_i.eq(b3_i),
+            b4_v1.eq(Mux(refractory3, b3_v, _sat(b3_dec_v + b3_i, vb_shape))),
+            b4_th.eq(b3_th), b4_r.eq(b3_r), b4_refrac.eq(b3_refrac),
+            b4_reset_sub.eq(b3_reset_sub), b4_v_reset.eq(b3_v_reset),
+        ]
+        if adaptive:
+            b4_theta_no = Signal(c.theta_bits)
+            b4_theta_yes = Signal(c.theta_bits)
+            m.d.sync += [b4_theta_no.eq(b3_theta_no), b4_theta_yes.eq(b3_theta_yes)]
+        if stdp:
+            b4_y_no = Signal(trace_shape)
+            b4_y_yes = Signal(trace_shape)
+            m.d.sync += [b4_y_no.eq(b3_y_no), b4_y_yes.eq(b3_y_yes)]
+
+        # stage 4: fire, reset, write
+        with m.If(b4_valid):
+            b4_bank = b4_index[lg_lanes:] if lg_lanes else b4_index
+            with m.If(b4_index < N):
+                refractory = b4_r != 0
+                diff = Signal(signed(c.v_bits + 1))
+                spike = Signal()
+                m.d.comb += [
+                    diff.eq(b4_v1 - b4_th),
+                    spike.eq(~refractory & ~diff[-1]),     # v1 >= th
+                    b4_spike.eq(spike),
+                ]
+                new_state = Signal(state_layout)
+                m.d.comb += [
+                    new_state.i.eq(b4_i),
+                    new_state.v.eq(Mux(spike,
+                                       Mux(b4_reset_sub, _sat(diff, vb_shape), b4_v_reset),
+                                       b4_v1)),
+                    new_state.r.eq(Mux(refractory, b4_r - 1, Mux(spike, b4_refrac, 0))),
+                    new_state.s.eq(spike),
+                ]
+                if adaptive:
+                    m.d.comb += new_state.theta.eq(Mux(spike, b4_theta_yes, b4_theta_no))
+                m.d.comb += [s_wp.addr.eq(b4_index), s_wp.data.eq(new_state), s_wp.en.eq(1)]
+                with m.If(spike):
+                    m.d.comb += [spk_wp.addr.eq(n_spk), spk_wp.data.eq(b4_index),
+                                 spk_wp.en.eq(1)]
+                    m.d.sync += n_spk.eq(n_spk + 1)
+                if stdp:
+                    y_new = Mux(spike, b4_y_yes, b4_y_no)
+                    for lane, (_, y_wp) in enumerate(ytr):
+                        m.d.comb += [y_wp.addr.eq(b4_bank), y_wp.data.eq(y_new),
+                                     y_wp.en.eq(b4_lane == lane)]
 
         # -- phase C: potentiation ----------------------------------------------------------------
         if stdp:
@@ -467,12 +592,31 @@ class Core(wiring.Component):
             c1_q0 = Signal(range(max(N, M) + B)) # section index of the row in bank 0
             c1_addr = Signal(range(c.bank_depth))
             c1_lane = Signal(range(L))
+            # The potentiation of bank row b, (a_plus * X) >> stdp_shift per bank, is computed
+            # one cycle ahead: the pre traces of row b are read one cycle before its weights
+            # (they do not change during phase C) and the product is registered here.
+            cx_src_in = Signal()                 # the traces being read are input traces
+            c_pot = []
+            for bank in range(B):
+                x_value = (Mux(cx_src_in, xitr[bank][0].data, xtr[bank][0].data) if M
+                           else xtr[bank][0].data)
+                potentiation = (gl.a_plus * x_value) >> gl.stdp_shift
+                reg = Signal(potentiation.shape(), name=f"c_pot{bank}")
+                m.d.sync += reg.eq(potentiation)
+                c_pot.append(reg)
+
+            def c_issue_traces(brow):
+                for rp, _ in xtr:
+                    m.d.comb += rp.addr.eq(brow)
+                if M:
+                    for rp, _ in xitr:
+                        m.d.comb += rp.addr.eq(brow - nb_n)
+                m.d.sync += cx_src_in.eq(brow >= nb_n)
+
             with m.If(c1_valid):
                 for bank in range(B):
                     w_rp, w_wp = wts[bank]
-                    x_value = (Mux(c1_src_in, xitr[bank][0].data, xtr[bank][0].data) if M
-                               else xtr[bank][0].data)
-                    potentiation = (gl.a_plus * x_value) >> gl.stdp_shift
+                    potentiation = c_pot[bank]
                     row_valid = c1_q0 + bank < Mux(c1_src_in, M, N)
                     new_word = Signal(word_layout, name=f"c1_word{bank}")
                     for lane in range(L):
@@ -483,6 +627,12 @@ class Core(wiring.Component):
                     m.d.comb += [w_wp.addr.eq(c1_addr), w_wp.data.eq(new_word), w_wp.en.eq(1)]
 
         # -- sequencing -------------------------------------------------------------------------
+        def a_prime():
+            self._a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word, n_events)
+            if stdp:
+                for y_rp, _ in ytr:             # post traces of word 0 (see a_dep)
+                    m.d.comb += y_rp.addr.eq(0)
+
         m.d.sync += [a1_valid.eq(0), b1_valid.eq(0), scan1_valid.eq(0), self.done.eq(0),
                      self.crc_done.eq(0)]
         if poisson:
@@ -562,10 +712,9 @@ class Core(wiring.Component):
                         self._p_issue(m, pr_rp, ps_rp, inm_rp, 0)
                         m.next = "P_RUN" if M > 1 else "P_DRAIN"
                     with m.Else():
-                        self._a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word,
-                                      n_events)
+                        a_prime()
                 else:
-                    self._a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word, n_events)
+                    a_prime()
 
             if poisson:
                 with m.State("P_RUN"):
@@ -580,7 +729,7 @@ class Core(wiring.Component):
                     m.next = "A_PRIME"
 
             with m.State("A_PRIME"):
-                self._a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word, n_events)
+                a_prime()
 
             with m.State("A_RUN"):
                 m.d.sync += cycles.eq(cycles + 1)
@@ -600,8 +749,9 @@ class Core(wiring.Component):
                 for acc_rp, _ in acc:
                     m.d.comb += acc_rp.addr.eq(a_word)
                 if stdp:
+                    # post traces of the next word (see a_dep)
                     for y_rp, _ in ytr:
-                        m.d.comb += y_rp.addr.eq(a_word)
+                        m.d.comb += y_rp.addr.eq(Mux(a_word == Wr - 1, 0, a_word + 1))
                 m.d.sync += [a1_valid.eq(1), a1_word.eq(a_word), a1_addr.eq(address),
                              a1_bank.eq(_low(q, lg_banks))]
                 with m.If(a_word == Wr - 1):
@@ -633,25 +783,29 @@ class Core(wiring.Component):
                              b1_xbank.eq(_low(b_index, lg_banks)),
                              b_index.eq(b_index + 1)]
                 with m.If(b_index == max(N, M) - 1):
+                    m.d.sync += b_drain.eq(0)
                     m.next = "B_DRAIN"
 
             with m.State("B_DRAIN"):
-                m.d.sync += cycles.eq(cycles + 1)
-                if stdp:
-                    m.d.sync += c_spike.eq(0)
-                    # the last neuron's spike is counted at the end of this cycle
-                    with m.If(learn_r & ((n_spk != 0) | b1_spike)):
-                        m.next = "C_FETCH"
-                    with m.Else():
+                # four cycles: the last element issued is in stage 1, 2, 3 and then 4
+                m.d.sync += [cycles.eq(cycles + 1), b_drain.eq(b_drain + 1)]
+                with m.If(b_drain == 3):
+                    if stdp:
+                        m.d.sync += c_spike.eq(0)
+                        # the last neuron's spike is counted at the end of this cycle
+                        with m.If(learn_r & ((n_spk != 0) | b4_spike)):
+                            m.next = "C_FETCH"
+                        with m.Else():
+                            m.next = "FINISH"
+                    else:
                         m.next = "FINISH"
-                else:
-                    m.next = "FINISH"
 
             if stdp:
                 with m.State("C_FETCH"):
                     m.d.sync += cycles.eq(cycles + 1)
                     m.d.comb += spk_rp.addr.eq(c_spike)
                     m.d.sync += c_brow.eq(0)
+                    c_issue_traces(Const(0, range(nb_n + nb_m)))
                     m.next = "C_START"
 
                 with m.State("C_START"):
@@ -660,6 +814,7 @@ class Core(wiring.Component):
                     post = spk_rp.data
                     word = post[lg_lanes:] if lg_lanes else post
                     m.d.sync += c_post_q.eq(post)
+                    c_issue_traces(c_brow + 1)
                     self._c_issue(m, c, wts, msk, xtr, xitr if M else None, brow=c_brow,
                                   addr=word, post=post,
                                   c1=(c1_valid, c1_src_in, c1_q0, c1_addr, c1_lane))
@@ -668,6 +823,7 @@ class Core(wiring.Component):
 
                 with m.State("C_RUN"):
                     m.d.sync += cycles.eq(cycles + 1)
+                    c_issue_traces(c_brow + 1)
                     self._c_issue(m, c, wts, msk, xtr, xitr if M else None, brow=c_brow,
                                   addr=c_addr, post=c_post_q,
                                   c1=(c1_valid, c1_src_in, c1_q0, c1_addr, c1_lane))
@@ -718,11 +874,6 @@ class Core(wiring.Component):
         nb_n = c.neuron_bank_rows
         for rp, _ in wts + msk:
             m.d.comb += rp.addr.eq(addr)
-        for rp, _ in xtr:
-            m.d.comb += rp.addr.eq(brow)
-        if xitr is not None:
-            for rp, _ in xitr:
-                m.d.comb += rp.addr.eq(brow - nb_n)
         is_input = brow >= nb_n
         m.d.sync += [c1_valid.eq(1), c1_src_in.eq(is_input), c1_addr.eq(addr),
                      c1_q0.eq(Mux(is_input, brow - nb_n, brow) * c.banks),
