@@ -126,8 +126,10 @@ def run_cocotb(config, build_dir, test_module, *, top_name="core", extra_env=Non
     results_file = results_dir / f"results-{os.getpid()}.xml"
     with _environment(env):
         runner = _runner()
+        # the simulator's own output goes to a log file, never to the caller's stdout
         results = runner.test(test_module=test_module, hdl_toplevel=top_name,
                               hdl_toplevel_lang="verilog", build_dir=build_dir,
                               test_dir=results_dir, results_xml=results_file,
-                              extra_env=test_env)
+                              extra_env=test_env,
+                              log_file=results_dir / f"sim-{os.getpid()}.log")
     return get_results(Path(results))
