@@ -70,7 +70,8 @@ def test_every_default_clock_is_reachable():
 def test_digits_workload_formula():
     config = CoreConfig(neurons=512, inputs=128, lanes=8)
     figures = digits_workload(config, 40e6)
-    # E = 0.1*128 + 0.05*512 = 38.4 rows of 64 words, + max(N, M) + 4
+    # E = 0.1*128 + 0.05*512 = 38.4 rows of 64 words, + max(N, M) + the fixed overhead
+    from spikeforge.rtl.core import OVERHEAD_BASE
     assert figures["events"] == pytest.approx(38.4)
-    assert figures["cycles"] == pytest.approx(38.4 * 64 + 512 + 4)
+    assert figures["cycles"] == pytest.approx(38.4 * 64 + 512 + OVERHEAD_BASE)
     assert figures["step_us"] == pytest.approx(figures["cycles"] / 40)
