@@ -147,6 +147,9 @@ def _overrides(spec, config, name, *, force_spram=False):
     if family == "xilinx7":
         return {}
     opts = {"nextpnr_opts": f"--timing-allow-fail --report {name}.report.json"}
+    if family == "ecp5":
+        # router2 routes the block-RAM-heavy ECP5 designs in minutes where router1 took an hour
+        opts["nextpnr_opts"] += " --router router2"
     if family == "ice40":
         synth = ["-dsp"]
         if _uses_spram(config, spec.device) or force_spram:

@@ -284,13 +284,17 @@ class Engine(wiring.Component):
         rg_wb = Signal(range(wb_max + 1))
         offset = Signal(16)
         wcount = Signal(16)
-        expect_len = Signal(17 + 5)
+        data_len = Signal(17 + 5)
         for rg in regions:
             with m.If(region == rg.value):
                 m.d.comb += [rg_ok.eq(1), rg_depth.eq(region_depth(c, rg)),
                              rg_wb.eq(word_bytes(c, rg)),
-                             expect_len.eq(5 + wcount * word_bytes(c, rg))]
-        range_ok = (wcount != 0) & (offset + wcount <= rg_depth)
+                             data_len.eq(wcount * word_bytes(c, rg))]
+        # registered in the CHECK state, one cycle before EXEC uses them: the lookup, the
+        # multiply and the comparisons stay off the paths of the executor's decisions
+        rg_ok_q = Signal()
+        range_ok_q = Signal()
+        data_len_q = Signal.like(data_len)
 
         # run state
         running = Signal()
@@ -426,7 +430,7 @@ class Engine(wiring.Component):
                             m.d.comb += nargs.eq(n)
                 with m.If(k == nargs):
                     m.d.sync += k.eq(0)
-                    m.next = "EXEC"
+                    m.next = "CHECK"
                 with m.Else():
                     m.d.comb += take.eq(1)
                     m.d.sync += [args.word_select(k[:4], 8).eq(in_byte), k.eq(k + 1),
@@ -444,6 +448,12 @@ class Engine(wiring.Component):
 
             with m.State("NACK_BODY"):
                 emit_then(Cat(err, opcode), 2, "CRC")
+
+            with m.State("CHECK"):
+                m.d.sync += [rg_ok_q.eq(rg_ok),
+                             range_ok_q.eq((wcount != 0) & (offset + wcount <= rg_depth)),
+                             data_len_q.eq(data_len)]
+                m.next = "EXEC"
 
             with m.State("EXEC"):
                 with m.Switch(opcode):
@@ -479,11 +489,11 @@ class Engine(wiring.Component):
                     with m.Case(Opcode.WRITE.value):
                         with m.If(running):
                             fail(ErrorCode.BUSY)
-                        with m.Elif(~rg_ok):
+                        with m.Elif(~rg_ok_q):
                             fail(ErrorCode.BAD_REGION)
-                        with m.Elif(~range_ok):
+                        with m.Elif(~range_ok_q):
                             fail(ErrorCode.BAD_RANGE)
-                        with m.Elif(expect_len != hdr[16:]):
+                        with m.Elif(data_len_q + 5 != hdr[16:]):
                             fail(ErrorCode.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [k.eq(0), word.eq(0), widx.eq(0)]
@@ -493,19 +503,19 @@ class Engine(wiring.Component):
                             fail(ErrorCode.BAD_LENGTH)
                         with m.Elif(running):
                             fail(ErrorCode.BUSY)
-                        with m.Elif(~rg_ok):
+                        with m.Elif(~rg_ok_q):
                             fail(ErrorCode.BAD_REGION)
-                        with m.Elif(~range_ok | (wcount * rg_wb > lk.max_payload)):
+                        with m.Elif(~range_ok_q | (data_len_q > lk.max_payload)):
                             fail(ErrorCode.BAD_RANGE)
                         with m.Else():
                             m.d.sync += k.eq(0)
-                            respond(Opcode.READ.value | ACK, wcount * rg_wb, "RD_ISSUE")
+                            respond(Opcode.READ.value | ACK, data_len_q, "RD_ISSUE")
                     with m.Case(Opcode.REGION_CRC.value):
                         with m.If(remain != 0):
                             fail(ErrorCode.BAD_LENGTH)
                         with m.Elif(running):
                             fail(ErrorCode.BUSY)
-                        with m.Elif(~rg_ok):
+                        with m.Elif(~rg_ok_q):
                             fail(ErrorCode.BAD_REGION)
                         with m.Else():
                             m.d.comb += [core.bus_region.eq(region), core.crc_start.eq(1)]
