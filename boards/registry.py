@@ -168,12 +168,10 @@ BOARDS = {spec.name: spec for spec in [
         clk_in_hz=12e6,
         clk_hz=12e6,                      # 3 Mbaud = 12 MHz / 4, no PLL
         baud=3_000_000,
-        # Two-port weights cannot use the SPRAM, and every memory takes whole 4 Kibit EBRs: with
-        # learning only N=7 would fit, so the default is the largest network without learning
-        # (docs/boards.md). spram_sizes takes over once the core keeps weights and mask in SPRAM.
-        sizes=dict(neurons=24, inputs=64, lanes=1, banks=1, stdp=False),
-        spram_sizes=dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=True,
-                         single_port_weights=True),
+        # The weights sit in the SPRAM, which is single-ported: the core is built with one
+        # address for reading and writing them, which needs learning off (docs/boards.md).
+        sizes=dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
+                   single_port_weights=True),
         # a 1 KiB receive ring (2 EBR) instead of the default 4 KiB (8 EBR)
         link=dict(max_payload=256),
         loader_args=("-b", "ice40_generic"),

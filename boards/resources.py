@@ -240,8 +240,8 @@ def check(config, board):
     where = ""
     if (device.spram_count and biggest.name.startswith("weights")
             and not _uses_spram(config, device)):
-        where = (" (the weights cannot use the SPRAM: this core reads and writes them in the "
-                 "same cycle)")
+        where = (" (the weights go to the SPRAM only with single_port_weights=True, "
+                 "which needs stdp=False and banks=1)")
     raise BoardError(f"{_short(config)} needs {result.bram:g} {what} block RAMs "
                      f"({biggest.blocks:g} for {biggest.name}){where}; the {device.name} has "
                      f"{device.bram_count}", fix)

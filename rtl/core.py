@@ -24,7 +24,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import CoreConfig, ceil_log2
-from .regions import (Region, addr_bits, bus_width, crc_parameters, region_depth,
+from .regions import (Region, addr_bits, bus_width, crc_parameters, crc_width, region_depth,
                       region_layout)
 
 __all__ = ["Core", "OVERHEAD_BASE", "OVERHEAD_LEARN"]
@@ -77,6 +77,13 @@ def _write_banked(m, memories, addr, bits, data):
     for bank, (_, wp) in enumerate(memories):
         m.d.comb += [wp.addr.eq(_high(addr, bits)), wp.data.eq(data),
                      wp.en.eq(_low(addr, bits) == bank)]
+
+
+class _Port:
+    """Signals standing in for a memory port (see :meth:`Core._single_port`)."""
+
+    def __init__(self, addr, data, en=None):
+        self.addr, self.data, self.en = addr, data, en
 
 
 class Core(wiring.Component):
@@ -168,7 +175,10 @@ class Core(wiring.Component):
 
         # Weight rows are interleaved over B banks (row q of a section in bank q mod B), so that
         # potentiation reads B rows of one column per clock.
-        wts = [memory(f"weights{bank}", word_layout, c.bank_depth) for bank in range(B)]
+        if c.single_port_weights:
+            wts = [self._single_port(m, "weights0", word_layout, c.bank_depth)]
+        else:
+            wts = [memory(f"weights{bank}", word_layout, c.bank_depth) for bank in range(B)]
         p_rp, p_wp = memory("params", param_layout, N)
         s_rp, s_wp = memory("state", state_layout, N)
         # Accumulators are banked by lane: lane l of word w is neuron w*L + l. Reads are
@@ -299,9 +309,10 @@ class Core(wiring.Component):
         crc_region = Signal(Region)
         crc_issue_addr = Signal(addr_bits(c) + 1)
         crc_depth = Signal(addr_bits(c) + 1)
-        crc_pending = Signal(range(3))
-        m.d.comb += [crc.data.eq(rdata), crc.valid.eq(rd_q_valid & (crc_pending != 0)),
-                     self.crc_value.eq(crc.crc)]
+        crc_bytes = crc_width(c) // 8
+        crc_sh = Signal(8 * crc_bytes)        # the word being fed to the CRC, a byte per clock
+        crc_left = Signal(range(crc_bytes))
+        m.d.comb += [crc.data.eq(crc_sh[:8]), self.crc_value.eq(crc.crc)]
         depth_of = {region: region_depth(c, region) for region in Region}
 
         # -- spike list rebuild (after host writes to STATE) ------------------------------------
@@ -664,8 +675,7 @@ class Core(wiring.Component):
                     with m.Else():
                         m.next = "INPUTS"
                 with m.Elif(self.crc_start):
-                    m.d.sync += [crc_region.eq(self.bus_region), crc_issue_addr.eq(0),
-                                 crc_pending.eq(1)]
+                    m.d.sync += [crc_region.eq(self.bus_region), crc_issue_addr.eq(0)]
                     with m.Switch(self.bus_region):
                         for region, depth in depth_of.items():
                             with m.Case(region):
@@ -673,18 +683,27 @@ class Core(wiring.Component):
                     m.d.comb += crc.start.eq(1)
                     m.next = "CRC"
 
+            # region CRC: read a word, then feed its bytes to the CRC one per clock
             with m.State("CRC"):
                 m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr)]
                 with m.If(crc_issue_addr < crc_depth):
                     m.d.comb += rd_issue.eq(1)
                     m.d.sync += crc_issue_addr.eq(crc_issue_addr + 1)
+                    m.next = "CRC_LOAD"
                 with m.Else():
-                    # the last word is read back in this cycle and enters the CRC register at
-                    # the next edge; crc_value is valid one cycle after that
-                    m.d.sync += crc_pending.eq(crc_pending + 1)
-                    with m.If(crc_pending == 2):
-                        m.d.sync += [self.crc_done.eq(1), crc_pending.eq(0)]
-                        m.next = "IDLE"
+                    # the last byte entered the CRC register at the previous edge
+                    m.d.sync += self.crc_done.eq(1)
+                    m.next = "IDLE"
+
+            with m.State("CRC_LOAD"):
+                m.d.sync += [crc_sh.eq(rdata), crc_left.eq(crc_bytes - 1)]
+                m.next = "CRC_BYTES"
+
+            with m.State("CRC_BYTES"):
+                m.d.comb += crc.valid.eq(1)
+                m.d.sync += [crc_sh.eq(crc_sh >> 8), crc_left.eq(crc_left - 1)]
+                with m.If(crc_left == 0):
+                    m.next = "CRC"
 
             with m.State("SCAN"):
                 # rebuild the spike list from the spike bits written by the host
@@ -846,6 +865,32 @@ class Core(wiring.Component):
 
         m.d.comb += self.busy.eq(~self.bus_ready)
         return m
+
+    @staticmethod
+    def _single_port(m, name, shape, depth):
+        """A memory whose read and write ports share one address, as single-ported RAM needs.
+
+        Returns ``(read, write)`` stand-ins with the attributes of memory ports (``addr``,
+        ``data``, ``en``): the memory reads at the read address in every cycle without a write
+        and writes at the write address otherwise (its read data then holds). The core must not
+        read and write it in the same cycle; without learning it never does.
+        """
+        mem = Memory(shape=shape, depth=depth, init=[])
+        m.submodules[name] = mem
+        wp = mem.write_port()
+        rp = mem.read_port()
+        read = _Port(addr=Signal.like(rp.addr, name=f"{name}_raddr"), data=rp.data)
+        write = _Port(addr=Signal.like(wp.addr, name=f"{name}_waddr"),
+                      data=Signal(shape, name=f"{name}_wdata"),
+                      en=Signal(name=f"{name}_we"))
+        m.d.comb += [
+            wp.addr.eq(Mux(write.en, write.addr, read.addr)),
+            rp.addr.eq(wp.addr),
+            wp.data.eq(write.data),
+            wp.en.eq(write.en),
+            rp.en.eq(~write.en),
+        ]
+        return read, write
 
     @staticmethod
     def _a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word, n_events):

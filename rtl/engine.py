@@ -244,8 +244,10 @@ class Engine(wiring.Component):
         seq = Signal(8)
         opcode = Signal(8)
         m.d.comb += [seq.eq(hdr[:8]), opcode.eq(hdr[8:16])]
-        remain = Signal(16)
-        k = Signal(16)
+        # a request's payload is at most max_payload bytes (the receiver refuses longer
+        # frames): the byte and word counters need no more bits than that
+        remain = Signal(range(lk.max_payload + 1))
+        k = Signal(range(max(lk.max_payload, 2 * 255) + 2))
         args = Signal(80)
         err = Signal(8)
         nargs = Signal(4)
@@ -265,7 +267,7 @@ class Engine(wiring.Component):
 
         resp_seq = Signal(8)
         resp_op = Signal(8)
-        resp_len = Signal(16)
+        resp_len = Signal(range(lk.max_payload + 1))
 
         def respond(op, payload_len, body):
             """Send the header of a response to the current request, then ``body``."""
@@ -365,7 +367,7 @@ class Engine(wiring.Component):
         state_view = data.View(state_layout, core.bus_rdata[:state_layout.size])
 
         word = Signal(8 * wb_max)
-        widx = Signal(16)
+        widx = Signal(range(lk.max_payload + 1))
 
         m.d.comb += [e_data.eq(sh[:8]), e_last.eq(crc_phase & (sh_n == 1))]
 

@@ -145,10 +145,11 @@ def crc_width(config):
 def crc_parameters(config):
     """CRC-32 (Ethernet) over region words zero-extended to :func:`crc_width` bits.
 
-    With reflected input, a word of whole bytes is processed exactly like its little-endian
-    bytes, so the host computes the same value with :func:`zlib.crc32` (see :func:`region_crc`).
+    The core feeds each word to the CRC one byte per clock, least significant byte first, so
+    the host computes the same value with :func:`zlib.crc32` over the words' little-endian bytes
+    (see :func:`region_crc`). A byte-wide CRC is a tenth of the logic of a word-wide one.
     """
-    return catalog.CRC32_ETHERNET(data_width=crc_width(config))
+    return catalog.CRC32_ETHERNET(data_width=8)
 
 
 # -- host-side packing ------------------------------------------------------------------------

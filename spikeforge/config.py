@@ -62,6 +62,11 @@ class CoreConfig:
         rate per input).
     adaptive_threshold : bool
         Build the adaptive threshold (per-neuron offset theta).
+    single_port_weights : bool
+        Read and write the weight memory through one shared address (never both in one cycle),
+        so that it maps onto single-ported RAM such as the iCE40 UltraPlus SPRAM. Needs
+        ``banks=1`` and ``stdp=False``: without learning the core only reads the weights while
+        it runs, and the host reads or writes them one word at a time while it is idle.
     """
 
     neurons: int = 100
@@ -79,6 +84,7 @@ class CoreConfig:
     stdp: bool = True
     adaptive_threshold: bool = True
     poisson: bool = True
+    single_port_weights: bool = False
 
     def __post_init__(self):
         def check_int(name, low, high):
@@ -107,9 +113,15 @@ class CoreConfig:
         check_int("trace_bits", 2, 16)
         check_int("theta_bits", 1, self.v_bits - 1)
         check_int("rate_bits", 1, 16)
-        for name in ("stdp", "adaptive_threshold", "poisson"):
+        for name in ("stdp", "adaptive_threshold", "poisson", "single_port_weights"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
+        if self.single_port_weights and (self.stdp or self.banks != 1):
+            raise ConfigError(
+                f"single_port_weights needs stdp=False and banks=1 (got stdp={self.stdp}, "
+                f"banks={self.banks}): learning writes weights back while reading the next "
+                f"ones, which a single-ported memory cannot do; build without learning or "
+                f"with two-port weights")
         if self.i_bits < self.weight_bits:
             raise ConfigError(f"i_bits={self.i_bits} must be at least weight_bits="
                               f"{self.weight_bits}: one weight must fit in the synaptic current")
@@ -234,7 +246,8 @@ class CoreConfig:
         return int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
 
     def describe(self):
-        features = [name for name in ("stdp", "adaptive_threshold", "poisson")
+        features = [name for name in ("stdp", "adaptive_threshold", "poisson",
+                                      "single_port_weights")
                     if getattr(self, name)]
         return (f"N={self.neurons} M={self.inputs} L={self.lanes} B={self.banks} "
                 f"w{self.weight_bits} "

