@@ -152,15 +152,17 @@ def _overrides(spec, config, name, *, force_spram=False):
         opts["nextpnr_opts"] += " --router router2"
     if family == "ice40":
         synth = ["-dsp"]
+        # The iCE40 has no LUT RAM: Yosys would build small memories (input map, probe list,
+        # UART FIFOs) from flip-flops, which cost a logic cell each; block RAM is spare.
+        lines = ['setattr -set ram_style "block" m:*']
         if _uses_spram(config, spec.device) or force_spram:
             # Amaranth emits a zero initial value, which SPRAM cannot hold; ram_style "huge"
             # forces the weights into SPRAM (-spram alone still picks EBR).
             synth.append("-spram")
-            lines = []
             for bank in range(getattr(config, "banks", None) or 1):
                 lines += [rf'setattr -set ram_style "huge" m:\weights{bank}',
                           rf"delete t:$meminit_v2 r:MEMID=\\weights{bank} %i"]
-            opts["script_after_read"] = "\n".join(lines)
+        opts["script_after_read"] = "\n".join(lines)
         opts["synth_opts"] = " ".join(synth)
     return opts
 

@@ -79,6 +79,12 @@ def _write_banked(m, memories, addr, bits, data):
                      wp.en.eq(_low(addr, bits) == bank)]
 
 
+def _NO_RW_CHECK(transparent):
+    """Memory attributes telling Yosys that a read colliding with a write needs no bypass
+    logic (the design never uses such a read), unless the read port is ``transparent``."""
+    return {} if transparent else {"no_rw_check": 1}
+
+
 class _Port:
     """Signals standing in for a memory port (see :meth:`Core._single_port`)."""
 
@@ -167,7 +173,10 @@ class Core(wiring.Component):
 
         # -- memories -------------------------------------------------------------------------
         def memory(name, shape, depth, transparent=False):
-            mem = Memory(shape=shape, depth=depth, init=[])
+            # Only the accumulators read a word in the cycle it is written (transparently). No
+            # other memory's read data is used when its read and write addresses coincide, so
+            # synthesis need not emulate "read old data" on RAM that lacks it.
+            mem = Memory(shape=shape, depth=depth, init=[], attrs=_NO_RW_CHECK(transparent))
             m.submodules[name] = mem
             wp = mem.write_port()
             rp = mem.read_port(transparent_for=(wp,) if transparent else ())
@@ -310,9 +319,8 @@ class Core(wiring.Component):
         crc_issue_addr = Signal(addr_bits(c) + 1)
         crc_depth = Signal(addr_bits(c) + 1)
         crc_bytes = crc_width(c) // 8
-        crc_sh = Signal(8 * crc_bytes)        # the word being fed to the CRC, a byte per clock
-        crc_left = Signal(range(crc_bytes))
-        m.d.comb += [crc.data.eq(crc_sh[:8]), self.crc_value.eq(crc.crc)]
+        crc_byte = Signal(range(crc_bytes))   # byte of the word being fed to the CRC
+        m.d.comb += [crc.data.eq(rdata.word_select(crc_byte, 8)), self.crc_value.eq(crc.crc)]
         depth_of = {region: region_depth(c, region) for region in Region}
 
         # -- spike list rebuild (after host writes to STATE) ------------------------------------
@@ -683,26 +691,25 @@ class Core(wiring.Component):
                     m.d.comb += crc.start.eq(1)
                     m.next = "CRC"
 
-            # region CRC: read a word, then feed its bytes to the CRC one per clock
+            # region CRC: read a word, then feed its bytes to the CRC one per clock while the
+            # read address is held (so the read data stays)
             with m.State("CRC"):
                 m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr)]
+                m.d.sync += crc_byte.eq(0)
                 with m.If(crc_issue_addr < crc_depth):
                     m.d.comb += rd_issue.eq(1)
                     m.d.sync += crc_issue_addr.eq(crc_issue_addr + 1)
-                    m.next = "CRC_LOAD"
+                    m.next = "CRC_BYTES"
                 with m.Else():
                     # the last byte entered the CRC register at the previous edge
                     m.d.sync += self.crc_done.eq(1)
                     m.next = "IDLE"
 
-            with m.State("CRC_LOAD"):
-                m.d.sync += [crc_sh.eq(rdata), crc_left.eq(crc_bytes - 1)]
-                m.next = "CRC_BYTES"
-
             with m.State("CRC_BYTES"):
-                m.d.comb += crc.valid.eq(1)
-                m.d.sync += [crc_sh.eq(crc_sh >> 8), crc_left.eq(crc_left - 1)]
-                with m.If(crc_left == 0):
+                m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr - 1),
+                             crc.valid.eq(1)]
+                m.d.sync += crc_byte.eq(crc_byte + 1)
+                with m.If(crc_byte == crc_bytes - 1):
                     m.next = "CRC"
 
             with m.State("SCAN"):
@@ -875,7 +882,7 @@ class Core(wiring.Component):
         and writes at the write address otherwise (its read data then holds). The core must not
         read and write it in the same cycle; without learning it never does.
         """
-        mem = Memory(shape=shape, depth=depth, init=[])
+        mem = Memory(shape=shape, depth=depth, init=[], attrs=_NO_RW_CHECK(False))
         m.submodules[name] = mem
         wp = mem.write_port()
         rp = mem.read_port()

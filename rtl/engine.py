@@ -32,6 +32,11 @@ from .regions import Region, region_depth, region_layout
 __all__ = ["Engine"]
 
 
+#: The engine never uses a read that collides with a write to the same word (docs in
+#: :mod:`spikeforge.rtl.core`): synthesis needs no bypass logic for it.
+_NO_RW = {"no_rw_check": 1}
+
+
 def _bit(flag):
     """Bit position of a one-bit flag of :mod:`spikeforge.rtl.protocol`."""
     return int(flag).bit_length() - 1
@@ -110,7 +115,7 @@ class Engine(wiring.Component):
                     if not name.startswith("uart_")}
 
         # -- receiver: COBS decode, CRC, ring ----------------------------------------------------
-        m.submodules.ring = ring = Memory(shape=8, depth=lk.rx_buffer, init=[])
+        m.submodules.ring = ring = Memory(shape=8, depth=lk.rx_buffer, init=[], attrs=_NO_RW)
         ring_wp = ring.write_port()
         ring_rp = ring.read_port()
         m.submodules.rx_crc = rx_crc = CRC.create()
@@ -181,7 +186,7 @@ class Engine(wiring.Component):
 
         # -- transmitter: CRC and COBS encoder -----------------------------------------------------
         m.submodules.tx_crc = tx_crc = CRC.create()
-        m.submodules.block = block = Memory(shape=8, depth=256, init=[])
+        m.submodules.block = block = Memory(shape=8, depth=256, init=[], attrs=_NO_RW)
         blk_wp = block.write_port()
         blk_rp = block.read_port()
         e_valid = Signal()
@@ -309,7 +314,7 @@ class Engine(wiring.Component):
         n_probes = Signal(8)
         max_probes = max(lk.max_probes, 1)
         m.submodules.probes = probes = Memory(shape=c.neuron_index_bits, depth=max_probes,
-                                                    init=[])
+                                                    init=[], attrs=_NO_RW)
         probe_wp = probes.write_port()
         probe_rp = probes.read_port()
 
@@ -318,7 +323,8 @@ class Engine(wiring.Component):
         stream_inputs = Signal()
         free_slots = Signal(range(S + 1), init=S)
         if M:
-            m.submodules.slots = slots = Memory(shape=c.input_index_bits, depth=S * M, init=[])
+            m.submodules.slots = slots = Memory(shape=c.input_index_bits, depth=S * M, init=[],
+                                                attrs=_NO_RW)
             slot_wp = slots.write_port()
             slot_rp = slots.read_port()
             slot_count = Array(Signal(range(M + 1), name=f"slot_count{s}") for s in range(S))
@@ -353,7 +359,8 @@ class Engine(wiring.Component):
         more_steps = (run_steps == 0) | (steps_done != run_steps)
 
         # step results
-        step_cycles = Signal(32)
+        # the core holds step_cycles until its next step ends: no copy is kept here
+        step_cycles = core.step_cycles
         n_spikes = Signal(range(N + 1))
         neuron = Signal(range(max(N, M) + 9))   # neuron or input line
         bits = Signal(8)
@@ -366,7 +373,7 @@ class Engine(wiring.Component):
         state_layout = region_layout(c, Region.STATE)
         state_view = data.View(state_layout, core.bus_rdata[:state_layout.size])
 
-        word = Signal(8 * wb_max)
+        # requests are assembled in ``sh`` too: no response is being sent while one is read
         widx = Signal(range(lk.max_payload + 1))
 
         m.d.comb += [e_data.eq(sh[:8]), e_last.eq(crc_phase & (sh_n == 1))]
@@ -498,7 +505,7 @@ class Engine(wiring.Component):
                         with m.Elif(data_len_q + 5 != hdr[16:]):
                             fail(ErrorCode.BAD_LENGTH)
                         with m.Else():
-                            m.d.sync += [k.eq(0), word.eq(0), widx.eq(0)]
+                            m.d.sync += [k.eq(0), sh.eq(0), widx.eq(0)]
                             m.next = "WR_BYTE"
                     with m.Case(Opcode.READ.value):
                         with m.If(remain != 0):
@@ -579,14 +586,14 @@ class Engine(wiring.Component):
             # -- WRITE: assemble words, write them through the bus
             with m.State("WR_BYTE"):
                 m.d.comb += take.eq(1)
-                m.d.sync += [word.word_select(k[:ceil_log2(wb_max + 1)], 8).eq(in_byte),
+                m.d.sync += [sh.word_select(k[:ceil_log2(wb_max + 1)], 8).eq(in_byte),
                              k.eq(k + 1), remain.eq(remain - 1)]
                 with m.If(k + 1 == rg_wb):
                     m.next = "WR_WORD"
             with m.State("WR_WORD"):
                 m.d.comb += [core.bus_region.eq(region), core.bus_addr.eq(offset + widx),
-                             core.bus_wdata.eq(word), core.bus_we.eq(1)]
-                m.d.sync += [word.eq(0), k.eq(0), widx.eq(widx + 1)]
+                             core.bus_wdata.eq(sh), core.bus_we.eq(1)]
+                m.d.sync += [sh.eq(0), k.eq(0), widx.eq(widx + 1)]
                 with m.If(remain == 0):
                     respond(Opcode.WRITE.value | ACK, 0, None)
                 with m.Else():
@@ -607,10 +614,9 @@ class Engine(wiring.Component):
             # -- REGION_CRC
             with m.State("CRC_WAIT"):
                 with m.If(core.crc_done):
-                    m.d.sync += word.eq(core.crc_value)
                     respond(Opcode.REGION_CRC.value | ACK, 4, "CRC_BODY")
             with m.State("CRC_BODY"):
-                emit_then(word, 4, "CRC")
+                emit_then(core.crc_value, 4, "CRC")   # held by the core until the next CRC
 
             # -- RUN: probe list, then start
             with m.State("RUN_PROBE"):
@@ -623,9 +629,9 @@ class Engine(wiring.Component):
                     m.d.comb += take.eq(1)
                     m.d.sync += [k.eq(k + 1), remain.eq(remain - 1)]
                     with m.If(~k[0]):
-                        m.d.sync += word[:8].eq(in_byte)
+                        m.d.sync += sh[:8].eq(in_byte)
                     with m.Else():
-                        index = Cat(word[:8], in_byte)
+                        index = Cat(sh[:8], in_byte)
                         with m.If(index >= N):
                             fail(ErrorCode.BAD_ARGUMENT)
                         m.d.comb += [probe_wp.addr.eq(k[1:]), probe_wp.data.eq(index),
@@ -669,7 +675,7 @@ class Engine(wiring.Component):
                     with m.Elif(n_list == 0):
                         m.next = "INP_COMMIT"
                     with m.Else():
-                        m.d.sync += [k.eq(0), neuron.eq(0), word.eq(0)]
+                        m.d.sync += [k.eq(0), neuron.eq(0), sh.eq(0)]
                         m.next = "INP_INDEX"
                 # bitmap: one byte, then its eight bits
                 with m.State("INP_BYTE"):
@@ -690,17 +696,17 @@ class Engine(wiring.Component):
                 # list: ib_m bytes per index
                 with m.State("INP_INDEX"):
                     m.d.comb += take.eq(1)
-                    m.d.sync += [word.word_select(k[:1], 8).eq(in_byte), k.eq(k + 1),
+                    m.d.sync += [sh.word_select(k[:1], 8).eq(in_byte), k.eq(k + 1),
                                  remain.eq(remain - 1)]
                     with m.If(k + 1 == ib_m):
                         m.next = "INP_STORE"
                 with m.State("INP_STORE"):
-                    m.d.sync += [k.eq(0), word.eq(0), neuron.eq(neuron + 1)]
-                    with m.If(word[:16] >= M):
+                    m.d.sync += [k.eq(0), sh.eq(0), neuron.eq(neuron + 1)]
+                    with m.If(sh[:16] >= M):
                         fail(ErrorCode.BAD_ARGUMENT)
                     with m.Else():
                         m.d.comb += [slot_wp.addr.eq(wr_base + rec_n),
-                                     slot_wp.data.eq(word[:16]), slot_wp.en.eq(1)]
+                                     slot_wp.data.eq(sh[:16]), slot_wp.en.eq(1)]
                         m.d.sync += rec_n.eq(rec_n + 1)
                         with m.If(neuron + 1 == rec_hdr[:15]):
                             m.next = "INP_COMMIT"
@@ -734,7 +740,7 @@ class Engine(wiring.Component):
                 m.next = "STEP_WAIT"
             with m.State("STEP_WAIT"):
                 with m.If(core.done):
-                    m.d.sync += [step_cycles.eq(core.step_cycles), neuron.eq(0),
+                    m.d.sync += [neuron.eq(0),
                                  n_spikes.eq(0)]
                     m.next = "COUNT"
             # pass 1 over the spike bits: count them, to send the shorter encoding
