@@ -151,7 +151,7 @@ def _overrides(spec, config, name, *, force_spram=False):
         # router2 routes the block-RAM-heavy ECP5 designs in minutes where router1 took an hour
         opts["nextpnr_opts"] += " --router router2"
     if family == "ice40":
-        synth = ["-dsp"]
+        synth = ["-dsp", "-abc9"]
         # The iCE40 has no LUT RAM: Yosys would build small memories (input map, probe list,
         # UART FIFOs) from flip-flops, which cost a logic cell each; block RAM is spare.
         lines = ['setattr -set ram_style "block" m:*']

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import click
 
-from .registry import BOARDS, get_board
+from .registry import ALIASES, BOARDS, get_board
 
 __all__ = ["build_command", "flash_command", "format_result"]
 
 board_option = click.option("--board", "-b", "board_name", required=True,
-                            type=click.Choice(sorted(BOARDS)), help="The board to build for.")
+                            type=click.Choice(sorted(BOARDS) + sorted(ALIASES)),
+                            help="The board to build for.")
 
 
 def _config_fields(neurons, inputs, lanes, weight_bits, learning):

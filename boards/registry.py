@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..config import ConfigError, CoreConfig
 
-__all__ = ["BoardError", "Device", "BoardSpec", "BOARDS", "get_board"]
+__all__ = ["BoardError", "Device", "BoardSpec", "BOARDS", "ALIASES", "get_board"]
 
 
 class BoardError(ConfigError):
@@ -166,14 +166,20 @@ BOARDS = {spec.name: spec for spec in [
         platform=".platforms:ICEBreakerPlatform",
         device=UP5K,
         clk_in_hz=12e6,
-        clk_hz=12e6,                      # 3 Mbaud = 12 MHz / 4, no PLL
+        # PLL 12 -> 18 MHz (3 Mbaud = 18 MHz / 6); N=256 M=64 measured 21.0 MHz (docs/boards.md)
+        clk_hz=18e6,
         baud=3_000_000,
         # The weights sit in the SPRAM, which is single-ported: the core is built with one
         # address for reading and writing them, which needs learning off (docs/boards.md).
+        # Logic cells are the UP5K's limit: the board's build leaves out learning, the
+        # adaptive threshold and the Poisson generators, and keeps 16-bit state (docs/boards.md).
         sizes=dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
-                   single_port_weights=True),
-        # a 1 KiB receive ring (2 EBR) instead of the default 4 KiB (8 EBR)
-        link=dict(max_payload=256),
+                   single_port_weights=True, adaptive_threshold=False, poisson=False,
+                   v_bits=16, i_bits=16, theta_bits=8, refrac_bits=4),
+        # a 1 KiB receive ring (2 EBR) instead of the default 4 KiB (8 EBR); 16-bit STATUS
+        # counters, two input slots and a byte-serial region CRC (logic cells, not RAM, are
+        # what the UP5K runs out of)
+        link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True),
         loader_args=("-b", "ice40_generic"),
         bitstream_ext="bin",
     ),
@@ -217,12 +223,17 @@ BOARDS = {spec.name: spec for spec in [
 ]}
 
 
+#: Other names accepted for a board (the name of its exact variant).
+ALIASES = {"ulx3s-85f": "ulx3s", "ecpix5-85": "ecpix5", "cmod-a7-35t": "cmod_a7"}
+
+
 def get_board(name):
-    """The :class:`BoardSpec` called ``name``; :class:`BoardError` naming the known boards."""
+    """The :class:`BoardSpec` called ``name`` (or one of its :data:`ALIASES`);
+    :class:`BoardError` naming the known boards."""
     if isinstance(name, BoardSpec):
         return name
     try:
-        return BOARDS[name]
+        return BOARDS[ALIASES.get(name, name)]
     except KeyError:
         raise BoardError(f"unknown board {name!r}",
                          f"choose one of {', '.join(sorted(BOARDS))}") from None

@@ -119,7 +119,7 @@ def memories(config, link=None):
 
     The names are those of the core's :class:`~amaranth.lib.memory.Memory` submodules.
     """
-    from ..rtl.regions import Region, region_width
+    from ..rtl.regions import Region, late_param_bits, region_width
     c = config
     banks = getattr(c, "banks", None) or 1
     bank_depth = getattr(c, "bank_depth", c.weight_depth)
@@ -127,7 +127,8 @@ def memories(config, link=None):
     input_rows = getattr(c, "input_bank_rows", c.inputs)
     found = [
         *((f"weights{bank}", bank_depth, c.lanes * c.weight_bits) for bank in range(banks)),
-        ("params", c.neurons, region_width(c, Region.PARAM)),
+        ("params", c.neurons, region_width(c, Region.PARAM) - late_param_bits(c)),
+        ("params_late", c.neurons, late_param_bits(c)),
         ("state", c.neurons, region_width(c, Region.STATE)),
         *((f"acc{lane}", c.words_per_row, c.acc_bits) for lane in range(c.lanes)),
         ("spike_list", c.neurons, c.neuron_index_bits),

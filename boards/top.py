@@ -154,12 +154,22 @@ class BoardTop(Elaboratable):
         family = spec.device.family
 
         # -- clock and reset -------------------------------------------------------------------
-        clk_in = platform.request(platform.default_clk, 0).i
         m.domains.sync = ClockDomain("sync")
         locked = Signal(init=1)
         if self.clk_hz == spec.clk_in_hz:
+            clk_in = platform.request(platform.default_clk, 0).i
             m.d.comb += ClockSignal("sync").eq(clk_in)
+        elif family == "ice40":
+            # the iCE40 PLL takes its reference straight from the clock pad (SB_PLL40_PAD): the
+            # pad gets no input buffer of its own
+            clk_in = platform.request(platform.default_clk, 0, dir="-")
+            clk_out = Signal()
+            locked = Signal()
+            self._pll(m, family, clk_in.io, clk_out, locked)
+            m.d.comb += ClockSignal("sync").eq(clk_out)
+            platform.add_clock_constraint(clk_out, self.clk_hz)
         else:
+            clk_in = platform.request(platform.default_clk, 0).i
             clk_out = Signal()
             locked = Signal()
             self._pll(m, family, clk_in, clk_out, locked)
@@ -210,11 +220,11 @@ class BoardTop(Elaboratable):
         _, p = PLL_SOLVERS[family](f_in, self.clk_hz)
         if family == "ice40":
             m.submodules.pll = Instance(
-                "SB_PLL40_CORE",
+                "SB_PLL40_PAD",
                 p_FEEDBACK_PATH="SIMPLE",
                 p_DIVR=p["DIVR"], p_DIVF=p["DIVF"], p_DIVQ=p["DIVQ"],
                 p_FILTER_RANGE=p["FILTER_RANGE"],
-                i_REFERENCECLK=clk_in, i_RESETB=1, i_BYPASS=0,
+                i_PACKAGEPIN=clk_in, i_RESETB=1, i_BYPASS=0,
                 o_PLLOUTGLOBAL=clk_out, o_LOCK=locked)
         elif family == "ecp5":
             m.submodules.pll = Instance(

@@ -24,8 +24,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import CoreConfig, ceil_log2
-from .regions import (Region, addr_bits, bus_width, crc_parameters, crc_width, region_depth,
-                      region_layout)
+from .regions import (Region, addr_bits, bus_width, crc_parameters, crc_width,
+                      late_param_bits, region_depth, region_layout)
 
 __all__ = ["Core", "OVERHEAD_BASE", "OVERHEAD_LEARN"]
 
@@ -106,7 +106,8 @@ class Core(wiring.Component):
     done : Out(1)
         One-cycle pulse at the end of a step.
     step_cycles : Out(32)
-        Clock cycles taken by the last step, from ``start`` to ``done``.
+        Clock cycles taken by the last step, from ``start`` to ``done`` (read it while idle:
+        during a step it counts up).
     step_count : Out(32)
         Steps run since reset.
     in_valid, in_index, in_ready
@@ -120,12 +121,20 @@ class Core(wiring.Component):
     crc_start, crc_value, crc_done
         ``crc_start`` with ``bus_region`` computes the CRC-32 of all the region's words (zero
         extended to the bus width); ``crc_value`` holds it when ``crc_done`` pulses.
+
+    Arguments
+    ---------
+    config : CoreConfig
+    crc_serial : bool
+        Feed the region CRC one byte per clock (a tenth of the logic, for small FPGAs) instead
+        of one word per clock. The value is the same.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, crc_serial=False):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         self.config = config
+        self.crc_serial = bool(crc_serial)
         c = config
         self._bus_width = bus_width(c)
         super().__init__({
@@ -188,7 +197,12 @@ class Core(wiring.Component):
             wts = [self._single_port(m, "weights0", word_layout, c.bank_depth)]
         else:
             wts = [memory(f"weights{bank}", word_layout, c.bank_depth) for bank in range(B)]
-        p_rp, p_wp = memory("params", param_layout, N)
+        # The parameters are split in two memories: the fields of the threshold and the reset
+        # (at the bottom of the word) are read two pipeline stages later than the rest, so that
+        # they need not be carried through the pipeline in registers.
+        late_bits = late_param_bits(c)
+        p_rp, p_wp = memory("params", unsigned(param_layout.size - late_bits), N)
+        pl_rp, pl_wp = memory("params_late", unsigned(late_bits), N)
         s_rp, s_wp = memory("state", state_layout, N)
         # Accumulators are banked by lane: lane l of word w is neuron w*L + l. Reads are
         # transparent so that back-to-back updates of one word (N <= L) see the last write.
@@ -240,7 +254,7 @@ class Core(wiring.Component):
         ]
 
         # Default read addresses come from the host path; the phases override them below.
-        m.d.comb += [p_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr)]
+        m.d.comb += [p_rp.addr.eq(rd_addr), pl_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr)]
         for rp, _ in wts:
             m.d.comb += rp.addr.eq(_high(rd_addr, lg_banks))
         if poisson:
@@ -256,7 +270,7 @@ class Core(wiring.Component):
             with m.Case(Region.WEIGHT):
                 m.d.comb += rdata.eq(_select(wts, rd_q_bank))
             with m.Case(Region.PARAM):
-                m.d.comb += rdata.eq(p_rp.data.as_value())
+                m.d.comb += rdata.eq(Cat(pl_rp.data, p_rp.data))
             with m.Case(Region.STATE):
                 m.d.comb += rdata.eq(s_rp.data.as_value())
             with m.Case(Region.GLOBAL):
@@ -285,8 +299,11 @@ class Core(wiring.Component):
                 with m.Case(Region.WEIGHT):
                     _write_banked(m, wts, self.bus_addr, lg_banks, self.bus_wdata)
                 with m.Case(Region.PARAM):
-                    m.d.comb += [p_wp.addr.eq(self.bus_addr), p_wp.data.eq(self.bus_wdata),
-                                 p_wp.en.eq(1)]
+                    m.d.comb += [p_wp.addr.eq(self.bus_addr),
+                                 p_wp.data.eq(self.bus_wdata[late_bits:param_layout.size]),
+                                 p_wp.en.eq(1),
+                                 pl_wp.addr.eq(self.bus_addr),
+                                 pl_wp.data.eq(self.bus_wdata[:late_bits]), pl_wp.en.eq(1)]
                 with m.Case(Region.STATE):
                     m.d.comb += [s_wp.addr.eq(self.bus_addr), s_wp.data.eq(self.bus_wdata),
                                  s_wp.en.eq(1)]
@@ -313,15 +330,24 @@ class Core(wiring.Component):
                             _write_banked(m, xitr, self.bus_addr, lg_banks, self.bus_wdata)
 
         # -- region CRC engine ------------------------------------------------------------------
-        crc = crc_parameters(c).create()
+        serial = self.crc_serial
+        crc = crc_parameters(c, serial=serial).create()
         m.submodules.crc = crc
         crc_region = Signal(Region)
         crc_issue_addr = Signal(addr_bits(c) + 1)
-        crc_depth = Signal(addr_bits(c) + 1)
+        crc_depth = Signal(addr_bits(c) + 1)  # words of the region being checked
         crc_bytes = crc_width(c) // 8
-        crc_byte = Signal(range(crc_bytes))   # byte of the word being fed to the CRC
-        m.d.comb += [crc.data.eq(rdata.word_select(crc_byte, 8)), self.crc_value.eq(crc.crc)]
-        depth_of = {region: region_depth(c, region) for region in Region}
+        m.d.comb += self.crc_value.eq(crc.crc)
+        if serial:
+            crc_byte = Signal(range(crc_bytes))   # byte of the word being fed to the CRC
+            m.d.comb += crc.data.eq(rdata.word_select(crc_byte, 8))
+        else:
+            crc_pending = Signal(range(3))
+            m.d.comb += [crc.data.eq(rdata), crc.valid.eq(rd_q_valid & (crc_pending != 0))]
+        with m.Switch(crc_region):
+            for region in Region:
+                with m.Case(region):
+                    m.d.comb += crc_depth.eq(region_depth(c, region))
 
         # -- spike list rebuild (after host writes to STATE) ------------------------------------
         scan_index = Signal(range(N))
@@ -373,44 +399,58 @@ class Core(wiring.Component):
         with m.If(fetch_en):
             m.d.sync += ev_src_in_q.eq(fetch_index >= n_rec)
 
-        # stage 1 of phase A (one cycle after the issue)
+        # Phase A is a three-stage pipeline: issue (weight, mask and post-trace reads), stage 1
+        # (the bank's word is selected and registered, the accumulators are read), stage 2
+        # (accumulate; with learning, the depressed word is written back). Registering the
+        # weight word keeps the block RAM output and its bank multiplexer off the adder path.
         a1_valid = Signal()
         a1_word = Signal(range(Wr))
         a1_addr = Signal(range(c.bank_depth))
         a1_bank = Signal(range(B))
+        a2_valid = Signal()
+        a2_word = Signal(range(Wr))
+        a2_addr = Signal(range(c.bank_depth))
+        a2_bank = Signal(range(B))
+        a2_weights = Signal(word_layout)
+        m.d.sync += [a2_valid.eq(a1_valid), a2_word.eq(a1_word), a2_addr.eq(a1_addr),
+                     a2_bank.eq(a1_bank), a2_weights.eq(_select(wts, a1_bank))]
         if stdp:
-            # The depression of word w, (a_minus * y) >> stdp_shift per lane, is computed one
-            # cycle ahead: the post traces of word w are read one cycle before its weights
-            # (y does not change during phase A) and the product is registered here.
+            a2_mask = Signal(L)
+            m.d.sync += a2_mask.eq(_select(msk, a1_bank))
+            # The depression of word w, (a_minus * y) >> stdp_shift per lane, is computed two
+            # cycles ahead: the post traces of word w are read one cycle before its weights
+            # (y does not change during phase A) and the product is registered twice.
             a_dep = []
             for lane in range(L):
                 depression = (gl.a_minus * ytr[lane][0].data) >> gl.stdp_shift
-                reg = Signal(depression.shape(), name=f"a_dep{lane}")
-                m.d.sync += reg.eq(depression)
-                a_dep.append(reg)
+                reg1 = Signal(depression.shape(), name=f"a_dep1_{lane}")
+                reg2 = Signal(depression.shape(), name=f"a_dep2_{lane}")
+                m.d.sync += [reg1.eq(depression), reg2.eq(reg1)]
+                a_dep.append(reg2)
         with m.If(a1_valid):
-            weights = Signal(word_layout)
-            m.d.comb += weights.eq(_select(wts, a1_bank))
-            if stdp:
-                mask_word = Signal(L)
-                m.d.comb += mask_word.eq(_select(msk, a1_bank))
+            # the accumulators of the word are read here, so that stage 2 adds to them; their
+            # reads are transparent, so a word written by stage 2 in this cycle is seen
+            for acc_rp, _ in acc:
+                m.d.comb += acc_rp.addr.eq(a1_word)
+        with m.If(a2_valid):
+            weights = a2_weights
             new_word = Signal(word_layout)
             for lane in range(L):
                 acc_rp, acc_wp = acc[lane]
                 m.d.comb += [
-                    acc_wp.addr.eq(a1_word),
+                    acc_wp.addr.eq(a2_word),
                     acc_wp.data.eq(acc_rp.data + weights[lane]),
                     acc_wp.en.eq(1),
                 ]
                 if stdp:
-                    lane_valid = (a1_word * L + lane) < N
-                    learns = lane_valid & mask_word[lane]
+                    lane_valid = (a2_word * L + lane) < N
+                    learns = lane_valid & a2_mask[lane]
                     m.d.comb += new_word[lane].eq(Mux(
                         learns, self._clampw(weights[lane] - a_dep[lane], gl), weights[lane]))
             if stdp:
                 for bank, (_, wp) in enumerate(wts):
-                    m.d.comb += [wp.addr.eq(a1_addr), wp.data.eq(new_word),
-                                 wp.en.eq(learn_r & (a1_bank == bank))]
+                    m.d.comb += [wp.addr.eq(a2_addr), wp.data.eq(new_word),
+                                 wp.en.eq(learn_r & (a2_bank == bank))]
 
         # -- phase B: neuron update -------------------------------------------------------------
         # Four stages, one neuron (and one input trace) per clock:
@@ -439,49 +479,49 @@ class Core(wiring.Component):
         b4_spike = Signal()                  # the neuron in stage 4 fires
 
         st = s_rp.data
-        pr = p_rp.data
+        # the early fields are valid in stage 1, the late ones in stage 3
+        pr = data.View(param_layout, Cat(pl_rp.data, p_rp.data))
         acc_value = Array(acc_rp.data for acc_rp, _ in acc)[b1_lane]
         b1_bank = b1_index[lg_lanes:] if lg_lanes else b1_index
-        theta_b1 = st.theta if adaptive else Const(0, 1)
+        # theta (read in stage 1) is carried to stage 3, where the threshold thr + theta is
+        # formed from the late parameters
+        b2_theta = Signal(c.theta_bits if adaptive else 0)
+        b3_theta = Signal(c.theta_bits if adaptive else 0)
+        if adaptive:
+            m.d.sync += [b2_theta.eq(st.theta), b3_theta.eq(b2_theta)]
 
         # stage 1 -> 2 registers
         prod_i = st.i * pr.alpha_i
         prod_v = st.v * pr.alpha_v
         acc_sh = acc_value << gl.w_shift
-        b2_prod_i = Signal(prod_i.shape())
-        b2_prod_v = Signal(prod_v.shape())
+        b2_prod_i = Signal(prod_i.shape(), reset_less=True)
+        b2_prod_v = Signal(prod_v.shape(), reset_less=True)
         b2_acc_sh = Signal(acc_sh.shape())
         b2_bias = Signal.like(pr.bias)
-        b2_th = Signal(vb_shape)
         b2_v = Signal(vb_shape)
         b2_r = Signal(c.refrac_bits)
-        b2_refrac = Signal(c.refrac_bits)
-        b2_reset_sub = Signal()
-        b2_v_reset = Signal(vb_shape)
         m.d.sync += [
             b2_valid.eq(b1_valid), b2_index.eq(b1_index), b2_lane.eq(b1_lane),
             b2_xbank.eq(b1_xbank),
             b2_prod_i.eq(prod_i), b2_prod_v.eq(prod_v), b2_acc_sh.eq(acc_sh),
-            b2_bias.eq(pr.bias), b2_th.eq(_sat(pr.thr + theta_b1, vb_shape)),
-            b2_v.eq(st.v), b2_r.eq(st.r), b2_refrac.eq(pr.refrac),
-            b2_reset_sub.eq(pr.reset_sub), b2_v_reset.eq(pr.v_reset),
+            b2_bias.eq(pr.bias), b2_v.eq(st.v), b2_r.eq(st.r),
         ]
         if adaptive:
             prod_th = st.theta * pr.alpha_th
-            b2_prod_th = Signal(prod_th.shape())
+            b2_prod_th = Signal(prod_th.shape(), reset_less=True)
             b2_theta_inc = Signal(c.theta_bits)
             m.d.sync += [b2_prod_th.eq(prod_th), b2_theta_inc.eq(pr.theta_inc)]
         if stdp:
             y_old = Array(y_rp.data for y_rp, _ in ytr)[b1_lane]
             prod_y = y_old * gl.alpha_y
             prod_x = _select(xtr, b1_xbank) * gl.alpha_x
-            b2_prod_y = Signal(prod_y.shape())
-            b2_prod_x = Signal(prod_x.shape())
+            b2_prod_y = Signal(prod_y.shape(), reset_less=True)
+            b2_prod_x = Signal(prod_x.shape(), reset_less=True)
             b2_s = Signal()
             m.d.sync += [b2_prod_y.eq(prod_y), b2_prod_x.eq(prod_x), b2_s.eq(st.s)]
             if M:
                 prod_xi = _select(xitr, b1_xbank) * gl.alpha_x
-                b2_prod_xi = Signal(prod_xi.shape())
+                b2_prod_xi = Signal(prod_xi.shape(), reset_less=True)
                 b2_inm = Signal()
                 m.d.sync += [b2_prod_xi.eq(prod_xi), b2_inm.eq(inm_rp.data)]
 
@@ -503,19 +543,15 @@ class Core(wiring.Component):
 
         i_sum = rtz(b2_prod_i) + b2_acc_sh + b2_bias
         b3_i = Signal(signed(c.i_bits))
-        b3_dec_v = Signal(vb_shape)
-        b3_th = Signal(vb_shape)
+        # a refractory neuron keeps v, another one integrates dec(v): one register holds
+        # whichever stage 3 needs
         b3_v = Signal(vb_shape)
         b3_r = Signal(c.refrac_bits)
-        b3_refrac = Signal(c.refrac_bits)
-        b3_reset_sub = Signal()
-        b3_v_reset = Signal(vb_shape)
         m.d.sync += [
             b3_valid.eq(b2_valid), b3_index.eq(b2_index), b3_lane.eq(b2_lane),
             b3_i.eq(_sat(i_sum, signed(c.i_bits))),
-            b3_dec_v.eq(rtz(b2_prod_v)),          # |dec(v)| <= |v|: fits
-            b3_th.eq(b2_th), b3_v.eq(b2_v), b3_r.eq(b2_r), b3_refrac.eq(b2_refrac),
-            b3_reset_sub.eq(b2_reset_sub), b3_v_reset.eq(b2_v_reset),
+            b3_v.eq(Mux(b2_r != 0, b2_v, rtz(b2_prod_v))),   # |dec(v)| <= |v|: fits
+            b3_r.eq(b2_r),
         ]
         # the decayed theta and y with and without this step's increment (chosen in stage 4)
         if adaptive:
@@ -530,6 +566,7 @@ class Core(wiring.Component):
             b3_y_yes = Signal(trace_shape)
             m.d.sync += [b3_y_no.eq(dec_y), b3_y_yes.eq(_sat(dec_y + gl.y_inc, trace_shape))]
         with m.If(b2_valid):
+            m.d.comb += pl_rp.addr.eq(b2_index)      # late parameters, used in stage 3
             if stdp:
                 with m.If(b2_index < N):
                     x_new = _sat((b2_prod_x >> F) + Mux(b2_s, gl.x_inc, 0), trace_shape)
@@ -551,9 +588,10 @@ class Core(wiring.Component):
         m.d.sync += [
             b4_valid.eq(b3_valid), b4_index.eq(b3_index), b4_lane.eq(b3_lane),
             b4_i.eq(b3_i),
-            b4_v1.eq(Mux(refractory3, b3_v, _sat(b3_dec_v + b3_i, vb_shape))),
-            b4_th.eq(b3_th), b4_r.eq(b3_r), b4_refrac.eq(b3_refrac),
-            b4_reset_sub.eq(b3_reset_sub), b4_v_reset.eq(b3_v_reset),
+            b4_v1.eq(Mux(refractory3, b3_v, _sat(b3_v + b3_i, vb_shape))),
+            # the late parameters of the neuron in stage 3 arrive now
+            b4_th.eq(_sat(pr.thr + b3_theta, vb_shape)), b4_r.eq(b3_r),
+            b4_refrac.eq(pr.refrac), b4_reset_sub.eq(pr.reset_sub), b4_v_reset.eq(pr.v_reset),
         ]
         if adaptive:
             b4_theta_no = Signal(c.theta_bits)
@@ -632,18 +670,45 @@ class Core(wiring.Component):
                         m.d.comb += rp.addr.eq(brow - nb_n)
                 m.d.sync += cx_src_in.eq(brow >= nb_n)
 
-            with m.If(c1_valid):
+            # With more than one bank row per column, the read words are registered before the
+            # update (stage 2), keeping the block RAM outputs off the adder path; the next
+            # column's first read then comes two cycles after this column's last write. With
+            # one bank row that read would come in the cycle of the write, so the update stays
+            # in stage 1.
+            c_late = nb_n + nb_m > 1
+            if c_late:
+                cu_valid = Signal()
+                cu_src_in = Signal()
+                cu_q0 = Signal.like(c1_q0)
+                cu_addr = Signal.like(c1_addr)
+                cu_lane = Signal.like(c1_lane)
+                cu_pot = [Signal.like(pot, name=f"c2_pot{bank}") for bank, pot in enumerate(c_pot)]
+                cu_words = [Signal(word_layout, name=f"c2_old{bank}") for bank in range(B)]
+                cu_masks = [Signal(L, name=f"c2_mask{bank}") for bank in range(B)]
+                m.d.sync += [cu_valid.eq(c1_valid), cu_src_in.eq(c1_src_in), cu_q0.eq(c1_q0),
+                             cu_addr.eq(c1_addr), cu_lane.eq(c1_lane)]
                 for bank in range(B):
-                    w_rp, w_wp = wts[bank]
-                    potentiation = c_pot[bank]
-                    row_valid = c1_q0 + bank < Mux(c1_src_in, M, N)
-                    new_word = Signal(word_layout, name=f"c1_word{bank}")
+                    m.d.sync += [cu_pot[bank].eq(c_pot[bank]),
+                                 cu_words[bank].eq(wts[bank][0].data),
+                                 cu_masks[bank].eq(msk[bank][0].data)]
+            else:
+                cu_valid, cu_src_in, cu_q0, cu_addr, cu_lane = (c1_valid, c1_src_in, c1_q0,
+                                                                c1_addr, c1_lane)
+                cu_pot = c_pot
+                cu_words = [wts[bank][0].data for bank in range(B)]
+                cu_masks = [msk[bank][0].data for bank in range(B)]
+            with m.If(cu_valid):
+                for bank in range(B):
+                    w_wp = wts[bank][1]
+                    old_word = cu_words[bank]
+                    row_valid = cu_q0 + bank < Mux(cu_src_in, M, N)
+                    new_word = Signal(word_layout, name=f"c_word{bank}")
                     for lane in range(L):
-                        learns = row_valid & (c1_lane == lane) & msk[bank][0].data[lane]
+                        learns = row_valid & (cu_lane == lane) & cu_masks[bank][lane]
                         m.d.comb += new_word[lane].eq(Mux(
-                            learns, self._clampw(w_rp.data[lane] + potentiation, gl),
-                            w_rp.data[lane]))
-                    m.d.comb += [w_wp.addr.eq(c1_addr), w_wp.data.eq(new_word), w_wp.en.eq(1)]
+                            learns, self._clampw(old_word[lane] + cu_pot[bank], gl),
+                            old_word[lane]))
+                    m.d.comb += [w_wp.addr.eq(cu_addr), w_wp.data.eq(new_word), w_wp.en.eq(1)]
 
         # -- sequencing -------------------------------------------------------------------------
         def a_prime():
@@ -684,33 +749,46 @@ class Core(wiring.Component):
                         m.next = "INPUTS"
                 with m.Elif(self.crc_start):
                     m.d.sync += [crc_region.eq(self.bus_region), crc_issue_addr.eq(0)]
-                    with m.Switch(self.bus_region):
-                        for region, depth in depth_of.items():
-                            with m.Case(region):
-                                m.d.sync += crc_depth.eq(depth)
+                    if not serial:
+                        m.d.sync += crc_pending.eq(1)
                     m.d.comb += crc.start.eq(1)
                     m.next = "CRC"
 
-            # region CRC: read a word, then feed its bytes to the CRC one per clock while the
-            # read address is held (so the read data stays)
-            with m.State("CRC"):
-                m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr)]
-                m.d.sync += crc_byte.eq(0)
-                with m.If(crc_issue_addr < crc_depth):
-                    m.d.comb += rd_issue.eq(1)
-                    m.d.sync += crc_issue_addr.eq(crc_issue_addr + 1)
-                    m.next = "CRC_BYTES"
-                with m.Else():
-                    # the last byte entered the CRC register at the previous edge
-                    m.d.sync += self.crc_done.eq(1)
-                    m.next = "IDLE"
+            if serial:
+                # region CRC: read a word, then feed its bytes to the CRC one per clock while
+                # the read address is held (so the read data stays)
+                with m.State("CRC"):
+                    m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr)]
+                    m.d.sync += crc_byte.eq(0)
+                    with m.If(crc_issue_addr < crc_depth):
+                        m.d.comb += rd_issue.eq(1)
+                        m.d.sync += crc_issue_addr.eq(crc_issue_addr + 1)
+                        m.next = "CRC_BYTES"
+                    with m.Else():
+                        # the last byte entered the CRC register at the previous edge
+                        m.d.sync += self.crc_done.eq(1)
+                        m.next = "IDLE"
 
-            with m.State("CRC_BYTES"):
-                m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr - 1),
-                             crc.valid.eq(1)]
-                m.d.sync += crc_byte.eq(crc_byte + 1)
-                with m.If(crc_byte == crc_bytes - 1):
-                    m.next = "CRC"
+                with m.State("CRC_BYTES"):
+                    m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr - 1),
+                                 crc.valid.eq(1)]
+                    m.d.sync += crc_byte.eq(crc_byte + 1)
+                    with m.If(crc_byte == crc_bytes - 1):
+                        m.next = "CRC"
+            else:
+                # region CRC: one word per clock, the reads pipelined
+                with m.State("CRC"):
+                    m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr)]
+                    with m.If(crc_issue_addr < crc_depth):
+                        m.d.comb += rd_issue.eq(1)
+                        m.d.sync += crc_issue_addr.eq(crc_issue_addr + 1)
+                    with m.Else():
+                        # the last word is read back in this cycle and enters the CRC register
+                        # at the next edge; crc_value is valid one cycle after that
+                        m.d.sync += crc_pending.eq(crc_pending + 1)
+                        with m.If(crc_pending == 2):
+                            m.d.sync += [self.crc_done.eq(1), crc_pending.eq(0)]
+                            m.next = "IDLE"
 
             with m.State("SCAN"):
                 # rebuild the spike list from the spike bits written by the host
@@ -772,8 +850,6 @@ class Core(wiring.Component):
                 m.d.comb += [fetch_index.eq(a_event + 1), fetch_en.eq(1)]
                 for rp, _ in wts + (msk if stdp else []):
                     m.d.comb += rp.addr.eq(address)
-                for acc_rp, _ in acc:
-                    m.d.comb += acc_rp.addr.eq(a_word)
                 if stdp:
                     # post traces of the next word (see a_dep)
                     for y_rp, _ in ytr:
@@ -862,7 +938,6 @@ class Core(wiring.Component):
 
             with m.State("FINISH"):
                 m.d.sync += [
-                    self.step_cycles.eq(cycles),
                     self.step_count.eq(self.step_count + 1),
                     self.done.eq(1),
                     n_in.eq(0),
@@ -870,7 +945,7 @@ class Core(wiring.Component):
                 ]
                 m.next = "IDLE"
 
-        m.d.comb += self.busy.eq(~self.bus_ready)
+        m.d.comb += [self.busy.eq(~self.bus_ready), self.step_cycles.eq(cycles)]
         return m
 
     @staticmethod

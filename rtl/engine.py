@@ -111,8 +111,8 @@ class Engine(wiring.Component):
         regions = [region for region in Region if region_depth(c, region)]
         wb_max = max(word_bytes(c, region) for region in regions)
 
-        counters = {name: Signal(32, name=f"count_{name}") for name in STATUS_COUNTERS
-                    if not name.startswith("uart_")}
+        counters = {name: Signal(lk.counter_bits, name=f"count_{name}")
+                    for name in STATUS_COUNTERS if not name.startswith("uart_")}
 
         # -- receiver: COBS decode, CRC, ring ----------------------------------------------------
         m.submodules.ring = ring = Memory(shape=8, depth=lk.rx_buffer, init=[], attrs=_NO_RW)
@@ -245,7 +245,7 @@ class Engine(wiring.Component):
         m.d.comb += [tx_crc.data.eq(e_data), tx_crc.valid.eq(e_valid & e_ready & ~crc_phase)]
 
         # -- executor ----------------------------------------------------------------------------
-        hdr = Signal(32)
+        hdr = Signal(16)                  # seq and opcode; the length goes to ``remain``
         seq = Signal(8)
         opcode = Signal(8)
         m.d.comb += [seq.eq(hdr[:8]), opcode.eq(hdr[8:16])]
@@ -253,7 +253,7 @@ class Engine(wiring.Component):
         # frames): the byte and word counters need no more bits than that
         remain = Signal(range(lk.max_payload + 1))
         k = Signal(range(max(lk.max_payload, 2 * 255) + 2))
-        args = Signal(80)
+        args = Signal(40)                 # arguments of every request but RUN
         err = Signal(8)
         nargs = Signal(4)
 
@@ -307,9 +307,12 @@ class Engine(wiring.Component):
         running = Signal()
         m.d.comb += self.running.eq(running)
         run_seq = Signal(8)
-        run_steps = Signal(32)
-        run_flags = Signal(8)
-        run_period = Signal(32)
+        # RUN's ten argument bytes are received straight into these registers (not while a run
+        # is going on: that RUN is refused)
+        run_args = Signal(80)
+        run_steps = run_args[:32]
+        run_flags = run_args[32:40]
+        run_period = run_args[40:72]
         steps_done = Signal(32)
         n_probes = Signal(8)
         max_probes = max(lk.max_probes, 1)
@@ -394,7 +397,7 @@ class Engine(wiring.Component):
                          else self.uart_overruns) for name in STATUS_COUNTERS]
 
         m.d.comb += [region.eq(args[:8]), offset.eq(args[8:24]), wcount.eq(args[24:40])]
-        learn_refused = Const(0) if c.stdp else args[32 + _bit(RunFlag.LEARN)]
+        learn_refused = Const(0) if c.stdp else run_flags[_bit(RunFlag.LEARN)]
         out_list = Signal()
 
         with m.FSM(name="exec"):
@@ -414,18 +417,24 @@ class Engine(wiring.Component):
 
             with m.State("HDR"):
                 m.d.comb += take.eq(1)
-                m.d.sync += [hdr.word_select(k[:2], 8).eq(in_byte), k.eq(k + 1)]
+                m.d.sync += k.eq(k + 1)
+                with m.If(k < 2):
+                    m.d.sync += hdr.word_select(k[:1], 8).eq(in_byte)
+                with m.Elif(k == 2):
+                    m.d.sync += remain.eq(in_byte)
+                with m.Else():
+                    # the receiver refused frames longer than max_payload: the length fits
+                    m.d.sync += remain.eq(Cat(remain[:8], in_byte))
                 with m.If(k == 3):
                     m.d.sync += k.eq(0)
                     m.next = "DECODE"
 
             with m.State("DECODE"):
-                m.d.sync += remain.eq(hdr[16:])
                 with m.Switch(opcode):
                     for op, n in _ARGS.items():
                         with m.Case(op.value):
                             m.d.comb += nargs.eq(n)
-                            with m.If(hdr[16:] < n):
+                            with m.If(remain < n):
                                 fail(ErrorCode.BAD_LENGTH)
                             with m.Else():
                                 m.next = "ARGS"
@@ -442,7 +451,12 @@ class Engine(wiring.Component):
                     m.next = "CHECK"
                 with m.Else():
                     m.d.comb += take.eq(1)
-                    m.d.sync += [args.word_select(k[:4], 8).eq(in_byte), k.eq(k + 1),
+                    with m.If(opcode == Opcode.RUN.value):
+                        with m.If(~running):
+                            m.d.sync += run_args.word_select(k[:4], 8).eq(in_byte)
+                    with m.Else():
+                        m.d.sync += args.word_select(k[:3], 8).eq(in_byte)
+                    m.d.sync += [k.eq(k + 1),
                                  remain.eq(remain - 1)]
 
             with m.State("SKIP"):
@@ -502,7 +516,7 @@ class Engine(wiring.Component):
                             fail(ErrorCode.BAD_REGION)
                         with m.Elif(~range_ok_q):
                             fail(ErrorCode.BAD_RANGE)
-                        with m.Elif(data_len_q + 5 != hdr[16:]):
+                        with m.Elif(data_len_q != remain):     # the words follow the args
                             fail(ErrorCode.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [k.eq(0), sh.eq(0), widx.eq(0)]
@@ -530,7 +544,7 @@ class Engine(wiring.Component):
                             m.d.comb += [core.bus_region.eq(region), core.crc_start.eq(1)]
                             m.next = "CRC_WAIT"
                     with m.Case(Opcode.RUN.value):
-                        probes_n = args[72:80]
+                        probes_n = run_args[72:80]
                         with m.If(running):
                             fail(ErrorCode.BUSY)
                         with m.Elif(remain != probes_n * 2):
@@ -559,11 +573,17 @@ class Engine(wiring.Component):
 
             with m.State("STATUS_BODY"):
                 with m.If(k == len(STATUS_COUNTERS)):
-                    emit_then(Cat(running, Const(0, 7), steps_done, free_slots), 6, "CRC")
+                    emit_then(running, 1, "STATUS_STEPS")
                 with m.Else():
                     m.d.sync += k.eq(k + 1)
                     emit_then(Array(status_words)[k[:ceil_log2(len(STATUS_COUNTERS) + 1)]],
                               4, "STATUS_BODY")
+
+            # (the tail of STATUS is sent in short pieces: fewer wide inputs to the shifter)
+            with m.State("STATUS_STEPS"):
+                emit_then(steps_done, 4, "STATUS_SLOTS")
+            with m.State("STATUS_SLOTS"):
+                emit_then(free_slots.as_unsigned(), 1, "CRC")
 
             with m.State("STOP_BODY"):
                 emit_then(steps_done, 4, "CRC")
@@ -621,9 +641,8 @@ class Engine(wiring.Component):
             # -- RUN: probe list, then start
             with m.State("RUN_PROBE"):
                 with m.If(k == 2 * n_probes):
-                    m.d.sync += [running.eq(1), run_seq.eq(seq), run_steps.eq(args[:32]),
-                                 run_flags.eq(args[32:40]), run_period.eq(args[40:72]),
-                                 since_step.eq(args[40:72]), steps_done.eq(0)]
+                    m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
+                                 steps_done.eq(0)]
                     respond(Opcode.RUN.value | ACK, 1, "RUN_BODY")
                 with m.Else():
                     m.d.comb += take.eq(1)
@@ -641,7 +660,7 @@ class Engine(wiring.Component):
 
             # -- INPUT: records into the slots
             if M:
-                rec_hdr = Signal(16)
+                rec_hdr = args[:16]               # INPUT has no arguments: args is free
                 with m.State("INP_REC"):
                     m.d.sync += [k.eq(0), rec_n.eq(0)]
                     with m.If(remain == 0):
@@ -767,11 +786,16 @@ class Engine(wiring.Component):
                     m.d.sync += running.eq(0)
                 m.next = "RESP_HDR"
             with m.State("OUT_FIXED"):
+                # step, cycles and flags are sent in pieces: fewer wide inputs to the shifter
                 m.d.sync += steps_done.eq(steps_done + 1)
+                emit_then(steps_done, 4, "OUT_CYCLES")
+            with m.State("OUT_CYCLES"):
+                emit_then(step_cycles, 4, "OUT_FLAGS")
+            with m.State("OUT_FLAGS"):
                 flags = Signal(8)
                 m.d.comb += [flags[_bit(OutputFlag.LAST)].eq(last_step),
                              flags[_bit(OutputFlag.LIST)].eq(out_list)]
-                emit_then(Cat(steps_done, step_cycles, flags), 9, "OUT_SPIKES")
+                emit_then(flags, 1, "OUT_SPIKES")
             with m.State("OUT_SPIKES"):
                 with m.If(out_list):
                     emit_then(n_spikes, 2, "OUT_LIST")

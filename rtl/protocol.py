@@ -133,10 +133,16 @@ class LinkParams:
         Steps of input spikes the engine buffers (the credits of a streamed run).
     max_probes : int, 0..255
         Probed neurons per run.
+    counter_bits : int, 16..32
+        Width of the engine's STATUS counters (sent as u32 whatever the width; they wrap at
+        ``2**counter_bits``). Small FPGAs use 16 to save logic.
+    crc_serial : bool
+        The core feeds REGION_CRC one byte per clock instead of one word (same value, a tenth
+        of the logic, several times the cycles): for small FPGAs.
     """
 
     def __init__(self, config, *, max_payload=1024, rx_buffer=None, input_slots=4,
-                 max_probes=8):
+                 max_probes=8, counter_bits=32, crc_serial=False):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         if not 16 <= max_payload <= 16384:
@@ -151,6 +157,8 @@ class LinkParams:
             raise ValueError(f"input_slots={input_slots} is out of range 1..64")
         if not 0 <= max_probes <= 255:
             raise ValueError(f"max_probes={max_probes} is out of range 0..255")
+        if not 16 <= counter_bits <= 32:
+            raise ValueError(f"counter_bits={counter_bits} is out of range 16..32")
         record = 2 + max(-(-config.inputs // 8), 0)
         if config.inputs and input_slots * (record + FRAME_OVERHEAD) > rx_buffer // 2:
             raise ValueError(f"input_slots={input_slots} INPUT frames of {record} bytes do not "
@@ -161,6 +169,8 @@ class LinkParams:
         self.rx_buffer = rx_buffer
         self.input_slots = input_slots if config.inputs else 0
         self.max_probes = max_probes
+        self.counter_bits = counter_bits
+        self.crc_serial = bool(crc_serial)
 
     @property
     def window(self):

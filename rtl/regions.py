@@ -49,6 +49,20 @@ def _param_layout(c):
     return data.StructLayout(fields)
 
 
+#: Fields at the bottom of a PARAM word that the core reads late (in the neuron update's third
+#: stage, see :mod:`spikeforge.rtl.core`); they are kept in a memory of their own.
+LATE_PARAM_FIELDS = ("thr", "v_reset", "reset_sub", "refrac")
+
+
+def late_param_bits(config):
+    """Width of the late fields of a PARAM word (they are its low bits)."""
+    layout = _param_layout(config)
+    names = list(layout.members)
+    assert tuple(names[:len(LATE_PARAM_FIELDS)]) == LATE_PARAM_FIELDS
+    last = layout[LATE_PARAM_FIELDS[-1]]
+    return last.offset + last.width
+
+
 def _state_layout(c):
     fields = {
         "v": signed(c.v_bits),
@@ -142,14 +156,15 @@ def crc_width(config):
     return -(-bus_width(config) // 8) * 8
 
 
-def crc_parameters(config):
-    """CRC-32 (Ethernet) over region words zero-extended to :func:`crc_width` bits.
+def crc_parameters(config, *, serial=False):
+    """CRC-32 (Ethernet) over region words zero-extended to :func:`crc_width` bits, fed a whole
+    word per clock, or one byte per clock when ``serial``.
 
-    The core feeds each word to the CRC one byte per clock, least significant byte first, so
-    the host computes the same value with :func:`zlib.crc32` over the words' little-endian bytes
-    (see :func:`region_crc`). A byte-wide CRC is a tenth of the logic of a word-wide one.
+    With reflected input, a word of whole bytes is processed exactly like its little-endian
+    bytes, so both give the value the host computes with :func:`zlib.crc32` over the words'
+    little-endian bytes (see :func:`region_crc`).
     """
-    return catalog.CRC32_ETHERNET(data_width=8)
+    return catalog.CRC32_ETHERNET(data_width=8 if serial else crc_width(config))
 
 
 # -- host-side packing ------------------------------------------------------------------------

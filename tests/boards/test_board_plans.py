@@ -53,6 +53,15 @@ def test_icebreaker_spram_recipe_when_forced(tmp_path):
     assert "-spram" in script
 
 
+def test_icebreaker_pll_takes_the_clock_pad(tmp_path):
+    # the 12 MHz pin feeds the PLL directly: an input buffer on it would leave no PLL site
+    result = build("icebreaker", get_board("icebreaker").default_config(**SMALL),
+                   out_dir=tmp_path, do_build=False, clk_hz=18e6)
+    assert result["clk_hz"] == 18e6
+    verilog = "\n".join(path.read_text() for path in tmp_path.glob("*.il"))
+    assert "SB_PLL40_PAD" in verilog and "SB_PLL40_CORE" not in verilog
+
+
 @pytest.mark.parametrize("solver, f_in, f_out", [
     (ice40_pll, 12e6, 24e6), (ecp5_pll, 25e6, 40e6), (ecp5_pll, 25e6, 20e6),
     (ecp5_pll, 100e6, 30e6), (ecp5_pll, 100e6, 75e6),

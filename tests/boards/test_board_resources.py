@@ -20,6 +20,30 @@ def test_memories_follow_the_config():
     assert "xintrace0" in found and "input_list" in found
 
 
+@pytest.mark.parametrize("config", [
+    CoreConfig(neurons=20, inputs=6, lanes=4, banks=2),
+    CoreConfig(neurons=9, inputs=0, lanes=1, stdp=False, adaptive_threshold=False),
+    CoreConfig(neurons=12, inputs=5, lanes=1, banks=1, stdp=False, single_port_weights=True),
+], ids=["learning", "no_inputs", "single_port"])
+def test_model_lists_exactly_the_memories_the_core_builds(config):
+    from amaranth.hdl import Fragment, Shape
+    from amaranth.hdl._mem import MemoryInstance
+    from spikeforge.rtl.core import Core
+
+    built = {}
+
+    def walk(fragment):
+        for sub, name, *_ in fragment.subfragments:
+            if isinstance(sub, MemoryInstance):
+                built[name] = (sub._data.depth, Shape.cast(sub._data.shape).width)
+            walk(sub)
+
+    walk(Fragment.get(Core(config), None))
+    model = {name: (depth, width) for name, depth, width in memories(config)
+             if name not in {item[0] for item in link_memories(config)}}
+    assert model == built
+
+
 def test_no_learning_drops_mask_and_traces():
     names = {name for name, _, _ in memories(CoreConfig(stdp=False))}
     assert not any(name.startswith(("mask", "xtrace", "ytrace")) for name in names)
@@ -103,3 +127,9 @@ def test_spram_packs_two_8_bit_weights_per_row(monkeypatch):
 def test_unknown_board_lists_the_known_ones():
     with pytest.raises(BoardError, match="unknown board 'nexys'; choose one of cmod_a7, "):
         get_board("nexys")
+
+
+def test_board_aliases_name_the_same_board():
+    assert get_board("ulx3s-85f") is get_board("ulx3s")
+    assert check(get_board("ulx3s-85f").default_config(neurons=512, inputs=128),
+                 "ulx3s-85f").fits()

