@@ -111,8 +111,9 @@ class Device(abc.ABC):
         """CRC-32 of the whole region, as :func:`spikeforge.rtl.regions.region_crc` computes."""
 
     @abc.abstractmethod
-    def _run(self, steps, inputs, learn, probes):
-        """Run ``steps`` steps; ``inputs`` is a ``(steps, M)`` bool raster."""
+    def _run(self, steps, inputs, learn, probes, period_us=0):
+        """Run ``steps`` steps; ``inputs`` is a ``(steps, M)`` bool raster; ``period_us`` > 0
+        paces the steps."""
 
     def status(self):
         """Counters of the device (empty for backends that have none)."""
@@ -233,7 +234,7 @@ class Device(abc.ABC):
         self.write_region(Region.POISSON_STATE,
                           pack_region(c, Region.POISSON_STATE, poisson_states(c, seed)))
 
-    def run(self, steps=None, inputs=None, *, learn=False, probes=()):
+    def run(self, steps=None, inputs=None, *, learn=False, probes=(), period_us=0):
         """Run time steps.
 
         Arguments
@@ -246,6 +247,11 @@ class Device(abc.ABC):
             Apply STDP in these steps.
         probes : sequence of int
             Neurons whose ``v`` and ``i`` are recorded after every step.
+        period_us : int
+            Real-time pacing: a board starts step *k+1* ``period_us`` microseconds after step
+            *k* (0, the default, runs the steps back to back). Steps that start late (the link
+            or the inputs were late) are counted in ``status()["step_overruns"]``. The results
+            do not depend on it; ``model://`` runs unpaced.
         """
         c = self.config
         if inputs is None:
@@ -269,7 +275,11 @@ class Device(abc.ABC):
                 raise ConfigError(f"probe neuron {p} is out of range 0..{c.neurons - 1}")
         if learn and not c.stdp:
             raise ConfigError("learning was requested but this core is built without STDP")
-        return self._run(steps, inputs, bool(learn), probes)
+        if isinstance(period_us, bool) or not isinstance(period_us, (int, np.integer)) \
+                or not 0 <= period_us <= 0xFFFFFFFF:
+            raise ConfigError(f"period_us={period_us!r} must be an integer number of "
+                              f"microseconds from 0 (unpaced) to {0xFFFFFFFF}")
+        return self._run(steps, inputs, bool(learn), probes, int(period_us))
 
 
 def network_regions(network):
@@ -372,7 +382,7 @@ class ModelDevice(Device):
         self._check_open()
         return region_crc(self.config, self._words(Region(region)))
 
-    def _run(self, steps, inputs, learn, probes):
+    def _run(self, steps, inputs, learn, probes, period_us=0):
         self._check_open()
         twin = self.twin
         spikes = np.zeros((steps, self.config.neurons), dtype=bool)

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from spikeforge.config import CoreConfig
+from spikeforge.config import ConfigError, CoreConfig
 from spikeforge.host.device import open_device
 from spikeforge.host.link import LinkError, SerialDevice
 from spikeforge.host.params import random_inputs, random_network
@@ -128,3 +128,25 @@ def test_sim_url_options_are_checked():
         with pytest.raises(DeviceError) as error:
             open_device(url, CONFIG)
         assert words in str(error.value)
+
+
+def test_paced_runs_keep_their_period_and_count_late_steps():
+    rng = np.random.default_rng(5)
+    network = random_network(CONFIG, rng, regime="active")
+    raster = random_inputs(CONFIG, rng, 8, 0.3)
+    with open_device("model://", CONFIG) as model:
+        model.load_network(network)
+        want = model.run(inputs=raster)
+    with open_device("sim://", CONFIG) as device:
+        device.load_network(network)
+        # 2 ms per step: far longer than a step takes, so no step starts late
+        slow = device.run(inputs=raster, period_us=2000)
+        assert device.status()["step_overruns"] == 0
+        device.reset("state")
+        # 1 us per step: shorter than any step, so every step after the first starts late
+        fast = device.run(inputs=raster, period_us=1)
+        assert device.status()["step_overruns"] == len(raster) - 1
+    # pacing changes when steps start, never what they compute
+    assert np.array_equal(slow.spikes, want.spikes) and np.array_equal(fast.spikes, want.spikes)
+    with pytest.raises(ConfigError, match="period_us"):
+        open_device("model://", CONFIG).run(steps=1, period_us=-1)
