@@ -194,6 +194,8 @@ BOARDS = {spec.name: spec for spec in [
         clk_hz=30e6,
         baud=1_000_000,                   # 30 MHz / 30: an exact divisor
         sizes=dict(neurons=512, inputs=128, lanes=8),
+        # the byte-serial region CRC, as measured (docs/boards.md); 4 KiB receive ring
+        link=dict(crc_serial=True),
         loader_args=("-b", "ulx3s"),
     ),
     BoardSpec(
