@@ -164,6 +164,8 @@ def link_memories(config, link=None):
     ]
     if c.inputs:
         found.append(("slots", link.input_slots * c.inputs, c.input_index_bits))
+    # the UART's receive and transmit FIFOs (SyncFIFOBuffered keeps depth - 1 bytes in RAM)
+    found += [("uart_rx", 15, 8), ("uart_tx", 15, 8)]
     return found
 
 

@@ -279,7 +279,9 @@ class Device(abc.ABC):
                 or not 0 <= period_us <= 0xFFFFFFFF:
             raise ConfigError(f"period_us={period_us!r} must be an integer number of "
                               f"microseconds from 0 (unpaced) to {0xFFFFFFFF}")
-        return self._run(steps, inputs, bool(learn), probes, int(period_us))
+        # (a backend's _run takes period_us only when pacing is asked for)
+        paced = {"period_us": int(period_us)} if period_us else {}
+        return self._run(steps, inputs, bool(learn), probes, **paced)
 
 
 def network_regions(network):
