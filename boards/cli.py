@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .registry import ALIASES, BOARDS, get_board
+from .registry import ALIASES, BOARDS, BoardError, get_board
 
 __all__ = ["build_command", "flash_command", "format_result"]
 
@@ -100,6 +100,12 @@ def build_command(board_name, neurons, inputs, lanes, weight_bits, learning, clo
     from .build import build
 
     spec = get_board(board_name)
+    if learning and spec.sizes.get("single_port_weights"):
+        raise BoardError(
+            f"the {spec.title} keeps its weights in single-ported SPRAM, which leaves no "
+            f"cycle for on-chip learning to write them back (docs/boards.md)",
+            "build without --learning, or learn on an ECP5 board or on the simulated board "
+            "(sim://) and load the learned weights")
     config = spec.default_config(**_config_fields(neurons, inputs, lanes, weight_bits,
                                                   learning))
     out_dir = Path(out_dir or Path("build") / spec.name)

@@ -35,6 +35,16 @@ def test_build_refuses_a_network_that_does_not_fit(cli, tmp_path):
     assert "use at most N=" in result.output
 
 
+def test_build_refuses_learning_on_the_icebreaker_with_the_reason(cli, tmp_path):
+    result = CliRunner().invoke(cli, ["build", "--board", "icebreaker", "--learning",
+                                      "--plan-only", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: the 1BitSquared iCEBreaker (iCE40 UP5K) keeps its "
+                                    "weights in single-ported SPRAM")
+    assert "build without --learning" in result.output
+    assert not any(tmp_path.iterdir())          # refused before anything was written
+
+
 def test_build_bad_lanes_is_a_config_error(cli, tmp_path):
     result = CliRunner().invoke(cli, ["build", "--board", "ecpix5", "--lanes", "3",
                                       "--plan-only", "--out", str(tmp_path)])
