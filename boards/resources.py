@@ -165,7 +165,8 @@ def link_memories(config, link=None):
     if c.inputs:
         found.append(("slots", link.input_slots * c.inputs, c.input_index_bits))
     # the UART's receive and transmit FIFOs (SyncFIFOBuffered keeps depth - 1 bytes in RAM)
-    found += [("uart_rx", 15, 8), ("uart_tx", 15, 8)]
+    from ..rtl.uart import FIFO_DEPTH
+    found += [("uart_rx", FIFO_DEPTH - 1, 8), ("uart_tx", FIFO_DEPTH - 1, 8)]
     return found
 
 

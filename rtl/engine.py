@@ -252,8 +252,10 @@ class Engine(wiring.Component):
         # a request's payload is at most max_payload bytes (the receiver refuses longer
         # frames): the byte and word counters need no more bits than that
         remain = Signal(range(lk.max_payload + 1))
-        k = Signal(range(max(lk.max_payload, 2 * 255) + 2))
-        args = Signal(40)                 # arguments of every request but RUN
+        k = Signal(range(max(lk.max_payload, 2 * lk.max_probes) + 2))
+        # arguments of every request but RUN
+        args_bytes = max(n for op, n in _ARGS.items() if op != Opcode.RUN)
+        args = Signal(8 * args_bytes)
         err = Signal(8)
         nargs = Signal(4)
 
@@ -309,7 +311,7 @@ class Engine(wiring.Component):
         run_seq = Signal(8)
         # RUN's ten argument bytes are received straight into these registers (not while a run
         # is going on: that RUN is refused)
-        run_args = Signal(80)
+        run_args = Signal(8 * _ARGS[Opcode.RUN])
         run_steps = run_args[:32]
         run_flags = run_args[32:40]
         run_period = run_args[40:72]
@@ -453,9 +455,10 @@ class Engine(wiring.Component):
                     m.d.comb += take.eq(1)
                     with m.If(opcode == Opcode.RUN.value):
                         with m.If(~running):
-                            m.d.sync += run_args.word_select(k[:4], 8).eq(in_byte)
+                            m.d.sync += run_args.word_select(
+                                k[:ceil_log2(_ARGS[Opcode.RUN])], 8).eq(in_byte)
                     with m.Else():
-                        m.d.sync += args.word_select(k[:3], 8).eq(in_byte)
+                        m.d.sync += args.word_select(k[:ceil_log2(args_bytes)], 8).eq(in_byte)
                     m.d.sync += [k.eq(k + 1),
                                  remain.eq(remain - 1)]
 

@@ -15,6 +15,10 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["UART"]
 
 
+#: Bytes of the receive and transmit FIFOs by default.
+FIFO_DEPTH = 16
+
+
 class UART(wiring.Component):
     """8N1 UART.
 
@@ -43,7 +47,7 @@ class UART(wiring.Component):
         A byte is being received or sent (for activity LEDs).
     """
 
-    def __init__(self, divisor, *, rx_depth=16, tx_depth=16, counter_width=16):
+    def __init__(self, divisor, *, rx_depth=FIFO_DEPTH, tx_depth=FIFO_DEPTH, counter_width=16):
         if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
             raise ValueError(f"divisor={divisor!r} clock cycles per bit is not allowed: it must "
                              f"be an integer of at least 4 (lower the baud rate or raise the "
