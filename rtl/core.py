@@ -31,9 +31,9 @@ __all__ = ["Core", "OVERHEAD_BASE", "OVERHEAD_LEARN"]
 
 #: Fixed cycles of every step: phase A prime and drain, phase B drain (four pipeline stages),
 #: finish.
-OVERHEAD_BASE = 7
+OVERHEAD_BASE = 8
 #: Extra fixed cycles when phase C runs (its drain).
-OVERHEAD_LEARN = 1
+OVERHEAD_LEARN = 2
 
 
 def _sat(value, shape):
@@ -117,7 +117,8 @@ class Core(wiring.Component):
         Input spikes pushed for the next step.
     bus_region, bus_addr, bus_wdata, bus_we, bus_re, bus_rdata, bus_rvalid, bus_ready
         Word access to the regions of :class:`~spikeforge.rtl.regions.Region` while idle.
-        ``bus_rdata`` is valid (``bus_rvalid``) one cycle after ``bus_re``.
+        ``bus_rdata`` is valid (``bus_rvalid``) one cycle after ``bus_re``, three cycles for the
+        WEIGHT and MASK regions (their read address and the word read are registered).
     crc_start, crc_value, crc_done
         ``crc_start`` with ``bus_region`` computes the CRC-32 of all the region's words (zero
         extended to the bus width); ``crc_value`` holds it when ``crc_done`` pulses.
@@ -242,33 +243,68 @@ class Core(wiring.Component):
         rd_issue = Signal()
         rd_region = Signal(Region)
         rd_addr = Signal(addr_bits(c))
-        rd_q_valid = Signal()
+        rd_q_valid = Signal()                # read data of a region other than WEIGHT and MASK
         rd_q_region = Signal(Region)
         rd_q_lane = Signal(range(L))
         rd_q_bank = Signal(range(B))
+        # a WEIGHT or MASK read: its address is registered (1), the word read (2), the word
+        # registered (3); the region flags follow the host path's region also while no read is
+        # issued, so that a held address keeps its data (the serial CRC)
+        rd_w1_valid = Signal()
+        rd_w2_valid = Signal()
+        rd_w3_valid = Signal()
+        rd_w2_bank = Signal(range(B))
+        rd_w2_region = Signal(Region)
+        rd_w3_region = Signal(Region)
+        is_weight = rd_region == Region.WEIGHT
+        if stdp:
+            is_weight |= rd_region == Region.MASK
         m.d.sync += [
-            rd_q_valid.eq(rd_issue),
+            rd_q_valid.eq(rd_issue & ~is_weight),
             rd_q_region.eq(rd_region),
             rd_q_lane.eq(_low(rd_addr, lg_lanes)),
             rd_q_bank.eq(_low(rd_addr, lg_banks)),
+            rd_w1_valid.eq(rd_issue & is_weight),
+            rd_w2_valid.eq(rd_w1_valid),
+            rd_w3_valid.eq(rd_w2_valid),
+            rd_w2_bank.eq(rd_q_bank),
+            rd_w2_region.eq(rd_q_region),
+            rd_w3_region.eq(rd_w2_region),
         ]
+        # The word read from the weight (and mask) memories of one bank is registered: for
+        # phase A (stage 1, its bank) and for the host path (the bank of the read) alike.
+        w_sel_bank = Signal(range(B))
+        w_word_q = Signal(word_layout)
+        m.d.comb += w_sel_bank.eq(rd_w2_bank)
+        m.d.sync += w_word_q.eq(_select(wts, w_sel_bank))
+        if stdp:
+            w_mask_q = Signal(L)
+            m.d.sync += w_mask_q.eq(_select(msk, w_sel_bank))
+        rd_in_flight = rd_q_valid | rd_w1_valid | rd_w2_valid | rd_w3_valid
+
+        # The weight and mask memories (the largest: on the biggest boards, one address net
+        # reaches 160 block RAMs) take their read address from a register, loaded with the
+        # requested address ``w_req``: their read data comes two cycles after the request (the
+        # host path registers it once more); the phases allow for it.
+        w_req = Signal(range(c.bank_depth))
+        w_raddr = Signal(range(c.bank_depth))
+        m.d.sync += w_raddr.eq(w_req)
+        for rp, _ in wts + (msk if stdp else []):
+            m.d.comb += rp.addr.eq(w_raddr)
 
         # Default read addresses come from the host path; the phases override them below.
         m.d.comb += [p_rp.addr.eq(rd_addr), pl_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr)]
-        for rp, _ in wts:
-            m.d.comb += rp.addr.eq(_high(rd_addr, lg_banks))
+        m.d.comb += w_req.eq(_high(rd_addr, lg_banks))
         if poisson:
             m.d.comb += [pr_rp.addr.eq(rd_addr), ps_rp.addr.eq(rd_addr)]
         if stdp:
-            for rp, _ in msk + xtr + (xitr if M else []):
+            for rp, _ in xtr + (xitr if M else []):
                 m.d.comb += rp.addr.eq(_high(rd_addr, lg_banks))
             for y_rp, _ in ytr:
                 m.d.comb += y_rp.addr.eq(_high(rd_addr, lg_lanes))
 
         rdata = Signal(self._bus_width)
         with m.Switch(rd_q_region):
-            with m.Case(Region.WEIGHT):
-                m.d.comb += rdata.eq(_select(wts, rd_q_bank))
             with m.Case(Region.PARAM):
                 m.d.comb += rdata.eq(Cat(pl_rp.data, p_rp.data))
             with m.Case(Region.STATE):
@@ -281,8 +317,6 @@ class Core(wiring.Component):
                 with m.Case(Region.POISSON_STATE):
                     m.d.comb += rdata.eq(ps_rp.data)
             if stdp:
-                with m.Case(Region.MASK):
-                    m.d.comb += rdata.eq(_select(msk, rd_q_bank))
                 with m.Case(Region.XTRACE):
                     m.d.comb += rdata.eq(_select(xtr, rd_q_bank))
                 with m.Case(Region.YTRACE):
@@ -290,7 +324,13 @@ class Core(wiring.Component):
                 if M:
                     with m.Case(Region.XINTRACE):
                         m.d.comb += rdata.eq(_select(xitr, rd_q_bank))
-        m.d.comb += [self.bus_rdata.eq(rdata), self.bus_rvalid.eq(rd_q_valid)]
+        # a read of another region takes precedence (it can follow a weight read closely)
+        with m.If(~rd_q_valid & (rd_w3_region == Region.WEIGHT)):
+            m.d.comb += rdata.eq(w_word_q.as_value())
+        if stdp:
+            with m.If(~rd_q_valid & (rd_w3_region == Region.MASK)):
+                m.d.comb += rdata.eq(w_mask_q)
+        m.d.comb += [self.bus_rdata.eq(rdata), self.bus_rvalid.eq(rd_q_valid | rd_w3_valid)]
 
         # -- host bus: writes (idle only; gated below) ----------------------------------------
         host_we = Signal()
@@ -340,10 +380,11 @@ class Core(wiring.Component):
         m.d.comb += self.crc_value.eq(crc.crc)
         if serial:
             crc_byte = Signal(range(crc_bytes))   # byte of the word being fed to the CRC
+            crc_have = Signal()                   # the word being fed has been read
             m.d.comb += crc.data.eq(rdata.word_select(crc_byte, 8))
         else:
-            crc_pending = Signal(range(3))
-            m.d.comb += [crc.data.eq(rdata), crc.valid.eq(rd_q_valid & (crc_pending != 0))]
+            crc_active = Signal()
+            m.d.comb += [crc.data.eq(rdata), crc.valid.eq(self.bus_rvalid & crc_active)]
         with m.Switch(crc_region):
             for region in Region:
                 with m.Case(region):
@@ -399,10 +440,15 @@ class Core(wiring.Component):
         with m.If(fetch_en):
             m.d.sync += ev_src_in_q.eq(fetch_index >= n_rec)
 
-        # Phase A is a three-stage pipeline: issue (weight, mask and post-trace reads), stage 1
-        # (the bank's word is selected and registered, the accumulators are read), stage 2
-        # (accumulate; with learning, the depressed word is written back). Registering the
-        # weight word keeps the block RAM output and its bank multiplexer off the adder path.
+        # Phase A is a four-stage pipeline: issue (the weight and mask address is requested, the
+        # post traces are read), stage 0 (the address is registered at the weight memories),
+        # stage 1 (the bank's word is selected and registered, the accumulators are read),
+        # stage 2 (accumulate; with learning, the depressed word is written back). Registering
+        # the weight word keeps the block RAM output and its bank multiplexer off the adder path.
+        a0_valid = Signal()
+        a0_word = Signal(range(Wr))
+        a0_addr = Signal(range(c.bank_depth))
+        a0_bank = Signal(range(B))
         a1_valid = Signal()
         a1_word = Signal(range(Wr))
         a1_addr = Signal(range(c.bank_depth))
@@ -411,15 +457,18 @@ class Core(wiring.Component):
         a2_word = Signal(range(Wr))
         a2_addr = Signal(range(c.bank_depth))
         a2_bank = Signal(range(B))
-        a2_weights = Signal(word_layout)
+        a2_weights = w_word_q                # registered in stage 1 (see w_sel_bank)
+        m.d.sync += [a1_valid.eq(a0_valid), a1_word.eq(a0_word), a1_addr.eq(a0_addr),
+                     a1_bank.eq(a0_bank)]
         m.d.sync += [a2_valid.eq(a1_valid), a2_word.eq(a1_word), a2_addr.eq(a1_addr),
-                     a2_bank.eq(a1_bank), a2_weights.eq(_select(wts, a1_bank))]
+                     a2_bank.eq(a1_bank)]
+        with m.If(a1_valid):
+            m.d.comb += w_sel_bank.eq(a1_bank)
         if stdp:
-            a2_mask = Signal(L)
-            m.d.sync += a2_mask.eq(_select(msk, a1_bank))
-            # The depression of word w, (a_minus * y) >> stdp_shift per lane, is computed two
-            # cycles ahead: the post traces of word w are read one cycle before its weights
-            # (y does not change during phase A) and the product is registered twice.
+            a2_mask = w_mask_q
+            # The depression of word w, (a_minus * y) >> stdp_shift per lane, is computed in
+            # stage 0 from the post traces of word w (read at the issue; y does not change
+            # during phase A) and registered twice.
             a_dep = []
             for lane in range(L):
                 depression = (gl.a_minus * ytr[lane][0].data) >> gl.stdp_shift
@@ -644,14 +693,22 @@ class Core(wiring.Component):
             c_brow = Signal(range(nb_n + nb_m))  # bank row being issued
             c_addr = Signal(range(c.bank_depth + Wr))
             c_post_q = Signal(range(N))
+            # stage 0: the weight and mask address is registered at the memories
+            c0_valid = Signal()
+            c0_src_in = Signal()
+            c0_q0 = Signal(range(max(N, M) + B))
+            c0_addr = Signal(range(c.bank_depth))
+            c0_lane = Signal(range(L))
             c1_valid = Signal()
             c1_src_in = Signal()                 # the bank row holds input rows
             c1_q0 = Signal(range(max(N, M) + B)) # section index of the row in bank 0
             c1_addr = Signal(range(c.bank_depth))
             c1_lane = Signal(range(L))
+            m.d.sync += [c1_valid.eq(c0_valid), c1_src_in.eq(c0_src_in), c1_q0.eq(c0_q0),
+                         c1_addr.eq(c0_addr), c1_lane.eq(c0_lane)]
             # The potentiation of bank row b, (a_plus * X) >> stdp_shift per bank, is computed
-            # one cycle ahead: the pre traces of row b are read one cycle before its weights
-            # (they do not change during phase C) and the product is registered here.
+            # in stage 0 from the pre traces of row b (read at the issue; they do not change
+            # during phase C) and registered here.
             cx_src_in = Signal()                 # the traces being read are input traces
             c_pot = []
             for bank in range(B):
@@ -671,10 +728,10 @@ class Core(wiring.Component):
                 m.d.sync += cx_src_in.eq(brow >= nb_n)
 
             # With more than one bank row per column, the read words are registered before the
-            # update (stage 2), keeping the block RAM outputs off the adder path; the next
-            # column's first read then comes two cycles after this column's last write. With
-            # one bank row that read would come in the cycle of the write, so the update stays
-            # in stage 1.
+            # update (stage 2), keeping the block RAM outputs off the adder path; a row of the
+            # next column is read at least one cycle after the write of the same row of this
+            # column. With one bank row that read would come in the cycle of the write, so the
+            # update stays in stage 1.
             c_late = nb_n + nb_m > 1
             if c_late:
                 cu_valid = Signal()
@@ -713,16 +770,13 @@ class Core(wiring.Component):
         # -- sequencing -------------------------------------------------------------------------
         def a_prime():
             self._a_prime(m, cycles, fetch_index, fetch_en, a_event, a_word, n_events)
-            if stdp:
-                for y_rp, _ in ytr:             # post traces of word 0 (see a_dep)
-                    m.d.comb += y_rp.addr.eq(0)
 
-        m.d.sync += [a1_valid.eq(0), b1_valid.eq(0), scan1_valid.eq(0), self.done.eq(0),
+        m.d.sync += [a0_valid.eq(0), b1_valid.eq(0), scan1_valid.eq(0), self.done.eq(0),
                      self.crc_done.eq(0)]
         if poisson:
             m.d.sync += p1_valid.eq(0)
         if stdp:
-            m.d.sync += c1_valid.eq(0)
+            m.d.sync += c0_valid.eq(0)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += [
@@ -750,7 +804,7 @@ class Core(wiring.Component):
                 with m.Elif(self.crc_start):
                     m.d.sync += [crc_region.eq(self.bus_region), crc_issue_addr.eq(0)]
                     if not serial:
-                        m.d.sync += crc_pending.eq(1)
+                        m.d.sync += crc_active.eq(1)
                     m.d.comb += crc.start.eq(1)
                     m.next = "CRC"
 
@@ -759,7 +813,7 @@ class Core(wiring.Component):
                 # the read address is held (so the read data stays)
                 with m.State("CRC"):
                     m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr)]
-                    m.d.sync += crc_byte.eq(0)
+                    m.d.sync += [crc_byte.eq(0), crc_have.eq(0)]
                     with m.If(crc_issue_addr < crc_depth):
                         m.d.comb += rd_issue.eq(1)
                         m.d.sync += crc_issue_addr.eq(crc_issue_addr + 1)
@@ -770,11 +824,15 @@ class Core(wiring.Component):
                         m.next = "IDLE"
 
                 with m.State("CRC_BYTES"):
+                    # the bytes are fed from the cycle the read data arrives (bus_rvalid)
+                    have = crc_have | self.bus_rvalid
                     m.d.comb += [rd_region.eq(crc_region), rd_addr.eq(crc_issue_addr - 1),
-                                 crc.valid.eq(1)]
-                    m.d.sync += crc_byte.eq(crc_byte + 1)
-                    with m.If(crc_byte == crc_bytes - 1):
-                        m.next = "CRC"
+                                 crc.valid.eq(have)]
+                    m.d.sync += crc_have.eq(have)
+                    with m.If(have):
+                        m.d.sync += crc_byte.eq(crc_byte + 1)
+                        with m.If(crc_byte == crc_bytes - 1):
+                            m.next = "CRC"
             else:
                 # region CRC: one word per clock, the reads pipelined
                 with m.State("CRC"):
@@ -782,13 +840,10 @@ class Core(wiring.Component):
                     with m.If(crc_issue_addr < crc_depth):
                         m.d.comb += rd_issue.eq(1)
                         m.d.sync += crc_issue_addr.eq(crc_issue_addr + 1)
-                    with m.Else():
-                        # the last word is read back in this cycle and enters the CRC register
-                        # at the next edge; crc_value is valid one cycle after that
-                        m.d.sync += crc_pending.eq(crc_pending + 1)
-                        with m.If(crc_pending == 2):
-                            m.d.sync += [self.crc_done.eq(1), crc_pending.eq(0)]
-                            m.next = "IDLE"
+                    with m.Elif(~rd_in_flight):
+                        # the last word entered the CRC register at the previous edge
+                        m.d.sync += [self.crc_done.eq(1), crc_active.eq(0)]
+                        m.next = "IDLE"
 
             with m.State("SCAN"):
                 # rebuild the spike list from the spike bits written by the host
@@ -847,15 +902,13 @@ class Core(wiring.Component):
                 address = Signal(range(c.bank_depth))
                 m.d.comb += [bank_row.eq(_high(q, lg_banks) + Mux(is_input, nb_n, 0)),
                              address.eq(bank_row * Wr + a_word)]
-                m.d.comb += [fetch_index.eq(a_event + 1), fetch_en.eq(1)]
-                for rp, _ in wts + (msk if stdp else []):
-                    m.d.comb += rp.addr.eq(address)
+                m.d.comb += [fetch_index.eq(a_event + 1), fetch_en.eq(1), w_req.eq(address)]
                 if stdp:
-                    # post traces of the next word (see a_dep)
+                    # post traces of the word (see a_dep)
                     for y_rp, _ in ytr:
-                        m.d.comb += y_rp.addr.eq(Mux(a_word == Wr - 1, 0, a_word + 1))
-                m.d.sync += [a1_valid.eq(1), a1_word.eq(a_word), a1_addr.eq(address),
-                             a1_bank.eq(_low(q, lg_banks))]
+                        m.d.comb += y_rp.addr.eq(a_word)
+                m.d.sync += [a0_valid.eq(1), a0_word.eq(a_word), a0_addr.eq(address),
+                             a0_bank.eq(_low(q, lg_banks))]
                 with m.If(a_word == Wr - 1):
                     m.d.sync += [a_word.eq(0), a_event.eq(a_event + 1)]
                     with m.If(a_event + 1 == n_events):
@@ -863,7 +916,13 @@ class Core(wiring.Component):
                 with m.Else():
                     m.d.sync += a_word.eq(a_word + 1)
 
+            # two cycles: phase B's first accumulator read comes in the cycle of the last
+            # accumulation (the reads are transparent)
             with m.State("A_DRAIN"):
+                m.d.sync += cycles.eq(cycles + 1)
+                m.next = "A_DRAIN2"
+
+            with m.State("A_DRAIN2"):
                 m.d.sync += [cycles.eq(cycles + 1), b_index.eq(0), n_spk.eq(0)]
                 m.next = "B_RUN"
 
@@ -907,7 +966,6 @@ class Core(wiring.Component):
                     m.d.sync += cycles.eq(cycles + 1)
                     m.d.comb += spk_rp.addr.eq(c_spike)
                     m.d.sync += c_brow.eq(0)
-                    c_issue_traces(Const(0, range(nb_n + nb_m)))
                     m.next = "C_START"
 
                 with m.State("C_START"):
@@ -916,23 +974,26 @@ class Core(wiring.Component):
                     post = spk_rp.data
                     word = post[lg_lanes:] if lg_lanes else post
                     m.d.sync += c_post_q.eq(post)
-                    c_issue_traces(c_brow + 1)
-                    self._c_issue(m, c, wts, msk, xtr, xitr if M else None, brow=c_brow,
-                                  addr=word, post=post,
-                                  c1=(c1_valid, c1_src_in, c1_q0, c1_addr, c1_lane))
+                    c_issue_traces(c_brow)
+                    self._c_issue(m, c, w_req, brow=c_brow, addr=word, post=post,
+                                  c0=(c0_valid, c0_src_in, c0_q0, c0_addr, c0_lane))
                     m.d.sync += [c_brow.eq(c_brow + 1), c_addr.eq(word + Wr)]
                     self._c_next(m, c_brow, nb_n + nb_m, c_spike, n_spk)
 
                 with m.State("C_RUN"):
                     m.d.sync += cycles.eq(cycles + 1)
-                    c_issue_traces(c_brow + 1)
-                    self._c_issue(m, c, wts, msk, xtr, xitr if M else None, brow=c_brow,
-                                  addr=c_addr, post=c_post_q,
-                                  c1=(c1_valid, c1_src_in, c1_q0, c1_addr, c1_lane))
+                    c_issue_traces(c_brow)
+                    self._c_issue(m, c, w_req, brow=c_brow, addr=c_addr, post=c_post_q,
+                                  c0=(c0_valid, c0_src_in, c0_q0, c0_addr, c0_lane))
                     m.d.sync += [c_brow.eq(c_brow + 1), c_addr.eq(c_addr + Wr)]
                     self._c_next(m, c_brow, nb_n + nb_m, c_spike, n_spk)
 
+                # two cycles: the last write lands before the core is idle again
                 with m.State("C_DRAIN"):
+                    m.d.sync += cycles.eq(cycles + 1)
+                    m.next = "C_DRAIN2"
+
+                with m.State("C_DRAIN2"):
                     m.d.sync += cycles.eq(cycles + 1)
                     m.next = "FINISH"
 
@@ -995,16 +1056,15 @@ class Core(wiring.Component):
         return Mux(value > gl.w_max, gl.w_max, Mux(value < gl.w_min, gl.w_min, value))
 
     @staticmethod
-    def _c_issue(m, c, wts, msk, xtr, xitr, *, brow, addr, post, c1):
+    def _c_issue(m, c, w_req, *, brow, addr, post, c0):
         """Issue the reads of bank row ``brow`` of the column of neuron ``post`` (phase C)."""
-        c1_valid, c1_src_in, c1_q0, c1_addr, c1_lane = c1
+        c0_valid, c0_src_in, c0_q0, c0_addr, c0_lane = c0
         nb_n = c.neuron_bank_rows
-        for rp, _ in wts + msk:
-            m.d.comb += rp.addr.eq(addr)
+        m.d.comb += w_req.eq(addr)
         is_input = brow >= nb_n
-        m.d.sync += [c1_valid.eq(1), c1_src_in.eq(is_input), c1_addr.eq(addr),
-                     c1_q0.eq(Mux(is_input, brow - nb_n, brow) * c.banks),
-                     c1_lane.eq(_low(post, ceil_log2(c.lanes)))]
+        m.d.sync += [c0_valid.eq(1), c0_src_in.eq(is_input), c0_addr.eq(addr),
+                     c0_q0.eq(Mux(is_input, brow - nb_n, brow) * c.banks),
+                     c0_lane.eq(_low(post, ceil_log2(c.lanes)))]
 
     @staticmethod
     def _c_next(m, c_row, rows, c_spike, n_spk):

@@ -628,11 +628,13 @@ class Engine(wiring.Component):
                              core.bus_re.eq(1)]
                 m.next = "RD_DATA"
             with m.State("RD_DATA"):
-                m.d.sync += k.eq(k + 1)
-                with m.If(k + 1 == wcount):
-                    emit_then(core.bus_rdata, rg_wb, "CRC")
-                with m.Else():
-                    emit_then(core.bus_rdata, rg_wb, "RD_ISSUE")
+                # one cycle after the issue, two for weights
+                with m.If(core.bus_rvalid):
+                    m.d.sync += k.eq(k + 1)
+                    with m.If(k + 1 == wcount):
+                        emit_then(core.bus_rdata, rg_wb, "CRC")
+                    with m.Else():
+                        emit_then(core.bus_rdata, rg_wb, "RD_ISSUE")
 
             # -- REGION_CRC
             with m.State("CRC_WAIT"):

@@ -44,6 +44,10 @@ class AmaranthIO:
         await self.ctx.tick().until(getattr(self.dut, name))
 
 
+#: Clocks within which the core's bus returns a read (rtl.core: one, three for WEIGHT and MASK).
+READ_LATENCY_MAX = 8
+
+
 class CoreDriver:
     """Word-level access to a core's regions, input pushes and steps."""
 
@@ -77,11 +81,22 @@ class CoreDriver:
         await io.set("bus_region", Region(region))
         await io.set("bus_re", 1)
         words = []
+        # one read issued per clock; the data arrive in order, a few clocks later (bus_rvalid)
         for index in range(count):
             await io.set("bus_addr", offset + index)
             await io.tick()
-            words.append(await io.get("bus_rdata"))
+            if await io.get("bus_rvalid"):
+                words.append(await io.get("bus_rdata"))
         await io.set("bus_re", 0)
+        for _ in range(READ_LATENCY_MAX):
+            if len(words) == count:
+                break
+            await io.tick()
+            if await io.get("bus_rvalid"):
+                words.append(await io.get("bus_rdata"))
+        if len(words) != count:
+            raise AssertionError(f"{count - len(words)} of {count} reads of {Region(region).name} "
+                                 f"returned no data within {READ_LATENCY_MAX} clocks")
         return words
 
     async def read_spikes(self):
