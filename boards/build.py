@@ -150,6 +150,8 @@ def _overrides(spec, config, name, *, force_spram=False):
     if family == "ecp5":
         # router2 routes the block-RAM-heavy ECP5 designs in minutes where router1 took an hour
         opts["nextpnr_opts"] += " --router router2"
+    if spec.seed is not None:
+        opts["nextpnr_opts"] += f" --seed {spec.seed}"
     if family == "ice40":
         synth = ["-dsp", "-abc9"]
         # The iCE40 has no LUT RAM: Yosys would build small memories (input map, probe list,
