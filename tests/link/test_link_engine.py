@@ -230,6 +230,60 @@ def test_engine_write_read_crc_reset(small_fpga):
     assert int.from_bytes(weight_crc.payload, "little") == region_crc(c, regions[Region.WEIGHT])
 
 
+async def upload(send, receive, config, regions):
+    """Write every region's words through WRITE requests (sequence numbers 1, 2, ...)."""
+    seq = 0
+    for region, words in regions.items():
+        per = max(1, (120 - 5) // word_bytes(config, region))
+        for start in range(0, len(words), per):
+            seq += 1
+            await send(request(seq, Opcode.WRITE,
+                               codec.pack_write(config, region, start, words[start:start + per])))
+            [ack] = await receive(1)
+            assert ack.acks(Opcode.WRITE), codec.describe_nack(ack.payload)
+
+
+def network_regions(config, network):
+    load = Twin(network)
+    return {region: twin_region_words(load, region) for region in Region
+            if region_depth(config, region)}
+
+
+def test_engine_endless_run_stops_on_request():
+    """RUN with steps=0 runs until STOP; STOP answers with the steps done, every one of which
+    was sent as an OUTPUT frame, and no output follows it."""
+    c = SMALL
+    network = random_network(c, np.random.default_rng(11), regime="active")
+    expected = Twin(network).run(np.zeros((60, c.inputs), dtype=bool), learn=True)
+
+    async def script(send, receive, ctx):
+        await upload(send, receive, c, network_regions(c, network))
+        await send(request(100, Opcode.RUN, codec.pack_run(0, learn=True)))
+        [ack] = await receive(1)
+        assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
+        outputs = await receive(4)
+        await send(request(101, Opcode.STOP))
+        while True:
+            [frame] = await receive(1)
+            if not frame.is_output:
+                break
+            outputs.append(frame)
+        await send(request(102, Opcode.STATUS))
+        [status] = await receive(1)
+        return outputs, frame, status
+
+    outputs, stop, status = simulate(c, script)["value"]
+    assert stop.seq == 101 and stop.acks(Opcode.STOP), codec.describe_nack(stop.payload)
+    stopped = int.from_bytes(stop.payload, "little")
+    assert stopped == len(outputs) >= 4
+    for step, frame in enumerate(outputs):
+        out = codec.unpack_output(c, frame.payload, 0)
+        assert frame.seq == 100 and out.step == step and not out.last
+        assert np.array_equal(out.spikes, expected["spikes"][step]), step
+    counters = codec.unpack_status(status.payload)
+    assert not counters["running"] and counters["steps_done"] == stopped
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_engine_run_matches_twin(stream):
     c = SMALL
@@ -240,20 +294,10 @@ def test_engine_run_matches_twin(stream):
     raster = rng.random((steps, c.inputs)) < (0.5 if stream else 0.0)
     probes = [0, 5, 3]
     expected = twin.run(raster, learn=True, probes=probes)
-    load = Twin(network)
-    regions = {region: twin_region_words(load, region) for region in Region
-               if region_depth(c, region)}
+    regions = network_regions(c, network)
 
     async def script(send, receive, ctx):
-        seq = 0
-        for region, words in regions.items():
-            per = max(1, (120 - 5) // word_bytes(c, region))
-            for start in range(0, len(words), per):
-                seq += 1
-                await send(request(seq, Opcode.WRITE,
-                                   codec.pack_write(c, region, start, words[start:start + per])))
-                [ack] = await receive(1)
-                assert ack.acks(Opcode.WRITE), codec.describe_nack(ack.payload)
+        await upload(send, receive, c, regions)
         await send(request(100, Opcode.RUN, codec.pack_run(steps, learn=True, stream=stream,
                                                            probes=probes)))
         [ack] = await receive(1)
