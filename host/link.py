@@ -298,6 +298,7 @@ class SerialDevice(Device):
         if frame is None:
             raise self._silence("RUN", 1)
         credits = self._check(frame, Opcode.RUN)[0]
+        slots = credits
         sent = 0
         received = 0
         # an OUTPUT frame frees one input slot: credits return with the outputs
@@ -311,9 +312,7 @@ class SerialDevice(Device):
                 credits -= count
             frame = self._wait(lambda f: f.is_output and f.seq == seq or f.is_nack)
             if frame is None:
-                raise LinkError(f"{self.url}: no output for step {received} of the run within "
-                                f"{self.timeout:g} s: the board stopped answering; check the "
-                                f"link and read status()")
+                raise self._stalled(received, steps, sent if stream else None, slots)
             if frame.is_nack:
                 self._check(frame, Opcode.INPUT)
             out = codec.unpack_output(c, frame.payload, len(probes))
@@ -328,6 +327,32 @@ class SerialDevice(Device):
             received += 1
             credits += stream
         return result
+
+    def _stalled(self, received, steps, sent, slots):
+        """The error for a run whose next output did not come: ask the board why (STATUS),
+        stop the run so that the board takes requests again, and say what was lost."""
+        where = f"{self.url}: no output for step {received} of the {steps}-step run within " \
+                f"{self.timeout:g} s"
+        try:
+            status = self.status()
+            done = self.stop() if status["running"] else status["steps_done"]
+        except LinkError:
+            return LinkError(f"{where}, and no answer to STATUS: the board stopped answering; "
+                             f"check the cable and the power, then reset the board")
+        if sent is not None:
+            # records the board holds or has used; a stalled streamed run has none in a step
+            arrived = status["steps_done"] + slots - status["free_slots"]
+            if arrived < sent:
+                return LinkError(
+                    f"{where}: {sent - arrived} of the {sent} input steps sent never reached "
+                    f"the board ({status['crc_errors']} frames failed their CRC and "
+                    f"{status['frame_errors']} were malformed there so far): the link corrupted "
+                    f"an INPUT frame, and the board waited for inputs that did not come. The run "
+                    f"was stopped after {done} steps and its outputs are discarded: rerun it "
+                    f"(if this repeats, lower the baud rate or check the cable)")
+        return LinkError(f"{where}; the board reports {status['steps_done']} steps done and "
+                         f"running={status['running']} (stopped after {done} steps): outputs "
+                         f"were lost on the link; rerun it")
 
     def close(self):
         if not self._closed:

@@ -13,6 +13,8 @@ from spikeforge.host.link import LinkError, SerialDevice
 from spikeforge.host.params import random_inputs, random_network
 from spikeforge.host.simboard import SIM_DIVISOR, build_simboard
 from spikeforge.host.device import DeviceError
+from spikeforge.host import codec
+from spikeforge.rtl.protocol import Opcode
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
@@ -150,3 +152,44 @@ def test_paced_runs_keep_their_period_and_count_late_steps():
     assert np.array_equal(slow.spikes, want.spikes) and np.array_equal(fast.spikes, want.spikes)
     with pytest.raises(ConfigError, match="period_us"):
         open_device("model://", CONFIG).run(steps=1, period_us=-1)
+
+
+def test_a_corrupted_input_frame_stops_the_run_with_the_reason():
+    """An INPUT frame corrupted on the way to the board: the run cannot finish (the board waits
+    for the lost inputs); the host says why, stops the run, and a rerun is exact."""
+    rng = np.random.default_rng(3)
+    network = random_network(CONFIG, rng, regime="active")
+    raster = random_inputs(CONFIG, rng, 40, 0.3)
+    with open_device("model://", CONFIG) as model:
+        model.load_network(network)
+        model.seed_poisson(5)
+        want = model.run(inputs=raster)
+    # a 3 s answer timeout (30 s by default, for large simulated networks)
+    with open_device("sim://", CONFIG, timeout=3.0) as device:
+        device.load_network(network)
+        device.seed_poisson(5)
+        send = device._send
+        inputs = []
+
+        def corrupting_send(seq, opcode, payload=b""):
+            if opcode == Opcode.INPUT:
+                inputs.append(seq)
+                if len(inputs) == 2:
+                    wire = bytearray(codec.encode_frame(seq, opcode, payload))
+                    wire[len(wire) // 2] ^= 0x04
+                    device.port.write(bytes(wire))
+                    return
+            send(seq, opcode, payload)
+
+        device._send = corrupting_send
+        with pytest.raises(LinkError, match=r"input steps sent never reached the board .*"
+                                            r"corrupted an INPUT frame.* run was stopped"):
+            device.run(inputs=raster)
+        device._send = send
+        status = device.status()
+        assert not status["running"] and status["crc_errors"] + status["frame_errors"] >= 1
+        device.reset("state")                          # what the failed run changed
+        device.load_network(network)
+        device.seed_poisson(5)
+        got = device.run(inputs=raster)
+    assert np.array_equal(got.spikes, want.spikes) and want.spikes.any()
