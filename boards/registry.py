@@ -127,7 +127,7 @@ class BoardSpec:
     bitstream_ext: str = "bit"
     spram_sizes: dict = field(default_factory=dict)
     link: dict = field(default_factory=dict)
-    seed: int = None
+    seed: int | None = None
     notes: str = ""
 
     def link_params(self, config):
