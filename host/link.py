@@ -24,6 +24,11 @@ __all__ = ["SerialDevice", "LinkError", "NackError", "DEFAULT_BAUD"]
 
 DEFAULT_BAUD = 3_000_000
 
+#: Sequence numbers are 8 bits. At most half of them are used by unanswered requests at a time,
+#: so an answer can never be taken for the answer of a later request with the same number (a
+#: late answer to a timed-out request included).
+MAX_INFLIGHT = 128
+
 
 class LinkError(DeviceError):
     """The link does not work; the message names the cause and the fix."""
@@ -109,6 +114,9 @@ class SerialDevice(Device):
 
     def _next_seq(self):
         self._seq = (self._seq + 1) & 0xFF
+        # a late answer to an earlier request with this number must not answer the new one
+        for frame in [f for f in self._frames if f.seq == self._seq and not f.is_output]:
+            self._frames.remove(frame)
         return self._seq
 
     def _send(self, seq, opcode, payload=b""):
@@ -173,9 +181,10 @@ class SerialDevice(Device):
                          f"spikeforge bitstream, and is the baud rate the bitstream's?")
 
     def _pipeline(self, requests):
-        """Send ``(opcode, payload)`` requests keeping at most :attr:`window` bytes in flight;
-        return their acknowledgement payloads in order. Requests that time out are re-sent
-        one by one (all pipelined requests are idempotent)."""
+        """Send ``(opcode, payload)`` requests keeping at most :attr:`window` bytes and
+        :data:`MAX_INFLIGHT` requests in flight; return their acknowledgement payloads in
+        order. Requests that time out are re-sent one by one (all pipelined requests are
+        idempotent)."""
         results = [None] * len(requests)
         inflight = {}
         index = 0
@@ -184,7 +193,7 @@ class SerialDevice(Device):
             while index < len(requests):
                 opcode, payload = requests[index]
                 size = len(payload) + FRAME_OVERHEAD
-                if inflight and used + size > self.window:
+                if inflight and (used + size > self.window or len(inflight) >= MAX_INFLIGHT):
                     break
                 seq = self._next_seq()
                 self._send(seq, opcode, payload)
