@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reproduce the on-chip-learning digits demo on the numpy twin.
 
-Trains the recipe of ``spikeforge.host.digits`` (``DigitsRecipe``) with the core's own STDP
+Trains the recipe of ``spikeforge.host.demos.digits`` (``DigitsRecipe``) with the core's own STDP
 rule and evaluates it on the held-out third of scikit-learn's 8x8 digits with learning off.
 
     .venv/bin/python scripts/digits_experiment.py                 # the recipe
@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from spikeforge.host.digits import DigitsRecipe, run_recipe
+from spikeforge.host.demos.digits import DigitsRecipe, run_recipe
 
 
 def parse_value(text):

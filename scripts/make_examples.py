@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from spikeforge.config import CoreConfig
-from spikeforge.host.netfile import NetworkSpec, save_network_file
-from spikeforge.host.params import GlobalParams, Network, NeuronParams
+from spikeforge.host.formats.netfile import NetworkSpec, save_network_file
+from spikeforge.host.model.params import GlobalParams, Network, NeuronParams
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -98,7 +98,7 @@ def main():
     except ModuleNotFoundError:
         print("nir is not installed (pip install nir): skipped nir_lif.nir", file=sys.stderr)
         return
-    from spikeforge.host.nir_io import import_nir
+    from spikeforge.host.formats.nir_io import import_nir
 
     graph = nir_lif_graph()
     nir.write(EXAMPLES / "nir_lif.nir", graph)

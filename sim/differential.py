@@ -1,7 +1,7 @@
 """The differential test of the core against the twin, shared by every simulator.
 
 A random network (parameters across their legal ranges) and a random initial state are loaded
-into both the core and :class:`~spikeforge.host.twin.Twin`; both run the same random input
+into both the core and :class:`~spikeforge.host.model.twin.Twin`; both run the same random input
 spikes with learning switched on and off at random; after every step all state — v, i, the
 refractory counters, spike bits, thresholds, traces and weights — is compared, and the step's
 cycle count is checked against the formula of ``docs/model.md``.
@@ -9,8 +9,8 @@ cycle count is checked against the formula of ``docs/model.md``.
 
 import numpy as np
 
-from ..host.params import random_inputs, random_network
-from ..host.twin import Twin
+from ..host.model.params import random_inputs, random_network
+from ..host.model.twin import Twin
 from ..rtl.regions import Region, region_depth
 from .driver import STATE_REGIONS, StateMismatch, compare_step, expected_cycles, \
     twin_region_words

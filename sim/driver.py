@@ -9,6 +9,7 @@ same test code checks the core in both.
 
 import numpy as np
 
+from ..host.model.regions import twin_region_words
 from ..rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
 
 __all__ = ["CoreDriver", "AmaranthIO", "StateMismatch", "twin_region_words", "expected_cycles",
@@ -134,36 +135,6 @@ class CoreDriver:
         for region in Region:
             if region_depth(c, region):
                 await self.write_region(region, twin_region_words(twin, region))
-
-
-def twin_region_words(twin, region):
-    """The words a core holding the twin's network and state has in ``region``."""
-    c = twin.config
-    region = Region(region)
-    if region == Region.WEIGHT:
-        return pack_region(c, region, twin.W)
-    if region == Region.MASK:
-        return pack_region(c, region, twin.mask)
-    if region == Region.PARAM:
-        p = twin.network.neuron_params
-        return pack_region(c, region, p.to_dict())
-    if region == Region.STATE:
-        return pack_region(c, region, {"v": twin.v, "i": twin.i, "r": twin.r,
-                                       "s": twin.s.astype(np.int64), "theta": twin.theta})
-    if region == Region.XTRACE:
-        return pack_region(c, region, twin.x)
-    if region == Region.YTRACE:
-        return pack_region(c, region, twin.y)
-    if region == Region.XINTRACE:
-        return pack_region(c, region, twin.xin)
-    if region == Region.GLOBAL:
-        g = twin.network.global_params
-        return pack_region(c, region, g.to_dict())
-    if region == Region.POISSON_RATE:
-        return pack_region(c, region, twin.poisson_rate)
-    if region == Region.POISSON_STATE:
-        return pack_region(c, region, twin.pstate)
-    raise AssertionError(region)
 
 
 def expected_cycles(config, arriving, spikes, learn, rebuild=False, poisson=False):

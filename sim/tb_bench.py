@@ -12,8 +12,8 @@ import time
 import cocotb
 import numpy as np
 
-from ..host.bench import build_workload
-from ..sim.driver import StateMismatch
+from .bench import build_workload
+from .driver import StateMismatch
 from .tb_core import start
 
 

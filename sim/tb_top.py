@@ -4,7 +4,7 @@ Only the UART pins are touched: a bit-level UART model drives ``rx`` and decodes
 host codec builds and checks the frames. Tests (select with ``COCOTB_TEST_FILTER``):
 
 * ``top_protocol`` — IDENTIFY, corrupt and truncated frames, NACKs, STATUS counters;
-* ``top_serial_device`` — :class:`~spikeforge.host.link.SerialDevice` over ``socket://``
+* ``top_serial_device`` — :class:`~spikeforge.host.device.link.SerialDevice` over ``socket://``
   (a TCP bridge to the UART model): upload a random network, read it back, run with streamed
   inputs and compare spikes, probes and final state with the twin;
 * ``top_fuzz`` — random, truncated, bit-flipped and replayed frames (``SPIKEFORGE_FUZZ_FRAMES``);
@@ -27,7 +27,7 @@ from cocotb.triggers import FallingEdge, Timer
 from cocotb.utils import get_sim_time
 
 from ..config import CoreConfig
-from ..host import codec
+from ..host.device import codec
 from ..rtl.protocol import FRAME_OVERHEAD, ErrorCode, Opcode, word_bytes
 from ..rtl.regions import Region, region_depth
 from .verilator import CONFIG_ENV
@@ -190,9 +190,9 @@ async def bridge(uart, host, timeout_s=600):
 @cocotb.test()
 async def top_serial_device(dut):
     """Upload, read back, run against the twin, through SerialDevice and the pins."""
-    from ..host.link import SerialDevice
-    from ..host.params import random_network, random_inputs
-    from ..host.twin import Twin
+    from ..host.device.link import SerialDevice
+    from ..host.model.params import random_network, random_inputs
+    from ..host.model.twin import Twin
     from .driver import twin_region_words
 
     config, link, uart = await start(dut)

@@ -122,6 +122,49 @@ def test_wheel_holds_only_the_spikeforge_package(tmp_path):
     for sub in SUBPACKAGE_FOLDERS:
         assert f"spikeforge/{sub}/__init__.py" in names
     assert "spikeforge/host/cli.py" in names and "spikeforge/sim/toolchain.py" in names
+    # the simulated board's harness is compiled at run time: it must travel with the package
+    assert "spikeforge/sim/simboard.cpp" in names
+
+
+def _imported_modules(path, package):
+    """Absolute names of the modules a source file imports (relative imports resolved)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_host_does_not_import_the_simulator_or_the_boards():
+    # The layers: config <- rtl <- host <- sim <- boards, with the command line on top of all.
+    # The simulated board registers sim:// by module name, so no host module needs sim.
+    offenders = []
+    for path in sorted((REPO / "host").rglob("*.py")):
+        relative = path.relative_to(REPO / "host")
+        if relative.parts[0] in ("commands", "cli.py"):
+            continue
+        package = ".".join(["spikeforge", "host", *relative.parts[:-1]])
+        for name in _imported_modules(path, package):
+            if name.startswith(("spikeforge.sim", "spikeforge.boards")):
+                offenders.append(f"{relative}: {name}")
+    assert not offenders, offenders
+
+
+def test_the_positive_control_of_the_layer_check_finds_an_import(tmp_path):
+    source = tmp_path / "probe.py"
+    source.write_text("from ...sim.driver import x\nimport spikeforge.boards\n")
+    names = _imported_modules(source, "spikeforge.host.runs")
+    assert "spikeforge.sim.driver" in names and "spikeforge.boards" in names
 
 
 @pytest.mark.parametrize("args,env,outcome", [

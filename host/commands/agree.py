@@ -3,8 +3,8 @@ a device."""
 
 import click
 
-from ..agreement import agreement_report
-from ..netfile import load_network_file
+from ..runs.agreement import agreement_report
+from ..formats.netfile import load_network_file
 from .common import device_command, json_option, network_argument, print_json, print_table
 
 

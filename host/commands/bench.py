@@ -65,7 +65,7 @@ def bench_core_command(steps_scale, out_path, as_json):
       spikeforge bench core
       spikeforge bench core --json --out bench-results/core.json
     """
-    from ..bench import bench_core
+    from ...sim.bench import bench_core
 
     figures = bench_core(steps_scale=steps_scale,
                          progress=None if as_json else lambda text: click.echo(text, err=True))
@@ -97,7 +97,7 @@ def bench_twin_command(steps, out_path, as_json):
       spikeforge bench twin
       spikeforge bench twin --steps 20000 --json
     """
-    from ..bench_twin import bench_twin_vs_brian2
+    from ..model.bench_twin import bench_twin_vs_brian2
     from spikeforge.config import ConfigError
 
     try:
@@ -129,7 +129,7 @@ def bench_sim_command(steps, out_path, as_json):
       spikeforge bench sim
       spikeforge bench sim --steps 2000 --json
     """
-    from ..bench import bench_sim
+    from ...sim.bench import bench_sim
 
     figures = bench_sim(steps=steps,
                         progress=None if as_json else lambda text: click.echo(text, err=True))
@@ -160,7 +160,7 @@ def bench_link_command(steps, out_path, as_json):
       spikeforge bench link
       spikeforge bench link --json --out bench-results/link.json
     """
-    from ..bench_link import bench_link
+    from ...sim.bench_link import bench_link
 
     figures = bench_link(steps=steps)
     rows = [("link", [(name.replace("_", " "), f"{value:.3f}" if isinstance(value, float)

@@ -5,8 +5,8 @@ import click
 
 from spikeforge.config import ConfigError
 
-from ..netfile import load_network_file
-from ..runs import compare_backends
+from ..formats.netfile import load_network_file
+from ..runs.results import compare_backends
 from .common import (EXIT_DIFFERENT, backend_url, device_command, json_option, learn_option,
                      network_argument, opened_device, print_json, progress_reporter,
                      steps_option)

@@ -55,8 +55,8 @@ def digits_command(device_url, epochs, train_samples, test_samples, seed, out_di
       spikeforge demo digits --device /dev/ttyUSB1 --json
       spikeforge demo digits --train-samples 100 --test-samples 50
     """
-    from ..digits import DeviceBackend, DigitsRecipe, run_recipe
-    from ..plots import plot_confusion, plot_receptive_fields
+    from ..demos.digits import DeviceBackend, DigitsRecipe, run_recipe
+    from ..runs.plots import plot_confusion, plot_receptive_fields
 
     changes = {}
     if epochs is not None:
@@ -146,13 +146,13 @@ def song2000_command(device_url, steps, seed, out_dir, as_json):
       spikeforge demo song2000 --out results/song2000
       spikeforge demo song2000 --device sim:// --steps 20000
     """
-    from ..plots import plot_weight_histogram
-    from ..song2000 import run_song2000
+    from ..runs.plots import plot_weight_histogram
+    from ..demos.song2000 import run_song2000
 
     if device_url == "model://":
         result = run_song2000(steps=steps, seed=seed)
     else:
-        from ..song2000 import song2000_network
+        from ..demos.song2000 import song2000_network
         network = song2000_network(np.random.default_rng(seed))
         with opened_device(device_url, network.config) as device:
             result = run_song2000(steps=steps, seed=seed, device=device)

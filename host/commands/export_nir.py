@@ -6,8 +6,8 @@ import click
 
 from spikeforge.config import ConfigError
 
-from ..netfile import load_network_file
-from ..nir_io import DEFAULT_DT, export_nir, write_nir
+from ..formats.netfile import load_network_file
+from ..formats.nir_io import DEFAULT_DT, export_nir, write_nir
 
 
 @click.command("export-nir")

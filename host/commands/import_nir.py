@@ -7,8 +7,8 @@ import click
 
 from spikeforge.config import ConfigError
 
-from ..netfile import DEFAULT_STEPS, save_network_file
-from ..nir_io import import_nir, read_nir
+from ..formats.netfile import DEFAULT_STEPS, save_network_file
+from ..formats.nir_io import import_nir, read_nir
 from .common import json_option, print_json
 
 

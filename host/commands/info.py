@@ -4,7 +4,7 @@ import click
 
 from spikeforge.config import CoreConfig
 
-from ..netfile import load_network_file
+from ..formats.netfile import load_network_file
 from .common import (config_network_option, device_command, device_option, json_option,
                      opened_device, print_json, print_table)
 

@@ -2,8 +2,8 @@
 
 import click
 
-from ..netfile import load_network_file
-from ..runs import upload_network
+from ..formats.netfile import load_network_file
+from ..runs.results import upload_network
 from .common import (EXIT_DIFFERENT, device_command, device_option, json_option,
                      network_argument, opened_device, print_json, progress_reporter)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from ..plots import plot_run
+from ..runs.plots import plot_run
 
 
 @click.command("plot")

@@ -7,8 +7,8 @@ import numpy as np
 
 from spikeforge.config import ConfigError, CoreConfig
 
-from ..netfile import NetworkSpec, load_network_file, save_network_file
-from ..params import GLOBAL_FIELDS, NEURON_FIELDS
+from ..formats.netfile import NetworkSpec, load_network_file, save_network_file
+from ..model.params import GLOBAL_FIELDS, NEURON_FIELDS
 from .common import (config_network_option, device_command, device_option, json_option,
                      opened_device, print_json)
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import click
 
-from ..netfile import load_network_file
-from ..plots import plot_run
-from ..runs import run_spec, save_run
+from ..formats.netfile import load_network_file
+from ..runs.plots import plot_run
+from ..runs.results import run_spec, save_run
 from .common import (device_command, device_option, json_option, learn_option,
                      network_argument, opened_device, print_json, print_table,
                      progress_reporter, steps_option)

@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 from spikeforge.config import ConfigError, CoreConfig
-from spikeforge.host.agreement import agreement_report, coincidence_count, spike_agreement
+from spikeforge.host.runs.agreement import agreement_report, coincidence_count, spike_agreement
 from spikeforge.host.cli import main
-from spikeforge.host.netfile import NetworkSpec, save_network_file
-from spikeforge.host.params import (GlobalParams, Network, NeuronParams, random_inputs,
+from spikeforge.host.formats.netfile import NetworkSpec, save_network_file
+from spikeforge.host.model.params import (GlobalParams, Network, NeuronParams, random_inputs,
                                     random_network)
-from spikeforge.host.twin import Twin
+from spikeforge.host.model.twin import Twin
 
 # Brian2 2.9 calls pyparsing functions that newer pyparsing releases deprecate
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -125,7 +125,7 @@ def small_network(seed, n=8, m=4):
 @pytest.mark.parametrize("seed", [0, 3])
 def test_brian2_float_model_agrees_with_the_twin(seed):
     pytest.importorskip("brian2")
-    from spikeforge.host.brian2_ref import brian2_network_run
+    from spikeforge.host.model.brian2_ref import brian2_network_run
 
     network = small_network(seed)
     raster = np.random.default_rng(seed + 100).random((400, 4)) < 0.02
@@ -143,7 +143,7 @@ def test_brian2_rounding_toward_zero_equals_the_twin_bit_for_bit():
     """With the hardware's rounding the float model holds integers exactly, so any difference
     would be a difference of structure (step order, delays, reset, refractory, saturation)."""
     pytest.importorskip("brian2")
-    from spikeforge.host.brian2_ref import brian2_network_run
+    from spikeforge.host.model.brian2_ref import brian2_network_run
 
     config = CoreConfig(neurons=8, inputs=4, lanes=2)
     checked = 0
@@ -161,7 +161,7 @@ def test_brian2_rounding_toward_zero_equals_the_twin_bit_for_bit():
 
 
 def test_brian2_reference_refuses_on_chip_poisson_inputs():
-    from spikeforge.host.brian2_ref import brian2_network_run
+    from spikeforge.host.model.brian2_ref import brian2_network_run
 
     config = CoreConfig(neurons=4, inputs=2, lanes=2)
     network = Network.default(config)
@@ -174,8 +174,8 @@ def test_brian2_reference_refuses_on_chip_poisson_inputs():
 
 
 def test_missing_brian2_names_the_fix(monkeypatch):
-    import spikeforge.host.bench_twin as bench_twin
-    from spikeforge.host.brian2_ref import Brian2Unavailable, brian2_network_run
+    import spikeforge.host.model.bench_twin as bench_twin
+    from spikeforge.host.model.brian2_ref import Brian2Unavailable, brian2_network_run
 
     def missing():
         raise RuntimeError("Brian2 is not installed; the comparison needs it: pip install "
@@ -204,7 +204,7 @@ def invoke(*args):
 
 def test_agreement_report_runs_every_pair(network_file):
     pytest.importorskip("brian2")
-    from spikeforge.host.netfile import load_network_file
+    from spikeforge.host.formats.netfile import load_network_file
 
     spec = load_network_file(network_file)
     report = agreement_report(spec, ("brian2", "model", "model://"), steps=200)

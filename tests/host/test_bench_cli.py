@@ -34,7 +34,7 @@ def test_bench_core_figures_meet_the_targets(tmp_path):
 
 
 def test_bench_twin_without_brian2_is_a_clear_error(monkeypatch):
-    import spikeforge.host.bench_twin as bench_twin
+    import spikeforge.host.model.bench_twin as bench_twin
 
     def missing(**kwargs):
         raise RuntimeError("Brian2 is not installed: pip install brian2 (scripts/setup "

@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from spikeforge.config import CoreConfig
-from spikeforge.host import device as device_module
+from spikeforge.host.device import base as device_module
 from spikeforge.host.cli import main
 from spikeforge.host.commands.common import DEFAULT_DEVICE
 from spikeforge.host.device import DeviceError, ModelDevice
-from spikeforge.host.netfile import NetworkSpec, load_network_file, save_network_file
-from spikeforge.host.params import random_network
+from spikeforge.host.formats.netfile import NetworkSpec, load_network_file, save_network_file
+from spikeforge.host.model.params import random_network
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.toml"))

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from spikeforge.config import ConfigError, CoreConfig
 from spikeforge.host.cli import main
-from spikeforge.host.netfile import NetworkSpec, load_network_file, save_network_file
-from spikeforge.host.params import NEURON_FIELDS, random_network
+from spikeforge.host.formats.netfile import NetworkSpec, load_network_file, save_network_file
+from spikeforge.host.model.params import NEURON_FIELDS, random_network
 
 
 def small_spec(**run):

@@ -8,18 +8,18 @@ import pytest
 from click.testing import CliRunner
 
 from spikeforge.config import ConfigError, CoreConfig
-from spikeforge.host import device as device_module
+from spikeforge.host.device import base as device_module
 from spikeforge.host.cli import main
 from spikeforge.host.device import open_device
-from spikeforge.host.netfile import NetworkSpec, load_network_file, save_network_file
-from spikeforge.host.nir_io import export_nir, import_nir, read_nir, require_nir
-from spikeforge.host.params import NEURON_FIELDS, random_network
+from spikeforge.host.formats.netfile import NetworkSpec, load_network_file, save_network_file
+from spikeforge.host.formats.nir_io import export_nir, import_nir, read_nir, require_nir
+from spikeforge.host.model.params import NEURON_FIELDS, random_network
 
 nir = pytest.importorskip("nir", reason="the nir package is not installed (pip install nir)")
 
 
 def _schemes():
-    from spikeforge.host import backends  # noqa: F401  (registers sim:// when it exists)
+    from spikeforge.host.device import backends  # noqa: F401  (registers sim:// when it exists)
     return device_module._SCHEMES
 
 

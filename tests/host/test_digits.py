@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from spikeforge.host.digits import (CLASSES, DigitsData, DigitsRecipe, TwinBackend,
+from spikeforge.host.demos.digits import (CLASSES, DigitsData, DigitsRecipe, TwinBackend,
                                     build_network, encode, eval_params, evaluate, input_layout,
                                     load_data, neuron_class, predict, run_recipe, train)
 

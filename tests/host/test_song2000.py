@@ -3,7 +3,7 @@ drives uniformly distributed input weights to a bimodal distribution."""
 
 import numpy as np
 
-from spikeforge.host.song2000 import bimodality, run_song2000, song2000_network, stdp_windows
+from spikeforge.host.demos.song2000 import bimodality, run_song2000, song2000_network, stdp_windows
 
 
 def test_windows_depression_slightly_stronger():

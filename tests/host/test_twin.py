@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from spikeforge.config import ConfigError, CoreConfig
-from spikeforge.host.params import (GlobalParams, Network, NeuronParams, poisson_states,
+from spikeforge.host.model.params import (GlobalParams, Network, NeuronParams, poisson_states,
                                     random_inputs, random_network)
-from spikeforge.host.twin import Twin, dec
+from spikeforge.host.model.twin import Twin, dec
 
 
 # -- building blocks ------------------------------------------------------------------------------

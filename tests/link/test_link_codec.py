@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikeforge.config import CoreConfig
-from spikeforge.host import codec
+from spikeforge.host.device import codec
 from spikeforge.rtl.protocol import CRC, Opcode
 from spikeforge.rtl.regions import Region
 

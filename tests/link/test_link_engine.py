@@ -11,9 +11,9 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from spikeforge.config import CoreConfig
-from spikeforge.host import codec
-from spikeforge.host.params import random_network
-from spikeforge.host.twin import Twin
+from spikeforge.host.device import codec
+from spikeforge.host.model.params import random_network
+from spikeforge.host.model.twin import Twin
 from spikeforge.rtl.core import Core
 from spikeforge.rtl.engine import Engine
 from spikeforge.rtl.protocol import ErrorCode, LinkParams, Opcode, identify_payload, word_bytes

@@ -46,7 +46,7 @@ def test_top_fuzz_corrupt_frames(tmp_path):
 
 
 def test_top_bench_link_upload_is_near_line_rate():
-    from spikeforge.host.bench_link import bench_link
+    from spikeforge.sim.bench_link import bench_link
     # a WEIGHT region of 4 KiB: large enough that per-frame overhead, not the last
     # acknowledgement, dominates
     result = bench_link(CoreConfig(neurons=32, inputs=32, lanes=8), divisor=4, steps=20)

@@ -9,8 +9,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from spikeforge.config import CoreConfig
-from spikeforge.host.params import GlobalParams, Network, NeuronParams
-from spikeforge.host.twin import Twin
+from spikeforge.host.model.params import GlobalParams, Network, NeuronParams
+from spikeforge.host.model.twin import Twin
 from spikeforge.rtl.core import Core
 from spikeforge.sim.differential import run_differential, run_scenario
 from spikeforge.sim.driver import AmaranthIO, CoreDriver

@@ -6,8 +6,8 @@ from click.testing import CliRunner
 
 from spikeforge.host.cli import main
 from spikeforge.host.device import open_device
-from spikeforge.host.digits import DeviceBackend, DigitsRecipe, TwinBackend, run_recipe
-from spikeforge.host.song2000 import run_song2000, song2000_network
+from spikeforge.host.demos.digits import DeviceBackend, DigitsRecipe, TwinBackend, run_recipe
+from spikeforge.host.demos.song2000 import run_song2000, song2000_network
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 

@@ -9,11 +9,11 @@ import pytest
 
 from spikeforge.config import ConfigError, CoreConfig
 from spikeforge.host.device import open_device
-from spikeforge.host.link import LinkError, SerialDevice
-from spikeforge.host.params import random_inputs, random_network
-from spikeforge.host.simboard import SIM_DIVISOR, build_simboard
+from spikeforge.host.device.link import LinkError, SerialDevice
+from spikeforge.host.model.params import random_inputs, random_network
+from spikeforge.sim.simboard import SIM_DIVISOR, build_simboard
 from spikeforge.host.device import DeviceError
-from spikeforge.host import codec
+from spikeforge.host.device import codec
 from spikeforge.rtl.protocol import Opcode
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
@@ -93,7 +93,7 @@ def test_cli_compare_model_and_sim_identical(tmp_path):
     from click.testing import CliRunner
 
     from spikeforge.host.cli import main
-    from spikeforge.host.netfile import NetworkSpec, save_network_file
+    from spikeforge.host.formats.netfile import NetworkSpec, save_network_file
 
     network = random_network(CONFIG, np.random.default_rng(21), regime="active")
     spec = NetworkSpec(network, steps=40, learn=True, probes=(0, 5), input_rate=0.3,
@@ -111,7 +111,7 @@ def test_cli_info_on_the_simulated_board(tmp_path):
     from click.testing import CliRunner
 
     from spikeforge.host.cli import main
-    from spikeforge.host.netfile import NetworkSpec, save_network_file
+    from spikeforge.host.formats.netfile import NetworkSpec, save_network_file
 
     path, _ = save_network_file(NetworkSpec(random_network(CONFIG, np.random.default_rng(1))),
                                 tmp_path / "net.toml")

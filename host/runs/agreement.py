@@ -22,7 +22,7 @@
   spikes in either (1.0 when the rasters are equal).
 
 :func:`agreement_report` runs a network file's network on several backends (``brian2``: the
-float reference of :mod:`spikeforge.host.brian2_ref`; anything else a device URL or name for
+float reference of :mod:`spikeforge.host.model.brian2_ref`; anything else a device URL or name for
 :func:`~spikeforge.host.device.open_device`) with learning off and compares every pair.
 """
 
@@ -32,8 +32,8 @@ import numpy as np
 
 from spikeforge.config import ConfigError
 
-from .device import DeviceError, open_device
-from .runs import run_spec
+from ..device import DeviceError, open_device
+from .results import run_spec
 
 __all__ = ["spike_agreement", "coincidence_count", "agreement_report", "BRIAN2"]
 
@@ -138,11 +138,11 @@ def _device_url(name):
 
 def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window=2, *,
                      rounding="float"):
-    """Run ``spec`` (a :class:`~spikeforge.host.netfile.NetworkSpec`) on every backend with
+    """Run ``spec`` (a :class:`~spikeforge.host.formats.netfile.NetworkSpec`) on every backend with
     learning off and compare the spike rasters of every pair.
 
     ``backends``: ``"brian2"`` (the float Brian2 reference; ``rounding`` is passed to
-    :func:`~spikeforge.host.brian2_ref.brian2_network_run`), device names (``model``,
+    :func:`~spikeforge.host.model.brian2_ref.brian2_network_run`), device names (``model``,
     ``sim``) or device URLs. All run the same input raster (``spec.input_raster(steps)``),
     from the zero state. ``steps`` defaults to the file's ``[run] steps``.
 
@@ -188,7 +188,7 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
         rasters = {}
         for name in backends:
             if name == BRIAN2:
-                from .brian2_ref import brian2_network_run
+                from ..model.brian2_ref import brian2_network_run
 
                 rasters[name] = brian2_network_run(network, spec.input_raster(steps), steps,
                                                    rounding=rounding)

@@ -34,7 +34,7 @@ def bench_link(config=None, *, clk_hz=12_000_000, divisor=4, steps=50):
     ``run_output_efficiency`` and the raw byte and cycle counts.
     """
     from ..rtl.top import Top
-    from ..sim.verilator import build_core, run_cocotb
+    from .verilator import build_core, run_cocotb
 
     config = config or CoreConfig()
     baud = clk_hz // divisor

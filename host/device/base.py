@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..config import ConfigError, CoreConfig
-from ..rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
-from .params import GlobalParams, Network, NeuronParams, poisson_states
-from .twin import Twin
+from ...config import ConfigError, CoreConfig
+from ...rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
+from ..model.params import GlobalParams, Network, NeuronParams, poisson_states
+from ..model.regions import twin_region_words
+from ..model.twin import Twin
 
 __all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "open_device",
            "register_scheme", "STATE_NAMES"]
@@ -322,7 +323,6 @@ class ModelDevice(Device):
     # The twin keeps its network in typed arrays; region access goes through the same packing
     # as the hardware's words so that every backend reads and writes identical words.
     def _words(self, region):
-        from ..sim.driver import twin_region_words
         return twin_region_words(self.twin, region)
 
     def read_region(self, region, offset=0, count=None):

@@ -20,8 +20,8 @@ import time
 import numpy as np
 
 from ..config import CoreConfig
-from .params import GlobalParams, Network, NeuronParams
-from .twin import Twin
+from ..host.model.params import GlobalParams, Network, NeuronParams
+from ..host.model.twin import Twin
 
 __all__ = ["WORKLOADS", "build_workload", "bench_core", "summarise"]
 
@@ -69,7 +69,7 @@ def build_workload(config, workload):
 def summarise(name, config, workload, records):
     """Figures of one measured workload (the first step, which rebuilds the spike list after
     the upload, is excluded from the averages)."""
-    from ..sim.driver import expected_cycles
+    from .driver import expected_cycles
 
     cycles = np.asarray(records["cycles"])
     arrivals = np.asarray(records["arrivals"])
@@ -103,7 +103,7 @@ def summarise(name, config, workload, records):
 
 def bench_core(workloads=None, *, steps_scale=1.0, progress=None):
     """Run each workload on the Verilator-built core; return a list of figure dicts."""
-    from ..sim.verilator import build_core, run_cocotb
+    from .verilator import build_core, run_cocotb
 
     results = []
     for name, config, workload in workloads or WORKLOADS:
@@ -136,7 +136,7 @@ def bench_sim(config=None, *, steps=500, progress=None):
     divided by the time it was open), time steps per second of a streamed run through the
     public Device API, the core's own cycles per step, and the time to open a cached build.
     """
-    from .device import open_device
+    from ..host.device import open_device
     from .simboard import SIM_CLK_HZ, build_simboard
 
     config = config or CoreConfig(neurons=100, inputs=64, lanes=8)

@@ -28,10 +28,10 @@ from urllib.parse import parse_qs, urlsplit
 from amaranth.back import verilog
 
 from ..config import CoreConfig
-from ..sim.toolchain import ToolchainError, cache_dir, ensure_verilator
-from ..sim.verilator import rtl_source_hash
-from .device import DeviceError, register_scheme
-from .link import SerialDevice
+from ..host.device import DeviceError, register_scheme
+from ..host.device.link import SerialDevice
+from .toolchain import ToolchainError, cache_dir, ensure_verilator
+from .verilator import rtl_source_hash
 
 __all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "build_simboard", "SimDevice"]
 
@@ -40,7 +40,7 @@ SIM_CLK_HZ = 50_000_000
 #: Clock cycles per UART bit on the simulated board (the fastest the UART allows).
 SIM_DIVISOR = 4
 
-_HARNESS = Path(__file__).resolve().parent.parent / "sim" / "simboard.cpp"
+_HARNESS = Path(__file__).resolve().parent / "simboard.cpp"
 
 
 #: How the host's bytes reach the engine: ``"bytes"`` (the fast path: byte streams straight

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..rtl.protocol import (ACK, CRC, CRC_BYTES, FRAME_OVERHEAD, HEADER_BYTES, IDENTIFY_FIELDS,
+from ...rtl.protocol import (ACK, CRC, CRC_BYTES, FRAME_OVERHEAD, HEADER_BYTES, IDENTIFY_FIELDS,
                             INPUT_BITMAP, STATUS_COUNTERS, ErrorCode, Feature, Opcode,
                             OutputFlag, RunFlag, field_bytes, word_bytes)
-from ..rtl.regions import Region, region_depth
+from ...rtl.regions import Region, region_depth
 
 __all__ = ["CodecError", "FramingError", "ChecksumError", "PayloadError", "Frame",
            "cobs_encode", "cobs_decode", "encode_frame", "decode_frame", "FrameDecoder",

@@ -1,6 +1,6 @@
 """A floating-point Brian2 counterpart of a spikeforge network, as an independent reference.
 
-:func:`brian2_network_run` builds the network of a :class:`~spikeforge.host.params.Network`
+:func:`brian2_network_run` builds the network of a :class:`~spikeforge.host.model.params.Network`
 from Brian2 objects and runs it on an input raster. It is the model of ``docs/model.md`` with
 every integer operation replaced by its real-valued counterpart: a decay multiplies by
 ``alpha / 2^F`` exactly (no rounding toward zero), everything else is the same, including the

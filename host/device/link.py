@@ -2,7 +2,7 @@
 
 :class:`SerialDevice` opens its transport with :func:`serial.serial_for_url`, so the same code
 talks to a board (``/dev/ttyUSB1``, ``COM3``), to a loopback (``loop://``) and to a simulated
-board over TCP (``socket://host:port``). All framing is in :mod:`spikeforge.host.codec`; this
+board over TCP (``socket://host:port``). All framing is in :mod:`spikeforge.host.device.codec`; this
 module only moves bytes, keeps requests in flight within the device's receive buffer, retries
 idempotent requests after a timeout, and turns failures into :class:`LinkError` messages that
 say what to do.
@@ -14,11 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from ..config import ConfigError
-from ..rtl.protocol import FRAME_OVERHEAD, PROTOCOL_VERSION, Opcode, word_bytes
-from ..rtl.regions import Region, region_depth
+from ...config import ConfigError
+from ...rtl.protocol import FRAME_OVERHEAD, PROTOCOL_VERSION, Opcode, word_bytes
+from ...rtl.regions import Region, region_depth
 from . import codec
-from .device import Device, DeviceError, Identity, RunResult, register_scheme
+from .base import Device, DeviceError, Identity, RunResult, register_scheme
 
 __all__ = ["SerialDevice", "LinkError", "NackError", "DEFAULT_BAUD"]
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from spikeforge.config import ConfigError
 
-from .device import STATE_NAMES
+from ..device import STATE_NAMES
 
 __all__ = ["RunRecord", "run_spec", "save_run", "load_run", "compare_backends", "Difference",
            "RUN_FILES"]
@@ -265,7 +265,7 @@ def compare_backends(spec, devices, *, steps=None, learn=None, progress=None):
 def upload_network(device, network):
     """Upload ``network`` (the device checks every region's CRC), read it back and return a
     description of the first value that differs, or None if everything reads back as written."""
-    from .params import GLOBAL_FIELDS, NEURON_FIELDS
+    from ..model.params import GLOBAL_FIELDS, NEURON_FIELDS
 
     device.load_network(network, verify=True)
     back = device.read_network()

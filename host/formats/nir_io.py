@@ -42,7 +42,7 @@ import numpy as np
 from spikeforge.config import ConfigError, CoreConfig
 
 from .netfile import DEFAULT_STEPS, NetworkSpec
-from .params import GLOBAL_FIELDS, GlobalParams, Network, NeuronParams
+from ..model.params import GLOBAL_FIELDS, GlobalParams, Network, NeuronParams
 
 __all__ = ["NirImport", "ParameterError", "import_nir", "export_nir", "read_nir", "write_nir",
            "require_nir", "DEFAULT_DT", "INSTALL_HINT"]

@@ -47,7 +47,7 @@ import numpy as np
 
 from spikeforge.config import ConfigError, CoreConfig
 
-from .params import (GLOBAL_FIELDS, NEURON_FIELDS, GlobalParams, Network, NeuronParams,
+from ..model.params import (GLOBAL_FIELDS, NEURON_FIELDS, GlobalParams, Network, NeuronParams,
                      global_ranges, neuron_ranges)
 
 __all__ = ["NetworkSpec", "load_network_file", "save_network_file", "FORMAT_VERSION",

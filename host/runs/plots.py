@@ -5,7 +5,7 @@
   with each neuron's threshold;
 * :func:`plot_weights` -- the weight matrix as a heat map; with learning, before, after and the
   difference;
-* :func:`plot_run` -- all of them for a run folder written by :func:`spikeforge.host.runs.save_run`.
+* :func:`plot_run` -- all of them for a run folder written by :func:`spikeforge.host.runs.results.save_run`.
 """
 
 from pathlib import Path
@@ -132,7 +132,7 @@ def plot_weights(W_before, path, W_after=None, neurons=None, title="weights"):
 def plot_run(run_dir, out_dir=None):
     """Draw every picture of a run folder into ``out_dir`` (default: the run folder); returns
     the written paths."""
-    from .runs import load_run
+    from .results import load_run
 
     data = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else Path(run_dir)

@@ -3,7 +3,7 @@
 
 import importlib
 
-for _module in ("spikeforge.host.link", "spikeforge.host.simboard"):
+for _module in ("spikeforge.host.device.link", "spikeforge.sim.simboard"):
     try:
         importlib.import_module(_module)
     except ModuleNotFoundError as error:

@@ -44,7 +44,7 @@ The backend interface
 
 :func:`train` and :func:`evaluate` talk to a backend object with five methods:
 
-* ``load(network)`` — load a :class:`~spikeforge.host.params.Network` (weights, plasticity
+* ``load(network)`` — load a :class:`~spikeforge.host.model.params.Network` (weights, plasticity
   mask, neuron and global parameters), once;
 * ``set_params(neuron_params)`` — replace the per-neuron parameters, keeping weights and mask
   (used once, before the evaluation, to set the evaluation thresholds);
@@ -64,8 +64,8 @@ import numpy as np
 
 from spikeforge.config import CoreConfig
 
-from .params import GlobalParams, Network, NeuronParams
-from .twin import Twin
+from ..model.params import GlobalParams, Network, NeuronParams
+from ..model.twin import Twin
 
 __all__ = ["DigitsRecipe", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
            "build_network",
@@ -418,7 +418,7 @@ class DeviceBackend:
         self.device.load_network(network)
 
     def set_params(self, neuron_params):
-        from ..rtl.regions import Region, pack_region
+        from ...rtl.regions import Region, pack_region
 
         config = self.device.config
         self.device.write_region(Region.PARAM,

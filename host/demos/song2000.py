@@ -24,8 +24,8 @@ import numpy as np
 
 from spikeforge.config import CoreConfig
 
-from .params import GlobalParams, Network, NeuronParams
-from .twin import Twin, dec
+from ..model.params import GlobalParams, Network, NeuronParams
+from ..model.twin import Twin, dec
 
 __all__ = ["SONG2000_DEFAULTS", "song2000_network", "stdp_windows", "bimodality",
            "run_song2000"]
