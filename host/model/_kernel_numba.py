@@ -36,15 +36,23 @@ def stdp_change(product, shift, row, col):
 
 
 @_inline
+def row_change_is_zero(product, shift, row):
+    """True when :func:`stdp_change` is 0 for every synapse of the row."""
+    return (product >> shift) == 0
+
+
+@_inline
 def membrane_bounds(v, v_low, v_high):
     """v after integration lies in the signed range of v_bits."""
     return sat(v, v_low, v_high)
 
 
 @_jit
-def step_member(learn, raster_t, W, mask, nstate, spike_bits, istate, nparam, gparam,
+def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam,
                 rate, cfg, inputs, rows, cols, acc, pot):
-    """One step of one network; returns (arriving rows, spikes)."""
+    """One step of one network; returns (arriving rows, spikes). ``row_ok[r]`` is true when
+    every plastic weight of row ``r`` lies inside ``[w_min, w_max]``: potentiation skips such
+    a row when its change is 0 (kept true by the kernel; set by the caller on loading)."""
     N = W.shape[1]
     R = W.shape[0]
     M = R - N
@@ -93,9 +101,10 @@ def step_member(learn, raster_t, W, mask, nstate, spike_bits, istate, nparam, gp
             for j in range(N):
                 w = np.int64(W[r, j])
                 acc[j] += w
-                if mask[r, j]:
-                    w = sat(w - stdp_change(pot[j], shift, r, j), w_min, w_max)
-                    W[r, j] = w
+                # a select rather than a branch, so that the loop vectorises
+                new = sat(w - stdp_change(pot[j], shift, r, j), w_min, w_max)
+                W[r, j] = new if mask[r, j] else w
+            row_ok[r] = True                    # every plastic weight of the row is clamped
     else:
         for e in range(E):
             r = rows[e]
@@ -160,6 +169,8 @@ def step_member(learn, raster_t, W, mask, nstate, spike_bits, istate, nparam, gp
         a_plus = gparam[_APLUS]
         for r in range(R):
             product = a_plus * (nstate[_X, r] if r < N else istate[_XIN, r - N])
+            if row_ok[r] and row_change_is_zero(product, shift, r):
+                continue                        # adding 0 and clamping changes nothing
             for c in range(S):
                 j = cols[c]
                 if mask[r, j]:
@@ -169,11 +180,12 @@ def step_member(learn, raster_t, W, mask, nstate, spike_bits, istate, nparam, gp
 
 
 @_jit
-def run_batch(W, mask, nstate, spike_bits, istate, nparam, gparam, rate, cfg, raster, learn,
+def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate, cfg, raster, learn,
         probes, spikes_out, v_out, i_out, last_inputs, synops):
     """Advance B networks by T steps.
 
-    W (B, N+M, N) int16 and mask (B, N+M, N) bool: weights and plasticity mask;
+    W (B, N+M, N) int8 or int16 and mask (B, N+M, N) bool: weights and plasticity mask;
+    row_ok (B, N+M) bool: see :func:`step_member`;
     nstate (B, 6, N) int64 (rows NSTATE), spike_bits (B, N) bool (s), istate (B, 2, M)
     int64 (rows ISTATE); nparam (B, 9, N) int64 (rows NPARAM), gparam (B, 11) int64
     (GPARAM), rate (B, M) int64 Poisson rates, cfg (9,) int64 (CFG);
@@ -195,7 +207,7 @@ def run_batch(W, mask, nstate, spike_bits, istate, nparam, gparam, rate, cfg, ra
     pot = np.empty(N, dtype=np.int64)
     for b in range(B):
         for t in range(T):
-            E, S = step_member(learn[t], raster[b, t], W[b], mask[b], nstate[b],
+            E, S = step_member(learn[t], raster[b, t], W[b], mask[b], row_ok[b], nstate[b],
                                spike_bits[b], istate[b], nparam[b], gparam[b], rate[b],
                                cfg, inputs, rows, cols, acc, pot)
             synops[b] += E * N

@@ -77,7 +77,8 @@ class BatchTwin:
 
     State, with the batch index first (views: writing into them changes the members):
     ``v, i, r, theta, x, y, s`` ``(B, N)``; ``xin, pstate`` ``(B, M)``; ``W`` and ``mask``
-    ``(B, N+M, N)`` (``W`` is ``int16`` in the compiled kernel); ``synaptic_ops`` ``(B,)``.
+    ``(B, N+M, N)``, read-only (``W`` is ``int8`` or ``int16`` in the compiled kernel);
+    ``synaptic_ops`` ``(B,)``.
     """
 
     def __init__(self, networks, kind="auto"):
@@ -101,8 +102,11 @@ class BatchTwin:
         self._twins = None
         self.networks = [network.copy() for network in networks]
         B, N, M = self.size, self.N, self.M
-        self.W = np.ascontiguousarray(np.stack([n.W for n in networks]).astype(np.int16))
-        self.mask = np.ascontiguousarray(np.stack([n.mask for n in networks]).astype(bool))
+        # the narrowest signed type that holds a weight: fewer bytes for the strided column
+        # walk of potentiation
+        dtype = np.int8 if config.weight_bits <= 8 else np.int16
+        self._W = np.ascontiguousarray(np.stack([n.W for n in networks]).astype(dtype))
+        self._mask = np.ascontiguousarray(np.stack([n.mask for n in networks]).astype(bool))
         self._nstate = np.zeros((B, len(kernel.NSTATE), N), dtype=np.int64)
         self._istate = np.zeros((B, len(kernel.ISTATE), M), dtype=np.int64)
         self._spike_bits = np.zeros((B, N), dtype=bool)
@@ -117,10 +121,38 @@ class BatchTwin:
             gparam[b] = [g[name] for name in kernel.GPARAM]
         self._gparam = gparam
         self._cfg = _config_array(config)
+        self._row_ok = np.zeros((B, config.rows), dtype=bool)
+        self._check_rows()
         self.last_inputs = np.zeros((B, M), dtype=bool)
         self.synaptic_ops = np.zeros(B, dtype=np.int64)
 
     # -- state --------------------------------------------------------------------------------
+
+    def _check_rows(self):
+        """Mark the rows whose plastic weights all lie inside ``[w_min, w_max]`` (the kernel
+        keeps the marks up to date from then on)."""
+        low = self._gparam[:, kernel.GPARAM.index("w_min"), None, None]
+        high = self._gparam[:, kernel.GPARAM.index("w_max"), None, None]
+        outside = ((self._W < low) | (self._W > high)) & self._mask
+        self._row_ok[...] = ~outside.any(axis=2)
+
+    @property
+    def W(self):
+        """Weights ``(B, N+M, N)``, read-only (``load_member_state`` writes them)."""
+        if self._twins is not None:
+            return np.stack([t.W for t in self._twins])
+        view = self._W.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def mask(self):
+        """Plasticity masks ``(B, N+M, N)``, read-only (``load_member_state`` writes them)."""
+        if self._twins is not None:
+            return np.stack([t.mask for t in self._twins])
+        view = self._mask.view()
+        view.flags.writeable = False
+        return view
 
     def __getattr__(self, name):
         # state views (only reached for names that are not plain attributes)
@@ -134,8 +166,7 @@ class BatchTwin:
             return self.__dict__["_istate"][:, kernel.ISTATE.index(name)]
         if name == "s" and self.__dict__.get("_twins") is None:
             return self.__dict__["_spike_bits"]
-        if self.__dict__.get("_twins") is not None and name in ("s", "W", "mask",
-                                                                "last_inputs"):
+        if self.__dict__.get("_twins") is not None and name in ("s", "last_inputs"):
             return np.stack([getattr(t, name) for t in self._twins])
         if name == "synaptic_ops" and self.__dict__.get("_twins") is not None:
             return np.array([t.synaptic_ops for t in self._twins], dtype=np.int64)
@@ -167,13 +198,15 @@ class BatchTwin:
             elif name == "s":
                 target = self._spike_bits[b]
             elif name in ("W", "mask"):
-                target = getattr(self, name)[b]
+                target = getattr(self, "_" + name)[b]
             else:
                 raise KeyError(f"unknown state variable {name!r}")
             if value.shape != target.shape and value.ndim != 0:
                 raise ValueError(f"state {name} must have shape {target.shape}, not "
                                  f"{value.shape}")
             target[...] = value
+        if "W" in state or "mask" in state:
+            self._check_rows()
         return None
 
     def reset_state(self):
@@ -218,7 +251,7 @@ class BatchTwin:
         spikes = np.zeros((B, steps, N), dtype=bool)
         v_out = np.zeros((B, steps, index.size), dtype=np.int64)
         i_out = np.zeros((B, steps, index.size), dtype=np.int64)
-        kernel.run_kernel(self.W, self.mask, self._nstate, self._spike_bits, self._istate,
+        kernel.run_kernel(self._W, self._mask, self._row_ok, self._nstate, self._spike_bits, self._istate,
                           self._nparam, self._gparam, self._rate, self._cfg,
                           np.ascontiguousarray(rasters), schedule, index, spikes, v_out, i_out,
                           self.last_inputs, self.synaptic_ops)
@@ -286,7 +319,8 @@ class _Row:
 class CompiledTwin:
     """One network on the compiled kernel, with the interface of :class:`~.twin.Twin`
     (``step``, ``run``, ``state_dict``, ``load_state``, ``reset_state`` and the state
-    attributes). ``W`` is held as ``int16``."""
+    attributes). ``W`` and ``mask`` are read-only views (``W`` held as ``int8`` or
+    ``int16``); :meth:`load_state` writes them."""
 
     v = _Row("v")
     i = _Row("i")
