@@ -18,7 +18,7 @@ from . import kernel
 from .params import Network
 from .twin import Twin
 
-__all__ = ["BatchTwin", "CompiledTwin", "make_twin", "kernel_name"]
+__all__ = ["BatchTwin", "CompiledTwin", "make_twin", "kernel_name", "warm_up"]
 
 _STATE_1D = ("v", "i", "r", "theta", "x", "y")
 
@@ -44,6 +44,24 @@ def make_twin(network, kind="auto"):
     if kernel_name(kind) == "compiled":
         return CompiledTwin(network)
     return Twin(network)
+
+
+def warm_up():
+    """Compile the kernel for both weight types (int8, int16) and cache it on disk; returns a
+    one-line summary (what ``scripts/setup`` prints)."""
+    import time
+
+    from spikeforge.config import CoreConfig
+
+    from .params import random_network
+
+    if kernel_name() != "compiled":
+        return f"unavailable ({kernel.unavailable_reason()})"
+    start = time.perf_counter()
+    for bits in (8, 16):
+        config = CoreConfig(neurons=4, inputs=2, lanes=4, weight_bits=bits)
+        CompiledTwin(random_network(config, 0)).run(np.ones((2, 2), dtype=bool), learn=True)
+    return f"ready in {time.perf_counter() - start:.1f} s (cache {kernel.cache_folder()})"
 
 
 def _config_array(config):
@@ -86,11 +104,14 @@ class BatchTwin:
         if not networks:
             raise ValueError("a batch needs at least one network")
         config = networks[0].config
+        seen = set()
         for k, network in enumerate(networks):
             if network.config != config:
                 raise ValueError(f"batch member {k} is for {network.config.describe()}, member 0 "
                                  f"for {config.describe()}: a batch holds one configuration")
-            network.validate()
+            if id(network) not in seen:       # a network repeated in the batch is checked once
+                network.validate()
+                seen.add(id(network))
         self.config = config
         self.kind = kernel_name(kind)
         self.size = len(networks)
@@ -100,7 +121,7 @@ class BatchTwin:
             self._twins = [Twin(network) for network in networks]
             return
         self._twins = None
-        self.networks = [network.copy() for network in networks]
+        self.networks = networks
         B, N, M = self.size, self.N, self.M
         # the narrowest signed type that holds a weight: fewer bytes for the strided column
         # walk of potentiation
@@ -125,6 +146,11 @@ class BatchTwin:
         self._check_rows()
         self.last_inputs = np.zeros((B, M), dtype=bool)
         self.synaptic_ops = np.zeros(B, dtype=np.int64)
+
+    @classmethod
+    def replicate(cls, network, count, kind="auto"):
+        """A batch of ``count`` copies of ``network`` (to run different inputs through it)."""
+        return cls([network] * int(count), kind=kind)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -339,7 +365,7 @@ class CompiledTwin:
         self._batch = BatchTwin([network], kind="compiled")
         batch = self._batch
         self.config = network.config
-        self.network = batch.networks[0]
+        self.network = network.copy()
         self.N, self.M = self.config.neurons, self.config.inputs
         self.poisson_rate = batch._rate[0]
         self.poisson_on = bool(batch._gparam[0, kernel.GPARAM.index("poisson_on")])

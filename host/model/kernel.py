@@ -101,6 +101,11 @@ def _load():
     return _KERNEL
 
 
+def cache_folder():
+    """Where numba keeps the compiled kernel."""
+    return os.environ.get("NUMBA_CACHE_DIR") or _cache_root()
+
+
 def available():
     """True when the compiled kernel can run (numba imports)."""
     return _load() is not None
