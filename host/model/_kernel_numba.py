@@ -180,12 +180,13 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
 
 
 @_jit
-def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate, cfg, raster, learn,
-        probes, spikes_out, v_out, i_out, last_inputs, synops):
+def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate, cfg, raster,
+              learn, probes, spikes_out, v_out, i_out, last_inputs, synops):
     """Advance B networks by T steps.
 
     W (B, N+M, N) int8 or int16 and mask (B, N+M, N) bool: weights and plasticity mask;
-    row_ok (B, N+M) bool: see :func:`step_member`;
+    row_ok (B, N+M) bool: see :func:`step_member`. W, mask, row_ok and nparam may have a
+    leading size of 1: the members share them (only when no step learns);
     nstate (B, 6, N) int64 (rows NSTATE), spike_bits (B, N) bool (s), istate (B, 2, M)
     int64 (rows ISTATE); nparam (B, 9, N) int64 (rows NPARAM), gparam (B, 11) int64
     (GPARAM), rate (B, M) int64 Poisson rates, cfg (9,) int64 (CFG);
@@ -194,7 +195,6 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
     bool, v_out and i_out (B, T, P) int64, last_inputs (B, M) bool, synops (B,) int64
     (arriving rows times N, added to).
     """
-    B = W.shape[0]
     N = W.shape[2]
     R = W.shape[1]
     M = R - N
@@ -205,10 +205,15 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
     cols = np.empty(N, dtype=np.int64)
     acc = np.empty(N, dtype=np.int64)
     pot = np.empty(N, dtype=np.int64)
+    B = nstate.shape[0]
+    shared_w = W.shape[0] == 1
+    shared_p = nparam.shape[0] == 1
     for b in range(B):
+        wb = 0 if shared_w else b
+        pb = 0 if shared_p else b
         for t in range(T):
-            E, S = step_member(learn[t], raster[b, t], W[b], mask[b], row_ok[b], nstate[b],
-                               spike_bits[b], istate[b], nparam[b], gparam[b], rate[b],
+            E, S = step_member(learn[t], raster[b, t], W[wb], mask[wb], row_ok[wb], nstate[b],
+                               spike_bits[b], istate[b], nparam[pb], gparam[b], rate[b],
                                cfg, inputs, rows, cols, acc, pot)
             synops[b] += E * N
             for j in range(N):

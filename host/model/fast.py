@@ -99,7 +99,7 @@ class BatchTwin:
     ``synaptic_ops`` ``(B,)``.
     """
 
-    def __init__(self, networks, kind="auto"):
+    def __init__(self, networks, kind="auto", *, _shared=False):
         networks = list(networks)
         if not networks:
             raise ValueError("a batch needs at least one network")
@@ -123,17 +123,20 @@ class BatchTwin:
         self._twins = None
         self.networks = networks
         B, N, M = self.size, self.N, self.M
+        # a replicated batch keeps one copy of the weights, mask and neuron parameters until
+        # a step learns (then every member gets its own weights)
+        unique = networks[:1] if _shared else networks
         # the narrowest signed type that holds a weight: fewer bytes for the strided column
         # walk of potentiation
         dtype = np.int8 if config.weight_bits <= 8 else np.int16
-        self._W = np.ascontiguousarray(np.stack([n.W for n in networks]).astype(dtype))
-        self._mask = np.ascontiguousarray(np.stack([n.mask for n in networks]).astype(bool))
+        self._W = np.ascontiguousarray(np.stack([n.W for n in unique]).astype(dtype))
+        self._mask = np.ascontiguousarray(np.stack([n.mask for n in unique]).astype(bool))
         self._nstate = np.zeros((B, len(kernel.NSTATE), N), dtype=np.int64)
         self._istate = np.zeros((B, len(kernel.ISTATE), M), dtype=np.int64)
         self._spike_bits = np.zeros((B, N), dtype=bool)
         self._nparam = np.stack([
             np.stack([getattr(n.neuron_params, name) for name in kernel.NPARAM])
-            for n in networks]).astype(np.int64)
+            for n in unique]).astype(np.int64)
         self._rate = np.stack([n.poisson_rate for n in networks]).astype(np.int64).reshape(B, M)
         gparam = np.zeros((B, len(kernel.GPARAM)), dtype=np.int64)
         for b, network in enumerate(networks):
@@ -142,23 +145,34 @@ class BatchTwin:
             gparam[b] = [g[name] for name in kernel.GPARAM]
         self._gparam = gparam
         self._cfg = _config_array(config)
-        self._row_ok = np.zeros((B, config.rows), dtype=bool)
+        self._row_ok = np.zeros((len(unique), config.rows), dtype=bool)
         self._check_rows()
         self.last_inputs = np.zeros((B, M), dtype=bool)
         self.synaptic_ops = np.zeros(B, dtype=np.int64)
 
     @classmethod
     def replicate(cls, network, count, kind="auto"):
-        """A batch of ``count`` copies of ``network`` (to run different inputs through it)."""
-        return cls([network] * int(count), kind=kind)
+        """A batch of ``count`` copies of ``network``, to run different inputs or start states
+        through it. The copies share one weight matrix, mask and set of neuron parameters
+        until a step learns."""
+        return cls([network] * int(count), kind=kind, _shared=True)
+
+    def _unshare(self):
+        B = self.size
+        if self._W.shape[0] != B:
+            self._W = np.ascontiguousarray(np.repeat(self._W, B, axis=0))
+            self._mask = np.ascontiguousarray(np.repeat(self._mask, B, axis=0))
+            self._row_ok = np.ascontiguousarray(np.repeat(self._row_ok, B, axis=0))
+            self._nparam = np.ascontiguousarray(np.repeat(self._nparam, B, axis=0))
 
     # -- state --------------------------------------------------------------------------------
 
     def _check_rows(self):
         """Mark the rows whose plastic weights all lie inside ``[w_min, w_max]`` (the kernel
         keeps the marks up to date from then on)."""
-        low = self._gparam[:, kernel.GPARAM.index("w_min"), None, None]
-        high = self._gparam[:, kernel.GPARAM.index("w_max"), None, None]
+        held = self._W.shape[0]       # 1 while a replicated batch shares its weights
+        low = self._gparam[:held, kernel.GPARAM.index("w_min"), None, None]
+        high = self._gparam[:held, kernel.GPARAM.index("w_max"), None, None]
         outside = ((self._W < low) | (self._W > high)) & self._mask
         self._row_ok[...] = ~outside.any(axis=2)
 
@@ -167,7 +181,7 @@ class BatchTwin:
         """Weights ``(B, N+M, N)``, read-only (``load_member_state`` writes them)."""
         if self._twins is not None:
             return np.stack([t.W for t in self._twins])
-        view = self._W.view()
+        view = np.broadcast_to(self._W, (self.size,) + self._W.shape[1:])
         view.flags.writeable = False
         return view
 
@@ -176,7 +190,7 @@ class BatchTwin:
         """Plasticity masks ``(B, N+M, N)``, read-only (``load_member_state`` writes them)."""
         if self._twins is not None:
             return np.stack([t.mask for t in self._twins])
-        view = self._mask.view()
+        view = np.broadcast_to(self._mask, (self.size,) + self._mask.shape[1:])
         view.flags.writeable = False
         return view
 
@@ -206,8 +220,9 @@ class BatchTwin:
         state["s"] = self._spike_bits[b].copy()
         state["xin"] = self._istate[b, 0].copy()
         state["pstate"] = self._istate[b, 1].copy()
-        state["W"] = self.W[b].astype(np.int64)
-        state["mask"] = self.mask[b].copy()
+        w = 0 if self._W.shape[0] == 1 else b
+        state["W"] = self._W[w].astype(np.int64)
+        state["mask"] = self._mask[w].copy()
         return state
 
     def load_member_state(self, b, state):
@@ -224,6 +239,7 @@ class BatchTwin:
             elif name == "s":
                 target = self._spike_bits[b]
             elif name in ("W", "mask"):
+                self._unshare()
                 target = getattr(self, "_" + name)[b]
             else:
                 raise KeyError(f"unknown state variable {name!r}")
@@ -273,6 +289,8 @@ class BatchTwin:
                 raise ValueError(f"probe index out of range 0..{N - 1}")
         if self._twins is not None:
             return self._run_numpy(rasters, schedule, probes)
+        if schedule.any():
+            self._unshare()
         index = probes if probes is not None else np.zeros(0, dtype=np.int64)
         spikes = np.zeros((B, steps, N), dtype=bool)
         v_out = np.zeros((B, steps, index.size), dtype=np.int64)

@@ -210,3 +210,22 @@ def test_without_numba_the_numpy_twin_runs(monkeypatch):
         make_twin(network, "compiled")
     with pytest.raises(DeviceError, match="unavailable: numba is not installed"):
         open_device("model://?kernel=compiled", network.config)
+
+
+@pytest.mark.parametrize("kind", ["compiled", "numpy"])
+def test_replicated_batch_shares_weights_until_a_step_learns(kind):
+    config = CoreConfig(neurons=12, inputs=7, lanes=4)
+    network = random_network(config, 22, regime="active", plastic=1.0)
+    rng = np.random.default_rng(22)
+    rasters = rng.random((6, 40, config.inputs)) < 0.3
+    batch = BatchTwin.replicate(network, 6, kind=kind)
+    out = batch.run(rasters[:, :20], learn=False)["spikes"]
+    out = np.concatenate([out, batch.run(rasters[:, 20:], learn=True)["spikes"]], axis=1)
+    for b in range(6):
+        twin = Twin(network)
+        alone = np.concatenate([twin.run(rasters[b, :20])["spikes"],
+                                twin.run(rasters[b, 20:], learn=True)["spikes"]])
+        assert np.array_equal(out[b], alone), f"member {b}"
+        assert_same_state(twin.state_dict(), batch.member_state(b), f"for member {b}")
+    # different inputs, so the members learned different weights
+    assert not np.array_equal(batch.member_state(0)["W"], batch.member_state(1)["W"])
