@@ -11,6 +11,10 @@ from .kernel import (_ADAPT, _AI, _AMINUS, _APLUS, _ATH, _AV, _AX, _AY, _BIAS, _
                      _XINC, _Y, _YINC)
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+
+#: potentiation walks whole rows (vectorised) when at least N / DENSE_SPIKES neurons spiked,
+#: else only the spike columns of each row
+DENSE_SPIKES = 8
 _inline = numba.njit(cache=True, inline="always")
 
 
@@ -31,8 +35,19 @@ def sat(x, low, high):
 def stdp_change(product, shift, row, col):
     """The magnitude of one STDP update of synapse (row, col): ``product = rate * trace``
     (non-negative) shifted right, rounded down. (A rounding that depends on the synapse
-    and the step takes its row, its column and a per-step seed here.)"""
+    and the step takes its row, its column and a per-step seed here; the callers pass -1
+    for the index the change does not depend on today.)"""
     return product >> shift
+
+
+#: an STDP change beyond the whole 16-bit weight range clamps like this one: capping it lets
+#: the weight updates run in 32-bit arithmetic (which vectorises better than 64-bit)
+CHANGE_CAP = 1 << 17
+
+
+@_inline
+def capped(change):
+    return np.int32(min(change, CHANGE_CAP))
 
 
 @_inline
@@ -49,7 +64,7 @@ def membrane_bounds(v, v_low, v_high):
 
 @_jit
 def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam,
-                rate, cfg, inputs, rows, cols, acc, pot):
+                rate, cfg, inputs, rows, cols, acc, change):
     """One step of one network; returns (arriving rows, spikes). ``row_ok[r]`` is true when
     every plastic weight of row ``r`` lies inside ``[w_min, w_max]``: potentiation skips such
     a row when its change is 0 (kept true by the kernel; set by the caller on loading)."""
@@ -94,22 +109,26 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
         acc[j] = 0
     if learn:
         a_minus = gparam[_AMINUS]
+        lo, hi = np.int32(w_min), np.int32(w_max)
+        # the depression of column j (y before the step); it does not depend on the row, so
+        # it is computed once per step (a rounding that did would move it into the row loop)
         for j in range(N):
-            pot[j] = a_minus * nstate[_Y, j]    # depression products, y before the step
+            change[j] = capped(stdp_change(a_minus * nstate[_Y, j], shift, -1, j))
         for e in range(E):
             r = rows[e]
+            w_row, m_row = W[r], mask[r]
             for j in range(N):
-                w = np.int64(W[r, j])
+                w = np.int32(w_row[j])
                 acc[j] += w
-                # a select rather than a branch, so that the loop vectorises
-                new = sat(w - stdp_change(pot[j], shift, r, j), w_min, w_max)
-                W[r, j] = new if mask[r, j] else w
+                # a select rather than a branch, in 32 bits, so that the loop vectorises
+                new = min(max(w - change[j], lo), hi)
+                w_row[j] = new if m_row[j] else w
             row_ok[r] = True                    # every plastic weight of the row is clamped
     else:
         for e in range(E):
-            r = rows[e]
+            w_row = W[rows[e]]
             for j in range(N):
-                acc[j] += W[r, j]
+                acc[j] += w_row[j]
 
     # -- phase B: neuron update, every right-hand side from the start of the phase
     w_shift = gparam[_WSHIFT]
@@ -167,15 +186,26 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
     # are walked in storage order and only this step's spike columns are touched
     if learn and S > 0:
         a_plus = gparam[_APLUS]
+        lo, hi = np.int32(w_min), np.int32(w_max)
+        dense = S * DENSE_SPIKES >= N
         for r in range(R):
             product = a_plus * (nstate[_X, r] if r < N else istate[_XIN, r - N])
             if row_ok[r] and row_change_is_zero(product, shift, r):
                 continue                        # adding 0 and clamping changes nothing
-            for c in range(S):
-                j = cols[c]
-                if mask[r, j]:
-                    W[r, j] = sat(np.int64(W[r, j]) + stdp_change(product, shift, r, j),
-                                  w_min, w_max)
+            d = capped(stdp_change(product, shift, r, -1))
+            w_row, m_row = W[r], mask[r]
+            if dense:
+                # many spikes: the whole row with selects, so that the loop vectorises
+                for j in range(N):
+                    w = np.int32(w_row[j])
+                    new = min(max(w + d, lo), hi)
+                    w_row[j] = new if (spike_bits[j] & m_row[j]) else w
+            else:
+                for c in range(S):
+                    j = cols[c]
+                    w = np.int32(w_row[j])
+                    new = min(max(w + d, lo), hi)
+                    w_row[j] = new if m_row[j] else w
     return E, S
 
 
@@ -204,7 +234,7 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
     rows = np.empty(R, dtype=np.int64)
     cols = np.empty(N, dtype=np.int64)
     acc = np.empty(N, dtype=np.int64)
-    pot = np.empty(N, dtype=np.int64)
+    change = np.empty(N, dtype=np.int32)
     B = nstate.shape[0]
     shared_w = W.shape[0] == 1
     shared_p = nparam.shape[0] == 1
@@ -214,7 +244,7 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
         for t in range(T):
             E, S = step_member(learn[t], raster[b, t], W[wb], mask[wb], row_ok[wb], nstate[b],
                                spike_bits[b], istate[b], nparam[pb], gparam[b], rate[b],
-                               cfg, inputs, rows, cols, acc, pot)
+                               cfg, inputs, rows, cols, acc, change)
             synops[b] += E * N
             for j in range(N):
                 spikes_out[b, t, j] = spike_bits[b, j]
