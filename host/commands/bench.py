@@ -151,7 +151,8 @@ def bench_twin_command(steps, neurons, targets, learning, repeats, batch, out_pa
     for case in figures["cases"]:
         table = [(f"{key}: steps per CPU-second", f"{value:,.0f}")
                  for key, value in case["steps_per_cpu_s"].items()]
-        table += [(f"spike rate, {key}", f"{value:.5f}") for key, value in case["spike_rate"].items()]
+        table += [(f"spike rate, {key}", f"{value:.5f}")
+                  for key, value in case["spike_rate"].items()]
         table.append(("rates matched within 5 %", "yes" if case["rates_matched"] else
                       f"NO ({case['rate_mismatch']:.1%})"))
         table += [(f"{key} build (not counted)", f"{value:.1f} s")

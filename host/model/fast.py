@@ -121,7 +121,6 @@ class BatchTwin:
             self._twins = [Twin(network) for network in networks]
             return
         self._twins = None
-        self.networks = networks
         B, N, M = self.size, self.N, self.M
         # a replicated batch keeps one copy of the weights, mask and neuron parameters until
         # a step learns (then every member gets its own weights)
@@ -295,8 +294,8 @@ class BatchTwin:
         spikes = np.zeros((B, steps, N), dtype=bool)
         v_out = np.zeros((B, steps, index.size), dtype=np.int64)
         i_out = np.zeros((B, steps, index.size), dtype=np.int64)
-        kernel.run_kernel(self._W, self._mask, self._row_ok, self._nstate, self._spike_bits, self._istate,
-                          self._nparam, self._gparam, self._rate, self._cfg,
+        kernel.run_kernel(self._W, self._mask, self._row_ok, self._nstate, self._spike_bits,
+                          self._istate, self._nparam, self._gparam, self._rate, self._cfg,
                           np.ascontiguousarray(rasters), schedule, index, spikes, v_out, i_out,
                           self.last_inputs, self.synaptic_ops)
         self.steps += steps
