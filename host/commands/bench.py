@@ -165,10 +165,10 @@ def bench_twin_command(steps, neurons, targets, learning, repeats, batch, out_pa
         rows.append((f"N={case['neurons']} M={case['inputs']}, learning "
                      f"{'on' if case['learning'] else 'off'}, {case['steps']} steps "
                      f"(load average {load['min']:.1f}-{load['max']:.1f})", table))
+    _emit("twin", figures, out_path, as_json, rows)
     if not as_json:
         click.echo(f"How the rates were matched: {figures['rate_matching']}")
         click.echo(f"Timing: {figures['timing']}.")
-    _emit("twin", figures, out_path, as_json, rows)
 
 
 @bench_group.command("sim")
