@@ -21,14 +21,15 @@ _inline = numba.njit(cache=True, inline="always")
 @_inline
 def dec(x, a, F, round_mask):
     # rounding toward zero: an arithmetic shift floors; adding 2^F - 1 to a negative
-    # product first truncates
-    p = x * a
+    # product first truncates. Every decaying value fits in 32 bits and every factor in 16:
+    # telling the compiler so lets it use the 32 x 32 -> 64-bit vector multiply
+    p = np.int64(np.int32(x)) * np.int64(np.int32(a))
     return (p + ((p >> 63) & round_mask)) >> F
 
 
 @_inline
 def sat(x, low, high):
-    return low if x < low else (high if x > high else x)
+    return min(max(x, low), high)
 
 
 @_inline
@@ -52,7 +53,13 @@ def capped(change):
 
 @_inline
 def row_change_is_zero(product, shift, row):
-    """True when :func:`stdp_change` is 0 for every synapse of the row."""
+    """True when :func:`stdp_change` is 0 for every synapse of the row (potentiation)."""
+    return (product >> shift) == 0
+
+
+@_inline
+def column_change_is_zero(product, shift, col):
+    """True when :func:`stdp_change` is 0 for every synapse of the column (depression)."""
     return (product >> shift) == 0
 
 
@@ -64,10 +71,11 @@ def membrane_bounds(v, v_low, v_high):
 
 @_jit
 def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam,
-                rate, cfg, inputs, rows, cols, acc, change):
+                rate, cfg, inputs, rows, cols, acc, change, active, row_change):
     """One step of one network; returns (arriving rows, spikes). ``row_ok[r]`` is true when
     every plastic weight of row ``r`` lies inside ``[w_min, w_max]``: potentiation skips such
-    a row when its change is 0 (kept true by the kernel; set by the caller on loading)."""
+    a row when its change is 0 (kept true by the kernel; set by the caller on loading).
+    ``inputs, rows, cols, acc, change, active, row_change`` are scratch arrays."""
     N = W.shape[1]
     R = W.shape[0]
     M = R - N
@@ -85,24 +93,23 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
     # -- phase 0: Poisson generators, then the list of arriving rows
     E = 0
     for j in range(N):
-        if spike_bits[j]:
-            rows[E] = j
-            E += 1
-    poisson = gparam[_PON] != 0
-    for k in range(M):
-        hit = raster_t[k] != 0
-        if poisson:
-            p = istate[_PS, k]
+        rows[E] = j
+        E += spike_bits[j]
+    if gparam[_PON] != 0:
+        p_s = istate[_PS]
+        for k in range(M):
+            p = p_s[k]
             p ^= (p << 13) & 0xFFFFFFFF
             p ^= p >> 17
             p ^= (p << 5) & 0xFFFFFFFF
-            istate[_PS, k] = p
-            if (p & 0xFFFF) < rate[k]:
-                hit = True
-        inputs[k] = hit
-        if hit:
-            rows[E] = N + k
-            E += 1
+            p_s[k] = p
+            inputs[k] = raster_t[k] | ((p & 0xFFFF) < rate[k])
+    else:
+        for k in range(M):
+            inputs[k] = raster_t[k]
+    for k in range(M):
+        rows[E] = N + k
+        E += inputs[k]
 
     # -- phase A: delivery with the weights at the start of the step, then depression
     for j in range(N):
@@ -111,101 +118,122 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
         a_minus = gparam[_AMINUS]
         lo, hi = np.int32(w_min), np.int32(w_max)
         # the depression of column j (y before the step); it does not depend on the row, so
-        # it is computed once per step (a rounding that did would move it into the row loop)
+        # it is computed once per step (a rounding that did would move it into the row loop),
+        # with the list of the D columns whose change is not 0
+        D = 0
         for j in range(N):
             change[j] = capped(stdp_change(a_minus * nstate[_Y, j], shift, -1, j))
+            active[D] = j
+            D += not column_change_is_zero(a_minus * nstate[_Y, j], shift, j)
+        few = D * DENSE_SPIKES < N
         for e in range(E):
             r = rows[e]
             w_row, m_row = W[r], mask[r]
-            for j in range(N):
-                w = np.int32(w_row[j])
-                acc[j] += w
-                # a select rather than a branch, in 32 bits, so that the loop vectorises
-                new = min(max(w - change[j], lo), hi)
-                w_row[j] = new if m_row[j] else w
-            row_ok[r] = True                    # every plastic weight of the row is clamped
+            if few and row_ok[r]:
+                # the row's plastic weights lie in the bounds: only the D columns can change
+                for j in range(N):
+                    acc[j] += np.int32(w_row[j])
+                for q in range(D):
+                    j = active[q]
+                    w = np.int32(w_row[j])
+                    new = min(max(w - change[j], lo), hi)
+                    w_row[j] = new if m_row[j] else w
+            else:
+                for j in range(N):
+                    w = np.int32(w_row[j])
+                    acc[j] += w
+                    # a select rather than a branch, in 32 bits, so that the loop vectorises
+                    new = min(max(w - change[j], lo), hi)
+                    w_row[j] = new if m_row[j] else w
+                row_ok[r] = True                # every plastic weight of the row is clamped
     else:
         for e in range(E):
             w_row = W[rows[e]]
             for j in range(N):
-                acc[j] += w_row[j]
+                acc[j] += np.int32(w_row[j])
 
-    # -- phase B: neuron update, every right-hand side from the start of the phase
+    # -- phase B: neuron update, every right-hand side from the start of the phase. Written
+    # with selects and no branches so that the loop vectorises; without the adaptive threshold
+    # (or STDP) the factors and increments are 0, which keeps theta (or the traces) at 0
     w_shift = gparam[_WSHIFT]
-    alpha_x, alpha_y = gparam[_AX], gparam[_AY]
-    x_inc, y_inc = gparam[_XINC], gparam[_YINC]
+    on = 1 if stdp else 0
+    alpha_x, alpha_y = gparam[_AX] * on, gparam[_AY] * on
+    x_inc, y_inc = gparam[_XINC] * on, gparam[_YINC] * on
+    adapt = 1 if adaptive else 0
+    i_s, v_s, r_s = nstate[_I], nstate[_V], nstate[_R]
+    th_s, x_s, y_s = nstate[_TH], nstate[_X], nstate[_Y]
+    thr, v_reset, reset_sub, refrac = nparam[_THR], nparam[_VRESET], nparam[_RSUB], nparam[_REFRAC]
+    alpha_v, alpha_i, bias = nparam[_AV], nparam[_AI], nparam[_BIAS]
+    theta_inc, alpha_th = nparam[_THINC], nparam[_ATH]
+    # (one simple loop per quantity vectorises better than one loop doing everything)
+    for j in range(N):
+        i_s[j] = sat(dec(i_s[j], alpha_i[j], F, round_mask) + (np.int64(acc[j]) << w_shift)
+                     + bias[j], i_low, i_high)
+    for j in range(N):                      # x counts the spike of last step, arriving now
+        x_s[j] = sat(dec(x_s[j], alpha_x, F, round_mask) + (x_inc if spike_bits[j] else 0),
+                     0, trace_top)
+    for j in range(N):
+        theta = th_s[j] * adapt
+        th = sat(thr[j] + theta, v_low, v_high)
+        v1 = membrane_bounds(dec(v_s[j], alpha_v[j], F, round_mask) + i_s[j], v_low, v_high)
+        r_left = r_s[j]
+        free = r_left <= 0                  # refractory (r > 0): v held, no spike
+        spike = free & (v1 >= th)
+        reset = sat(v1 - th, v_low, v_high) if reset_sub[j] != 0 else v_reset[j]
+        v_s[j] = (reset if spike else v1) if free else v_s[j]
+        r_s[j] = (refrac[j] if spike else 0) if free else r_left - 1
+        spike_bits[j] = spike
+    if adaptive:
+        for j in range(N):
+            th_s[j] = sat(dec(th_s[j], alpha_th[j], F, round_mask)
+                          + (theta_inc[j] if spike_bits[j] else 0), 0, theta_top)
+    else:
+        for j in range(N):
+            th_s[j] = 0
+    for j in range(N):
+        y_s[j] = sat(dec(y_s[j], alpha_y, F, round_mask) + (y_inc if spike_bits[j] else 0),
+                     0, trace_top)
     S = 0
     for j in range(N):
-        i_new = sat(dec(nstate[_I, j], nparam[_AI, j], F, round_mask)
-                    + (acc[j] << w_shift) + nparam[_BIAS, j], i_low, i_high)
-        nstate[_I, j] = i_new
-        theta = nstate[_TH, j] if adaptive else 0
-        spike = False
-        r_left = nstate[_R, j]
-        if r_left > 0:                  # refractory: v held, no spike
-            nstate[_R, j] = r_left - 1
-        else:
-            v1 = membrane_bounds(dec(nstate[_V, j], nparam[_AV, j], F, round_mask) + i_new,
-                                 v_low, v_high)
-            th = sat(nparam[_THR, j] + theta, v_low, v_high)
-            spike = v1 >= th
-            if spike:
-                nstate[_R, j] = nparam[_REFRAC, j]
-                if nparam[_RSUB, j]:
-                    v1 = sat(v1 - th, v_low, v_high)
-                else:
-                    v1 = nparam[_VRESET, j]
-            else:
-                nstate[_R, j] = 0
-            nstate[_V, j] = v1
-        if adaptive:
-            nstate[_TH, j] = sat(dec(theta, nparam[_ATH, j], F, round_mask)
-                                 + (nparam[_THINC, j] if spike else 0), 0, theta_top)
-        else:
-            nstate[_TH, j] = 0
-        if stdp:
-            nstate[_Y, j] = sat(dec(nstate[_Y, j], alpha_y, F, round_mask)
-                                + (y_inc if spike else 0), 0, trace_top)
-            nstate[_X, j] = sat(dec(nstate[_X, j], alpha_x, F, round_mask)
-                                + (x_inc if spike_bits[j] else 0), 0, trace_top)
-        else:
-            nstate[_Y, j] = 0
-            nstate[_X, j] = 0
-        spike_bits[j] = spike
-        if spike:
-            cols[S] = j
-            S += 1
+        cols[S] = j
+        S += spike_bits[j]
+    xin_s = istate[_XIN]
     for k in range(M):
-        if stdp:
-            istate[_XIN, k] = sat(dec(istate[_XIN, k], alpha_x, F, round_mask)
-                                  + (x_inc if inputs[k] else 0), 0, trace_top)
-        else:
-            istate[_XIN, k] = 0
+        xin_s[k] = sat(dec(xin_s[k], alpha_x, F, round_mask) + (x_inc if inputs[k] else 0),
+                       0, trace_top)
 
     # -- phase C: potentiation of the columns that spiked, traces after phase B; the rows
     # are walked in storage order and only this step's spike columns are touched
     if learn and S > 0:
         a_plus = gparam[_APLUS]
         lo, hi = np.int32(w_min), np.int32(w_max)
-        dense = S * DENSE_SPIKES >= N
+        # the rows this step can change: a change that is not 0, or a plastic weight that may
+        # lie outside [w_min, w_max] (adding 0 and clamping changes nothing otherwise)
+        x_in = istate[_XIN]
+        Q = 0
         for r in range(R):
-            product = a_plus * (nstate[_X, r] if r < N else istate[_XIN, r - N])
-            if row_ok[r] and row_change_is_zero(product, shift, r):
-                continue                        # adding 0 and clamping changes nothing
-            d = capped(stdp_change(product, shift, r, -1))
-            w_row, m_row = W[r], mask[r]
-            if dense:
-                # many spikes: the whole row with selects, so that the loop vectorises
+            # the pre trace after phase B: of the neuron (rows 0..N-1) or of the input
+            product = a_plus * (x_s[r] if r < N else x_in[r - N])
+            active[Q] = r
+            row_change[Q] = capped(stdp_change(product, shift, r, -1))
+            Q += not (row_ok[r] and row_change_is_zero(product, shift, r))
+        if S * DENSE_SPIKES >= N:
+            # many spikes: whole rows with selects, so that the loop vectorises
+            for q in range(Q):
+                w_row, m_row, d = W[active[q]], mask[active[q]], row_change[q]
                 for j in range(N):
                     w = np.int32(w_row[j])
                     new = min(max(w + d, lo), hi)
                     w_row[j] = new if (spike_bits[j] & m_row[j]) else w
-            else:
-                for c in range(S):
-                    j = cols[c]
-                    w = np.int32(w_row[j])
-                    new = min(max(w + d, lo), hi)
-                    w_row[j] = new if m_row[j] else w
+        else:
+            # few spikes: down each spike column through the rows that change
+            for c in range(S):
+                j = cols[c]
+                for q in range(Q):
+                    r = active[q]
+                    w = np.int32(W[r, j])
+                    new = min(max(w + row_change[q], lo), hi)
+                    W[r, j] = new if mask[r, j] else w
     return E, S
 
 
@@ -233,8 +261,11 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
     inputs = np.zeros(M, dtype=np.bool_)
     rows = np.empty(R, dtype=np.int64)
     cols = np.empty(N, dtype=np.int64)
-    acc = np.empty(N, dtype=np.int64)
+    # the accumulator is at most acc_bits = weight_bits + ceil_log2(N+M+1) + 1 <= 28 bits wide
+    acc = np.empty(N, dtype=np.int32)
     change = np.empty(N, dtype=np.int32)
+    active = np.empty(R, dtype=np.int64)
+    row_change = np.empty(R, dtype=np.int32)
     B = nstate.shape[0]
     shared_w = W.shape[0] == 1
     shared_p = nparam.shape[0] == 1
@@ -244,7 +275,7 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
         for t in range(T):
             E, S = step_member(learn[t], raster[b, t], W[wb], mask[wb], row_ok[wb], nstate[b],
                                spike_bits[b], istate[b], nparam[pb], gparam[b], rate[b],
-                               cfg, inputs, rows, cols, acc, change)
+                               cfg, inputs, rows, cols, acc, change, active, row_change)
             synops[b] += E * N
             for j in range(N):
                 spikes_out[b, t, j] = spike_bits[b, j]
