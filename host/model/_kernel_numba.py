@@ -272,16 +272,22 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
     for b in range(B):
         wb = 0 if shared_w else b
         pb = 0 if shared_p else b
+        # the member's views, made once: a view made per step costs reference counting
+        W_b, mask_b, row_ok_b = W[wb], mask[wb], row_ok[wb]
+        nstate_b, spikes_b, istate_b = nstate[b], spike_bits[b], istate[b]
+        nparam_b, gparam_b, rate_b, raster_b = nparam[pb], gparam[b], rate[b], raster[b]
+        out_b = spikes_out[b]
         for t in range(T):
-            E, S = step_member(learn[t], raster[b, t], W[wb], mask[wb], row_ok[wb], nstate[b],
-                               spike_bits[b], istate[b], nparam[pb], gparam[b], rate[b],
+            E, S = step_member(learn[t], raster_b[t], W_b, mask_b, row_ok_b, nstate_b,
+                               spikes_b, istate_b, nparam_b, gparam_b, rate_b,
                                cfg, inputs, rows, cols, acc, change, active, row_change)
             synops[b] += E * N
+            out_t = out_b[t]
             for j in range(N):
-                spikes_out[b, t, j] = spike_bits[b, j]
+                out_t[j] = spikes_b[j]
             for q in range(P):
-                v_out[b, t, q] = nstate[b, _V, probes[q]]
-                i_out[b, t, q] = nstate[b, _I, probes[q]]
+                v_out[b, t, q] = nstate_b[_V, probes[q]]
+                i_out[b, t, q] = nstate_b[_I, probes[q]]
         if T:
             for k in range(M):
                 last_inputs[b, k] = inputs[k]

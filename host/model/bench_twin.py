@@ -241,7 +241,8 @@ def _run_worker(spec):
 def _rerun_binary(binary):
     """Run a built cpp_standalone binary; returns its CPU seconds (the whole process:
     start, loading its arrays, the run, writing results) and the run time the binary measures
-    itself around the simulation loop (wall clock, ``results/last_run_info.txt``)."""
+    itself around its simulation loop (``std::clock``, CPU time of the process, written to
+    ``results/last_run_info.txt``)."""
     folder = os.path.dirname(binary)
     os.makedirs(os.path.join(folder, "results"), exist_ok=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -376,7 +377,7 @@ def bench_twin_vs_brian2(steps=10000, neurons=(100, 256, 1000), learn=(True, Fal
         "timing": ("CPU seconds; Brian2 runtime targets around Network.run after a warm-up "
                    "step; cpp_standalone: the binary's CPU time (getrusage of the child: "
                    "start, loading, run, writing results) and, as '(run loop only)', the "
-                   "time the binary measures around its simulation loop (wall clock); "
+                   "CPU time the binary measures around its simulation loop (std::clock); "
                    "build time apart; medians of interleaved repeats"),
     }
 
