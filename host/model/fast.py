@@ -296,7 +296,10 @@ class BatchTwin:
         i_out = np.zeros((B, steps, index.size), dtype=np.int64)
         kernel.run_kernel(self._W, self._mask, self._row_ok, self._nstate, self._spike_bits,
                           self._istate, self._nparam, self._gparam, self._rate, self._cfg,
-                          np.ascontiguousarray(rasters), schedule, index, spikes, v_out, i_out,
+                          # a writeable C-ordered copy when it is not one: read-only or
+                          # broadcast arrays would make numba compile another version
+                          np.require(rasters, bool, ["C", "W"]), schedule,
+                          np.require(index, np.int64, ["C", "W"]), spikes, v_out, i_out,
                           self.last_inputs, self.synaptic_ops)
         self.steps += steps
         result = {"spikes": spikes}
