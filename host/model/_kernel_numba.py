@@ -11,11 +11,12 @@ from .kernel import (_ADAPT, _AI, _AMINUS, _APLUS, _ATH, _AV, _AX, _AY, _BIAS, _
                      _XINC, _Y, _YINC)
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
-
-#: potentiation walks whole rows (vectorised) when at least N / DENSE_SPIKES neurons spiked,
-#: else only the spike columns of each row
-DENSE_SPIKES = 8
 _inline = numba.njit(cache=True, inline="always")
+
+#: learning updates walk whole rows (vectorised selects) when at least N / DENSE_SPIKES
+#: columns can change (neurons spiked, for potentiation; post traces give a change, for
+#: depression), else only those columns
+DENSE_SPIKES = 8
 
 
 @_inline
@@ -73,8 +74,9 @@ def membrane_bounds(v, v_low, v_high):
 def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam,
                 rate, cfg, inputs, rows, cols, acc, change, active, row_change):
     """One step of one network; returns (arriving rows, spikes). ``row_ok[r]`` is true when
-    every plastic weight of row ``r`` lies inside ``[w_min, w_max]``: potentiation skips such
-    a row when its change is 0 (kept true by the kernel; set by the caller on loading).
+    every plastic weight of row ``r`` lies inside ``[w_min, w_max]``: the learning updates
+    skip the weights of such a row whose change is 0 (kept by the kernel; set by the caller
+    when it loads weights).
     ``inputs, rows, cols, acc, change, active, row_change`` are scratch arrays."""
     N = W.shape[1]
     R = W.shape[0]
@@ -153,8 +155,8 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
                 acc[j] += np.int32(w_row[j])
 
     # -- phase B: neuron update, every right-hand side from the start of the phase. Written
-    # with selects and no branches so that the loop vectorises; without the adaptive threshold
-    # (or STDP) the factors and increments are 0, which keeps theta (or the traces) at 0
+    # with selects and no branches so that the loops vectorise; without STDP the trace
+    # factors and increments are 0, which keeps the traces at 0
     w_shift = gparam[_WSHIFT]
     on = 1 if stdp else 0
     alpha_x, alpha_y = gparam[_AX] * on, gparam[_AY] * on
@@ -162,7 +164,8 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
     adapt = 1 if adaptive else 0
     i_s, v_s, r_s = nstate[_I], nstate[_V], nstate[_R]
     th_s, x_s, y_s = nstate[_TH], nstate[_X], nstate[_Y]
-    thr, v_reset, reset_sub, refrac = nparam[_THR], nparam[_VRESET], nparam[_RSUB], nparam[_REFRAC]
+    thr, v_reset = nparam[_THR], nparam[_VRESET]
+    reset_sub, refrac = nparam[_RSUB], nparam[_REFRAC]
     alpha_v, alpha_i, bias = nparam[_AV], nparam[_AI], nparam[_BIAS]
     theta_inc, alpha_th = nparam[_THINC], nparam[_ATH]
     # (one simple loop per quantity vectorises better than one loop doing everything)
@@ -202,8 +205,8 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
         xin_s[k] = sat(dec(xin_s[k], alpha_x, F, round_mask) + (x_inc if inputs[k] else 0),
                        0, trace_top)
 
-    # -- phase C: potentiation of the columns that spiked, traces after phase B; the rows
-    # are walked in storage order and only this step's spike columns are touched
+    # -- phase C: potentiation of the columns that spiked, with the traces after phase B;
+    # only the rows that can change and this step's spike columns are touched
     if learn and S > 0:
         a_plus = gparam[_APLUS]
         lo, hi = np.int32(w_min), np.int32(w_max)
