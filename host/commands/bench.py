@@ -157,6 +157,8 @@ def bench_twin_command(steps, neurons, targets, learning, repeats, batch, out_pa
                       f"NO ({case['rate_mismatch']:.1%})"))
         table += [(f"{key} build (not counted)", f"{value:.1f} s")
                   for key, value in case["brian2_build_s"].items()]
+        table += [(key, f"did not run: {message}")
+                  for key, message in case["brian2_failed"].items()]
         table += [(f"{figures['twin_kernel']} twin vs {key}", f"{value:.1f}x")
                   for key, value in case["speedup"].items()]
         if figures["twin_kernel"] == "compiled":
