@@ -1,16 +1,18 @@
 """The differential test of the core against the twin, shared by every simulator.
 
 A random network (parameters across their legal ranges) and a random initial state are loaded
-into both the core and :class:`~spikeforge.host.model.twin.Twin`; both run the same random input
-spikes with learning switched on and off at random; after every step all state — v, i, the
-refractory counters, spike bits, thresholds, traces and weights — is compared, and the step's
-cycle count is checked against the formula of ``docs/model.md``.
+into both the core and the twin (the compiled twin when numba is installed, which
+``tests/host/test_kernel.py`` holds equal to the numpy
+:class:`~spikeforge.host.model.twin.Twin`); both run the same random input spikes with
+learning switched on and off at random; after every step all state — v, i, the refractory
+counters, spike bits, thresholds, traces and weights — is compared, and the step's cycle count
+is checked against the formula of ``docs/model.md``.
 """
 
 import numpy as np
 
 from ..host.model.params import random_inputs, random_network
-from ..host.model.twin import Twin
+from ..host.model.fast import make_twin
 from ..rtl.regions import Region, region_depth
 from .driver import STATE_REGIONS, StateMismatch, compare_step, expected_cycles, \
     twin_region_words
@@ -63,7 +65,7 @@ async def run_differential(driver, config, *, seed, steps, mode="full", log=None
     """
     rng = np.random.default_rng(seed)
     network = random_network(config, rng)
-    twin = Twin(network)
+    twin = make_twin(network)
     randomize_state(twin, rng)
     await driver.load(twin)
     # everything the host wrote reads back unchanged

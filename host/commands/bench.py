@@ -86,31 +86,91 @@ def bench_core_command(steps_scale, out_path, as_json):
 
 @bench_group.command("twin")
 @click.option("--steps", type=click.IntRange(min=100), default=10_000, show_default=True,
-              help="Time steps of 1 ms simulated by each model.")
+              help="Time steps of 1 ms simulated by each contender per run.")
+@click.option("--neurons", "neurons", type=click.IntRange(min=2, max=1024), multiple=True,
+              help="Network sizes (repeat the option; default 100, 256 and 1000).")
+@click.option("--target", "targets", multiple=True,
+              type=click.Choice(["numpy", "cython", "cpp_standalone"]),
+              help="Brian2 code generation targets (repeat; default all three).")
+@click.option("--learning", type=click.Choice(["both", "on", "off"]), default="both",
+              show_default=True, help="Run with STDP on, off, or both.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Interleaved runs of every contender; the median is reported.")
+@click.option("--batch", "batch", type=click.IntRange(min=1), multiple=True,
+              help="Benchmark the batched twin instead, at these batch sizes "
+                   "(repeat; e.g. --batch 1 --batch 8 --batch 64).")
 @out_option
 @json_option
-def bench_twin_command(steps, out_path, as_json):
-    """Steps per second of the numpy twin against Brian2 on the same N=100 network with STDP.
+def bench_twin_command(steps, neurons, targets, learning, repeats, batch, out_path, as_json):
+    """Steps per CPU-second of the twin (compiled and numpy) against Brian2, rate-matched.
+
+    The Brian2 network is the core's integer model in float64 with the core's STDP, so both
+    fire the same spikes (both rates are printed). Brian2 runs its numpy and Cython runtime
+    targets and cpp_standalone (build time reported apart). Contenders are interleaved; the
+    figures are medians of CPU time, printed with the load average.
+
+    With --batch: B random networks of one configuration (N=100) run together in the
+    batched twin, against the same B networks run one after another.
 
     \b
     Examples:
-      spikeforge bench twin
-      spikeforge bench twin --steps 20000 --json
+      spikeforge bench twin --json
+      spikeforge bench twin --neurons 100 --target cpp_standalone --learning on
+      spikeforge bench twin --batch 1 --batch 8 --batch 64 --json
     """
-    from ..model.bench_twin import bench_twin_vs_brian2
+    from ..model import bench_twin
     from spikeforge.config import ConfigError
 
+    progress = None if as_json else (lambda text: click.echo(text, err=True))
+    if batch:
+        figures = bench_twin.bench_batch(sizes=batch, steps=min(steps, 500), repeats=repeats,
+                                         progress=progress)
+        load = figures["load_average"]
+        rows = [(f"batched twin, B={f['batch']}, N={f['neurons']}, learning "
+                 f"{'on' if f['learning'] else 'off'} (load average {load['median']:.1f})", [
+                     *[(f"{key}: network steps per CPU-second", f"{value:,.0f}")
+                       for key, value in f["network_steps_per_cpu_s"].items()],
+                     ("speed-up over sequential numpy twins",
+                      f"{f['speedup_vs_sequential_numpy']:.1f}x"),
+                     *([("speed-up over sequential compiled twins",
+                         f"{f['speedup_vs_sequential_compiled']:.2f}x")]
+                       if "speedup_vs_sequential_compiled" in f else []),
+                 ]) for f in figures["results"]]
+        _emit("twin-batch", figures, out_path, as_json, rows)
+        return
     try:
-        figures = bench_twin_vs_brian2(steps=steps)
+        figures = bench_twin.bench_twin_vs_brian2(
+            steps=steps, neurons=neurons or (100, 256, 1000),
+            learn={"both": (True, False), "on": (True,), "off": (False,)}[learning],
+            targets=targets or ("numpy", "cython", "cpp_standalone"), repeats=repeats,
+            progress=progress)
     except RuntimeError as error:
         raise ConfigError(str(error)) from None
-    rows = [("twin vs Brian2", [
-        ("twin steps per second", f"{figures['twin_steps_per_s']:.0f}"),
-        (f"Brian2 ({figures['brian2_target']}) steps per second",
-         f"{figures['brian2_steps_per_s']:.0f}"),
-        ("ratio", f"{figures['ratio']:.1f}x"),
-    ])]
+    load = figures["load_average"]
+    rows = []
+    for case in figures["cases"]:
+        table = [(f"{key}: steps per CPU-second", f"{value:,.0f}")
+                 for key, value in case["steps_per_cpu_s"].items()]
+        table += [(f"spike rate, {key}", f"{value:.5f}")
+                  for key, value in case["spike_rate"].items()]
+        table.append(("rates matched within 5 %", "yes" if case["rates_matched"] else
+                      f"NO ({case['rate_mismatch']:.1%})"))
+        table += [(f"{key} build (not counted)", f"{value:.1f} s")
+                  for key, value in case["brian2_build_s"].items()]
+        table += [(key, f"did not run: {message}")
+                  for key, message in case["brian2_failed"].items()]
+        table += [(f"{figures['twin_kernel']} twin vs {key}", f"{value:.1f}x")
+                  for key, value in case["speedup"].items()]
+        if figures["twin_kernel"] == "compiled":
+            table += [(f"numpy twin vs {key}", f"{value:.2f}x")
+                      for key, value in case["speedup_numpy_twin"].items()]
+        rows.append((f"N={case['neurons']} M={case['inputs']}, learning "
+                     f"{'on' if case['learning'] else 'off'}, {case['steps']} steps "
+                     f"(load average {load['min']:.1f}-{load['max']:.1f})", table))
     _emit("twin", figures, out_path, as_json, rows)
+    if not as_json:
+        click.echo(f"How the rates were matched: {figures['rate_matching']}")
+        click.echo(f"Timing: {figures['timing']}.")
 
 
 @bench_group.command("sim")

@@ -52,9 +52,14 @@ The backend interface
   weights, mask and parameters;
 * ``run(raster, learn)`` — one step per row of a bool ``(T, M)`` input raster, STDP on or off;
   returns the bool ``(T, N)`` spike raster;
-* ``weights()`` — the current ``(N+M, N)`` weight matrix.
+* ``weights()`` — the current ``(N+M, N)`` weight matrix;
+* optionally ``run_batch(rasters)`` — every raster of ``(S, T, M)`` run from the reset state
+  with learning off, as ``reset()`` and ``run(raster, False)`` one after another would, in one
+  batch; returns the ``(S, T, N)`` spikes, or None when it cannot (the evaluation then runs
+  the samples one by one).
 
-:class:`TwinBackend` implements it with the numpy twin.
+:class:`TwinBackend` implements it with the twin (compiled when numba is installed);
+:class:`DeviceBackend` with any device, batching the evaluation on ``model://``.
 """
 
 import time
@@ -64,8 +69,8 @@ import numpy as np
 
 from spikeforge.config import CoreConfig
 
+from ..model.fast import BatchTwin, make_twin
 from ..model.params import GlobalParams, Network, NeuronParams
-from ..model.twin import Twin
 
 __all__ = ["DigitsRecipe", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
            "build_network",
@@ -377,23 +382,47 @@ def describe_encoding(recipe):
 
 # -- backends -------------------------------------------------------------------------------------
 
+def batch_run_twin(twin, rasters):
+    """Run every raster of ``rasters`` (bool ``(S, T, M)``) on ``twin``'s network from the reset
+    state with learning off, all in one :class:`BatchTwin`, exactly as resetting ``twin`` and
+    running the rasters one after another would; ``twin`` is left in the state the last one
+    ends in. Returns the ``(S, T, N)`` spikes, or None when the samples are not independent
+    (on-chip Poisson generators carry over from one sample to the next)."""
+    if twin.poisson_on or len(rasters) == 0:
+        return None
+    network = Network(twin.config, twin.network.neuron_params.copy(),
+                      twin.network.global_params.copy(), np.asarray(twin.W, dtype=np.int64),
+                      np.array(twin.mask), twin.poisson_rate.copy())
+    batch = BatchTwin.replicate(network, len(rasters))
+    spikes = batch.run(rasters, learn=False)["spikes"]
+    last = batch.member_state(len(rasters) - 1)
+    twin.load_state({name: value for name, value in last.items()
+                     if name not in ("W", "mask", "pstate")})
+    return spikes
+
+
 class TwinBackend:
-    """The numpy twin behind the backend interface of :func:`train` and :func:`evaluate`
-    (see the module docstring)."""
+    """The twin (compiled when numba is installed, else numpy; ``kernel`` picks) behind the
+    backend interface of :func:`train` and :func:`evaluate` (see the module docstring)."""
 
     name = "twin"
 
-    def __init__(self):
+    def __init__(self, kernel="auto"):
+        self.kernel = kernel
         self.twin = None
 
     def load(self, network):
-        self.twin = Twin(network)
+        self.twin = make_twin(network, self.kernel)
 
     def set_params(self, neuron_params):
         twin = self.twin
         network = Network(twin.config, neuron_params.copy(), twin.network.global_params.copy(),
-                          twin.W.copy(), twin.mask.copy())
-        self.twin = Twin(network)
+                          np.asarray(twin.W, dtype=np.int64), np.array(twin.mask))
+        self.twin = make_twin(network, self.kernel)
+
+    def run_batch(self, rasters):
+        self.twin.reset_state()
+        return batch_run_twin(self.twin, rasters)
 
     def reset(self):
         self.twin.reset_state()
@@ -429,6 +458,13 @@ class DeviceBackend:
 
     def run(self, raster, learn):
         return self.device.run(inputs=raster, learn=learn).spikes
+
+    def run_batch(self, rasters):
+        twin = getattr(self.device, "twin", None)       # model:// holds its twin
+        if twin is None:
+            return None
+        self.device.reset("state")
+        return batch_run_twin(self.device.twin, rasters)
 
     def weights(self):
         return self.device.read_network().W
@@ -506,9 +542,14 @@ def evaluate(backend, recipe, images, labels, rng=None):
     confusion = np.zeros((CLASSES, CLASSES), dtype=np.int64)
     spikes = arrivals = 0
     start = time.perf_counter()
+    batched = getattr(backend, "run_batch", None)
+    outputs = batched(rasters) if batched else None
     for k, raster in enumerate(rasters):
-        backend.reset()
-        out = backend.run(raster, False)
+        if outputs is not None:
+            out = outputs[k]
+        else:
+            backend.reset()
+            out = backend.run(raster, False)
         predictions[k] = predict(out, recipe)
         confusion[labels[k], predictions[k]] += 1
         spikes += int(out.sum())

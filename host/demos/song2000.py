@@ -25,7 +25,8 @@ import numpy as np
 from spikeforge.config import CoreConfig
 
 from ..model.params import GlobalParams, Network, NeuronParams
-from ..model.twin import Twin, dec
+from ..model.fast import make_twin
+from ..model.twin import dec
 
 __all__ = ["SONG2000_DEFAULTS", "song2000_network", "stdp_windows", "bimodality",
            "run_song2000"]
@@ -132,7 +133,7 @@ def run_song2000(steps=150_000, seed=0, chunk=10_000, device=None, **overrides):
     params.update(overrides)
     rng = np.random.default_rng(seed)
     network = song2000_network(rng, **overrides)
-    twin = Twin(network)
+    twin = make_twin(network)
     if device is not None:
         device.load_network(network)
         device.reset("state")
@@ -150,7 +151,8 @@ def run_song2000(steps=150_000, seed=0, chunk=10_000, device=None, **overrides):
             spikes[done:done + count] = device.run(inputs=raster, learn=True).spikes[:, 0]
         done += count
     wall = time.perf_counter() - start
-    final = (twin.W if device is None else device.read_network().W)[1:, 0].copy()
+    final = np.array((twin.W if device is None else device.read_network().W)[1:, 0],
+                     dtype=np.int64)
     ltp, ltd = stdp_windows(network)
     result = bimodality(final, params["w_min"], params["w_max"])
     tail = spikes[-max(1, steps // 5):]

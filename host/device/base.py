@@ -27,7 +27,7 @@ from ...config import ConfigError, CoreConfig
 from ...rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
 from ..model.params import GlobalParams, Network, NeuronParams, poisson_states
 from ..model.regions import twin_region_words
-from ..model.twin import Twin
+from ..model.fast import make_twin
 
 __all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "open_device",
            "register_scheme", "STATE_NAMES"]
@@ -301,13 +301,17 @@ def network_regions(network):
 
 
 class ModelDevice(Device):
-    """The twin behind the device API (``model://``): bit-identical to the hardware, and fast."""
+    """The twin behind the device API (``model://``): bit-identical to the hardware, and fast.
+
+    ``kernel``: ``"auto"`` (the compiled twin when numba is installed, else the numpy twin),
+    ``"compiled"`` or ``"numpy"``; ``model://?kernel=numpy`` picks it from the URL."""
 
     backend = "model"
 
-    def __init__(self, config):
+    def __init__(self, config, kernel="auto"):
         super().__init__(config)
-        self.twin = Twin(Network.default(config))
+        self.kernel = kernel
+        self.twin = make_twin(Network.default(config), kernel)
         self.twin.reset_state()
         self._regions = {}
         self._closed = False
@@ -367,7 +371,7 @@ class ModelDevice(Device):
                 for name, value in values.items():
                     setattr(network.global_params, name, value)
             state = twin.state_dict()
-            self.twin = Twin(network)
+            self.twin = make_twin(network, self.kernel)
             self.twin.load_state({name: state[name] for name in STATE_NAMES})
             self.twin.synaptic_ops = twin.synaptic_ops
         elif region == Region.STATE:
@@ -386,24 +390,27 @@ class ModelDevice(Device):
 
     def _run(self, steps, inputs, learn, probes, period_us=0):
         self._check_open()
-        twin = self.twin
-        spikes = np.zeros((steps, self.config.neurons), dtype=bool)
-        v = np.zeros((steps, len(probes)), dtype=np.int64)
-        i = np.zeros((steps, len(probes)), dtype=np.int64)
-        index = list(probes)
-        for step in range(steps):
-            spikes[step] = twin.step(inputs[step], learn=learn)
-            if index:
-                v[step] = twin.v[index]
-                i[step] = twin.i[index]
-        return RunResult(spikes=spikes, probe_ids=probes,
-                         probes={"v": v, "i": i} if probes else {})
+        out = self.twin.run(inputs, learn=learn, probes=list(probes) if probes else None)
+        return RunResult(spikes=out["spikes"], probe_ids=probes,
+                         probes={"v": out["v"], "i": out["i"]} if probes else {})
 
     def close(self):
         self._closed = True
 
 
-_SCHEMES = {"model": lambda url, config, **options: ModelDevice(config)}
+def _open_model(url, config, **options):
+    query = dict(part.split("=", 1) for part in urlsplit(url).query.split("&") if "=" in part)
+    kernel = query.get("kernel", "auto")
+    if kernel not in ("auto", "compiled", "numpy"):
+        raise DeviceError(f"model://?kernel={kernel} is unknown: use kernel=auto, "
+                          f"kernel=compiled or kernel=numpy")
+    try:
+        return ModelDevice(config, kernel)
+    except RuntimeError as error:
+        raise DeviceError(str(error)) from None
+
+
+_SCHEMES = {"model": _open_model}
 
 
 def register_scheme(scheme, opener):

@@ -45,3 +45,41 @@ def test_bench_twin_without_brian2_is_a_clear_error(monkeypatch):
     assert result.exit_code == 2
     assert "pip install brian2" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_bench_twin_brian2_fires_the_twins_spikes(tmp_path):
+    """The rate-matched Brian2 network (the core's integer model in float64, with its STDP)
+    fires exactly the twin's spikes, with learning on and off."""
+    pytest.importorskip("brian2")
+    out = tmp_path / "twin.json"
+    result = CliRunner().invoke(main, ["bench", "twin", "--neurons", "30", "--steps", "300",
+                                       "--repeats", "1", "--target", "numpy", "--json",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    cases = document["results"]["cases"]
+    assert [case["learning"] for case in cases] == [True, False]
+    for case in cases:
+        rates = case["spike_rate"]
+        assert rates["brian2 numpy"] == rates["twin numpy"] > 0
+        assert case["rates_matched"] and case["rate_mismatch"] == 0
+        assert set(case["steps_per_cpu_s"]) >= {"twin numpy", "brian2 numpy"}
+        assert case["speedup"]["brian2 numpy"] > 0
+    assert document["results"]["load_average"]["max"] >= 0
+
+
+def test_bench_twin_batch_checks_members_and_reports_speedups(tmp_path):
+    out = tmp_path / "batch.json"
+    result = CliRunner().invoke(main, ["bench", "twin", "--batch", "1", "--batch", "3",
+                                       "--steps", "100", "--repeats", "1", "--json",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    results = document["results"]["results"]
+    assert [entry["batch"] for entry in results] == [1, 3]
+    for entry in results:
+        speeds = entry["network_steps_per_cpu_s"]
+        assert speeds["batch"] > 0 and speeds["sequential numpy"] > 0
+        assert entry["speedup_vs_sequential_numpy"] > 0
+        assert 0 < entry["spike_rate"] < 1

@@ -145,3 +145,29 @@ def test_full_recipe_reaches_85_percent(data):
                     f"(machine too busy to judge)")
     assert result["accuracy"] >= 0.85, result["confusion"]
     assert result["confusion"].sum() == 594
+
+
+def test_batched_evaluation_equals_sample_by_sample(data):
+    """The evaluation runs its samples as one batch; predictions, counts and the backend's
+    final state equal running them one after another on the numpy twin."""
+    recipe = dataclasses.replace(DigitsRecipe(), epochs=1)
+    small = DigitsData(data.x_train[:150], data.y_train[:150], data.x_test[:25],
+                       data.y_test[:25])
+
+    class OneByOne(TwinBackend):
+        run_batch = None
+
+    results = []
+    for backend in (TwinBackend(), OneByOne("numpy")):
+        trained = train(backend, recipe, small, np.random.default_rng(4))
+        scored = evaluate(backend, recipe, small.x_test, small.y_test)
+        results.append((trained, scored, backend.twin.state_dict()))
+    (train_a, test_a, state_a), (train_b, test_b, state_b) = results
+    assert np.array_equal(train_a["weights"], train_b["weights"])
+    assert np.array_equal(test_a["predictions"], test_b["predictions"])
+    assert np.array_equal(test_a["confusion"], test_b["confusion"])
+    assert test_a["spikes_per_sample"] == test_b["spikes_per_sample"] > 0
+    assert test_a["synaptic_ops_per_sample"] == test_b["synaptic_ops_per_sample"]
+    for name in ("v", "i", "r", "s", "x", "y", "xin", "W"):
+        assert np.array_equal(np.asarray(state_a[name], dtype=np.int64),
+                              np.asarray(state_b[name], dtype=np.int64)), name
