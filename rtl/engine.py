@@ -26,7 +26,7 @@ from ..config import ceil_log2
 from .core import Core
 from .protocol import (ACK, CRC, FRAME_OVERHEAD, INPUT_BITMAP, STATUS_COUNTERS, ErrorCode,
                        LinkParams, Opcode, OutputFlag, ResetFlag, RunFlag, field_bytes,
-                       reset_regions, word_bytes)
+                       REGION_ARGS, REGION_ARGS_BYTES, reset_regions, word_bytes)
 from .regions import Region, region_depth, region_layout
 
 __all__ = ["Engine"]
@@ -44,7 +44,8 @@ def _bit(flag):
 
 #: Argument bytes each request carries before its variable part.
 _ARGS = {
-    Opcode.IDENTIFY: 0, Opcode.STATUS: 0, Opcode.RESET: 1, Opcode.WRITE: 5, Opcode.READ: 5,
+    Opcode.IDENTIFY: 0, Opcode.STATUS: 0, Opcode.RESET: 1, Opcode.WRITE: REGION_ARGS_BYTES,
+    Opcode.READ: REGION_ARGS_BYTES,
     Opcode.REGION_CRC: 1, Opcode.RUN: 10, Opcode.INPUT: 0, Opcode.STOP: 0,
 }
 
@@ -289,11 +290,17 @@ class Engine(wiring.Component):
         # region lookup
         region = Signal(8)
         rg_ok = Signal()
-        rg_depth = Signal(17)
+        # the deepest region sets the width of addresses; an offset with a bit above it set
+        # is out of range in every region
+        depth_max = max(region_depth(c, rg) for rg in regions)
+        rg_depth = Signal(range(depth_max + 1))
         rg_wb = Signal(range(wb_max + 1))
-        offset = Signal(16)
-        wcount = Signal(16)
-        data_len = Signal(17 + 5)
+        offset = Signal(len(rg_depth))
+        # set while the arguments arrive when an offset bit above ``offset``'s is set: those
+        # bits are not stored (a 32-bit offset would cost the smallest FPGAs their last cells)
+        offset_far = Signal()
+        wcount = Signal(REGION_ARGS["count"].shape)
+        data_len = Signal(len(wcount) + 5)
         for rg in regions:
             with m.If(region == rg.value):
                 m.d.comb += [rg_ok.eq(1), rg_depth.eq(region_depth(c, rg)),
@@ -392,13 +399,19 @@ class Engine(wiring.Component):
         zero_lists = {flag: reset_regions(c, all_regions=flag) for flag in (False, True)}
         z_all = Signal()
         z_index = Signal(range(len(Region) + 1))
-        z_addr = Signal(17)
+        z_addr = Signal.like(rg_depth)
 
         status_words = [counters[name] if name in counters else
                         (self.uart_framing_errors if name == "uart_framing_errors"
                          else self.uart_overruns) for name in STATUS_COUNTERS]
 
-        m.d.comb += [region.eq(args[:8]), offset.eq(args[8:24]), wcount.eq(args[24:40])]
+        region_args = data.View(REGION_ARGS, args[:REGION_ARGS.size])
+        m.d.comb += [region.eq(region_args.region), offset.eq(region_args.offset),
+                     wcount.eq(region_args.count)]
+        offset_at = REGION_ARGS["offset"].offset
+        # bits of ``args`` that are stored: all but the offset's beyond len(offset)
+        stored = [not offset_at + len(offset) <= bit < offset_at + REGION_ARGS["offset"].width
+                  for bit in range(len(args))]
         learn_refused = Const(0) if c.stdp else run_flags[_bit(RunFlag.LEARN)]
         out_list = Signal()
 
@@ -419,6 +432,7 @@ class Engine(wiring.Component):
 
             with m.State("HDR"):
                 m.d.comb += take.eq(1)
+                m.d.sync += offset_far.eq(0)
                 m.d.sync += k.eq(k + 1)
                 with m.If(k < 2):
                     m.d.sync += hdr.word_select(k[:1], 8).eq(in_byte)
@@ -458,7 +472,16 @@ class Engine(wiring.Component):
                             m.d.sync += run_args.word_select(
                                 k[:ceil_log2(_ARGS[Opcode.RUN])], 8).eq(in_byte)
                     with m.Else():
-                        m.d.sync += args.word_select(k[:ceil_log2(args_bytes)], 8).eq(in_byte)
+                        with m.Switch(k[:ceil_log2(args_bytes)]):
+                            for byte in range(args_bytes):
+                                with m.Case(byte):
+                                    arg_bits = range(8 * byte, 8 * byte + 8)
+                                    m.d.sync += [args[bit].eq(in_byte[bit - 8 * byte])
+                                                 for bit in arg_bits if stored[bit]]
+                                    far = [in_byte[bit - 8 * byte] for bit in arg_bits
+                                           if not stored[bit]]
+                                    if far:
+                                        m.d.sync += offset_far.eq(offset_far | Cat(*far).any())
                     m.d.sync += [k.eq(k + 1),
                                  remain.eq(remain - 1)]
 
@@ -477,7 +500,8 @@ class Engine(wiring.Component):
 
             with m.State("CHECK"):
                 m.d.sync += [rg_ok_q.eq(rg_ok),
-                             range_ok_q.eq((wcount != 0) & (offset + wcount <= rg_depth)),
+                             range_ok_q.eq((wcount != 0) & ~offset_far
+                                          & (offset + wcount <= rg_depth)),
                              data_len_q.eq(data_len)]
                 m.next = "EXEC"
 

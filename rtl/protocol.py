@@ -11,6 +11,7 @@ number of the protocol is written twice. ``docs/protocol.md`` describes every pa
 import hashlib
 from pathlib import Path
 
+from amaranth.hdl import Shape
 from amaranth.lib import data, enum
 from amaranth.lib.crc import catalog
 
@@ -20,10 +21,11 @@ from .regions import Region, region_depth, region_width
 __all__ = ["PROTOCOL_VERSION", "CRC", "HEADER", "HEADER_BYTES", "CRC_BYTES", "FRAME_OVERHEAD",
            "ACK", "Opcode", "ErrorCode", "RunFlag", "OutputFlag", "ResetFlag", "STATUS_COUNTERS",
            "Feature", "word_bytes", "reset_regions", "IDENTIFY_FIELDS", "LinkParams", "identify_payload",
-           "build_id", "INPUT_BITMAP", "field_bytes"]
+           "build_id", "INPUT_BITMAP", "field_bytes", "REGION_ARGS", "REGION_ARGS_BYTES",
+           "pack_layout"]
 
 #: Bumped whenever a payload or the framing changes incompatibly.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 #: CRC of a decoded frame: the same parameters give ``CRC.compute()`` on the host and
 #: ``CRC.create()`` (a byte-wide processor) in the engine.
@@ -45,8 +47,8 @@ class Opcode(enum.Enum, shape=8):
     IDENTIFY = 0x01     #: who is there: protocol, configuration hash, sizes, clock, board
     STATUS = 0x02       #: link and run counters
     RESET = 0x03        #: zero state (or everything), stop a run, drop buffered inputs
-    WRITE = 0x10        #: region u8, offset u16, count u16, words
-    READ = 0x11         #: region u8, offset u16, count u16
+    WRITE = 0x10        #: :data:`REGION_ARGS`, then the words
+    READ = 0x11         #: :data:`REGION_ARGS`
     REGION_CRC = 0x12   #: region u8
     RUN = 0x20          #: steps u32, flags u8, period_us u32, probes u8, probe indices u16 each
     INPUT = 0x21        #: input spikes of one or more steps (one credit each)
@@ -90,6 +92,24 @@ class Feature(enum.IntFlag):
 #: Counters of a STATUS response (each u32, in this order).
 STATUS_COUNTERS = ("good_frames", "crc_errors", "frame_errors", "uart_framing_errors",
                    "uart_overruns", "nacks", "step_overruns")
+
+#: Arguments of WRITE and READ: the region, the first word's offset in it, the number of words.
+#: The offset is 32 bits wide so that every region of every configuration is addressable.
+REGION_ARGS = data.StructLayout({"region": 8, "offset": 32, "count": 16})
+REGION_ARGS_BYTES = REGION_ARGS.size // 8
+
+
+def pack_layout(layout, **values):
+    """Bytes (little-endian) of a :class:`data.StructLayout` whose fields are whole bytes."""
+    value = 0
+    for name, field in layout:
+        width = Shape.cast(field.shape).width
+        field_value = int(values[name])
+        if not 0 <= field_value < 1 << width:
+            raise OverflowError(f"{name}={field_value} does not fit {width} bits")
+        value |= field_value << field.offset
+    return value.to_bytes(layout.size // 8, "little")
+
 
 #: Bit 15 of an INPUT record header: a bitmap of M bits follows (else: count indices).
 INPUT_BITMAP = 0x8000

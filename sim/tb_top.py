@@ -28,7 +28,8 @@ from cocotb.utils import get_sim_time
 
 from ..config import CoreConfig
 from ..host.device import codec
-from ..rtl.protocol import FRAME_OVERHEAD, ErrorCode, Opcode, word_bytes
+from ..rtl.protocol import (FRAME_OVERHEAD, REGION_ARGS, REGION_ARGS_BYTES, ErrorCode, Opcode,
+                            pack_layout, word_bytes)
 from ..rtl.regions import Region, region_depth
 from .verilator import CONFIG_ENV
 
@@ -124,7 +125,8 @@ async def top_protocol(dut):
     bad[2] ^= 0x02                    # opcode 0x01 -> 0x03, no new delimiter
     await uart.send(bytes(bad))
     await uart.send(codec.encode_frame(3, Opcode.STATUS)[:-4] + b"\x00")
-    frame = await uart.request(4, Opcode.READ, bytes([Region.PARAM.value, 0, 0, 0, 0]))
+    frame = await uart.request(4, Opcode.READ, pack_layout(REGION_ARGS, region=Region.PARAM.value,
+                                                           offset=0, count=0))
     assert frame.is_nack and codec.unpack_nack(frame.payload)[0] == ErrorCode.BAD_RANGE
     frame = await uart.request(5, Opcode.STATUS)
     status = codec.unpack_status(frame.payload)
@@ -326,7 +328,7 @@ async def top_bench(dut):
     size = word_bytes(config, region)
     depth = region_depth(config, region)
     words = [int(w) for w in rng.integers(0, 1 << (8 * size - 1), size=depth)]
-    per = (max_payload - 5) // size
+    per = (max_payload - REGION_ARGS_BYTES) // size
     requests = [codec.pack_write(config, region, start, words[start:start + per])
                 for start in range(0, depth, per)]
     payload_bytes = depth * size

@@ -14,7 +14,8 @@ import numpy as np
 
 from ...rtl.protocol import (ACK, CRC, CRC_BYTES, FRAME_OVERHEAD, HEADER_BYTES, IDENTIFY_FIELDS,
                             INPUT_BITMAP, STATUS_COUNTERS, ErrorCode, Feature, Opcode,
-                            OutputFlag, RunFlag, field_bytes, word_bytes)
+                            OutputFlag, REGION_ARGS, RunFlag, field_bytes, pack_layout,
+                            word_bytes)
 from ...rtl.regions import Region, region_depth
 
 __all__ = ["CodecError", "FramingError", "ChecksumError", "PayloadError", "Frame",
@@ -219,13 +220,12 @@ def _check_range(config, region, offset, count):
 
 
 def pack_write(config, region, offset, words):
-    """WRITE payload: region u8, offset u16, count u16, words of :func:`word_bytes` each."""
+    """WRITE payload: :data:`REGION_ARGS`, then words of :func:`word_bytes` bytes each."""
     region = _region(config, region)
     words = [int(word) for word in words]
     _check_range(config, region, offset, len(words))
     size = word_bytes(config, region)
-    head = bytes((region.value,)) + offset.to_bytes(2, "little") + len(words).to_bytes(2,
-                                                                                        "little")
+    head = _region_args(region, offset, len(words))
     try:
         return head + b"".join(word.to_bytes(size, "little") for word in words)
     except OverflowError:
@@ -234,10 +234,17 @@ def pack_write(config, region, offset, words):
 
 
 def pack_read(config, region, offset, count):
-    """READ payload: region u8, offset u16, count u16."""
+    """READ payload: :data:`REGION_ARGS`."""
     region = _region(config, region)
     _check_range(config, region, offset, count)
-    return bytes((region.value,)) + offset.to_bytes(2, "little") + count.to_bytes(2, "little")
+    return _region_args(region, offset, count)
+
+
+def _region_args(region, offset, count):
+    try:
+        return pack_layout(REGION_ARGS, region=region.value, offset=offset, count=count)
+    except OverflowError as error:
+        raise PayloadError(f"{region.name}: {error}: split the request") from None
 
 
 def pack_region_crc(config, region):

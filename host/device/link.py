@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ...config import ConfigError
-from ...rtl.protocol import FRAME_OVERHEAD, PROTOCOL_VERSION, Opcode, word_bytes
+from ...rtl.protocol import (FRAME_OVERHEAD, PROTOCOL_VERSION, REGION_ARGS_BYTES, Opcode,
+                             word_bytes)
 from ...rtl.regions import Region, region_depth
 from . import codec
 from .base import Device, DeviceError, Identity, RunResult, register_scheme
@@ -265,7 +266,7 @@ class SerialDevice(Device):
         region = Region(region)
         words = [int(word) for word in words]
         self._check_region_words(region, words, offset)
-        per = max(1, (self.max_payload - 5) // word_bytes(c, region))
+        per = max(1, (self.max_payload - REGION_ARGS_BYTES) // word_bytes(c, region))
         self._pipeline([(Opcode.WRITE, codec.pack_write(c, region, offset + start,
                                                         words[start:start + per]))
                         for start in range(0, len(words), per)])

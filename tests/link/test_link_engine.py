@@ -16,7 +16,8 @@ from spikeforge.host.model.params import random_network
 from spikeforge.host.model.twin import Twin
 from spikeforge.rtl.core import Core
 from spikeforge.rtl.engine import Engine
-from spikeforge.rtl.protocol import ErrorCode, LinkParams, Opcode, identify_payload, word_bytes
+from spikeforge.rtl.protocol import (REGION_ARGS, ErrorCode, LinkParams, Opcode, identify_payload,
+                                    pack_layout, word_bytes)
 from spikeforge.rtl.regions import Region, region_crc, region_depth
 from spikeforge.sim.driver import twin_region_words
 
@@ -142,16 +143,22 @@ def test_engine_discards_corrupt_frames_and_recovers():
 
 def test_engine_nacks_bad_requests():
     c = SMALL
+    def args(region, offset, count):
+        return pack_layout(REGION_ARGS, region=region, offset=offset, count=count)
+
     cases = [
         (request(1, 0x55), ErrorCode.UNKNOWN_OPCODE),
         (request(2, Opcode.IDENTIFY, b"x"), ErrorCode.BAD_LENGTH),
-        (request(3, Opcode.READ, bytes([15, 0, 0, 1, 0])), ErrorCode.BAD_REGION),
-        (request(4, Opcode.READ, bytes([Region.PARAM.value, 5, 0, 2, 0])), ErrorCode.BAD_RANGE),
-        (request(5, Opcode.READ, bytes([Region.PARAM.value, 0, 0, 0, 0])), ErrorCode.BAD_RANGE),
-        (request(6, Opcode.WRITE, bytes([Region.GLOBAL.value, 0, 0, 1, 0, 1])),
+        (request(3, Opcode.READ, args(15, 0, 1)), ErrorCode.BAD_REGION),
+        (request(4, Opcode.READ, args(Region.PARAM.value, 5, 2)), ErrorCode.BAD_RANGE),
+        (request(5, Opcode.READ, args(Region.PARAM.value, 0, 0)), ErrorCode.BAD_RANGE),
+        (request(6, Opcode.WRITE, args(Region.GLOBAL.value, 0, 1) + b"\x01"),
          ErrorCode.BAD_LENGTH),
         (request(7, Opcode.RUN, codec.pack_run(1, probes=[6])), ErrorCode.BAD_ARGUMENT),
-        (request(8, Opcode.READ, bytes([Region.PARAM.value, 0])), ErrorCode.BAD_LENGTH),
+        (request(8, Opcode.READ, args(Region.PARAM.value, 0, 1)[:2]), ErrorCode.BAD_LENGTH),
+        # an offset bit above the deepest region's address bits: out of range, not wrapped
+        (request(9, Opcode.READ, args(Region.PARAM.value, 1 << 31, 1)), ErrorCode.BAD_RANGE),
+        (request(10, Opcode.READ, args(Region.PARAM.value, 1 << 16, 1)), ErrorCode.BAD_RANGE),
     ]
 
     async def script(send, receive, ctx):
@@ -159,12 +166,12 @@ def test_engine_nacks_bad_requests():
         for frame, _ in cases:
             await send(frame)
             out += await receive(1)
-        await send(request(9, Opcode.IDENTIFY))
+        await send(request(len(cases) + 1, Opcode.IDENTIFY))
         out += await receive(1)
         return out
 
     frames = simulate(c, script)["value"]
-    for (_, code), frame, seq in zip(cases, frames, range(1, 9)):
+    for (_, code), frame, seq in zip(cases, frames, range(1, len(cases) + 1)):
         assert frame.is_nack and frame.seq == seq
         assert codec.unpack_nack(frame.payload)[0] == code, codec.describe_nack(frame.payload)
     assert frames[-1].acks(Opcode.IDENTIFY)
