@@ -47,6 +47,7 @@ import time
 
 import numpy as np
 
+from spikeforge._extras import install_hint
 from spikeforge.config import CoreConfig
 
 from .fast import BatchTwin, CompiledTwin, kernel_name
@@ -95,8 +96,8 @@ def _import_brian2():
     try:
         import brian2
     except ImportError:
-        raise RuntimeError("Brian2 is not installed; the comparison needs it: "
-                           "pip install brian2 (scripts/setup installs it)") from None
+        raise RuntimeError(f"Brian2 is not installed; the comparison needs it: "
+                           f"{install_hint('compare')}") from None
     except Exception as error:  # e.g. a Brian2 release older than the installed numpy
         raise RuntimeError(
             f"Brian2 is installed but fails to import with numpy {np.__version__}: "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeforge._extras import require
 from spikeforge.config import ConfigError
 
 __all__ = ["plot_raster", "plot_traces", "plot_weights", "plot_run", "plot_receptive_fields",
@@ -19,11 +20,7 @@ __all__ = ["plot_raster", "plot_traces", "plot_weights", "plot_run", "plot_recep
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ModuleNotFoundError:
-        raise ConfigError("pictures need matplotlib, a dependency of spikeforge: run "
-                          "scripts/setup, or pip install matplotlib") from None
+    matplotlib = require("matplotlib", "plot")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     return plt
