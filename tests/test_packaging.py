@@ -200,3 +200,95 @@ def test_cache_root_follows_spikeforge_cache_then_the_platform(monkeypatch, tmp_
     if sys.platform.startswith("linux"):
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
         assert cache_root() == tmp_path / "xdg" / "spikeforge"
+
+
+# -- wheel and sdist ------------------------------------------------------------------------------
+
+def _site_packages_bytes(prefix):
+    """Bytes of the packages installed under ``prefix``, pip and setuptools left out (a new
+    venv may hold them before anything is installed)."""
+    (site,) = Path(prefix).glob("lib/python3*/site-packages") or \
+        [Path(prefix) / "Lib" / "site-packages"]
+    total = 0
+    for path in site.rglob("*"):
+        top = path.relative_to(site).parts[0].lower()
+        if top.startswith(("pip", "setuptools", "pkg_resources", "_distutils_hack",
+                           "distutils-precedence")):
+            continue
+        if path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+    return total
+
+
+@pytest.mark.slow
+def test_wheel_and_sdist_install_into_a_fresh_venv_and_run_the_twin(tmp_path):
+    # Build from a copy so that parallel runs do not share build/ and *.egg-info.
+    import shutil
+
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".venv")
+    for folder in ("spikeforge", "rtl", "host", "sim", "boards", "docs", "examples", "tests",
+                   "scripts"):
+        shutil.copytree(REPO / folder, source / folder, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "MANIFEST.in"):
+        shutil.copy(REPO / name, source / name)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+    # python -m build makes the sdist, then the wheel from the unpacked sdist
+    dist = tmp_path / "dist"
+    built = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir",
+                            str(dist), str(source)], capture_output=True, text=True,
+                           timeout=300, env=env)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    (sdist,) = dist.glob("spikeforge-*.tar.gz")
+    (wheel,) = dist.glob("spikeforge-*.whl")
+    import tarfile
+    import zipfile
+
+    sdist_names = {name.split("/", 1)[1] for name in tarfile.open(sdist).getnames()
+                   if "/" in name}
+    for name in ("pyproject.toml", "README.md", "rtl/core.py", "host/cli.py",
+                 "sim/simboard.cpp", "examples/synfire.toml", "examples/synfire.npz",
+                 "docs/model.md", "tests/test_packaging.py"):
+        assert name in sdist_names, name
+    wheel_names = zipfile.ZipFile(wheel).namelist()
+    assert "spikeforge/sim/simboard.cpp" in wheel_names
+    assert "spikeforge/_extras.py" in wheel_names
+
+    # a fresh venv, the wheel with its default dependencies only (pip's cache serves them)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)],
+                               capture_output=True, text=True, timeout=600, env=env)
+    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
+    probe = subprocess.run(
+        [str(python), "-c", "import importlib.util, sys; print(' '.join(name for name in "
+         "sys.argv[1:] if importlib.util.find_spec(name)))", *HEAVY],
+        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == [], f"the default install pulled in {probe.stdout}"
+
+    # the command line of the installed package runs an example on the twin
+    out = tmp_path / "run"
+    run = subprocess.run([str(venv / "bin" / "spikeforge"), "run",
+                          str(REPO / "examples" / "synfire.toml"), "--device", "model://",
+                          "--out", str(out)], capture_output=True, text=True, timeout=300,
+                         env=env | {"SPIKEFORGE_CACHE": str(tmp_path / "cache")}, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "no pictures: pip install 'spikeforge[plot]'" in run.stdout
+    summary = __import__("json").loads((out / "summary.json").read_text())
+    assert summary["spikes"] > 0
+    # and a part that needs an extra says which one
+    demo = subprocess.run([str(venv / "bin" / "spikeforge"), "demo", "digits", "--device",
+                           "model://"], capture_output=True, text=True, timeout=300,
+                          env=env, cwd=tmp_path)
+    assert demo.returncode == 2
+    assert demo.stderr.splitlines()[-1].endswith("pip install 'spikeforge[demos]' "
+                                                 "(in a checkout: scripts/setup)")
+
+    default = _site_packages_bytes(venv)
+    full = _site_packages_bytes(sys.prefix)
+    print(f"installed size: default {default / 1e6:.0f} MB, this environment (all extras) "
+          f"{full / 1e6:.0f} MB")
+    assert default < 150e6
