@@ -127,9 +127,15 @@ def test_run_without_matplotlib_saves_results_and_says_how_to_draw(network_file,
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = invoke("run", network_file, "--device", "model://", "--out", tmp_path / "r")
     assert result.exit_code == 0, result.output
-    assert "no pictures: pip install 'spikeforge[plot]'" in result.output
+    assert result.stderr == ("note: no pictures: pip install 'spikeforge[plot]' (in a "
+                             "checkout: scripts/setup)\n")
     assert (tmp_path / "r" / "spikes.npz").is_file()
     assert not list((tmp_path / "r").glob("*.png"))
+    result = invoke("plot", tmp_path / "r")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: pictures of runs: the Python package `matplotlib` is not "
+                             "installed; pip install 'spikeforge[plot]' (in a checkout: "
+                             "scripts/setup)\n")
     # asked for explicitly, the pictures are an error that names the extra
     result = invoke("run", network_file, "--device", "model://", "--out", tmp_path / "r2",
                     "--plots")
@@ -284,7 +290,7 @@ def test_wheel_and_sdist_install_into_a_fresh_venv_and_run_the_twin(tmp_path):
                           "--out", str(out)], capture_output=True, text=True, timeout=300,
                          env=env | {"SPIKEFORGE_CACHE": str(tmp_path / "cache")}, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "no pictures: pip install 'spikeforge[plot]'" in run.stdout
+    assert "note: no pictures: pip install 'spikeforge[plot]'" in run.stderr
     summary = __import__("json").loads((out / "summary.json").read_text())
     assert summary["spikes"] > 0
     # and a part that needs an extra says which one

@@ -1,19 +1,16 @@
 """``spikeforge run``: run a network file on a device and save spikes, probes, weights and
 pictures."""
 
-import importlib.util
 from pathlib import Path
 
 import click
-
-from spikeforge._extras import install_hint
 
 from ..formats.netfile import load_network_file
 from ..runs.plots import plot_run
 from ..runs.results import run_spec, save_run
 from .common import (device_command, device_option, json_option, learn_option,
-                     network_argument, opened_device, print_json, print_table,
-                     progress_reporter, steps_option)
+                     network_argument, opened_device, plots_option, print_json,
+                     print_table, progress_reporter, steps_option)
 
 
 @click.command("run")
@@ -24,9 +21,7 @@ from .common import (device_command, device_option, json_option, learn_option,
 @click.option("--out", "-o", "out_dir", metavar="DIR", type=click.Path(file_okay=False,
               path_type=Path), default=None,
               help="Folder for the results (default: runs/<network name>).")
-@click.option("--plots/--no-plots", default=None,
-              help="Draw raster, trace and weight pictures (PNG). Default: draw them when "
-                   "matplotlib (the plot extra) is installed.")
+@plots_option
 @json_option
 @device_command
 def run_command(network, device_url, steps, learn, out_dir, plots, as_json):
@@ -50,11 +45,6 @@ def run_command(network, device_url, steps, learn, out_dir, plots, as_json):
     record.device = device_url
     record.name = spec.name or network.stem
     files = save_run(record, out_dir)
-    note = None
-    if plots is None:
-        plots = importlib.util.find_spec("matplotlib") is not None
-        if not plots:
-            note = f"no pictures: {install_hint('plot')}"
     if plots:
         files += plot_run(out_dir)
     summary = record.summary()
@@ -70,4 +60,4 @@ def run_command(network, device_url, steps, learn, out_dir, plots, as_json):
         ("weights changed", summary["weights_changed"]),
         ("wall time", f"{summary['wall_time_s']:.3f} s"),
         ("output", out_dir),
-    ] + ([("pictures", note)] if note else []), title="run")
+    ], title="run")

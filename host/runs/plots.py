@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from spikeforge._extras import require
 from spikeforge.config import ConfigError
 
 __all__ = ["plot_raster", "plot_traces", "plot_weights", "plot_run", "plot_receptive_fields",
@@ -20,7 +19,11 @@ __all__ = ["plot_raster", "plot_traces", "plot_weights", "plot_run", "plot_recep
 
 
 def _pyplot():
-    matplotlib = require("matplotlib", "plot")
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        raise ConfigError("pictures need matplotlib, a dependency of spikeforge: run "
+                          "scripts/setup, or pip install matplotlib") from None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     return plt
