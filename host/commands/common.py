@@ -125,7 +125,7 @@ def print_table(rows, title=None):
     for name, value in rows:
         if isinstance(value, bool):
             value = str(value).lower()
-        # escaped: a value such as "pip install 'spikeforge[plot]'" is text, not markup
+        # text, not rich markup: a path or a message may hold [brackets]
         table.add_row(escape(str(name)), escape(str(value)))
     Console(file=sys.stdout, highlight=False, width=100).print(table)
 
@@ -145,25 +145,3 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def _plots_wanted(ctx, param, value):
-    """``--plots``/``--no-plots`` as given (``--plots`` needs matplotlib); not given: draw the
-    pictures when matplotlib is installed, else say how to get them."""
-    import importlib.util
-
-    from spikeforge._extras import install_hint, require
-
-    if value is None:
-        value = importlib.util.find_spec("matplotlib") is not None
-        if not value:
-            click.echo(f"note: no pictures: {install_hint('plot')}", err=True)
-    elif value:
-        require("matplotlib", "plot")
-    return value
-
-
-plots_option = click.option(
-    "--plots/--no-plots", default=None, callback=_plots_wanted,
-    help="Draw raster, trace and weight pictures (PNG). Default: draw them when matplotlib "
-         "(the plot extra) is installed.")
