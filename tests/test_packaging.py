@@ -113,6 +113,16 @@ def test_digits_demo_without_scikit_learn_is_a_one_line_error(monkeypatch):
     assert "Traceback" not in result.output
 
 
+def test_demo_pictures_without_matplotlib_fail_before_the_run(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = invoke("demo", "song2000", "--steps", "100000", "--out", tmp_path / "song")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: the demo's pictures: the Python package `matplotlib` is not "
+                             "installed; pip install 'spikeforge[demos]' (in a checkout: "
+                             "scripts/setup)\n")
+    assert not (tmp_path / "song").exists()
+
+
 def test_sim_without_verilator_is_a_one_line_error(network_file, tmp_path, monkeypatch):
     monkeypatch.setenv("SPIKEFORGE_CACHE", str(tmp_path / "cache"))   # no cached build
     monkeypatch.setitem(sys.modules, "verilator", None)
