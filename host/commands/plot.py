@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from spikeforge._extras import require
+
 from ..runs.plots import plot_run
 
 
@@ -20,5 +22,6 @@ def plot_command(run_dir, out_dir):
       spikeforge plot runs/synfire
       spikeforge plot /tmp/stdp --out /tmp/stdp-pictures
     """
+    require("matplotlib", "plot")
     for path in plot_run(run_dir, out_dir):
         click.echo(f"wrote {path}")

@@ -13,6 +13,22 @@ from .common import (device_command, device_option, json_option, learn_option,
                      progress_reporter, steps_option)
 
 
+def _plots_wanted(ctx, param, value):
+    """``--plots``/``--no-plots`` as given (``--plots`` needs matplotlib); not given: draw the
+    pictures when matplotlib is installed, else say how to get them."""
+    import importlib.util
+
+    from spikeforge._extras import install_hint, require
+
+    if value is None:
+        value = importlib.util.find_spec("matplotlib") is not None
+        if not value:
+            click.echo(f"note: no pictures: {install_hint('plot')}", err=True)
+    elif value:
+        require("matplotlib", "plot")
+    return value
+
+
 @click.command("run")
 @network_argument
 @device_option
@@ -21,8 +37,9 @@ from .common import (device_command, device_option, json_option, learn_option,
 @click.option("--out", "-o", "out_dir", metavar="DIR", type=click.Path(file_okay=False,
               path_type=Path), default=None,
               help="Folder for the results (default: runs/<network name>).")
-@click.option("--plots/--no-plots", default=True, show_default=True,
-              help="Draw raster, trace and weight pictures (PNG).")
+@click.option("--plots/--no-plots", default=None, callback=_plots_wanted,
+              help="Draw raster, trace and weight pictures (PNG). Default: draw them when "
+                   "matplotlib (the plot extra) is installed.")
 @json_option
 @device_command
 def run_command(network, device_url, steps, learn, out_dir, plots, as_json):

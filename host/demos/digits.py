@@ -67,6 +67,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from spikeforge._extras import require
 from spikeforge.config import CoreConfig
 
 from ..model.fast import BatchTwin, make_twin
@@ -244,8 +245,8 @@ class DigitsData:
 
 def load_data(recipe):
     """Load scikit-learn's digits and split them as the recipe says."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    load_digits = require("sklearn.datasets", "demos", "the digits demo").load_digits
+    train_test_split = require("sklearn.model_selection", "demos").train_test_split
 
     digits = load_digits()
     images = digits.data / PIXEL_MAX

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeforge._extras import install_hint, require
 from spikeforge.config import ConfigError, CoreConfig
 
 from .netfile import DEFAULT_STEPS, NetworkSpec
@@ -48,18 +49,13 @@ __all__ = ["NirImport", "ParameterError", "import_nir", "export_nir", "read_nir"
            "require_nir", "DEFAULT_DT", "INSTALL_HINT"]
 
 DEFAULT_DT = 1e-3
-INSTALL_HINT = "pip install nir (or install spikeforge with the interop extra: " \
-               "pip install 'spikeforge[interop]')"
+INSTALL_HINT = install_hint("nir")
 _META = "spikeforge"
 
 
 def require_nir():
     """The ``nir`` module, or a :class:`ConfigError` that says how to install it."""
-    try:
-        import nir
-    except ModuleNotFoundError:
-        raise ConfigError(f"NIR files need the nir package: {INSTALL_HINT}") from None
-    return nir
+    return require("nir", "nir", "NIR files")
 
 
 @dataclass(frozen=True)

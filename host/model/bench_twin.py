@@ -39,7 +39,6 @@ repeated, and the median is reported with the load average.
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ import time
 
 import numpy as np
 
+from spikeforge._extras import install_hint
 from spikeforge.config import CoreConfig
 
 from .fast import BatchTwin, CompiledTwin, kernel_name
@@ -91,12 +91,17 @@ def bench_raster(steps, seed=0):
     return rng.random((steps, INPUTS)) < INPUT_RATE
 
 
+def _load_average():
+    """The 1-minute load average (NaN where the platform has none, e.g. Windows)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def _import_brian2():
     try:
         import brian2
     except ImportError:
-        raise RuntimeError("Brian2 is not installed; the comparison needs it: "
-                           "pip install brian2 (scripts/setup installs it)") from None
+        raise RuntimeError(f"Brian2 is not installed; the comparison needs it: "
+                           f"{install_hint('compare')}") from None
     except Exception as error:  # e.g. a Brian2 release older than the installed numpy
         raise RuntimeError(
             f"Brian2 is installed but fails to import with numpy {np.__version__}: "
@@ -243,6 +248,8 @@ def _rerun_binary(binary):
     start, loading its arrays, the run, writing results) and the run time the binary measures
     itself around its simulation loop (``std::clock``, CPU time of the process, written to
     ``results/last_run_info.txt``)."""
+    import resource     # POSIX only, like the cpp_standalone target it times
+
     folder = os.path.dirname(binary)
     os.makedirs(os.path.join(folder, "results"), exist_ok=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -295,7 +302,7 @@ def bench_twin_vs_brian2(steps=10000, neurons=(100, 256, 1000), learn=(True, Fal
     compiled = kernel_name() == "compiled"
     workdir = tempfile.mkdtemp(prefix="spikeforge-bench-brian2-")
     cases = []
-    load = [os.getloadavg()[0]]
+    load = [_load_average()]
     for n in neurons:
         config = bench_config(n)
         network = bench_network(config, seed)
@@ -344,7 +351,7 @@ def bench_twin_vs_brian2(steps=10000, neurons=(100, 256, 1000), learn=(True, Fal
                     if "binary" in result:
                         binaries[key] = result["binary"]
                         cpu.setdefault(key + " (run loop only)", []).append(result["inner_s"])
-                load.append(os.getloadavg()[0])
+                load.append(_load_average())
             rate = {key: count / (steps * n) for key, count in spikes.items()}
             twin_rate = rate["twin numpy"]
             if compiled and spikes["twin compiled"] != spikes["twin numpy"]:
@@ -407,7 +414,7 @@ def bench_batch(sizes=(1, 8, 64), neurons=100, steps=500, repeats=3, learn=True,
     say = progress or (lambda text: None)
     config = CoreConfig(neurons=neurons, inputs=INPUTS, stdp=True, adaptive_threshold=True)
     compiled = kernel_name() == "compiled"
-    load = [os.getloadavg()[0]]
+    load = [_load_average()]
     results = []
     for size in sizes:
         networks = [random_network(config, seed + b, regime="active") for b in range(size)]
@@ -441,7 +448,7 @@ def bench_batch(sizes=(1, 8, 64), neurons=100, steps=500, repeats=3, learn=True,
             out = batch.run(rasters, learn=learn)
             cpu["batch"].append(time.process_time() - start)
             spikes = int(out["spikes"].sum())
-            load.append(os.getloadavg()[0])
+            load.append(_load_average())
         medians = {key: _median(values) for key, values in cpu.items()}
         entry = {"batch": size, "neurons": neurons, "inputs": INPUTS, "steps": steps,
                  "learning": learn, "batch_kernel": batch_kind,

@@ -23,8 +23,8 @@ Why loops and this storage:
 * state, parameters and global parameters are packed into a few arrays with a leading batch
   axis, so one call takes a dozen arguments whatever ``B`` is.
 
-The compiled code is cached in ``$SPIKEFORGE_CACHE/numba`` (default
-``~/.cache/spikeforge/numba``) unless ``NUMBA_CACHE_DIR`` is set: the first use on a machine
+The compiled code is cached in ``<cache root>/numba`` (see :func:`spikeforge.paths.cache_root`;
+on Linux ``~/.cache/spikeforge/numba``) unless ``NUMBA_CACHE_DIR`` is set: the first use on a machine
 compiles for a few seconds (``scripts/setup`` does it), later processes load it in about half
 a second.
 
@@ -66,13 +66,9 @@ _REASON = None
 
 
 def _cache_root():
-    if os.environ.get("SPIKEFORGE_CACHE"):
-        root = os.environ["SPIKEFORGE_CACHE"]
-    elif os.environ.get("XDG_CACHE_HOME"):
-        root = os.path.join(os.environ["XDG_CACHE_HOME"], "spikeforge")
-    else:
-        root = os.path.join(os.path.expanduser("~"), ".cache", "spikeforge")
-    return os.path.join(root, "numba")
+    from spikeforge.paths import cache_root
+
+    return os.path.join(cache_root(), "numba")
 
 
 def _load():

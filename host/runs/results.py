@@ -76,6 +76,17 @@ class RunRecord:
             summary["cycles"] = int(np.sum(self.cycles))
         return summary
 
+    def to_neo(self, dt_ms=1.0, units=None):
+        """The run as a :class:`neo.Block`: a spike train per neuron and per input, the probes
+        as analog signals (see :func:`spikeforge.host.formats.neo_io.run_to_neo`)."""
+        from ..formats.neo_io import run_to_neo
+
+        return run_to_neo(self.spikes, dt_ms=dt_ms, inputs=self.inputs,
+                          probe_ids=self.probe_ids, probes=self.probes, units=units,
+                          name=self.name, annotations={
+                              "device": self.device, "config_hash": f"0x{self.config.hash:08x}",
+                              "steps": self.steps, "learn": self.learn})
+
 
 def _chunks(steps, pieces=50):
     size = max(1, -(-steps // pieces))

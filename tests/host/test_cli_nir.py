@@ -209,9 +209,8 @@ def test_missing_nir_package_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "nir", None)
     with pytest.raises(ConfigError) as info:
         require_nir()
-    assert str(info.value) == ("NIR files need the nir package: pip install nir (or install "
-                               "spikeforge with the interop extra: pip install "
-                               "'spikeforge[interop]')")
+    assert str(info.value) == ("NIR files: the Python package `nir` is not installed; "
+                               "pip install 'spikeforge[nir]' (in a checkout: scripts/setup)")
 
 
 # -- the commands --------------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Runs as Neo blocks: spike trains per neuron and input, probes as analog signals."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from spikeforge._extras import MissingExtra
+from spikeforge.config import ConfigError, CoreConfig
+from spikeforge.host.device import open_device
+from spikeforge.host.formats.neo_io import run_to_neo
+from spikeforge.host.formats.netfile import NetworkSpec
+from spikeforge.host.model.params import random_network
+from spikeforge.host.runs.results import run_spec
+
+neo = pytest.importorskip("neo", reason="neo is not installed (pip install 'spikeforge[neo]')")
+pq = pytest.importorskip("quantities")
+
+CONFIG = CoreConfig(neurons=12, inputs=5, lanes=4)
+
+
+@pytest.fixture(scope="module")
+def record():
+    network = random_network(CONFIG, np.random.default_rng(7), regime="active")
+    spec = NetworkSpec(network, steps=80, learn=False, probes=(1, 4, 9), input_rate=0.3,
+                       input_seed=2, name="small")
+    with open_device("model://", CONFIG) as device:
+        record = run_spec(device, spec)
+    record.device = "model://"
+    record.name = "small"
+    assert record.spikes.sum() > 0 and record.inputs.sum() > 0
+    return record
+
+
+def _times(raster, column, dt_ms):
+    return np.flatnonzero(raster[:, column]) * dt_ms
+
+
+def test_record_to_neo_holds_every_spike_at_its_step(record):
+    block = record.to_neo(dt_ms=0.5)
+    assert isinstance(block, neo.Block)
+    assert block.annotations["device"] == "model://"
+    assert block.annotations["config_hash"] == f"0x{CONFIG.hash:08x}"
+    (segment,) = block.segments
+    trains = segment.spiketrains
+    neurons = [st for st in trains if st.annotations["source"] == "neuron"]
+    inputs = [st for st in trains if st.annotations["source"] == "input"]
+    assert [st.annotations["channel"] for st in neurons] == list(range(CONFIG.neurons))
+    assert [st.annotations["channel"] for st in inputs] == list(range(CONFIG.inputs))
+    for i, st in enumerate(neurons):
+        assert st.units == pq.ms
+        assert st.t_start == 0 * pq.ms and st.t_stop == 80 * 0.5 * pq.ms
+        np.testing.assert_array_equal(st.magnitude, _times(record.spikes, i, 0.5))
+    for j, st in enumerate(inputs):
+        np.testing.assert_array_equal(st.magnitude, _times(record.inputs, j, 0.5))
+    assert sum(len(st) for st in neurons) == record.spikes.sum()
+    # the rate Elephant would compute is the run's own
+    rates = [len(st) / (st.t_stop - st.t_start).rescale(pq.s) for st in neurons]
+    np.testing.assert_allclose([float(r) for r in rates],
+                               record.spikes.sum(axis=0) / (80 * 0.5e-3))
+
+
+def test_probes_become_analog_signals(record):
+    block = record.to_neo(units={"v": 0.01 * pq.mV})
+    signals = {sig.name: sig for sig in block.segments[0].analogsignals}
+    assert set(signals) == {"v", "i"}
+    for name, sig in signals.items():
+        assert sig.shape == (80, 3)
+        assert sig.sampling_period == 1.0 * pq.ms and sig.t_start == 0 * pq.ms
+        np.testing.assert_array_equal(sig.array_annotations["channel_ids"], [1, 4, 9])
+    np.testing.assert_allclose(signals["v"].rescale(pq.mV).magnitude, record.probes["v"] * 0.01)
+    assert signals["i"].units == pq.dimensionless
+    np.testing.assert_array_equal(signals["i"].magnitude, record.probes["i"])
+
+
+def test_device_run_result_to_neo():
+    network = random_network(CONFIG, np.random.default_rng(1), regime="active")
+    raster = np.random.default_rng(5).random((40, CONFIG.inputs)) < 0.3
+    with open_device("model://", CONFIG) as device:
+        device.load_network(network)
+        result = device.run(steps=40, inputs=raster, probes=[0, 2])
+    block = result.to_neo()
+    trains = block.segments[0].spiketrains
+    assert len(trains) == CONFIG.neurons
+    for i, st in enumerate(trains):
+        np.testing.assert_array_equal(st.magnitude, _times(result.spikes, i, 1.0))
+    (v,) = [sig for sig in block.segments[0].analogsignals if sig.name == "v"]
+    np.testing.assert_array_equal(v.magnitude, result.probes["v"])
+
+
+def test_a_run_of_no_steps_is_an_empty_block():
+    block = run_to_neo(np.zeros((0, 3), bool))
+    assert [len(st) for st in block.segments[0].spiketrains] == [0, 0, 0]
+    assert block.segments[0].spiketrains[0].t_stop == 0 * pq.ms
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"spikes": np.zeros(5, bool)}, "spikes has shape (5,); expected (steps, neurons)"),
+    ({"dt_ms": 0}, "dt_ms=0.0 is not allowed: a step lasts a positive time"),
+    ({"inputs": np.zeros((4, 2), bool)}, "inputs has shape (4, 2); expected (10, inputs)"),
+    ({"probe_ids": (0,), "probes": {"v": np.zeros((10, 2))}},
+     "probe 'v' has shape (10, 2); expected (10, 1): a row per step, a column per probed "
+     "neuron"),
+])
+def test_bad_arguments_name_the_problem(kwargs, message):
+    arguments = {"spikes": np.zeros((10, 3), bool)} | kwargs
+    spikes = arguments.pop("spikes")
+    with pytest.raises(ConfigError) as info:
+        run_to_neo(spikes, **arguments)
+    assert str(info.value) == message
+
+
+def test_without_neo_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "neo", None)
+    with pytest.raises(MissingExtra, match=r"pip install 'spikeforge\[neo\]'"):
+        run_to_neo(np.zeros((3, 2), bool))
