@@ -1,6 +1,34 @@
-"""spikeforge: an open FPGA emulator for spiking neural networks, with its host toolchain."""
+"""spikeforge: an open FPGA emulator for spiking neural networks, with its host toolchain.
+
+``import spikeforge as sf`` gives the flat API: :func:`quantize` (physical units to the core's
+integers), and the configuration. Heavy modules are imported on first use.
+"""
 
 from .config import CoreConfig, ConfigError
 
-__all__ = ["CoreConfig", "ConfigError", "__version__"]
+__all__ = ["CoreConfig", "ConfigError", "__version__", "quantize", "QuantizationReport",
+           "QuantizationError", "Stdp"]
 __version__ = "0.1.0"
+
+# name -> module that defines it, imported on first access (keeps ``import spikeforge`` light)
+_LAZY = {
+    "quantize": "spikeforge.host.model.quantize",
+    "QuantizationReport": "spikeforge.host.model.quantize",
+    "QuantizationError": "spikeforge.host.model.quantize",
+    "Stdp": "spikeforge.host.model.quantize",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spikeforge' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -114,8 +114,9 @@ def _check_scalar(kind, name, value, low, high, what):
 
 def _fraction(config, value):
     """The decay factor nearest ``value * 2^F``, kept inside ``0..2^F-1``."""
-    top = (1 << config.decay_bits) - 1
-    return min(top, max(0, int(round(value * (1 << config.decay_bits)))))
+    from .quantize import fraction_factor
+
+    return fraction_factor(value, config.decay_bits)
 
 
 # -- per-neuron parameters -----------------------------------------------------------------------
