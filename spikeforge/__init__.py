@@ -1,13 +1,18 @@
 """spikeforge: an open FPGA emulator for spiking neural networks, with its host toolchain.
 
-``import spikeforge as sf`` gives the flat API: :func:`quantize` (physical units to the core's
-integers), and the configuration. Heavy modules are imported on first use.
+``import spikeforge as sf`` gives the flat API: networks in physical units (:class:`Population`,
+:class:`SpikeSourceArray`, :class:`SpikeSourcePoisson`, :class:`Projection` with its connectors,
+:class:`Network`, :class:`Stdp`), :func:`open` to run one on a device URL (``model://``,
+``sim://``, a serial port), :func:`quantize` (physical units to the core's integers, with a
+report) and the configuration. Heavy modules are imported on first use.
 """
 
 from .config import CoreConfig, ConfigError
 
 __all__ = ["CoreConfig", "ConfigError", "__version__", "quantize", "QuantizationReport",
-           "QuantizationError", "Stdp"]
+           "QuantizationError", "Stdp", "Population", "SpikeSourceArray", "SpikeSourcePoisson",
+           "Projection", "Network", "AllToAll", "OneToOne", "FixedProbability", "FromList",
+           "FromArray", "open", "Session", "Results", "open_device"]
 __version__ = "0.1.0"
 
 # name -> module that defines it, imported on first access (keeps ``import spikeforge`` light)
@@ -16,6 +21,13 @@ _LAZY = {
     "QuantizationReport": "spikeforge.host.model.quantize",
     "QuantizationError": "spikeforge.host.model.quantize",
     "Stdp": "spikeforge.host.model.quantize",
+    **{name: "spikeforge.host.model.network" for name in (
+        "Population", "SpikeSourceArray", "SpikeSourcePoisson", "Projection", "Network",
+        "AllToAll", "OneToOne", "FixedProbability", "FromList", "FromArray")},
+    "open": "spikeforge.host.runs.session",
+    "Session": "spikeforge.host.runs.session",
+    "Results": "spikeforge.host.runs.session",
+    "open_device": "spikeforge.host.device",
 }
 
 

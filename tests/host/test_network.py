@@ -1,0 +1,163 @@
+"""Populations, spike sources and projections: compiling to one core, running, reading back."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import spikeforge as sf
+from spikeforge import ConfigError
+
+URL = "model://?kernel=numpy"
+
+
+def _ei(weight_bits=8):
+    exc = sf.Population(8, tau_m=20e-3, label="exc")
+    inh = sf.Population(4, tau_m=10e-3, label="inh")
+    cue = sf.SpikeSourceArray([[0.010, 0.0204], [0.010], [], [0.030]], label="cue")
+    noise = sf.SpikeSourcePoisson(3, rate_hz=[50, 100, 0], label="noise")
+    stdp = sf.Stdp(tau_plus=20e-3, tau_minus=20e-3, A_plus=2e-3, A_minus=2e-3, w_max=0.08)
+    learn = sf.Projection(noise, exc, sf.AllToAll(), weight=0.04, stdp=stdp)
+    net = sf.Network(
+        learn,
+        sf.Projection(cue, exc, sf.AllToAll(), weight=0.05),
+        sf.Projection(exc, inh, sf.FixedProbability(0.5, seed=2), weight=0.03),
+        sf.Projection(inh, exc, sf.FixedProbability(0.5, seed=3), weight=-0.03),
+        dt=1e-3, config={"weight_bits": weight_bits})
+    return net, exc, inh, cue, noise, learn
+
+
+def test_connectors_make_the_synapses_they_say():
+    a, b = sf.Population(5), sf.Population(5)
+    assert sf.Projection(a, b, sf.AllToAll(), weight=1e-3).connected.sum() == 25
+    assert sf.Projection(a, a, sf.AllToAll(allow_self=False), weight=1e-3).connected.sum() == 20
+    np.testing.assert_array_equal(sf.Projection(a, b, sf.OneToOne(), 1e-3).connected,
+                                  np.eye(5, dtype=bool))
+    p1 = sf.Projection(a, b, sf.FixedProbability(0.4, seed=7), 1e-3).connected
+    p2 = sf.Projection(a, b, sf.FixedProbability(0.4, seed=7), 1e-3).connected
+    p3 = sf.Projection(a, b, sf.FixedProbability(0.4, seed=8), 1e-3).connected
+    assert np.array_equal(p1, p2) and not np.array_equal(p1, p3)
+    many = sf.Projection(sf.Population(200), sf.Population(200),
+                         sf.FixedProbability(0.1, seed=1), 1e-3).connected
+    assert 0.09 < many.mean() < 0.11
+    listed = sf.Projection(a, b, sf.FromList([(0, 1, 2e-3), (4, 4, -1e-3)]))
+    assert listed.connected.sum() == 2 and listed.weight[0, 1] == 2e-3
+    assert listed.weight[4, 4] == -1e-3
+    array = np.zeros((5, 5))
+    array[2, 3] = 5e-3
+    assert sf.Projection(a, b, sf.FromArray(array)).connected.sum() == 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda a, b, c: sf.Projection(a, c, sf.OneToOne(), 1e-3), "OneToOne joins populations of "
+                                                               "equal size, not 5 onto 3"),
+    (lambda a, b, c: sf.Projection(a, b, sf.FromList([(5, 0)]), 1e-3),
+     "FromList connection (5, 0) is outside 5 x 5"),
+    (lambda a, b, c: sf.Projection(a, b, sf.FromArray(np.zeros((2, 2)))),
+     "FromArray has shape (2, 2); the projection needs (5, 5)"),
+    (lambda a, b, c: sf.Projection(a, b, sf.AllToAll()), "needs a weight (volts)"),
+    (lambda a, b, c: sf.Projection(a, b, sf.FixedProbability(1.5), 1e-3), "not a probability"),
+    (lambda a, b, c: sf.Population(3, tau=0.02), "unknown neuron parameter(s) tau"),
+    (lambda a, b, c: sf.Population(3, tau_m=[0.02, 0.01]), "tau_m has shape (2,); give one "
+                                                            "number or 3 values"),
+    (lambda a, b, c: sf.SpikeSourceArray([[-0.1]]), "times are seconds >= 0"),
+    (lambda a, b, c: sf.Network(sf.Projection(a, b, sf.AllToAll(), 1e-3),
+                                sf.Projection(a, b, sf.OneToOne(), 1e-3)).compile(),
+     "connects a synapse another projection already holds"),
+    (lambda a, b, c: sf.Network(
+        sf.Projection(a, b, sf.AllToAll(), 1e-3, stdp=sf.Stdp(A_plus=1e-4)),
+        sf.Projection(b, a, sf.AllToAll(), 1e-3, stdp=sf.Stdp(A_plus=2e-4))).compile(),
+     "the core has one learning rule"),
+    (lambda a, b, c: sf.Population(3, tau_m=20) and sf.Network(
+        sf.Projection(sf.Population(3, tau_m=20), a, sf.AllToAll(), 1e-3)).compile(),
+     "did you mean 20 ms = 0.02?"),
+])
+def test_bad_networks_are_one_line_errors(make, message):
+    a, b, c = sf.Population(5), sf.Population(5), sf.Population(3)
+    with pytest.raises(ConfigError) as info:
+        make(a, b, c)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_compiles_to_one_core():
+    net, exc, inh, cue, noise, learn = _ei()
+    compiled = net.compile()
+    core = compiled.network
+    c = core.config
+    assert (c.neurons, c.inputs, c.stdp, c.poisson) == (12, 7, True, True)
+    assert compiled.neuron_slice[inh] == slice(8, 12)
+    assert compiled.input_slice[noise] == slice(0, 3)     # sources in the order met
+    assert compiled.input_slice[cue] == slice(3, 7)
+    # only the plastic projection's synapses learn
+    mask = np.zeros(core.mask.shape, dtype=bool)
+    mask[12:12 + 3, 0:8] = True
+    np.testing.assert_array_equal(core.mask, mask)
+    # Poisson rates on the core's generators, the cue lines host-driven
+    np.testing.assert_array_equal(core.poisson_rate,
+                                  [round(65536 * 0.05), round(65536 * 0.1), 0, 0, 0, 0, 0])
+    raster = compiled.input_raster(0, 40)
+    assert sorted(zip(*np.nonzero(raster))) == [(10, 3), (10, 4), (20, 3), (30, 6)]
+    assert compiled.input_raster(15, 10).sum() == 1        # the spike at step 20 only
+    # inhibitory weights stay negative, the weights come back within the report's error
+    back = compiled.weights(learn)
+    err = np.nanmax(np.abs(back - 0.04) / 0.04)
+    assert err <= compiled.report.weights["rel_error"] + 1e-12
+    assert np.all(core.W[8:12, 0:8][compiled.source.projections[3].connected] < 0)
+
+
+def test_runs_in_physical_units_and_learns():
+    net, exc, inh, cue, noise, learn = _ei()
+    with sf.open(URL, net) as session:
+        before = session.weights(learn)
+        result = session.run(0.2, record=[(exc, [0, 1])])
+        after = session.weights(learn)
+        second = session.run(0.05)
+    assert result.steps == 200 and second.t[0] == pytest.approx(0.2)
+    assert session.time == pytest.approx(0.25)
+    times = result.spike_times(exc)
+    assert len(times) == 8
+    for k, t in enumerate(times):
+        np.testing.assert_allclose(t, np.flatnonzero(result.spikes[:, k]) * 1e-3)
+    assert result.spikes.sum() > 0
+    np.testing.assert_allclose(result.rates_hz(exc), result.spikes[:, :8].sum(axis=0) / 0.2)
+    v = result.v(exc)
+    assert v.shape == (200, 2)
+    assert np.all(v < 0.0) and np.all(v > -0.1)           # volts around v_rest = -65 mV
+    assert abs(result.v(exc)[0, 0] - (-0.065)) < 0.005
+    assert result.i(exc).shape == (200, 2)
+    assert not np.allclose(np.nan_to_num(before), np.nan_to_num(after))
+    assert np.all(np.isnan(after) == np.isnan(before))
+    assert np.nanmax(after) <= 0.08 + 1e-9
+    assert "spikes" in repr(result) and "exc" in repr(net)
+
+
+def test_plots_return_figures():
+    from matplotlib.figure import Figure
+
+    net, exc, *_ = _ei()
+    with sf.open(URL, net) as session:
+        result = session.run(0.1, record=[exc])
+    assert isinstance(result.plot_raster(), Figure)
+    assert isinstance(result.plot_traces(exc), Figure)
+
+
+def test_run_errors():
+    net, exc, *_ = _ei()
+    with sf.open(URL, net) as session:
+        with pytest.raises(ConfigError, match="not a population of this network"):
+            session.run(0.01, record=[sf.Population(2)])
+        with pytest.raises(ConfigError, match="no trace of exc was recorded"):
+            session.run(0.01).v(exc)
+        with pytest.raises(ConfigError, match="run needs a duration in seconds"):
+            session.run()
+
+
+def test_import_spikeforge_is_light():
+    code = ("import sys, spikeforge as sf; sf.Population; sf.quantize; "
+            "print(sorted(m for m in ('numba', 'brian2', 'amaranth', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
