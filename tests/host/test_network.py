@@ -161,3 +161,22 @@ def test_import_spikeforge_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_run_pictures_return_figures_and_write_only_when_given_a_path(tmp_path):
+    from matplotlib.figure import Figure
+
+    from spikeforge.host.runs import plots
+
+    rng = np.random.default_rng(0)
+    spikes = rng.random((40, 6)) < 0.1
+    W = rng.integers(-5, 5, (9, 6))
+    figures = [plots.plot_raster(spikes, inputs=rng.random((40, 3)) < 0.1),
+               plots.plot_traces([0, 2], rng.random((40, 2)), rng.random((40, 2))),
+               plots.plot_weights(W, W_after=W + 1, neurons=6),
+               plots.plot_confusion(np.eye(3, dtype=int)),
+               plots.plot_weight_histogram(rng.random(20), rng.random(20))]
+    assert all(isinstance(fig, Figure) for fig in figures)
+    assert list(tmp_path.iterdir()) == []
+    path = plots.plot_raster(spikes, tmp_path / "r.png")
+    assert path == tmp_path / "r.png" and path.stat().st_size > 0
