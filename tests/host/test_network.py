@@ -180,3 +180,14 @@ def test_run_pictures_return_figures_and_write_only_when_given_a_path(tmp_path):
     assert list(tmp_path.iterdir()) == []
     path = plots.plot_raster(spikes, tmp_path / "r.png")
     assert path == tmp_path / "r.png" and path.stat().st_size > 0
+
+
+def test_the_readme_example_runs(capsys):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    start = text.index("```python\nimport numpy as np\nimport spikeforge as sf")
+    code = text[start + len("```python\n"):text.index("```", start + 10)]
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "quantisation at dt = 1 ms" in out and "Hz;" in out and "mV mean weight change" in out
