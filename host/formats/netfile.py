@@ -32,6 +32,9 @@ Every key is optional except where stated; a missing parameter takes the default
     learn = false
     probes = [0, 1]                # neurons whose v and i are recorded
 
+A file may instead give the network in physical units (populations, sources and projections,
+values such as ``tau_m = "20 ms"``): see :mod:`.physical`.
+
 :func:`load_network_file` returns a :class:`NetworkSpec`; :func:`save_network_file` writes one
 back (the round trip is exact). Every error names the file, the field, the value and the allowed
 range.
@@ -47,6 +50,7 @@ import numpy as np
 
 from spikeforge.config import ConfigError, CoreConfig
 
+from .physical import is_physical, load_physical
 from ..model.params import (GLOBAL_FIELDS, NEURON_FIELDS, GlobalParams, Network, NeuronParams,
                      global_ranges, neuron_ranges)
 
@@ -94,6 +98,11 @@ class NetworkSpec:
     input_seed: int = 0
     name: str = ""
     description: str = ""
+    #: seed of the core's Poisson generators (used when the network sets Poisson rates)
+    poisson_seed: int = 0
+    #: the network in physical units (:class:`~spikeforge.host.model.network.Compiled`) when
+    #: the file was in the physical form, with its quantisation report
+    compiled: object = None
 
     def __post_init__(self):
         if self.input_spikes is None:
@@ -166,7 +175,8 @@ class NetworkSpec:
         return NetworkSpec(self.network.copy(), self.steps, self.learn, self.probes,
                            self.input_spikes.copy(), np.copy(self.input_rate)
                            if not np.isscalar(self.input_rate) else self.input_rate,
-                           self.input_seed, self.name, self.description)
+                           self.input_seed, self.name, self.description, self.poisson_seed,
+                           self.compiled)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -292,6 +302,13 @@ def load_network_file(path, *, max_neurons=None, max_inputs=None):
         _fail(path, f"malformed TOML: {error}")
     except UnicodeDecodeError:
         _fail(path, "is not a text file; a network file is TOML")
+    if is_physical(data):
+        version = data.get("format", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            _fail(path, f"format={version!r} is not supported: this spikeforge reads format "
+                        f"{FORMAT_VERSION}")
+        return load_physical(path, data, max_neurons=max_neurons,
+                             max_inputs=max_inputs).validate(str(path))
     _check_keys(path, "", data, _TOP_KEYS)
     version = data.get("format", FORMAT_VERSION)
     if version != FORMAT_VERSION:
