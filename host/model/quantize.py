@@ -554,7 +554,15 @@ def _quantize_stdp(stdp, glob, used, params, report, gain, mask, w_shift, stdp_s
     stdp_shift = int(stdp_shift)
     if not 0 <= stdp_shift <= 31:
         raise QuantizationError(f"stdp_shift={stdp_shift} is out of range 0..31")
-    rates = [int(np.clip(np.rint(a * (1 << stdp_shift) / inc), 0, rate_top)) for a in amounts]
+    rates = []
+    for a in amounts:
+        rate = int(np.clip(np.rint(a * (1 << stdp_shift) / inc), 0, rate_top))
+        # the core floors each change: lift the rate so that a pair at distance 0 changes the
+        # weight by the nearest whole number of units, when the rate range allows it
+        want = int(np.rint(a))
+        if want and (rate * inc) >> stdp_shift < want:
+            rate = min(rate_top, -(-(want << stdp_shift) // inc))
+        rates.append(rate)
     for name, rate, asked in (("A_plus", rates[0], amounts[0]), ("A_minus", rates[1], amounts[1])):
         change = (rate * inc) >> stdp_shift
         used[name] = np.atleast_1d(change * unit)
