@@ -209,4 +209,5 @@ def plot_weight_histogram(initial, final, path=None, limits=None, bins=20,
     axis.set_ylabel("synapses")
     axis.legend()
     axis.set_title(title, fontsize=10)
+    fig.tight_layout()
     return fig if path is None else save_figure(fig, path)
