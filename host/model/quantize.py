@@ -501,7 +501,7 @@ def _warn_tau(warn, name, tau, used, dt):
     if np.any(short):
         value = float(tau[np.flatnonzero(short)[0]])
         warn(f"{name}={value:g} s is shorter than 2 dt ({2 * dt:g} s): the decay is coarse "
-             f"(factor {math.exp(-dt / value):.3f} per step); use a smaller dt")
+             f"(factor {decay_fraction(value, dt):.3f} per step); use a smaller dt")
     error = np.abs(used - tau) / np.where(tau > 0, tau, 1.0)
     poor = (tau >= 2 * dt) & (error > 0.01)
     if np.any(poor):

@@ -191,3 +191,17 @@ def test_the_readme_example_runs(capsys):
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "quantisation at dt = 1 ms" in out and "Hz;" in out and "mV mean weight change" in out
+
+
+def test_open_device_takes_the_configuration_from_a_network():
+    from spikeforge.host.device import open_device
+
+    net, *_ = _ei()
+    core = net.compile().network
+    with open_device(URL, core) as device:
+        assert device.config == core.config
+    with open_device(URL, net) as device:
+        assert device.config == core.config
+    with pytest.raises(ConfigError, match="open_device needs a CoreConfig or a network, not "
+                                          "str"):
+        open_device(URL, "100 neurons")

@@ -208,3 +208,17 @@ def test_quantised_network_runs_on_the_twin():
         device.load_network(network)
         spikes = device.run(inputs=inputs).spikes
     assert spikes.sum() > 0
+
+
+def test_one_conversion_from_tau_to_decay_factor():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    call = re.compile(r"\b(np|numpy|math)\.(exp|log)\(")
+    hits = [f"{path.relative_to(root)}:{number}"
+            for path in sorted((root / "host").rglob("*.py"))
+            for number, line in enumerate(path.read_text().splitlines(), 1)
+            if call.search(line)]
+    # decay_fraction and its inverse factor_tau, nothing else
+    assert [h.split(":")[0] for h in hits] == ["host/model/quantize.py"] * 2, hits
