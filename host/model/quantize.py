@@ -549,7 +549,9 @@ def _quantize_stdp(stdp, glob, used, params, report, gain, mask, w_shift, stdp_s
     amounts = [stdp.A_plus / unit * 1.0, stdp.A_minus / unit * 1.0]   # weight units per pair
     if stdp_shift is None:
         stdp_shift = 0
-        while stdp_shift < 31 and max(amounts) * (1 << (stdp_shift + 1)) / inc <= rate_top:
+        # the finest shift at which every rate, lifted to a whole change (below), still fits
+        need = max(max(amounts), float(np.max(np.rint(amounts))))
+        while stdp_shift < 31 and math.ceil(need * (1 << (stdp_shift + 1)) / inc) <= rate_top:
             stdp_shift += 1
     stdp_shift = int(stdp_shift)
     if not 0 <= stdp_shift <= 31:
@@ -572,6 +574,11 @@ def _quantize_stdp(stdp, glob, used, params, report, gain, mask, w_shift, stdp_s
                 f"to zero; raise it, or use a larger weight range")
         elif asked and rate == rate_top and asked * (1 << stdp_shift) / inc > rate_top + 0.5:
             report.warnings.append(f"{name} clips to the largest learning rate ({rate_top})")
+        elif asked and abs(change - asked) / asked > 0.1:
+            report.warnings.append(
+                f"{name}={asked * unit:g} V becomes {change * unit:.4g} V "
+                f"({100 * abs(change - asked) / asked:.0f} % off): learning steps are whole "
+                f"weight units of {unit:.3g} V; use more weight_bits")
     alpha_x = decay_factor(stdp.tau_plus, dt, F)
     alpha_y = decay_factor(stdp.tau_minus, dt, F)
     used["tau_plus"] = np.atleast_1d(factor_tau(alpha_x, dt, F))

@@ -148,6 +148,14 @@ def test_warns_current_and_membrane_saturation():
          "the bias of neuron 0 alone drives v past the membrane range")
 
 
+def test_warns_coarse_stdp_amplitude():
+    # one weight unit is about 37.5 uV here: 1.5 units cannot be represented within 10 %
+    w = _one(_warnings(weights=np.full((4, 2), 4e-3), stdp=Stdp(A_plus=5.6e-5, A_minus=4e-4,
+                                                               w_max=4e-3)),
+             "A_plus=5.6e-05 V becomes")
+    assert "learning steps are whole weight units" in w and "use more weight_bits" in w
+
+
 def test_warns_stdp_amplitude_rounds_to_zero_and_mixed_tau_m():
     warnings = _warnings(stdp=Stdp(A_plus=1e-9, A_minus=1e-4, w_max=2e-3))
     _one(warnings, "A_plus=1e-09 V is")
