@@ -153,3 +153,22 @@ def test_examples_are_in_physical_units():
         spec = load_network_file(REPO / "examples" / f"{name}.toml")
         assert spec.compiled is not None and not (REPO / "examples" / f"{name}.npz").exists()
         assert spec.compiled.report.warnings == []
+
+
+def test_run_command_reports_quantisation_and_hz(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from spikeforge.host.cli import main
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", str(REPO / "examples" / "synfire.toml"),
+                                       "--device", "model://", "--out", str(out), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "Hz (0.0250 spikes/neuron/step at dt = 1 ms)" in result.output
+    assert "quantization.txt" in result.output
+    text = (out / "quantization.txt").read_text()
+    assert text.startswith("quantisation at dt = 1 ms") and "tau_m" in text
+    data = json.loads((out / "quantization.json").read_text())
+    assert data["parameters"]["tau_m"]["asked"][0] == pytest.approx(0.01)
