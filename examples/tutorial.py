@@ -119,8 +119,8 @@ def main(argv=None):
     if not args.no_brian2:
         pair = compare_with_brian2(net, model["learned"], min(args.duration, 1.0))
         print(f"Brian2 vs model: coincidence factor {pair['gamma']:.3f}, rate error "
-              f"{100 * (pair['rate_error_relative'] or 0):.2f} %, {pair['identical_fraction']:.1%} "
-              f"identical spikes")
+              f"{100 * (pair['rate_error_relative'] or 0):.2f} %, "
+              f"{pair['identical_fraction']:.1%} identical spikes")
     print(f"pictures in {out}/")
 
 

@@ -26,6 +26,9 @@ Every key is optional except where stated; a missing parameter takes the default
     spikes = [[0, 0], [5, 0]]      # [step, input] pairs
     rate = 0.05                    # or a list of M values: probability of a spike per step
     seed = 1                       # seed of the rate-driven spikes
+    poisson_rate = 3277            # the core's own Poisson generators (needs [globals]
+                                   # poisson_on = 1): rate/65536 per step, one or M values
+    poisson_seed = 1               # seed of the generators' states
 
     [run]
     steps = 100
@@ -62,7 +65,7 @@ DEFAULT_STEPS = 100
 
 _TOP_KEYS = ("format", "name", "description", "matrices", "config", "neurons", "globals",
              "inputs", "run")
-_INPUT_KEYS = ("spikes", "rate", "seed")
+_INPUT_KEYS = ("spikes", "rate", "seed", "poisson_rate", "poisson_seed")
 _RUN_KEYS = ("steps", "learn", "probes")
 
 
@@ -338,13 +341,25 @@ def load_network_file(path, *, max_neurons=None, max_inputs=None):
                                  _section(path, data, "globals", GLOBAL_FIELDS),
                                  global_ranges(config))
     W, mask = _read_matrices(path, data, config)
+    inputs = _section(path, data, "inputs", _INPUT_KEYS)
+    rates = inputs.get("poisson_rate")
+    if rates is not None:
+        rate_top = (1 << config.poisson_rate_bits) - 1
+        items = rates if isinstance(rates, list) else [rates] * config.inputs
+        if len(items) != config.inputs or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= rate_top
+                for v in items):
+            _fail(path, f"[inputs] poisson_rate must be one integer or {config.inputs} "
+                        f"integers in 0..{rate_top} (spike probability rate/65536 per step)")
+        rates = np.asarray(items, dtype=np.int64)
+    poisson_seed = _integer(path, "[inputs] poisson_seed", inputs.get("poisson_seed", 0), 0)
     try:
         network = Network(config, NeuronParams.default(config, **neurons),
-                          GlobalParams.default(config, **globals_), W, mask).validate()
+                          GlobalParams.default(config, **globals_), W, mask,
+                          rates).validate()
     except ConfigError as error:
         _fail(path, str(error))
 
-    inputs = _section(path, data, "inputs", _INPUT_KEYS)
     run = _section(path, data, "run", _RUN_KEYS)
     spikes = inputs.get("spikes", [])
     if not isinstance(spikes, list) or not all(
@@ -372,7 +387,7 @@ def load_network_file(path, *, max_neurons=None, max_inputs=None):
     spec = NetworkSpec(network, steps=steps, learn=learn, probes=tuple(probes),
                        input_spikes=np.asarray(spikes, dtype=np.int64).reshape(-1, 2),
                        input_rate=float(rate) if not isinstance(rate, list) else rate,
-                       input_seed=seed, name=data.get("name", ""),
+                       input_seed=seed, poisson_seed=poisson_seed, name=data.get("name", ""),
                        description=data.get("description", ""))
     return spec.validate(str(path))
 
@@ -474,6 +489,9 @@ def save_network_file(spec, path, *, matrices=None):
     rate = spec.input_rate
     inputs["rate"] = float(rate) if np.isscalar(rate) else [float(v) for v in rate]
     inputs["seed"] = int(spec.input_seed)
+    if network.poisson_rate.any():
+        inputs["poisson_rate"] = _compact(network.poisson_rate)
+        inputs["poisson_seed"] = int(spec.poisson_seed)
     tables = {
         "": top,
         "config": _config_table(config),

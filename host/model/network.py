@@ -174,7 +174,8 @@ class SpikeSourcePoisson:
     def __repr__(self):
         r = self.rate_hz
         rate = f"{r[0]:g} Hz" if np.all(r == r[0]) else f"{r.min():g}..{r.max():g} Hz"
-        return f"SpikeSourcePoisson({self.n} at {rate}{', ' + repr(self.label) if self.label else ''})"
+        label = f", {self.label!r}" if self.label else ""
+        return f"SpikeSourcePoisson({self.n} at {rate}{label})"
 
 
 _SOURCES = (SpikeSourceArray, SpikeSourcePoisson)

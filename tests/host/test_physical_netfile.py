@@ -172,3 +172,31 @@ def test_run_command_reports_quantisation_and_hz(tmp_path):
     assert text.startswith("quantisation at dt = 1 ms") and "tau_m" in text
     data = json.loads((out / "quantization.json").read_text())
     assert data["parameters"]["tau_m"]["asked"][0] == pytest.approx(0.01)
+
+
+def test_raw_form_keeps_the_poisson_generators(tmp_path):
+    from spikeforge.host.formats.netfile import save_network_file
+
+    spec = load_network_file(REPO / "examples" / "recurrent_stdp.toml")
+    assert spec.network.poisson_rate.any() and spec.poisson_seed == 1
+    path, _ = save_network_file(spec, tmp_path / "raw.toml")
+    assert "poisson_rate = 2621" in path.read_text()        # 40 Hz at 1 ms
+    back = load_network_file(path)
+    assert back.compiled is None and back.poisson_seed == 1
+    np.testing.assert_array_equal(back.network.poisson_rate, spec.network.poisson_rate)
+    np.testing.assert_array_equal(back.network.W, spec.network.W)
+    runs = []
+    for s in (spec, back):
+        with open_device("model://", s.config) as device:
+            runs.append(run_spec(device, s, steps=200))
+    assert runs[0].spikes.sum() > 0
+    np.testing.assert_array_equal(runs[0].spikes, runs[1].spikes)
+    np.testing.assert_array_equal(runs[0].W_after, runs[1].W_after)
+
+
+def test_raw_poisson_rate_errors(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text("[config]\nneurons = 2\ninputs = 2\n[inputs]\npoisson_rate = [1, 2, 3]\n")
+    with pytest.raises(ConfigError, match=r"\[inputs\] poisson_rate must be one integer or 2 "
+                                          r"integers in 0..65535"):
+        load_network_file(path)

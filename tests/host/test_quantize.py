@@ -82,8 +82,8 @@ def test_round_trip_within_reported_error(seed):
     # every weight is within half a weight unit of what was asked (or clipped / zeroed)
     unit = 2 ** g.w_shift / (s * (1 - a_m))[None, :]
     inside = (network.W > c.weight_range[0]) & (network.W < c.weight_range[1])
-    assert np.all(np.abs(w_back - weights)[inside] <= 0.5 * np.broadcast_to(unit, weights.shape)[inside]
-                  * (1 + 1e-9))
+    half = 0.5 * np.broadcast_to(unit, weights.shape)
+    assert np.all(np.abs(w_back - weights)[inside] <= half[inside] * (1 + 1e-9))
     assert report.weights["clipped"] == 0
 
 
