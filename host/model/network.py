@@ -476,6 +476,11 @@ class Compiled:
         self._arrays = [(src, src.steps(net.dt)) for src in net.sources
                         if isinstance(src, SpikeSourceArray)]
 
+    def __repr__(self):
+        return (f"<Compiled {self.network.config.describe()}, {len(self.neuron_slice)} "
+                f"populations, {len(self.input_slice)} sources, max quantisation error "
+                f"{100 * self.report.max_error():.3g} %, {len(self.report.warnings)} warnings>")
+
     def rows(self, obj):
         """The weight rows of a population or a source."""
         n = self._n

@@ -359,6 +359,12 @@ class Network:
         return Network(self.config, self.neuron_params.copy(), self.global_params.copy(),
                        self.W.copy(), self.mask.copy(), self.poisson_rate.copy())
 
+    def __repr__(self):
+        synapses = int(np.count_nonzero(self.W))
+        plastic = int(np.count_nonzero(self.mask & (self.W != 0))) if self.config.stdp else 0
+        return (f"<Network {self.config.describe()}: {synapses} non-zero weights, {plastic} "
+                f"of them plastic, w_shift={self.global_params.w_shift}>")
+
 
 # -- random networks for differential tests --------------------------------------------------------
 

@@ -131,6 +131,11 @@ def test_runs_in_physical_units_and_learns():
     assert np.all(np.isnan(after) == np.isnan(before))
     assert np.nanmax(after) <= 0.08 + 1e-9
     assert "spikes" in repr(result) and "exc" in repr(net)
+    assert repr(net.compile()).startswith("<Compiled N=12 M=7")
+    assert repr(net.compile().network) == (
+        f"<Network N=12 M=7 L=8 B=8 w8 v18 i18 [stdp, poisson]: "
+        f"{int((net.compile().network.W != 0).sum())} non-zero weights, 24 of them plastic, "
+        f"w_shift={net.compile().network.global_params.w_shift}>")
 
 
 def test_plots_return_figures():
