@@ -427,19 +427,6 @@ def quantize(weights, *, dt=1e-3, tau_m=20e-3, tau_syn=5e-3, v_rest=-65e-3, v_re
         warn(f"{int(clipped.sum())} weights clip to the signed {config.weight_bits}-bit range "
              f"at w_shift={w_shift}; pass a larger w_shift")
 
-    # -- predicted saturation of i and v
-    incoming = np.sum(np.maximum(W, 0), axis=0) * (1 << w_shift) + np.maximum(b, 0)
-    if n and np.any(incoming > i_high):
-        j = int(np.argmax(incoming))
-        warn(f"the synaptic current of neuron {j} saturates when all its excitatory sources "
-             f"spike in one step ({int(incoming[j])} > {i_high}, i_bits={config.i_bits})")
-    steady = np.where(a_syn < 1, np.abs(b) / np.maximum(1 - a_syn, 1e-12), 0) / \
-        np.maximum(1 - a_m, 1e-12)
-    if n and np.any(steady > v_high):
-        j = int(np.argmax(steady))
-        warn(f"the bias of neuron {j} alone drives v past the membrane range (steady state "
-             f"{steady[j]:.0f} > {v_high}, v_bits={config.v_bits})")
-
     # -- STDP
     glob = dict(w_shift=w_shift, w_min=w_low, w_max=w_high, a_plus=0, a_minus=0,
                 stdp_shift=0, x_inc=0, y_inc=0, alpha_x=0, alpha_y=0)
@@ -457,6 +444,23 @@ def quantize(weights, *, dt=1e-3, tau_m=20e-3, tau_syn=5e-3, v_rest=-65e-3, v_re
     else:
         mask = np.zeros(weights.shape, dtype=bool) if not config.stdp else mask
     report.scales.update(v_scale=v_scale, w_shift=w_shift)
+
+    # -- predicted saturation of i and v (plastic weights counted at the STDP bound w_max)
+    grown = np.where(mask, np.maximum(W, glob["w_max"]), W) if stdp is not None else W
+    incoming = np.sum(np.maximum(grown, 0), axis=0) * (1 << w_shift) + np.maximum(b, 0)
+    if n and np.any(incoming > i_high):
+        j = int(np.argmax(incoming))
+        grow = " (plastic weights at w_max)" if stdp is not None and np.any(mask[:, j]) else ""
+        warn(f"the synaptic current of neuron {j} saturates when all its excitatory sources "
+             f"spike in one step{grow} ({int(incoming[j])} > {i_high}, "
+             f"i_bits={config.i_bits})")
+    steady = np.where(a_syn < 1, np.abs(b) / np.maximum(1 - a_syn, 1e-12), 0) / \
+        np.maximum(1 - a_m, 1e-12)
+    if n and np.any(steady > v_high):
+        j = int(np.argmax(steady))
+        warn(f"the bias of neuron {j} alone drives v past the membrane range (steady state "
+             f"{steady[j]:.0f} > {v_high}, v_bits={config.v_bits})")
+
 
     # -- Poisson rates
     rates = None

@@ -144,6 +144,11 @@ def test_warns_current_and_membrane_saturation():
     config = CoreConfig(neurons=2, inputs=200, i_bits=12, v_bits=12, theta_bits=8)
     _one(_warnings(weights=np.full((202, 2), 0.05), config=config),
          "the synaptic current of neuron 0 saturates when all its excitatory sources spike")
+    w = _one(_warnings(weights=np.full((202, 2), 1e-3), config=config,
+                       stdp=Stdp(A_plus=1e-3, A_minus=1e-3, w_max=0.05)),
+             "the synaptic current of neuron 0 saturates")
+    assert "(plastic weights at w_max)" in w
+    assert not _warnings(weights=np.full((202, 2), 1e-3), config=config)
     _one(_warnings(weights=np.zeros((4, 2)), bias=0.3, v_thresh=-0.055, v_reset=-0.065),
          "the bias of neuron 0 alone drives v past the membrane range")
 
