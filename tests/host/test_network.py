@@ -210,3 +210,17 @@ def test_open_device_takes_the_configuration_from_a_network():
     with pytest.raises(ConfigError, match="open_device needs a CoreConfig or a network, not "
                                           "str"):
         open_device(URL, "100 neurons")
+
+
+def test_open_runs_an_integer_network_by_steps():
+    net, exc, *_ = _ei()
+    core = net.compile().network
+    with sf.open(URL, core) as session:
+        assert session.report is None
+        result = session.run(steps=50)
+        with pytest.raises(ConfigError, match="an integer network has no time step: pass "
+                                              "steps="):
+            session.run(0.1)
+    assert result.spikes.shape == (50, 12) and result.t[1] == 1.0      # steps, no dt
+    with pytest.raises(ConfigError, match="sf.open needs an sf.Network"):
+        sf.open(URL, "net.toml")
