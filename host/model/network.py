@@ -32,7 +32,7 @@ import numpy as np
 
 from spikeforge.config import ConfigError, CoreConfig
 
-from .quantize import Stdp, quantize
+from .quantize import Stdp, quantize, step_gain
 
 __all__ = ["Population", "SpikeSourceArray", "SpikeSourcePoisson", "Projection", "Network",
            "AllToAll", "OneToOne", "FixedProbability", "FromList", "FromArray", "Compiled",
@@ -524,8 +524,8 @@ class Compiled:
 
     def _gain(self):
         p = self.network.neuron_params
-        a_m = p.alpha_v / (1 << self.network.config.decay_bits)
-        return self.report.scales["v_scale"] * (1.0 - a_m)
+        return self.report.scales["v_scale"] * step_gain(
+            p.alpha_v, p.alpha_i, self.dt, self.network.config.decay_bits)
 
     def volts(self, neurons, v):
         """Membrane values ``v`` (state units) of ``neurons`` (global indices) in volts."""

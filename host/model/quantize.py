@@ -10,14 +10,19 @@ The conventions (docs/units.md):
 * pair-STDP amplitudes ``A_plus``, ``A_minus`` and bounds ``w_min``, ``w_max`` in weight units
   (volts, like the weights).
 
-The discrete-time model one step of ``dt`` implements (``a = exp(-dt / tau)``)::
+The model is the current-based LIF neuron of Brian2 and PyNN (``IF_curr_exp``)::
 
-    I[t] = a_syn I[t-1] + sum of arriving weights + (1 - a_syn) I_bias
-    V[t] = v_rest + a_m (V[t-1] - v_rest) + (1 - a_m) I[t]      (not refractory)
-    spike when V[t] >= v_thresh (+ theta); then V = v_reset for t_ref
+    tau_m dV/dt = v_rest - V + I          (held at v_reset for t_ref after a spike)
+    tau_syn dI/dt = I_bias - I            (each arriving spike adds its weight to I)
+    spike when V >= v_thresh (+ theta; theta decays with tau_th, rises by theta_inc per spike)
 
-With ``s`` state units per volt the core holds ``v = s (V - v_rest)``, ``i = s (1 - a_m) I``, so
-``thr = s (v_thresh - v_rest)``, ``W 2^w_shift = s (1 - a_m) w`` and
+The core follows it at steps of ``dt`` (``a = exp(-dt / tau)``): the response to spikes
+exactly (a spike arrives at the start of its step, ``V`` is sampled at the end), a bias with
+its exact steady state; its integers then round, at a cost the report states.
+
+With ``s`` state units per volt the core holds ``v = s (V - v_rest)`` and ``i = s K I`` (``K``:
+:func:`step_gain`, the share of a current jump that reaches ``V`` within its step), so
+``thr = s (v_thresh - v_rest)``, ``W 2^w_shift = s K w`` and
 ``bias = s (1 - a_m)(1 - a_syn) I_bias``.
 
 :func:`decay_fraction` is the one conversion from a time constant to a decay factor in the
@@ -32,7 +37,7 @@ import numpy as np
 from spikeforge.config import ConfigError, CoreConfig
 
 __all__ = ["quantize", "QuantizationReport", "ParameterReport", "Stdp", "decay_fraction",
-           "decay_factor", "factor_tau", "fraction_factor", "QuantizationError"]
+           "decay_factor", "factor_tau", "fraction_factor", "step_gain", "QuantizationError"]
 
 
 class QuantizationError(ConfigError):
@@ -71,6 +76,24 @@ def factor_tau(factor, dt, decay_bits):
     with np.errstate(divide="ignore"):
         value = np.where(a > 0, -dt / np.log(np.where(a > 0, a, 0.5)), 0.0)
     return float(value) if value.ndim == 0 else value
+
+
+def step_gain(alpha_v, alpha_i, dt, decay_bits):
+    """How much of a jump of ``R I`` reaches ``V`` by the end of the step it arrives in, per
+    neuron: ``K = tau_syn (a_syn - a_m) / (tau_syn - tau_m)`` (with ``a = exp(-dt / tau)`` of
+    the core's decay factors; ``(dt / tau) a`` when the two are equal; ``1 - a_m`` without a
+    synaptic time constant). With the core's ``i = s K I`` its ``v`` follows the
+    continuous-time model exactly, sampled at the ends of the steps, with each spike arriving
+    at the start of its step."""
+    a_m = np.asarray(alpha_v, dtype=float) / (1 << decay_bits)
+    a_s = np.asarray(alpha_i, dtype=float) / (1 << decay_bits)
+    tau_m = np.asarray(factor_tau(alpha_v, dt, decay_bits), dtype=float)
+    tau_s = np.asarray(factor_tau(alpha_i, dt, decay_bits), dtype=float)
+    close = np.abs(tau_s - tau_m) <= 1e-9 * np.maximum(tau_s, tau_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        general = tau_s * (a_s - a_m) / np.where(close, 1.0, tau_s - tau_m)
+        equal = np.where(tau_m > 0, dt / np.where(tau_m > 0, tau_m, 1.0), 0.0) * a_m
+    return np.where(a_s == 0, 1.0 - a_m, np.where(close, equal, general))
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -381,16 +404,17 @@ def quantize(weights, *, dt=1e-3, tau_m=20e-3, tau_syn=5e-3, v_rest=-65e-3, v_re
         raise QuantizationError("theta_inc is set but the core has no adaptive threshold: "
                                 "build it with adaptive_threshold=True or set theta_inc=0")
 
-    # -- current gain per neuron: R I (volts) -> core current units
-    gain = v_scale * (1.0 - a_m)
+    # -- current gain per neuron: a jump of R I (volts) -> core current units
+    gain = v_scale * step_gain(factors["alpha_v"], factors["alpha_i"], dt, F)
     i_low, i_high = config.i_range
-    b = np.rint(gain * (1.0 - a_syn) * params["bias"]).astype(np.int64)
+    bias_gain = v_scale * (1.0 - a_m) * (1.0 - a_syn)
+    b = np.rint(bias_gain * params["bias"]).astype(np.int64)
     if np.any((b < i_low) | (b > i_high)):
         _, where, value = _first(params["bias"], (b < i_low) | (b > i_high))
         raise QuantizationError(f"bias{where}={value:g} V lies outside the current range "
                                 f"(i_bits={config.i_bits}) at v_scale={v_scale:g} units/V")
     with np.errstate(divide="ignore", invalid="ignore"):
-        back = np.where(gain * (1.0 - a_syn) > 0, b / (gain * (1.0 - a_syn)), 0.0)
+        back = np.where(bias_gain > 0, b / bias_gain, 0.0)
     used["bias"] = back
 
     # -- weights

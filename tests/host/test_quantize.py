@@ -74,13 +74,16 @@ def test_round_trip_within_reported_error(seed):
     assert report["t_ref"].rel_error <= 0.5 * dt / np.min(kw["t_ref"][kw["t_ref"] > 0]) + 1e-12
 
     # weights: those neither zeroed nor clipped come back within the reported error
-    w_back = network.W * 2 ** g.w_shift / (s * (1 - a_m))[None, :]
+    # the share of a current jump that reaches v within its step, from the decay factors
+    tau_m, tau_s = back["tau_m"], back["tau_syn"]
+    K = tau_s * (a_syn - a_m) / (tau_s - tau_m)
+    w_back = network.W * 2 ** g.w_shift / (s * K)[None, :]
     kept = (weights != 0) & (network.W != 0) & (np.abs(network.W) < 2 ** (c.weight_bits - 1) - 1)
     if kept.any():
         err = np.abs(w_back[kept] - weights[kept]) / np.abs(weights[kept])
         assert err.max() <= report.weights["rel_error"] + 1e-12
     # every weight is within half a weight unit of what was asked (or clipped / zeroed)
-    unit = 2 ** g.w_shift / (s * (1 - a_m))[None, :]
+    unit = 2 ** g.w_shift / (s * K)[None, :]
     inside = (network.W > c.weight_range[0]) & (network.W < c.weight_range[1])
     half = 0.5 * np.broadcast_to(unit, weights.shape)
     assert np.all(np.abs(w_back - weights)[inside] <= half[inside] * (1 + 1e-9))

@@ -1,0 +1,143 @@
+"""The network as the user wrote it, in Brian2: continuous time, floats, units.
+
+:func:`brian2_physical_run` builds a :class:`~spikeforge.host.model.network.Network` from its
+physical description (not from the core's integers) as one would in Brian2::
+
+    dv/dt     = (v_rest - v + I) / tau_m         (unless refractory)
+    dI/dt     = (I_bias - I) / tau_syn
+    dtheta/dt = -theta / tau_th
+    spike when v >= v_thresh + theta; then v = v_reset (or v -= v_thresh + theta),
+    theta += theta_inc, refractory for t_ref; an arriving spike adds its weight to I
+
+integrated exactly (Brian2's ``exact`` method) at the network's ``dt``, with the same input
+spike times. Learning is off
+(the weights are constants: the network's, or the ``weights`` given, e.g. learned ones read
+back from a device). Comparing its spikes with the core's shows what quantisation and the
+discrete step do to the network the user meant (:func:`spikeforge.host.runs.agreement.
+spike_agreement`); ``brian2_ref`` instead runs the core's own integers in floats.
+
+Poisson sources become Brian2 ``PoissonGroup``s at the same rates: other random draws, so
+only rates can be compared then.
+"""
+
+import numpy as np
+
+from spikeforge.config import ConfigError
+
+__all__ = ["brian2_physical_run"]
+
+
+def brian2_physical_run(net, duration, *, weights=None, record_v=False):
+    """Run ``net`` for ``duration`` seconds in Brian2; returns the ``(steps, N)`` bool spike
+    raster at the network's ``dt``, in the core's steps; with ``record_v`` also the membrane
+    potential (volts) at the end of every step, ``(steps, N)``.
+
+    ``weights``: ``{projection: (n_pre, n_post) array}`` in volts replacing the projections'
+    weights (NaN where there is no synapse, as :meth:`Session.weights` gives them).
+    """
+    from .brian2_ref import _import_brian2
+    from .network import SpikeSourceArray, SpikeSourcePoisson
+
+    b2 = _import_brian2()
+    from brian2 import (Hz, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, SpikeMonitor,
+                        Synapses, second, volt)
+    from brian2 import Network as B2Network
+
+    compiled = net.compile()
+    dt = net.dt
+    steps = compiled.steps(duration)
+    weights = dict(weights or {})
+    pops = net.populations
+    n = sum(p.n for p in pops)
+
+    def per_neuron(name):
+        return np.concatenate([np.broadcast_to(np.asarray(p.params[name], dtype=float), (p.n,))
+                               for p in pops])
+
+    if np.any(per_neuron("tau_syn") <= 0):
+        raise ConfigError("the Brian2 model needs tau_syn > 0 for every neuron")
+    resets = {p.reset for p in pops}
+    reset = ("v -= v_thresh + theta" if resets == {"subtract"} else "v = v_reset") \
+        + "; theta += theta_inc"
+    eqs = """
+    dv/dt = (v_rest - v + I) / tau_m : volt (unless refractory)
+    dI/dt = (I_bias - I) / tau_syn : volt
+    dtheta/dt = -theta / tau_th : volt
+    v_rest : volt (constant)
+    v_reset : volt (constant)
+    v_thresh : volt (constant)
+    I_bias : volt (constant)
+    theta_inc : volt (constant)
+    tau_m : second (constant)
+    tau_syn : second (constant)
+    tau_th : second (constant)
+    t_ref : second (constant)
+    """
+    b2.defaultclock.dt = dt * second
+    b2.prefs.codegen.target = "numpy"
+    group = NeuronGroup(n, eqs, threshold="v >= v_thresh + theta", reset=reset,
+                        refractory="t_ref", method="exact", dt=dt * second)
+    for name in ("v_rest", "v_reset", "v_thresh", "theta_inc"):
+        setattr(group, name, per_neuron(name) * volt)
+    group.I_bias = per_neuron("bias") * volt
+    # Brian2's exact solution divides by tau_syn - tau_m: nudge equal ones apart (1e-6)
+    tau_m, tau_s = per_neuron("tau_m"), per_neuron("tau_syn")
+    tau_s = np.where(np.abs(tau_s - tau_m) < 1e-6 * tau_m, tau_s * (1 + 1e-6), tau_s)
+    group.tau_m = tau_m * second
+    group.tau_syn = tau_s * second
+    # Brian2 frees a refractory neuron one step earlier than the core, which holds V at
+    # v_reset for t_ref after the end of the step in which it spiked: with t_ref + dt both hold
+    # it equally long (tests/host/test_brian2_physical.py checks spikes and traces)
+    group.t_ref = (per_neuron("t_ref") + dt) * second
+    group.tau_th = np.maximum(per_neuron("tau_th"), dt) * second
+    group.v = per_neuron("v_rest") * volt
+    group.I = per_neuron("bias") * volt
+    objects = [group]
+
+    sources = {}
+    for src in net.sources:
+        if isinstance(src, SpikeSourceArray):
+            index = np.concatenate([np.full(t.size, k) for k, t in enumerate(src.times)]
+                                   + [np.zeros(0)]).astype(int)
+            times = np.concatenate(src.times + [np.zeros(0)])
+            # Brian2 keeps one spike per source and time step, as the core does
+            step = np.rint(times / dt).astype(np.int64)
+            _, keep = np.unique(np.stack([index, step]), axis=1, return_index=True)
+            sources[src] = SpikeGeneratorGroup(src.n, index[keep], step[keep] * dt * second,
+                                               dt=dt * second)
+        elif isinstance(src, SpikeSourcePoisson):
+            sources[src] = PoissonGroup(src.n, rates=src.rate_hz * Hz, dt=dt * second)
+        objects.append(sources[src])
+
+    offsets = {pop: compiled.neuron_slice[pop].start for pop in pops}
+    for k, proj in enumerate(net.projections):
+        values = weights.get(proj, proj.weight)
+        values = np.where(proj.connected, np.nan_to_num(np.asarray(values, dtype=float)), 0.0)
+        pre_index, post_index = np.nonzero(proj.connected)
+        if pre_index.size == 0:
+            continue
+        pre = group if proj.pre in offsets else sources[proj.pre]
+        shift = offsets.get(proj.pre, 0)
+        syn = Synapses(pre, group, "w : volt", on_pre="I_post += w", dt=dt * second,
+                       name=f"projection_{k}")
+        syn.connect(i=pre_index + shift, j=post_index + offsets[proj.post])
+        syn.w = values[pre_index, post_index] * volt
+        objects.append(syn)
+    monitor = SpikeMonitor(group)
+    objects.append(monitor)
+    if record_v:
+        # the value recorded at clock step k + 2 is the one the core holds after its step k
+        trace = b2.StateMonitor(group, "v", record=True)
+        objects.append(trace)
+    network = B2Network(*objects)
+    network.run((steps + 2) * dt * second)
+
+    # Brian2 integrates up to its clock time and then tests the threshold: a spike at time t
+    # is the core's step t / dt - 1 (the core's step k ends at (k + 1) dt)
+    raster = np.zeros((steps, n), dtype=bool)
+    step = np.rint(np.asarray(monitor.t / second) / dt).astype(np.int64) - 1
+    keep = (step >= 0) & (step < steps)
+    raster[step[keep], np.asarray(monitor.i)[keep]] = True
+    if record_v:
+        return raster, np.asarray(trace.v / volt).T[2:steps + 2]
+    return raster
