@@ -106,6 +106,8 @@ def parse_quantity(value, kind, where):
     if unit not in units:
         found = next((k for k, table in _UNITS.items() if unit in table), None)
         what = f" is a {found}, not a {kind}" if found else f" has unknown unit {unit!r}"
+        if kind == "voltage" and unit.endswith("A"):
+            what += " (currents are given as the voltage R I they drive)"
         raise ConfigError(f"{where}={value!r}{what}: use {', '.join(units)}")
     return number * units[unit]
 
@@ -281,6 +283,14 @@ def _connector(value, where, matrices, nw):
         raise ConfigError(f"{where} connector must be a name or a table")
     kind = value.get("kind")
     options = {k: v for k, v in value.items() if k != "kind"}
+    allowed = {"all_to_all": ("allow_self",), "one_to_one": (),
+               "fixed_probability": ("p", "seed", "allow_self"),
+               "from_list": ("connections",), "from_array": ("array",)}.get(kind)
+    if allowed is not None and set(options) - set(allowed):
+        unknown = sorted(set(options) - set(allowed))
+        raise ConfigError(f"{where} connector {kind}: unknown option(s) "
+                          f"{', '.join(map(repr, unknown))}; it takes "
+                          f"{', '.join(allowed) or 'no options'}")
     try:
         if kind == "all_to_all":
             return nw.AllToAll(**options)

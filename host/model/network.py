@@ -25,8 +25,8 @@ the synapses of a projection with ``stdp`` learn, all others are fixed. The core
 learning rule, so every plastic projection must give the same :class:`Stdp`.
 """
 
+import dataclasses
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -402,7 +402,17 @@ class Network:
                       poisson=any(isinstance(s, SpikeSourcePoisson) for s in self.sources),
                       adaptive_threshold=any(np.any(p.params["theta_inc"])
                                              for p in self.populations))
-        fields.update(dict(options or {}))
+        options = dict(options or {})
+        known = {f.name for f in dataclasses.fields(CoreConfig)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"unknown core configuration field(s) {', '.join(unknown)}: "
+                              f"known are {', '.join(sorted(known))}")
+        for name, size in (("neurons", n), ("inputs", m)):
+            if name in options and options[name] != size:
+                raise ConfigError(f"config {name}={options[name]!r}, but the network has "
+                                  f"{size}: leave {name} out (it follows from the network)")
+        fields.update(options)
         return CoreConfig(**fields)
 
     def compile(self):

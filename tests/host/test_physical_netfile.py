@@ -139,6 +139,14 @@ def test_physical_file_compiles(tmp_path):
     (('array = "ab"', 'array = "ba"'), "from_array array='ba' is not in the matrices file"),
     (('duration = "20 ms"', 'duration = "20 ms"\nsteps = 3'), "unknown key(s) 'steps' in [run]"),
     (('record = ["b", ["a", 2]]', 'record = [["a", 7]]'), "index 7 is outside 0..2"),
+    (('[neuron]', '[config]\nneuronz = 5\n\n[neuron]'),
+     "unknown core configuration field(s) neuronz"),
+    (('[neuron]', '[config]\nneurons = 4\n\n[neuron]'),
+     "config neurons=4, but the network has 5: leave neurons out"),
+    (('weight = "60 mV"', 'weight = "60 nA"'),
+     "has unknown unit 'nA' (currents are given as the voltage R I they drive)"),
+    (('p = 1.0, seed = 3', 'q = 1.0, seed = 3'),
+     "connector fixed_probability: unknown option(s) 'q'; it takes p, seed, allow_self"),
 ])
 def test_physical_file_errors_name_file_field_and_fix(tmp_path, change, message):
     path = _write(tmp_path, SMALL.replace(*change))
