@@ -24,8 +24,8 @@ def _figure(**options):
     try:
         from matplotlib.figure import Figure
     except ModuleNotFoundError:
-        raise ConfigError("pictures need matplotlib, a dependency of spikeforge: run "
-                          "scripts/setup, or pip install matplotlib") from None
+        raise ConfigError("pictures need matplotlib: pip install 'spikeforge[plot]' (or pip "
+                          "install matplotlib; in a checkout: scripts/setup)") from None
     return Figure(**options)
 
 

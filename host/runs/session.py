@@ -200,10 +200,10 @@ class Results:
 
     def plot_raster(self, pops=None, title=None):
         """A raster of the spikes, one colour band per population; returns the Figure."""
-        from matplotlib.figure import Figure
+        from .plots import _figure
 
         c = self.session.compiled
-        fig = Figure(figsize=(8, 4))
+        fig = _figure(figsize=(8, 4))
         ax = fig.add_subplot()
         groups = ([(p.name, c.neuron_slice[p]) for p in (pops or c.source.populations)]
                   if c is not None else [("neurons", slice(0, self.spikes.shape[1]))])
@@ -220,9 +220,9 @@ class Results:
 
     def plot_traces(self, pop=None, title=None):
         """Membrane traces (mV) of the recorded neurons; returns the Figure."""
-        from matplotlib.figure import Figure
+        from .plots import _figure
 
-        fig = Figure(figsize=(8, 3.5))
+        fig = _figure(figsize=(8, 3.5))
         ax = fig.add_subplot()
         v = self.v(pop)
         for k in range(v.shape[1]):

@@ -224,3 +224,16 @@ def test_open_runs_an_integer_network_by_steps():
     assert result.spikes.shape == (50, 12) and result.t[1] == 1.0      # steps, no dt
     with pytest.raises(ConfigError, match="sf.open needs an sf.Network"):
         sf.open(URL, "net.toml")
+
+
+def test_pictures_without_matplotlib_are_a_one_line_error(monkeypatch):
+    import sys
+
+    net, exc, *_ = _ei()
+    with sf.open(URL, net) as session:
+        result = session.run(0.02)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ConfigError, match=r"pictures need matplotlib: pip install "
+                                          r"'spikeforge\[plot\]'"):
+        result.plot_raster()
