@@ -596,12 +596,15 @@ def _quantize_stdp(stdp, glob, used, params, report, gain, mask, w_shift, stdp_s
     for name, rate, asked in (("A_plus", rates[0], amounts[0]), ("A_minus", rates[1], amounts[1])):
         change = (rate * inc) >> stdp_shift
         used[name] = np.atleast_1d(change * unit)
-        if asked > 0 and change == 0:
+        if asked and rate == rate_top and asked * (1 << stdp_shift) / inc > rate_top + 0.5:
+            report.warnings.append(
+                f"{name}={asked * unit:g} V needs a learning rate above {rate_top} at "
+                f"stdp_shift={stdp_shift}; it clips to {change * unit:.4g} V: use a smaller "
+                f"stdp_shift (or leave it to the quantiser)")
+        elif asked > 0 and change == 0:
             report.warnings.append(
                 f"{name}={asked * unit:g} V is {asked:.3g} weight units: every change rounds "
                 f"to zero; raise it, or use a larger weight range")
-        elif asked and rate == rate_top and asked * (1 << stdp_shift) / inc > rate_top + 0.5:
-            report.warnings.append(f"{name} clips to the largest learning rate ({rate_top})")
         elif asked and abs(change - asked) / asked > 0.1:
             report.warnings.append(
                 f"{name}={asked * unit:g} V becomes {change * unit:.4g} V "

@@ -156,6 +156,17 @@ def test_warns_current_and_membrane_saturation():
          "the bias of neuron 0 alone drives v past the membrane range")
 
 
+def test_warns_refractory_period_below_half_a_step():
+    _one(_warnings(t_ref=0.4e-3), "t_ref below dt/2 rounds to no refractory period at dt = 0.001")
+
+
+def test_warns_learning_rate_clip():
+    # a fixed shift of 31 leaves no room: the rate saturates at 255
+    w = _one(_warnings(stdp=Stdp(A_plus=1e-3, A_minus=1e-4, w_max=2e-3), stdp_shift=31),
+             "A_plus=0.001 V needs a learning rate above 255 at stdp_shift=31; it clips to 0 V")
+    assert w.endswith("use a smaller stdp_shift (or leave it to the quantiser)")
+
+
 def test_warns_coarse_stdp_amplitude():
     # one weight unit is about 37.5 uV here: 1.5 units cannot be represented within 10 %
     w = _one(_warnings(weights=np.full((4, 2), 4e-3), stdp=Stdp(A_plus=5.6e-5, A_minus=4e-4,
