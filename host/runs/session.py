@@ -37,9 +37,9 @@ def open(url, network, **options):
 
 
 class Session:
-    """A device holding one network. ``run(duration)`` advances it; ``weights(projection)``
-    reads a projection's weights back in volts; ``report`` is the quantisation report;
-    ``device`` the device underneath (the integer API)."""
+    """A device holding one network. ``run(duration)`` advances it; ``reset()`` goes back to
+    time 0; ``weights(projection)`` reads a projection's weights back in volts; ``report`` is
+    the quantisation report; ``device`` the device underneath (the integer API)."""
 
     def __init__(self, url, device, core, compiled, seed=None):
         self.url, self.device, self.core, self.compiled = url, device, core, compiled
@@ -73,6 +73,17 @@ class Session:
 
     def close(self):
         self.device.close()
+
+    def reset(self, weights=False):
+        """Back to time 0: zero the state (and, with ``weights``, load the network's weights
+        again, undoing learning); the Poisson generators restart from their seed."""
+        self.device.reset("state")
+        if weights:
+            self.device.load_network(self.core)
+        if self.core.config.has_poisson:
+            self.device.seed_poisson(self.compiled.source.seed if self.compiled is not None
+                                     else 0)
+        self.step = 0
 
     def run(self, duration=None, *, steps=None, learn=None, record=()):
         """Run ``duration`` seconds (or ``steps`` steps).

@@ -237,3 +237,20 @@ def test_pictures_without_matplotlib_are_a_one_line_error(monkeypatch):
     with pytest.raises(ConfigError, match=r"pictures need matplotlib: pip install "
                                           r"'spikeforge\[plot\]'"):
         result.plot_raster()
+
+
+def test_reset_repeats_a_run_exactly():
+    net, exc, inh, cue, noise, learn = _ei()
+    with sf.open(URL, net) as session:
+        before = session.weights(learn)
+        first = session.run(0.1)
+        learned = session.weights(learn)
+        session.reset()
+        assert session.time == 0.0
+        again = session.run(0.1, learn=False)
+        session.reset(weights=True)
+        np.testing.assert_array_equal(session.weights(learn), before)
+        third = session.run(0.1)
+    np.testing.assert_array_equal(third.spikes, first.spikes)
+    assert not np.array_equal(np.nan_to_num(learned), np.nan_to_num(before))
+    assert again.spikes.sum() > 0

@@ -27,7 +27,11 @@ def test_physical_network_is_bit_identical_on_sim_and_model():
         net, exc, learn = build()
         with sf.open(url, net) as session:
             result = session.run(0.15, record=[(exc, [0, 3])])
-            out[url] = (result.spikes, result.v(exc), result.i(exc), session.weights(learn))
+            learned = session.weights(learn)
+            session.reset(weights=True)
+            again = session.run(0.15)
+            out[url] = (result.spikes, result.v(exc), result.i(exc), learned, again.spikes)
+    assert np.array_equal(out["model://"][4], out["model://"][0])
     model, sim = out["model://"], out["sim://"]
     assert model[0].sum() > 0
     for a, b in zip(model, sim):
