@@ -6,7 +6,7 @@ physical description (not from the core's integers) as one would in Brian2::
     dv/dt     = (v_rest - v + I) / tau_m         (unless refractory)
     dI/dt     = (I_bias - I) / tau_syn
     dtheta/dt = -theta / tau_th
-    spike when v >= v_thresh + theta; then v = v_reset (or v -= v_thresh + theta),
+    spike when v >= v_thresh + theta; then v = v_reset (or v -= v_thresh - v_rest + theta),
     theta += theta_inc, refractory for t_ref; an arriving spike adds its weight to I
 
 integrated exactly (Brian2's ``exact`` method) at the network's ``dt``, with the same input
@@ -56,9 +56,10 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False):
 
     if np.any(per_neuron("tau_syn") <= 0):
         raise ConfigError("the Brian2 model needs tau_syn > 0 for every neuron")
-    resets = {p.reset for p in pops}
-    reset = ("v -= v_thresh + theta" if resets == {"subtract"} else "v = v_reset") \
-        + "; theta += theta_inc"
+    subtract = np.concatenate([np.full(p.n, p.reset == "subtract") for p in pops])
+    # subtractive reset: V drops by the distance from rest to the threshold, as on the core
+    reset = ("v = v_reset + subtract * (v - (v_thresh - v_rest) - theta - v_reset); "
+             "theta += theta_inc")
     eqs = """
     dv/dt = (v_rest - v + I) / tau_m : volt (unless refractory)
     dI/dt = (I_bias - I) / tau_syn : volt
@@ -68,6 +69,7 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False):
     v_thresh : volt (constant)
     I_bias : volt (constant)
     theta_inc : volt (constant)
+    subtract : 1 (constant)
     tau_m : second (constant)
     tau_syn : second (constant)
     tau_th : second (constant)
@@ -80,6 +82,7 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False):
     for name in ("v_rest", "v_reset", "v_thresh", "theta_inc"):
         setattr(group, name, per_neuron(name) * volt)
     group.I_bias = per_neuron("bias") * volt
+    group.subtract = subtract.astype(float)
     # Brian2's exact solution divides by tau_syn - tau_m: nudge equal ones apart (1e-6)
     tau_m, tau_s = per_neuron("tau_m"), per_neuron("tau_syn")
     tau_s = np.where(np.abs(tau_s - tau_m) < 1e-6 * tau_m, tau_s * (1 + 1e-6), tau_s)

@@ -62,7 +62,8 @@ class Population:
     Every parameter is one number for all neurons or a sequence of ``n`` values: ``tau_m``,
     ``tau_syn``, ``t_ref``, ``tau_th`` in seconds; ``v_rest``, ``v_reset``, ``v_thresh``,
     ``theta_inc`` in volts; ``bias`` a constant ``R I`` in volts. ``reset`` is ``"value"``
-    (``V = v_reset`` after a spike) or ``"subtract"`` (the threshold is subtracted).
+    (``V = v_reset`` after a spike) or ``"subtract"`` (``V`` drops by ``v_thresh - v_rest``,
+    plus the adaptive offset).
     """
 
     def __init__(self, n, *, label=None, reset="value", **params):
@@ -447,10 +448,7 @@ class Compiled:
         for name in NEURON_DEFAULTS:
             params[name] = np.concatenate([np.broadcast_to(
                 np.asarray(p.params[name], dtype=float), (p.n,)) for p in net.populations])
-        resets = {p.reset for p in net.populations}
-        if len(resets) > 1:
-            raise ConfigError("populations mix reset='value' and reset='subtract'; the "
-                              "quantiser takes one per network")
+        resets = [p.reset for p in net.populations for _ in range(p.n)]
         weights = np.zeros((n + m, n))
         plastic = np.zeros((n + m, n), dtype=bool)
         taken = np.zeros((n + m, n), dtype=bool)
@@ -480,7 +478,7 @@ class Compiled:
                 if isinstance(src, SpikeSourcePoisson):
                     rates[self.input_slice[src]] = src.rate_hz
         self.network, self.report = quantize(
-            weights, dt=net.dt, reset=next(iter(resets)), mask=plastic, stdp=stdp,
+            weights, dt=net.dt, reset=resets, mask=plastic, stdp=stdp,
             poisson_rate=rates, config=config, **net.scales, **params)
         self.plastic = bool(plastic.any())
         self._arrays = [(src, src.steps(net.dt)) for src in net.sources

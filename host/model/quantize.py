@@ -272,8 +272,9 @@ def quantize(weights, *, dt=1e-3, tau_m=20e-3, tau_syn=5e-3, v_rest=-65e-3, v_re
         per neuron, one number or one per neuron; times in seconds, voltages in volts, ``bias``
         a constant ``R I`` in volts, ``theta_inc`` the threshold's rise per spike (volts, needs
         a core with ``adaptive_threshold``) decaying with ``tau_th``.
-    reset : ``"value"`` or ``"subtract"``
-        After a spike, set ``V`` to ``v_reset``, or subtract the threshold.
+    reset : ``"value"`` or ``"subtract"``, or one of them per neuron
+        After a spike, set ``V`` to ``v_reset``, or lower it by ``v_thresh - v_rest`` (plus
+        the adaptive offset ``theta``).
     mask : array ``(N+M, N)`` of bool, optional
         Which synapses learn (default: all when ``stdp`` is given, none otherwise).
     stdp : :class:`Stdp`, optional
@@ -317,9 +318,12 @@ def quantize(weights, *, dt=1e-3, tau_m=20e-3, tau_syn=5e-3, v_rest=-65e-3, v_re
     if dt >= 0.1:
         raise QuantizationError(f"dt={dt:g} s is implausibly long: times are in seconds; did "
                                 f"you mean {dt:g} ms = {dt * 1e-3:g}?")
-    if reset not in ("value", "subtract"):
-        raise QuantizationError(f"reset={reset!r} is unknown: use 'value' (set v to v_reset) "
-                                f"or 'subtract' (subtract the threshold)")
+    resets = [reset] * n if isinstance(reset, str) else list(reset)
+    if len(resets) != n or any(r not in ("value", "subtract") for r in resets):
+        bad = next((r for r in resets if r not in ("value", "subtract")), reset)
+        raise QuantizationError(f"reset={bad!r} is unknown: use 'value' (set v to v_reset) "
+                                f"or 'subtract' (subtract the threshold), one for all or one "
+                                f"per neuron ({n})")
     F = config.decay_bits
     report = QuantizationReport(dt=dt, config=config)
     warn = report.warnings.append
@@ -516,7 +520,7 @@ def quantize(weights, *, dt=1e-3, tau_m=20e-3, tau_syn=5e-3, v_rest=-65e-3, v_re
         report.parameters[name] = ParameterReport(name, units[name], asked, value,
                                                   _rel_error(asked, value))
     neuron = NeuronParams.full(
-        config, thr=thr, v_reset=v_res, reset_sub=int(reset == "subtract"), refrac=refrac,
+        config, thr=thr, v_reset=v_res, reset_sub=[int(r == "subtract") for r in resets], refrac=refrac,
         alpha_v=factors["alpha_v"], alpha_i=factors["alpha_i"], bias=b,
         theta_inc=theta if config.adaptive_threshold else 0, alpha_th=factors["alpha_th"])
     glob["poisson_on"] = int(rates is not None and bool(np.any(rates)))

@@ -254,3 +254,11 @@ def test_reset_repeats_a_run_exactly():
     np.testing.assert_array_equal(third.spikes, first.spikes)
     assert not np.array_equal(np.nan_to_num(learned), np.nan_to_num(before))
     assert again.spikes.sum() > 0
+
+
+def test_populations_keep_their_own_reset():
+    a = sf.Population(2, reset="subtract")
+    b = sf.Population(3)
+    net = sf.Network(sf.Projection(a, b, sf.AllToAll(), 1e-3), dt=1e-3)
+    np.testing.assert_array_equal(net.compile().network.neuron_params.reset_sub,
+                                  [1, 1, 0, 0, 0])
