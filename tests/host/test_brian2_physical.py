@@ -13,16 +13,19 @@ def _core(net, duration, record=()):
         return session.run(duration, record=list(record), learn=False)
 
 
-@pytest.mark.parametrize("tau_syn, weight, reset", [((5e-3, 10e-3), 0.02, "value"),
-                                                    ((2e-3, 4e-3), 0.05, "value"),
-                                                    ((5e-3, 10e-3), 0.02, "subtract")])
-def test_single_neurons_follow_the_continuous_model(tau_syn, weight, reset):
+@pytest.mark.parametrize("tau_syn, weight, extra", [
+    ((5e-3, 10e-3), 0.02, {}),
+    ((2e-3, 4e-3), 0.05, {}),
+    ((5e-3, 10e-3), 0.02, {"reset": "subtract"}),
+    ((5e-3, 10e-3), 0.02, {"theta_inc": 3e-3, "tau_th": 50e-3}),
+])
+def test_single_neurons_follow_the_continuous_model(tau_syn, weight, extra):
     pytest.importorskip("brian2")
     from spikeforge.host.model.brian2_physical import brian2_physical_run
 
     # the second neuron has tau_syn == tau_m in the first case
     pop = sf.Population(2, tau_m=[20e-3, 10e-3], tau_syn=list(tau_syn), v_thresh=-50e-3,
-                        t_ref=3e-3, reset=reset)
+                        t_ref=3e-3, **extra)
     src = sf.SpikeSourceArray([[0.005, 0.006, 0.007, 0.030, 0.031, 0.032, 0.033], [0.050]])
     net = sf.Network(sf.Projection(src, pop, sf.AllToAll(), weight=weight), dt=1e-3)
     raster, v = brian2_physical_run(net, 0.08, record_v=True)
