@@ -94,31 +94,43 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False):
     group.t_ref = (per_neuron("t_ref") + dt) * second
     group.tau_th = np.maximum(per_neuron("tau_th"), dt) * second
     group.v = per_neuron("v_rest") * volt
-    group.I = per_neuron("bias") * volt
     objects = [group]
 
-    sources = {}
+    # Timing. Brian2's clock step t integrates the state from t to t + dt, then tests the
+    # threshold (a spike stamped t means V(t + dt) crossed), then delivers spikes, which act
+    # from t + dt on. The core's step k integrates from k dt to (k + 1) dt with the spikes that
+    # arrive at its start. So a neuron's spike stamped t is the core's step t / dt, and it
+    # reaches its targets at the start of the next step, as on the core; an input spike of
+    # the core's step k is emitted at (k - 1) dt, one of step 0 starts the run in I.
+    sources, first = {}, {}
     for src in net.sources:
         if isinstance(src, SpikeSourceArray):
             index = np.concatenate([np.full(t.size, k) for k, t in enumerate(src.times)]
                                    + [np.zeros(0)]).astype(int)
             times = np.concatenate(src.times + [np.zeros(0)])
-            # Brian2 keeps one spike per source and time step, as the core does
+            # one spike per line and step, as on the core
             step = np.rint(times / dt).astype(np.int64)
             _, keep = np.unique(np.stack([index, step]), axis=1, return_index=True)
-            sources[src] = SpikeGeneratorGroup(src.n, index[keep], step[keep] * dt * second,
-                                               dt=dt * second)
+            index, step = index[keep], step[keep]
+            first[src] = index[step == 0]
+            later = step > 0
+            sources[src] = SpikeGeneratorGroup(src.n, index[later],
+                                               (step[later] - 1) * dt * second, dt=dt * second)
         elif isinstance(src, SpikeSourcePoisson):
             sources[src] = PoissonGroup(src.n, rates=src.rate_hz * Hz, dt=dt * second)
         objects.append(sources[src])
 
     offsets = {pop: compiled.neuron_slice[pop].start for pop in pops}
+    start_current = np.zeros(n)
     for k, proj in enumerate(net.projections):
         values = weights.get(proj, proj.weight)
         values = np.where(proj.connected, np.nan_to_num(np.asarray(values, dtype=float)), 0.0)
         pre_index, post_index = np.nonzero(proj.connected)
         if pre_index.size == 0:
             continue
+        if proj.pre in first:
+            post = compiled.neuron_slice[proj.post]
+            start_current[post] += values[first[proj.pre]].sum(axis=0)
         pre = group if proj.pre in offsets else sources[proj.pre]
         shift = offsets.get(proj.pre, 0)
         syn = Synapses(pre, group, "w : volt", on_pre="I_post += w", dt=dt * second,
@@ -126,21 +138,21 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False):
         syn.connect(i=pre_index + shift, j=post_index + offsets[proj.post])
         syn.w = values[pre_index, post_index] * volt
         objects.append(syn)
+    group.I = start_current * volt        # from i = 0, plus the inputs of step 0
     monitor = SpikeMonitor(group)
     objects.append(monitor)
     if record_v:
-        # the value recorded at clock step k + 2 is the one the core holds after its step k
+        # recorded before the update of clock step k + 1: V((k + 1) dt), the core's v after
+        # its step k
         trace = b2.StateMonitor(group, "v", record=True)
         objects.append(trace)
     network = B2Network(*objects)
-    network.run((steps + 2) * dt * second)
+    network.run((steps + 1) * dt * second)
 
-    # Brian2 integrates up to its clock time and then tests the threshold: a spike at time t
-    # is the core's step t / dt - 1 (the core's step k ends at (k + 1) dt)
     raster = np.zeros((steps, n), dtype=bool)
-    step = np.rint(np.asarray(monitor.t / second) / dt).astype(np.int64) - 1
-    keep = (step >= 0) & (step < steps)
+    step = np.rint(np.asarray(monitor.t / second) / dt).astype(np.int64)
+    keep = step < steps
     raster[step[keep], np.asarray(monitor.i)[keep]] = True
     if record_v:
-        return raster, np.asarray(trace.v / volt).T[2:steps + 2]
+        return raster, np.asarray(trace.v / volt).T[1:steps + 1]
     return raster

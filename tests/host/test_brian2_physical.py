@@ -36,6 +36,20 @@ def test_single_neurons_follow_the_continuous_model(tau_syn, weight, extra):
     assert np.abs(v - result.v(pop)).max() < 2e-4
 
 
+def test_bias_driven_neurons_follow_the_continuous_model():
+    pytest.importorskip("brian2")
+    from spikeforge.host.model.brian2_physical import brian2_physical_run
+
+    pop = sf.Population(2, tau_m=[20e-3, 10e-3], tau_syn=[5e-3, 10e-3], v_thresh=-50e-3,
+                        t_ref=3e-3, bias=[0.02, 0.03])
+    raster, v = brian2_physical_run(sf.Network(pop, dt=1e-3), 0.1, record_v=True)
+    result = _core(sf.Network(pop, dt=1e-3), 0.1, record=[pop])
+    assert result.spikes.sum() >= 10
+    np.testing.assert_array_equal(raster, result.spikes)
+    # the bias reaches the right steady state; its rise differs by under a millivolt
+    assert np.abs(v - result.v(pop)).max() < 1e-3
+
+
 def test_ei_network_agrees_with_brian2():
     pytest.importorskip("brian2")
     from spikeforge.host.model.brian2_physical import brian2_physical_run
