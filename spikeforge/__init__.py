@@ -12,7 +12,7 @@ from .config import CoreConfig, ConfigError
 __all__ = ["CoreConfig", "ConfigError", "__version__", "quantize", "QuantizationReport",
            "QuantizationError", "Stdp", "Population", "SpikeSourceArray", "SpikeSourcePoisson",
            "Projection", "Network", "AllToAll", "OneToOne", "FixedProbability", "FromList",
-           "FromArray", "open", "Session", "Results", "open_device"]
+           "FromArray", "Uniform", "Normal", "open", "Session", "Results", "open_device"]
 __version__ = "0.1.0"
 
 # name -> module that defines it, imported on first access (keeps ``import spikeforge`` light)
@@ -23,7 +23,8 @@ _LAZY = {
     "Stdp": "spikeforge.host.model.quantize",
     **{name: "spikeforge.host.model.network" for name in (
         "Population", "SpikeSourceArray", "SpikeSourcePoisson", "Projection", "Network",
-        "AllToAll", "OneToOne", "FixedProbability", "FromList", "FromArray")},
+        "AllToAll", "OneToOne", "FixedProbability", "FromList", "FromArray", "Uniform",
+        "Normal")},
     "open": "spikeforge.host.runs.session",
     "Session": "spikeforge.host.runs.session",
     "Results": "spikeforge.host.runs.session",

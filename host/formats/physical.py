@@ -39,7 +39,7 @@ file with a ``[populations]`` table is in the physical form)::
     pre = "noise"
     post = "exc"
     connector = { kind = "fixed_probability", p = 0.4, seed = 1 }
-    weight = "4 mV"
+    weight = "4 mV"               # or { uniform = ["2 mV", "6 mV"], seed = 3 }, { normal = ... }
     stdp = true
 
     [run]
@@ -219,8 +219,7 @@ def _load(path, data, nw, Stdp, neuron_fields, NetworkSpec, max_neurons, max_inp
                 raise ConfigError(f"{where} {end}={table.get(end)!r} is not a population or "
                                   f"source of the file: known are {', '.join(objects)}")
         connector = _connector(table.get("connector", "all_to_all"), where, matrices, nw)
-        weight = (parse_quantity(table["weight"], "voltage", f"{where} weight")
-                  if "weight" in table else None)
+        weight = _weight(table["weight"], where, nw) if "weight" in table else None
         learns = table.get("stdp", False)
         if learns not in (True, False):
             raise ConfigError(f"{where} stdp={learns!r} must be true (learn with the [stdp] "
@@ -269,6 +268,27 @@ def _load(path, data, nw, Stdp, neuron_fields, NetworkSpec, max_neurons, max_inp
     spec.compiled = compiled
     spec.poisson_seed = seed
     return spec
+
+
+def _weight(value, where, nw):
+    """A weight: a quantity, or a table ``{ uniform = [low, high], seed = 1 }`` or ``{ normal =
+    [mean, sd], seed = 1 }``."""
+    if not isinstance(value, dict):
+        return parse_quantity(value, "voltage", f"{where} weight")
+    kinds = [k for k in ("uniform", "normal") if k in value]
+    unknown = sorted(set(value) - {"uniform", "normal", "seed"})
+    if len(kinds) != 1 or unknown:
+        raise ConfigError(f"{where} weight table must hold uniform = [low, high] or normal = "
+                          f"[mean, sd], and optionally seed")
+    pair = value[kinds[0]]
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ConfigError(f"{where} weight {kinds[0]} needs two values, e.g. "
+                          f"[\"1 mV\", \"3 mV\"]")
+    a, b = parse_quantity(pair, "voltage", f"{where} weight {kinds[0]}")
+    seed = value.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"{where} weight seed={seed!r} must be an integer")
+    return nw.Uniform(a, b, seed) if kinds[0] == "uniform" else nw.Normal(a, b, seed)
 
 
 def _connector(value, where, matrices, nw):

@@ -35,7 +35,8 @@ from spikeforge.config import ConfigError, CoreConfig
 from .quantize import Stdp, quantize, step_gain
 
 __all__ = ["Population", "SpikeSourceArray", "SpikeSourcePoisson", "Projection", "Network",
-           "AllToAll", "OneToOne", "FixedProbability", "FromList", "FromArray", "Compiled",
+           "AllToAll", "OneToOne", "FixedProbability", "FromList", "FromArray", "Uniform",
+           "Normal", "Compiled",
            "NEURON_DEFAULTS"]
 
 #: physical defaults of a population's neurons (seconds, volts)
@@ -280,11 +281,45 @@ class FromArray:
         return f"FromArray({self.array.shape[0]}x{self.array.shape[1]})"
 
 
+class Uniform:
+    """Weights drawn uniformly from ``[low, high]`` volts (one draw per synapse, seeded)."""
+
+    def __init__(self, low, high, seed=0):
+        self.low, self.high, self.seed = float(low), float(high), int(seed)
+        if not self.low <= self.high:
+            raise ConfigError(f"Uniform({low!r}, {high!r}): low must not exceed high")
+
+    def draw(self, shape):
+        return np.random.default_rng(self.seed).uniform(self.low, self.high, shape)
+
+    def __repr__(self):
+        return f"Uniform({self.low * 1e3:g} mV, {self.high * 1e3:g} mV, seed={self.seed})"
+
+
+class Normal:
+    """Weights drawn from a normal distribution (volts), seeded; ``clip`` keeps them on the
+    sign of ``mean`` (an excitatory weight never turns inhibitory), as PyNN users expect."""
+
+    def __init__(self, mean, sd, seed=0, clip=True):
+        self.mean, self.sd, self.seed, self.clip = float(mean), float(sd), int(seed), clip
+        if not self.sd >= 0:
+            raise ConfigError(f"Normal sd={sd!r} must be >= 0")
+
+    def draw(self, shape):
+        values = np.random.default_rng(self.seed).normal(self.mean, self.sd, shape)
+        if self.clip:
+            values = np.maximum(values, 0.0) if self.mean >= 0 else np.minimum(values, 0.0)
+        return values
+
+    def __repr__(self):
+        return f"Normal({self.mean * 1e3:g} mV, sd {self.sd * 1e3:g} mV, seed={self.seed})"
+
+
 class Projection:
     """Synapses from ``pre`` (a population or a spike source) onto ``post`` (a population).
 
     ``weight`` in volts (the jump of the target's ``R I`` per spike; negative inhibits): one
-    number, or an ``(n_pre, n_post)`` array. ``stdp``: a :class:`Stdp` to make these synapses
+    number, an ``(n_pre, n_post)`` array, or a :class:`Uniform` or :class:`Normal` draw. ``stdp``: a :class:`Stdp` to make these synapses
     learn.
     """
 
@@ -308,6 +343,8 @@ class Projection:
                 values[i, j] = w
         elif weight is None:
             raise ConfigError(f"projection {self.name} needs a weight (volts)")
+        elif isinstance(weight, (Uniform, Normal)):
+            values = weight.draw((pre.n, post.n))
         else:
             w = np.asarray(weight, dtype=float)
             if w.ndim not in (0, 2) or (w.ndim == 2 and w.shape != (pre.n, post.n)):

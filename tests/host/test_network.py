@@ -262,3 +262,17 @@ def test_populations_keep_their_own_reset():
     net = sf.Network(sf.Projection(a, b, sf.AllToAll(), 1e-3), dt=1e-3)
     np.testing.assert_array_equal(net.compile().network.neuron_params.reset_sub,
                                   [1, 1, 0, 0, 0])
+
+
+def test_weight_distributions_are_seeded_and_keep_their_sign():
+    a, b = sf.Population(20), sf.Population(30)
+    u1 = sf.Projection(a, b, sf.AllToAll(), weight=sf.Uniform(1e-3, 3e-3, seed=4)).weight
+    u2 = sf.Projection(a, b, sf.AllToAll(), weight=sf.Uniform(1e-3, 3e-3, seed=4)).weight
+    assert np.array_equal(u1, u2) and u1.min() >= 1e-3 and u1.max() <= 3e-3
+    assert np.ptp(u1) > 1e-3
+    inhibit = sf.Projection(a, b, sf.FixedProbability(0.5, seed=1),
+                            weight=sf.Normal(-2e-3, 2e-3, seed=5))
+    w = inhibit.weight[inhibit.connected]
+    assert np.all(w <= 0) and abs(w.mean() + 2e-3) < 1e-3
+    assert np.all(inhibit.weight[~inhibit.connected] == 0)
+    assert "Normal(-2 mV, sd 2 mV, seed=5)" == repr(sf.Normal(-2e-3, 2e-3, seed=5))

@@ -67,7 +67,7 @@ connector = { kind = "from_array", array = "ab" }
 pre = "b"
 post = "b"
 connector = { kind = "fixed_probability", p = 1.0, seed = 3, allow_self = false }
-weight = -0.004
+weight = { normal = ["-4 mV", "1 mV"], seed = 2 }
 
 [run]
 duration = "20 ms"
@@ -145,6 +145,9 @@ def test_physical_file_compiles(tmp_path):
      "config neurons=4, but the network has 5: leave neurons out"),
     (('weight = "60 mV"', 'weight = "60 nA"'),
      "has unknown unit 'nA' (currents are given as the voltage R I they drive)"),
+    (('normal = ["-4 mV", "1 mV"]', 'normal = ["-4 mV"]'), "weight normal needs two values"),
+    (('normal = ["-4 mV", "1 mV"]', 'gamma = ["-4 mV", "1 mV"]'),
+     "weight table must hold uniform = [low, high] or normal = [mean, sd]"),
     (('p = 1.0, seed = 3', 'q = 1.0, seed = 3'),
      "connector fixed_probability: unknown option(s) 'q'; it takes p, seed, allow_self"),
 ])
