@@ -41,13 +41,13 @@ class Session:
     time 0; ``weights(projection)`` reads a projection's weights back in volts; ``report`` is
     the quantisation report; ``device`` the device underneath (the integer API)."""
 
-    def __init__(self, url, device, core, compiled, seed=None):
+    def __init__(self, url, device, core, compiled):
         self.url, self.device, self.core, self.compiled = url, device, core, compiled
+        self.seed = compiled.source.seed if compiled is not None else 0
         self.step = 0
         device.load_network(core)
         if core.config.has_poisson:
-            device.seed_poisson(compiled.source.seed if compiled is not None else 0
-                                if seed is None else seed)
+            device.seed_poisson(self.seed)
 
     @property
     def report(self):
@@ -81,8 +81,7 @@ class Session:
         if weights:
             self.device.load_network(self.core)
         if self.core.config.has_poisson:
-            self.device.seed_poisson(self.compiled.source.seed if self.compiled is not None
-                                     else 0)
+            self.device.seed_poisson(self.seed)
         self.step = 0
 
     def run(self, duration=None, *, steps=None, learn=None, record=()):
