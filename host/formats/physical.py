@@ -20,10 +20,11 @@ file with a ``[populations]`` table is in the physical form)::
     tau_m = "20 ms"
     v_thresh = "-50 mV"
 
-    [sources.noise]               # kind = "poisson" (the core's generators) or "array"
+    [sources.noise]               # kind = "poisson" or "array"
     kind = "poisson"
     size = 16
     rate = "40 Hz"
+    on_chip = true                # the core's generators; false: drawn on the host from seed
 
     [sources.cue]
     kind = "array"
@@ -182,10 +183,17 @@ def _load(path, data, nw, Stdp, neuron_fields, NetworkSpec, max_neurons, max_inp
             raise ConfigError(f"{where}: the name {name!r} is also a population; names must "
                               f"differ")
         if kind == "poisson":
-            _table(path, where, table, ("kind", "size", "rate"))
+            _table(path, where, table, ("kind", "size", "rate", "on_chip", "seed"))
+            on_chip, seed = table.get("on_chip", True), table.get("seed", 0)
+            if not isinstance(on_chip, bool):
+                raise ConfigError(f"{where} on_chip={on_chip!r} must be true (the core's "
+                                  f"generators) or false (drawn on the host)")
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ConfigError(f"{where} seed={seed!r} must be an integer >= 0")
             objects[name] = nw.SpikeSourcePoisson(
                 _size(path, where, table),
-                parse_quantity(table.get("rate", 0.0), "rate", f"{where} rate"), label=name)
+                parse_quantity(table.get("rate", 0.0), "rate", f"{where} rate"), label=name,
+                on_chip=on_chip, seed=seed)
         elif kind == "array":
             _table(path, where, table, ("kind", "size", "times"))
             size = _size(path, where, table)

@@ -16,8 +16,9 @@ back from a device). Comparing its spikes with the core's shows what quantisatio
 discrete step do to the network the user meant (:func:`spikeforge.host.runs.agreement.
 spike_agreement`); ``brian2_ref`` instead runs the core's own integers in floats.
 
-Poisson sources become Brian2 ``PoissonGroup``s at the same rates: other random draws, so
-only rates can be compared then.
+Poisson sources drawn on the host are replayed spike for spike; those on the core's
+generators become Brian2 ``PoissonGroup``s at the same rates: other random draws, so only
+rates can be compared then.
 """
 
 import numpy as np
@@ -112,6 +113,12 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False):
             step = np.rint(times / dt).astype(np.int64)
             _, keep = np.unique(np.stack([index, step]), axis=1, return_index=True)
             index, step = index[keep], step[keep]
+            first[src] = index[step == 0]
+            later = step > 0
+            sources[src] = SpikeGeneratorGroup(src.n, index[later],
+                                               (step[later] - 1) * dt * second, dt=dt * second)
+        elif compiled.host_drawn(src):        # host-drawn Poisson spikes: replayed exactly
+            step, index = np.nonzero(compiled.input_raster(0, steps)[:, compiled.input_slice[src]])
             first[src] = index[step == 0]
             later = step > 0
             sources[src] = SpikeGeneratorGroup(src.n, index[later],

@@ -152,12 +152,18 @@ class SpikeSourceArray:
 
 
 class SpikeSourcePoisson:
-    """``n`` input lines firing at ``rate_hz`` (one rate or ``n``), drawn by the core's own
-    Poisson generators (seeded by the network's ``seed``)."""
+    """``n`` input lines firing at ``rate_hz`` (one rate or ``n``).
 
-    def __init__(self, n, rate_hz, *, label=None):
+    With ``on_chip`` (the default) the core's own Poisson generators draw the spikes (seeded by
+    the network's ``seed``; nothing crosses the link). Otherwise, or when the core is built
+    without generators, the host draws them from ``seed`` and sends them as input spikes;
+    those can be replayed elsewhere (Brian2, another device) spike for spike.
+    """
+
+    def __init__(self, n, rate_hz, *, label=None, on_chip=True, seed=0):
         self.n = _count("Poisson source", n)
         self.label = _label("Poisson source", label)
+        self.on_chip, self.seed = bool(on_chip), int(seed)
         rate = np.asarray(rate_hz, dtype=float)
         if rate.ndim == 0:
             rate = np.full(self.n, float(rate))
@@ -177,7 +183,8 @@ class SpikeSourcePoisson:
         r = self.rate_hz
         rate = f"{r[0]:g} Hz" if np.all(r == r[0]) else f"{r.min():g}..{r.max():g} Hz"
         label = f", {self.label!r}" if self.label else ""
-        return f"SpikeSourcePoisson({self.n} at {rate}{label})"
+        where = "" if self.on_chip else ", drawn on the host"
+        return f"SpikeSourcePoisson({self.n} at {rate}{where}{label})"
 
 
 _SOURCES = (SpikeSourceArray, SpikeSourcePoisson)
@@ -319,8 +326,8 @@ class Projection:
     """Synapses from ``pre`` (a population or a spike source) onto ``post`` (a population).
 
     ``weight`` in volts (the jump of the target's ``R I`` per spike; negative inhibits): one
-    number, an ``(n_pre, n_post)`` array, or a :class:`Uniform` or :class:`Normal` draw. ``stdp``: a :class:`Stdp` to make these synapses
-    learn.
+    number, an ``(n_pre, n_post)`` array, or a :class:`Uniform` or :class:`Normal` draw.
+    ``stdp``: a :class:`Stdp` to make these synapses learn.
     """
 
     def __init__(self, pre, post, connector, weight=None, *, stdp=None, label=None):
@@ -437,7 +444,8 @@ class Network:
         fields = dict(neurons=n, inputs=m, lanes=min(8, 1 << max(0, (n - 1).bit_length())))
         plastic = any(p.stdp is not None for p in self.projections)
         fields.update(stdp=plastic,
-                      poisson=any(isinstance(s, SpikeSourcePoisson) for s in self.sources),
+                      poisson=any(isinstance(s, SpikeSourcePoisson) and s.on_chip
+                                  for s in self.sources),
                       adaptive_threshold=any(np.any(p.params["theta_inc"])
                                              for p in self.populations))
         options = dict(options or {})
@@ -508,12 +516,17 @@ class Compiled:
                                       f"rule: give every plastic projection the same Stdp")
                 stdp = proj.stdp
                 plastic[rows, cols] |= proj.connected
+        poisson = [s for s in net.sources if isinstance(s, SpikeSourcePoisson)]
+        on_chip = [s for s in poisson if s.on_chip and config.has_poisson]
         rates = None
-        if any(isinstance(s, SpikeSourcePoisson) for s in net.sources):
+        if on_chip:
             rates = np.zeros(m)
-            for src in net.sources:
-                if isinstance(src, SpikeSourcePoisson):
-                    rates[self.input_slice[src]] = src.rate_hz
+            for src in on_chip:
+                rates[self.input_slice[src]] = src.rate_hz
+        # Poisson sources drawn on the host: a growing raster per source, one draw per step
+        self._host_poisson = {src: [np.random.default_rng(src.seed),
+                                    np.zeros((0, src.n), dtype=bool)]
+                              for src in poisson if src not in on_chip}
         self.network, self.report = quantize(
             weights, dt=net.dt, reset=resets, mask=plastic, stdp=stdp,
             poisson_rate=rates, config=config, **net.scales, **params)
@@ -553,7 +566,19 @@ class Compiled:
             for step, line in spikes:
                 if start <= step < start + steps:
                     raster[step - start, offset + line] = True
+        for src, drawn in self._host_poisson.items():
+            rng, cache = drawn
+            if cache.shape[0] < start + steps:
+                more = rng.random((start + steps - cache.shape[0], src.n)) \
+                    < src.rate_hz * self.dt
+                drawn[1] = cache = np.concatenate([cache, more])
+            span = self.input_slice[src]
+            raster[:, span] |= cache[start:start + steps]
         return raster
+
+    def host_drawn(self, src):
+        """The source's spikes are drawn on the host (and appear in :meth:`input_raster`)."""
+        return isinstance(src, SpikeSourceArray) or src in self._host_poisson
 
     # -- reading back in physical units
 

@@ -68,3 +68,16 @@ def test_ei_network_agrees_with_brian2():
     assert pair["spikes_reference"] > 50
     assert abs(pair["spikes_other"] - pair["spikes_reference"]) <= 0.05 * pair["spikes_reference"]
     assert pair["gamma"] > 0.8
+
+
+def test_host_drawn_poisson_inputs_are_replayed_in_brian2():
+    pytest.importorskip("brian2")
+    from spikeforge.host.model.brian2_physical import brian2_physical_run
+
+    pop = sf.Population(3, tau_m=20e-3, tau_syn=5e-3)
+    noise = sf.SpikeSourcePoisson(5, rate_hz=100, on_chip=False, seed=3)
+    net = sf.Network(sf.Projection(noise, pop, sf.AllToAll(), weight=0.02), dt=1e-3)
+    raster = brian2_physical_run(net, 0.3)
+    result = _core(net, 0.3)
+    assert result.spikes.sum() > 5
+    np.testing.assert_array_equal(raster, result.spikes)

@@ -276,3 +276,24 @@ def test_weight_distributions_are_seeded_and_keep_their_sign():
     assert np.all(w <= 0) and abs(w.mean() + 2e-3) < 1e-3
     assert np.all(inhibit.weight[~inhibit.connected] == 0)
     assert "Normal(-2 mV, sd 2 mV, seed=5)" == repr(sf.Normal(-2e-3, 2e-3, seed=5))
+
+
+def test_poisson_drawn_on_the_host_when_asked_or_without_generators():
+    out = sf.Population(4)
+    host = sf.SpikeSourcePoisson(3, rate_hz=200, on_chip=False, seed=7)
+    net = sf.Network(sf.Projection(host, out, sf.AllToAll(), weight=0.03), dt=1e-3)
+    compiled = net.compile()
+    assert compiled.network.config.poisson is False and not compiled.network.poisson_rate.any()
+    whole = compiled.input_raster(0, 2000)
+    assert 0.15 < whole.mean() < 0.25                          # 200 Hz at 1 ms
+    np.testing.assert_array_equal(compiled.input_raster(500, 100), whole[500:600])
+    with sf.open(URL, net) as session:
+        first = session.run(0.5).spikes
+        session.reset()
+        np.testing.assert_array_equal(session.run(0.5).spikes, first)
+    assert first.sum() > 0
+    # an on-chip source on a core built without generators falls back to the host
+    chip = sf.SpikeSourcePoisson(3, rate_hz=200)
+    fallback = sf.Network(sf.Projection(chip, out, sf.AllToAll(), weight=0.03), dt=1e-3,
+                          config={"poisson": False}).compile()
+    assert fallback.host_drawn(chip) and fallback.input_raster(0, 1000).any()

@@ -146,6 +146,7 @@ def test_physical_file_compiles(tmp_path):
     (('weight = "60 mV"', 'weight = "60 nA"'),
      "has unknown unit 'nA' (currents are given as the voltage R I they drive)"),
     (('normal = ["-4 mV", "1 mV"]', 'normal = ["-4 mV"]'), "weight normal needs two values"),
+    (('rate = "100 Hz"', 'rate = "100 Hz"\non_chip = "no"'), "on_chip='no' must be true"),
     (('normal = ["-4 mV", "1 mV"]', 'gamma = ["-4 mV", "1 mV"]'),
      "weight table must hold uniform = [low, high] or normal = [mean, sd]"),
     (('p = 1.0, seed = 3', 'q = 1.0, seed = 3'),
@@ -211,3 +212,12 @@ def test_raw_poisson_rate_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"\[inputs\] poisson_rate must be one integer or 2 "
                                           r"integers in 0..65535"):
         load_network_file(path)
+
+
+def test_poisson_source_drawn_on_the_host_from_a_file(tmp_path):
+    path = _write(tmp_path, SMALL.replace('rate = "100 Hz"',
+                                          'rate = "100 Hz"\non_chip = false\nseed = 4'))
+    spec = load_network_file(path)
+    assert not spec.network.poisson_rate.any()
+    noise_spikes = spec.input_spikes[spec.input_spikes[:, 1] >= 2]
+    assert len(noise_spikes) > 0                     # in the file's input spikes
