@@ -221,3 +221,11 @@ def test_poisson_source_drawn_on_the_host_from_a_file(tmp_path):
     assert not spec.network.poisson_rate.any()
     noise_spikes = spec.input_spikes[spec.input_spikes[:, 1] >= 2]
     assert len(noise_spikes) > 0                     # in the file's input spikes
+
+
+def test_agreement_with_on_chip_poisson_names_the_fix_of_the_physical_form():
+    from spikeforge.host.runs.agreement import agreement_report
+
+    spec = load_network_file(REPO / "examples" / "recurrent_stdp.toml")
+    with pytest.raises(ConfigError, match=r"set on_chip = false in its \[sources.NAME\] table"):
+        agreement_report(spec, ["brian2", "model"])
