@@ -483,6 +483,9 @@ def export_nir(spec_or_network, *, dt=DEFAULT_DT):
     if config.stdp and spec.learn:
         notes.append("STDP has no NIR field: its parameters and the mask are kept in the "
                      "metadata")
+    if config.has_poisson and g.poisson_on and network.poisson_rate.any():
+        notes.append("the core's Poisson generators have no NIR field and are not exported: "
+                     "the graph's inputs carry no spikes of their own")
     nodes = {
         "lif": nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=np.zeros(n),
                            v_threshold=p.thr.astype(float), v_reset=p.v_reset.astype(float),

@@ -229,3 +229,12 @@ def test_agreement_with_on_chip_poisson_names_the_fix_of_the_physical_form():
     spec = load_network_file(REPO / "examples" / "recurrent_stdp.toml")
     with pytest.raises(ConfigError, match=r"set on_chip = false in its \[sources.NAME\] table"):
         agreement_report(spec, ["brian2", "model"])
+
+
+def test_nir_export_says_the_poisson_generators_stay_behind():
+    pytest.importorskip("nir")
+    from spikeforge.host.formats.nir_io import export_nir
+
+    spec = load_network_file(REPO / "examples" / "recurrent_stdp.toml")
+    _, notes = export_nir(spec)
+    assert any("Poisson generators have no NIR field and are not exported" in n for n in notes)
