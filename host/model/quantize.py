@@ -165,6 +165,19 @@ class QuantizationReport:
     def _repr_pretty_(self, printer, cycle):
         printer.text(str(self))
 
+    def _repr_html_(self):
+        from html import escape
+
+        head = escape(str(self).splitlines()[0])
+        rows = "".join(
+            f"<tr><td>{escape(p.name)}</td><td>{escape(p._show(p.asked))}</td>"
+            f"<td>{escape(p._show(p.used))}</td><td>{escape(p.unit)}</td>"
+            f"<td>{100 * p.rel_error:.3f} %</td></tr>" for p in self.parameters.values())
+        tail = "".join(f"<li>{escape(line)}</li>" for line in str(self).splitlines()
+                       if line.startswith(("weights:", "warning:")))
+        return (f"<p>{head}</p><table><tr><th>parameter</th><th>asked</th><th>used</th>"
+                f"<th></th><th>rel. error</th></tr>{rows}</table><ul>{tail}</ul>")
+
     def to_dict(self):
         return {
             "dt": self.dt,

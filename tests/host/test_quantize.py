@@ -110,6 +110,8 @@ def test_report_reads_well_and_counts_weights():
     text = str(report)
     assert "tau_m" in text and "round to zero" in text
     assert repr(report).startswith("<QuantizationReport dt=0.001 s")
+    html = report._repr_html_()
+    assert "<td>tau_m</td><td>0.02</td>" in html and "round to zero" in html
     assert network.W[2, 0] == 0 and network.W[0, 1] > 0
 
 
