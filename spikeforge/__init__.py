@@ -12,7 +12,8 @@ from .config import CoreConfig, ConfigError
 __all__ = ["CoreConfig", "ConfigError", "__version__", "quantize", "QuantizationReport",
            "QuantizationError", "Stdp", "Population", "SpikeSourceArray", "SpikeSourcePoisson",
            "Projection", "Network", "AllToAll", "OneToOne", "FixedProbability", "FromList",
-           "FromArray", "Uniform", "Normal", "open", "Session", "Results", "open_device"]
+           "FromArray", "Uniform", "Normal", "Session", "Results", "open_device"]
+# ``sf.open`` is left out of __all__: a star import would shadow the built-in open()
 __version__ = "0.1.0"
 
 # name -> module that defines it, imported on first access (keeps ``import spikeforge`` light)
