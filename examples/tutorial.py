@@ -106,11 +106,7 @@ def main(argv=None):
           f"{np.mean(change < 0):.0%} shrank")
     result.plot_raster(title="E/I network with STDP (model://)").savefig(out / "raster.png")
     result.plot_traces(exc).savefig(out / "traces.png")
-    from spikeforge.host.runs.plots import plot_weight_histogram
-
-    plot_weight_histogram(before[finite] * 1e3, after[finite] * 1e3,
-                          limits=(0, 20), title="noise->exc weights (mV)").savefig(
-        out / "weights.png")
+    sf.plot_weight_change(before, after, title="noise->exc").savefig(out / "weights.png")
 
     # 3. the same on the simulated board: the RTL computes exactly what the twin computes
     if not args.no_sim:

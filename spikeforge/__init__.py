@@ -12,7 +12,8 @@ from .config import CoreConfig, ConfigError
 __all__ = ["CoreConfig", "ConfigError", "__version__", "quantize", "QuantizationReport",
            "QuantizationError", "Stdp", "Population", "SpikeSourceArray", "SpikeSourcePoisson",
            "Projection", "Network", "AllToAll", "OneToOne", "FixedProbability", "FromList",
-           "FromArray", "Uniform", "Normal", "Session", "Results", "open_device"]
+           "FromArray", "Uniform", "Normal", "Session", "Results", "plot_weight_change",
+           "open_device"]
 # ``sf.open`` is left out of __all__: a star import would shadow the built-in open()
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ _LAZY = {
     "open": "spikeforge.host.runs.session",
     "Session": "spikeforge.host.runs.session",
     "Results": "spikeforge.host.runs.session",
+    "plot_weight_change": "spikeforge.host.runs.session",
     "open_device": "spikeforge.host.device",
 }
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from spikeforge.config import ConfigError
 
-__all__ = ["open", "Session", "Results"]
+__all__ = ["open", "Session", "Results", "plot_weight_change"]
 
 def open(url, network, **options):
     """Open the device at ``url`` (``model://``, ``sim://``, a serial port) for ``network``: a
@@ -242,3 +242,23 @@ class Results:
         ax.set_title(title or "membrane potential")
         fig.tight_layout()
         return fig
+
+
+def plot_weight_change(before, after, title="weights before and after learning", bins=30):
+    """Histograms (mV) of a projection's weights before and after learning, as given by
+    :meth:`Session.weights` (NaN where there is no synapse); returns the Figure."""
+    from .plots import plot_weight_histogram
+
+    before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    if before.shape != after.shape:
+        raise ConfigError(f"weights before {before.shape} and after {after.shape} differ in "
+                          f"shape: give the same projection's weights twice")
+    present = np.isfinite(before) & np.isfinite(after)
+    both = np.concatenate([before[present], after[present]]) * 1e3
+    limits = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
+    if limits[0] == limits[1]:
+        limits = (limits[0] - 0.5, limits[1] + 0.5)
+    fig = plot_weight_histogram(before[present] * 1e3, after[present] * 1e3, limits=limits,
+                                bins=bins, title=title)
+    fig.axes[0].set_xlabel("weight (mV)")
+    return fig

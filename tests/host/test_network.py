@@ -146,6 +146,11 @@ def test_plots_return_figures():
         result = session.run(0.1, record=[exc])
     assert isinstance(result.plot_raster(), Figure)
     assert isinstance(result.plot_traces(exc), Figure)
+    before = np.array([[1e-3, np.nan], [2e-3, 3e-3]])
+    fig = sf.plot_weight_change(before, before + 1e-4)
+    assert isinstance(fig, Figure) and fig.axes[0].get_xlabel() == "weight (mV)"
+    with pytest.raises(ConfigError, match="differ in shape"):
+        sf.plot_weight_change(before, before[0])
 
 
 def test_run_errors():
