@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
-"""Regenerate the example networks in examples/.
+"""Regenerate the generated examples in examples/.
 
-* recurrent_stdp.toml -- a small recurrent network (80 % excitatory, 20 % inhibitory) driven by
-  Poisson-like inputs, learning its input weights with STDP;
-* synfire.toml -- a synfire chain: groups of neurons, each exciting the next group, started by
-  volleys of input spikes;
 * nir_lif.nir -- a float CubaLIF model written with the nir package's own constructors, and
-  nir_lif.toml, the same model imported onto a core.
+  nir_lif.toml, the same model imported onto a core (the raw, integer form that import-nir
+  writes).
+
+recurrent_stdp.toml and synfire.toml are written by hand in physical units (docs/units.md).
 
 Run from the repository root: ``.venv/bin/python scripts/make_examples.py``.
 """
@@ -16,53 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from spikeforge.config import CoreConfig
-from spikeforge.host.formats.netfile import NetworkSpec, save_network_file
-from spikeforge.host.model.params import GlobalParams, Network, NeuronParams
+from spikeforge.host.formats.netfile import save_network_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def recurrent_stdp():
-    rng = np.random.default_rng(7)
-    config = CoreConfig(neurons=40, inputs=16, lanes=8)
-    n, m = config.neurons, config.inputs
-    excitatory = np.arange(n) < int(0.8 * n)
-    W = np.zeros((config.rows, n), dtype=np.int64)
-    recurrent = rng.random((n, n)) < 0.15
-    np.fill_diagonal(recurrent, False)
-    W[:n][recurrent] = rng.integers(10, 40, size=int(recurrent.sum()))
-    W[:n][~excitatory] *= -3
-    W[:n] = np.clip(W[:n], *config.weight_range)
-    feed = rng.random((m, n)) < 0.4
-    W[n:][feed] = rng.integers(20, 70, size=int(feed.sum()))
-    mask = np.zeros(W.shape, dtype=bool)
-    mask[n:] = feed                                 # only existing input synapses learn
-    neurons = NeuronParams.default(config)
-    glob = GlobalParams.default(config, w_min=0, w_max=100, a_plus=3, a_minus=3, stdp_shift=6)
-    network = Network(config, neurons, glob, W, mask).validate()
-    return NetworkSpec(network, steps=1000, learn=True, probes=(0, 1, 35), input_rate=0.04,
-                       input_seed=1, name="recurrent_stdp",
-                       description="40 LIF neurons (32 excitatory, 8 inhibitory), 16 Poisson-like "
-                                   "inputs; STDP on the input synapses")
-
-
-def synfire():
-    groups, size = 6, 8
-    config = CoreConfig(neurons=groups * size, inputs=size, lanes=8, stdp=False,
-                        adaptive_threshold=False)
-    n = config.neurons
-    W = np.zeros((config.rows, n), dtype=np.int64)
-    for g in range(groups - 1):
-        W[g * size:(g + 1) * size, (g + 1) * size:(g + 2) * size] = 45
-    W[n:, 0:size] = 60                              # every input line drives the first group
-    neurons = NeuronParams.default(config, refrac=4)
-    network = Network(config, neurons, GlobalParams.default(config), W).validate()
-    volleys = [[step, k] for step in range(5, 200, 40) for k in range(size)]
-    return NetworkSpec(network, steps=200, probes=(0, size, 2 * size, n - 1),
-                       input_spikes=np.array(volleys), name="synfire",
-                       description=f"synfire chain of {groups} groups of {size} neurons; an "
-                                   f"input volley every 40 steps starts a wave")
 
 
 def nir_lif_graph():
@@ -90,9 +45,6 @@ def nir_lif_graph():
 
 def main():
     EXAMPLES.mkdir(exist_ok=True)
-    for spec in (recurrent_stdp(), synfire()):
-        for path in save_network_file(spec, EXAMPLES / f"{spec.name}.toml"):
-            print(f"wrote {path}")
     try:
         import nir
     except ModuleNotFoundError:

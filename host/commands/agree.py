@@ -66,7 +66,7 @@ def agree_command(network, backends, steps, window, rounding, as_json):
     \b
     Examples:
       spikeforge agree examples/synfire.toml
-      spikeforge agree examples/recurrent_stdp.toml --backends brian2,model --steps 500
+      spikeforge agree examples/synfire.toml --backends brian2,model --steps 100
       spikeforge agree examples/nir_lif.toml -b brian2,model --rounding toward_zero --json
     """
     spec = load_network_file(network)

@@ -1,6 +1,7 @@
 """``spikeforge run``: run a network file on a device and save spikes, probes, weights and
 pictures."""
 
+import json
 from pathlib import Path
 
 import click
@@ -47,7 +48,8 @@ def run_command(network, device_url, steps, learn, out_dir, plots, as_json):
 
     DIR receives spikes.npz (input and output spikes), probes.npz (v and i of the probed
     neurons), weights.npz (weights before and after), state.npz (final state), summary.json
-    and the pictures raster.png, traces.png and weights.png.
+    and the pictures raster.png, traces.png and weights.png; for a network in physical units
+    also quantization.txt and quantization.json (what the core does to every value).
 
     \b
     Examples:
@@ -63,19 +65,36 @@ def run_command(network, device_url, steps, learn, out_dir, plots, as_json):
     record.device = device_url
     record.name = spec.name or network.stem
     files = save_run(record, out_dir)
+    report = spec.compiled.report if spec.compiled is not None else None
+    if report is not None:
+        (out_dir / "quantization.txt").write_text(str(report) + "\n")
+        (out_dir / "quantization.json").write_text(json.dumps(report.to_dict(), indent=2)
+                                                   + "\n")
+        files += [out_dir / "quantization.txt", out_dir / "quantization.json"]
     if plots:
         files += plot_run(out_dir)
     summary = record.summary()
+    if report is not None:
+        summary["dt_s"] = report.dt
+        summary["rate_hz"] = summary["rate"] / report.dt
+        summary["quantization"] = {"max_error": report.max_error(),
+                                   "warnings": list(report.warnings)}
     if as_json:
         print_json(summary | {"out": str(out_dir), "files": [str(f) for f in files]})
         return
-    print_table([
+    rate = f"{summary['rate']:.4f} spikes/neuron/step"
+    if report is not None:
+        rate = f"{summary['rate_hz']:.2f} Hz ({rate} at dt = {report.dt * 1e3:g} ms)"
+    rows = [
         ("network", network), ("device", device_url), ("steps", summary["steps"]),
         ("learn", summary["learn"]), ("spikes", summary["spikes"]),
         ("input spikes", summary["input_spikes"]),
-        ("rate", f"{summary['rate']:.4f} spikes/neuron/step"),
+        ("rate", rate),
         ("active neurons", f"{summary['active_neurons']} of {spec.config.neurons}"),
         ("weights changed", summary["weights_changed"]),
         ("wall time", f"{summary['wall_time_s']:.3f} s"),
-        ("output", out_dir),
-    ], title="run")
+    ]
+    if report is not None:
+        rows.append(("quantisation", f"largest error {100 * report.max_error():.3g} %, "
+                                     f"{len(report.warnings)} warning(s): quantization.txt"))
+    print_table(rows + [("output", out_dir)], title="run")

@@ -72,6 +72,7 @@ from spikeforge.config import CoreConfig
 
 from ..model.fast import BatchTwin, make_twin
 from ..model.params import GlobalParams, Network, NeuronParams
+from ..model.quantize import fraction_factor
 
 __all__ = ["DigitsRecipe", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
            "build_network",
@@ -264,8 +265,7 @@ def load_data(recipe):
 # -- network --------------------------------------------------------------------------------------
 
 def _fraction(config, value):
-    top = (1 << config.decay_bits) - 1
-    return min(top, max(0, int(round(value * (1 << config.decay_bits)))))
+    return fraction_factor(value, config.decay_bits)
 
 
 def neuron_class(recipe):

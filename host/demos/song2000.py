@@ -25,6 +25,7 @@ import numpy as np
 from spikeforge.config import CoreConfig
 
 from ..model.params import GlobalParams, Network, NeuronParams
+from ..model.quantize import fraction_factor
 from ..model.fast import make_twin
 from ..model.twin import dec
 
@@ -47,8 +48,7 @@ SONG2000_DEFAULTS = dict(
 
 
 def _fraction(config, value):
-    top = (1 << config.decay_bits) - 1
-    return min(top, max(0, int(round(value * (1 << config.decay_bits)))))
+    return fraction_factor(value, config.decay_bits)
 
 
 def song2000_network(rng, **overrides):

@@ -431,9 +431,18 @@ def open_device(url, config, **options):
 
     ``model://`` is the twin; ``sim://`` the simulated board; a serial port path (``/dev/ttyUSB1``,
     ``COM3``) or ``serial://PATH?baud=…`` a real board; ``socket://host:port`` any board reachable
-    over TCP.
+    over TCP. ``config`` may also be a network (integer, or one in physical units): the device
+    then holds a core of the network's own configuration.
     """
     from . import backends  # noqa: F401  (registers the schemes of the other backends)
+
+    if isinstance(config, Network):
+        config = config.config
+    elif hasattr(config, "core_config"):          # a network in physical units
+        config = config.core_config()
+    if not isinstance(config, CoreConfig):
+        raise ConfigError(f"open_device needs a CoreConfig or a network, not "
+                          f"{type(config).__name__}")
 
     if not isinstance(url, str) or not url:
         raise DeviceError(f"device URL {url!r} is empty: use model://, sim://, a serial port "

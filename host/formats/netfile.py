@@ -26,11 +26,17 @@ Every key is optional except where stated; a missing parameter takes the default
     spikes = [[0, 0], [5, 0]]      # [step, input] pairs
     rate = 0.05                    # or a list of M values: probability of a spike per step
     seed = 1                       # seed of the rate-driven spikes
+    poisson_rate = 3277            # the core's own Poisson generators (needs [globals]
+                                   # poisson_on = 1): rate/65536 per step, one or M values
+    poisson_seed = 1               # seed of the generators' states
 
     [run]
     steps = 100
     learn = false
     probes = [0, 1]                # neurons whose v and i are recorded
+
+A file may instead give the network in physical units (populations, sources and projections,
+values such as ``tau_m = "20 ms"``): see :mod:`.physical`.
 
 :func:`load_network_file` returns a :class:`NetworkSpec`; :func:`save_network_file` writes one
 back (the round trip is exact). Every error names the file, the field, the value and the allowed
@@ -47,6 +53,7 @@ import numpy as np
 
 from spikeforge.config import ConfigError, CoreConfig
 
+from .physical import is_physical, load_physical
 from ..model.params import (GLOBAL_FIELDS, NEURON_FIELDS, GlobalParams, Network, NeuronParams,
                      global_ranges, neuron_ranges)
 
@@ -58,7 +65,7 @@ DEFAULT_STEPS = 100
 
 _TOP_KEYS = ("format", "name", "description", "matrices", "config", "neurons", "globals",
              "inputs", "run")
-_INPUT_KEYS = ("spikes", "rate", "seed")
+_INPUT_KEYS = ("spikes", "rate", "seed", "poisson_rate", "poisson_seed")
 _RUN_KEYS = ("steps", "learn", "probes")
 
 
@@ -94,6 +101,11 @@ class NetworkSpec:
     input_seed: int = 0
     name: str = ""
     description: str = ""
+    #: seed of the core's Poisson generators (used when the network sets Poisson rates)
+    poisson_seed: int = 0
+    #: the network in physical units (:class:`~spikeforge.host.model.network.Compiled`) when
+    #: the file was in the physical form, with its quantisation report
+    compiled: object = None
 
     def __post_init__(self):
         if self.input_spikes is None:
@@ -166,7 +178,8 @@ class NetworkSpec:
         return NetworkSpec(self.network.copy(), self.steps, self.learn, self.probes,
                            self.input_spikes.copy(), np.copy(self.input_rate)
                            if not np.isscalar(self.input_rate) else self.input_rate,
-                           self.input_seed, self.name, self.description)
+                           self.input_seed, self.name, self.description, self.poisson_seed,
+                           self.compiled)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -292,6 +305,13 @@ def load_network_file(path, *, max_neurons=None, max_inputs=None):
         _fail(path, f"malformed TOML: {error}")
     except UnicodeDecodeError:
         _fail(path, "is not a text file; a network file is TOML")
+    if is_physical(data):
+        version = data.get("format", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            _fail(path, f"format={version!r} is not supported: this spikeforge reads format "
+                        f"{FORMAT_VERSION}")
+        return load_physical(path, data, max_neurons=max_neurons,
+                             max_inputs=max_inputs).validate(str(path))
     _check_keys(path, "", data, _TOP_KEYS)
     version = data.get("format", FORMAT_VERSION)
     if version != FORMAT_VERSION:
@@ -321,13 +341,25 @@ def load_network_file(path, *, max_neurons=None, max_inputs=None):
                                  _section(path, data, "globals", GLOBAL_FIELDS),
                                  global_ranges(config))
     W, mask = _read_matrices(path, data, config)
+    inputs = _section(path, data, "inputs", _INPUT_KEYS)
+    rates = inputs.get("poisson_rate")
+    if rates is not None:
+        rate_top = (1 << config.poisson_rate_bits) - 1
+        items = rates if isinstance(rates, list) else [rates] * config.inputs
+        if len(items) != config.inputs or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= rate_top
+                for v in items):
+            _fail(path, f"[inputs] poisson_rate must be one integer or {config.inputs} "
+                        f"integers in 0..{rate_top} (spike probability rate/65536 per step)")
+        rates = np.asarray(items, dtype=np.int64)
+    poisson_seed = _integer(path, "[inputs] poisson_seed", inputs.get("poisson_seed", 0), 0)
     try:
         network = Network(config, NeuronParams.default(config, **neurons),
-                          GlobalParams.default(config, **globals_), W, mask).validate()
+                          GlobalParams.default(config, **globals_), W, mask,
+                          rates).validate()
     except ConfigError as error:
         _fail(path, str(error))
 
-    inputs = _section(path, data, "inputs", _INPUT_KEYS)
     run = _section(path, data, "run", _RUN_KEYS)
     spikes = inputs.get("spikes", [])
     if not isinstance(spikes, list) or not all(
@@ -355,7 +387,7 @@ def load_network_file(path, *, max_neurons=None, max_inputs=None):
     spec = NetworkSpec(network, steps=steps, learn=learn, probes=tuple(probes),
                        input_spikes=np.asarray(spikes, dtype=np.int64).reshape(-1, 2),
                        input_rate=float(rate) if not isinstance(rate, list) else rate,
-                       input_seed=seed, name=data.get("name", ""),
+                       input_seed=seed, poisson_seed=poisson_seed, name=data.get("name", ""),
                        description=data.get("description", ""))
     return spec.validate(str(path))
 
@@ -457,6 +489,9 @@ def save_network_file(spec, path, *, matrices=None):
     rate = spec.input_rate
     inputs["rate"] = float(rate) if np.isscalar(rate) else [float(v) for v in rate]
     inputs["seed"] = int(spec.input_seed)
+    if network.poisson_rate.any():
+        inputs["poisson_rate"] = _compact(network.poisson_rate)
+        inputs["poisson_seed"] = int(spec.poisson_seed)
     tables = {
         "": top,
         "config": _config_table(config),

@@ -44,6 +44,7 @@ from spikeforge.config import ConfigError, CoreConfig
 
 from .netfile import DEFAULT_STEPS, NetworkSpec
 from ..model.params import GLOBAL_FIELDS, GlobalParams, Network, NeuronParams
+from ..model.quantize import decay_fraction, factor_tau, fraction_factor
 
 __all__ = ["NirImport", "ParameterError", "import_nir", "export_nir", "read_nir", "write_nir",
            "require_nir", "DEFAULT_DT", "INSTALL_HINT"]
@@ -323,11 +324,10 @@ def import_nir(graph, *, neurons=None, inputs=None, config=None, config_fields=N
     # -- quantisation
     F = config.decay_bits
     top = (1 << F) - 1
-    with np.errstate(divide="ignore"):
-        a_mem = np.where(tau_mem > 0, np.exp(-dt / np.where(tau_mem > 0, tau_mem, 1.0)), 0.0)
-        a_syn = np.where(tau_syn > 0, np.exp(-dt / np.where(tau_syn > 0, tau_syn, 1.0)), 0.0)
-    alpha_v = np.clip(np.rint(a_mem * (1 << F)), 0, top).astype(np.int64)
-    alpha_i = np.clip(np.rint(a_syn * (1 << F)), 0, top).astype(np.int64)
+    a_mem = np.asarray(decay_fraction(tau_mem, dt))
+    a_syn = np.asarray(decay_fraction(tau_syn, dt))
+    alpha_v = np.asarray(fraction_factor(a_mem, F))
+    alpha_i = np.asarray(fraction_factor(a_syn, F))
     for label, a, q in (("tau_mem", a_mem, alpha_v), ("tau_syn", a_syn, alpha_i)):
         slow = np.flatnonzero(np.rint(a[:n_used] * (1 << F)) > top)
         if slow.size:
@@ -465,9 +465,8 @@ def export_nir(spec_or_network, *, dt=DEFAULT_DT):
     p, g = network.neuron_params, network.global_params
     a_mem = p.alpha_v / (1 << F)
     a_syn = p.alpha_i / (1 << F)
-    with np.errstate(divide="ignore"):
-        tau_mem = np.where(p.alpha_v > 0, -dt / np.log(np.where(p.alpha_v > 0, a_mem, 0.5)), 0.0)
-        tau_syn = np.where(p.alpha_i > 0, -dt / np.log(np.where(p.alpha_i > 0, a_syn, 0.5)), 0.0)
+    tau_mem = np.asarray(factor_tau(p.alpha_v, dt, F))
+    tau_syn = np.asarray(factor_tau(p.alpha_i, dt, F))
     r = 1.0 / (1.0 - a_mem)
     scale = float(1 << g.w_shift)
     notes = []
@@ -480,6 +479,9 @@ def export_nir(spec_or_network, *, dt=DEFAULT_DT):
     if config.stdp and spec.learn:
         notes.append("STDP has no NIR field: its parameters and the mask are kept in the "
                      "metadata")
+    if config.has_poisson and g.poisson_on and network.poisson_rate.any():
+        notes.append("the core's Poisson generators have no NIR field and are not exported: "
+                     "the graph's inputs carry no spikes of their own")
     nodes = {
         "lif": nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=np.zeros(n),
                            v_threshold=p.thr.astype(float), v_reset=p.v_reset.astype(float),

@@ -37,7 +37,6 @@ repeated, and the median is reported with the load average.
 """
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -109,14 +108,6 @@ def _import_brian2():
             f"(for Brian2 2.9: pip install 'numpy<2.4') or a newer Brian2 "
             f"(pip install -U brian2)") from None
     return brian2
-
-
-def _tau_steps(alpha, decay_bits):
-    """Time constant in steps of the decay factor ``alpha / 2^F`` (a tiny one for 0)."""
-    factor = alpha / (1 << decay_bits)
-    if factor <= 0:
-        return 1e-3
-    return -1.0 / math.log(factor)
 
 
 # -- the Brian2 side (runs in a worker process: one Brian2 device and target per process) -----

@@ -114,8 +114,9 @@ def _check_scalar(kind, name, value, low, high, what):
 
 def _fraction(config, value):
     """The decay factor nearest ``value * 2^F``, kept inside ``0..2^F-1``."""
-    top = (1 << config.decay_bits) - 1
-    return min(top, max(0, int(round(value * (1 << config.decay_bits)))))
+    from .quantize import fraction_factor
+
+    return fraction_factor(value, config.decay_bits)
 
 
 # -- per-neuron parameters -----------------------------------------------------------------------
@@ -357,6 +358,12 @@ class Network:
     def copy(self):
         return Network(self.config, self.neuron_params.copy(), self.global_params.copy(),
                        self.W.copy(), self.mask.copy(), self.poisson_rate.copy())
+
+    def __repr__(self):
+        synapses = int(np.count_nonzero(self.W))
+        plastic = int(np.count_nonzero(self.mask & (self.W != 0))) if self.config.stdp else 0
+        return (f"<Network {self.config.describe()}: {synapses} non-zero weights, {plastic} "
+                f"of them plastic, w_shift={self.global_params.w_shift}>")
 
 
 # -- random networks for differential tests --------------------------------------------------------

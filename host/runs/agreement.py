@@ -169,10 +169,12 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
     network = spec.network
     g = network.global_params
     if g.poisson_on and spec.config.has_poisson and np.any(network.poisson_rate > 0):
+        fix = ("set on_chip = false in its [sources.NAME] table (the host then draws the "
+               "spikes)" if getattr(spec, "compiled", None) is not None else
+               "set [globals] poisson_on = 0 and give the inputs as [inputs] rate or spikes")
         raise ConfigError("the network draws on-chip Poisson inputs (poisson_on = 1), which the "
                           "Brian2 reference does not model and which make the input raster "
-                          "device-dependent: set [globals] poisson_on = 0 and give the inputs "
-                          "as [inputs] rate or spikes")
+                          f"device-dependent: {fix}")
 
     devices = {}
     try:

@@ -1,4 +1,6 @@
-"""Pictures of a run, written as PNG with matplotlib's Agg backend (no display needed).
+"""Pictures of a run. Each function returns a matplotlib ``Figure`` (a notebook shows it;
+:func:`save_figure` writes it); given a ``path`` it writes the picture there and returns the
+path instead, as the command line does. No pyplot state: no display needed, nothing global.
 
 * :func:`plot_raster` -- input and neuron spikes over time;
 * :func:`plot_traces` -- membrane potential ``v`` and synaptic current ``i`` of probed neurons,
@@ -14,39 +16,40 @@ import numpy as np
 
 from spikeforge.config import ConfigError
 
-__all__ = ["plot_raster", "plot_traces", "plot_weights", "plot_run", "plot_receptive_fields",
-           "plot_confusion", "plot_weight_histogram"]
+__all__ = ["save_figure", "plot_raster", "plot_traces", "plot_weights", "plot_run",
+           "plot_receptive_fields", "plot_confusion", "plot_weight_histogram"]
 
 
-def _pyplot():
+def _figure(**options):
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ModuleNotFoundError:
-        raise ConfigError("pictures need matplotlib, a dependency of spikeforge: run "
-                          "scripts/setup, or pip install matplotlib") from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
+        raise ConfigError("pictures need matplotlib: pip install 'spikeforge[plot]' (or pip "
+                          "install matplotlib; in a checkout: scripts/setup)") from None
+    return Figure(**options)
 
 
-def _save(fig, path):
+def _subplots(nrows=1, ncols=1, figsize=None, **options):
+    """``(fig, axes)`` like ``pyplot.subplots``, on a Figure of its own."""
+    fig = _figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **options)
+
+
+def save_figure(fig, path, dpi=100):
+    """Write ``fig`` to ``path`` (the format from the suffix); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    fig.clf()
-    import matplotlib.pyplot as plt
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
     return path
 
 
-def plot_raster(spikes, path, inputs=None, title="spikes"):
+def plot_raster(spikes, path=None, inputs=None, title="spikes"):
     """Raster of ``spikes`` (``(steps, N)`` bool) and, if given, ``inputs`` (``(steps, M)``)
     above it."""
-    plt = _pyplot()
     spikes = np.asarray(spikes, dtype=bool)
     has_inputs = inputs is not None and np.asarray(inputs).size > 0
     rows = 2 if has_inputs else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(9, 5 if has_inputs else 3.5), sharex=True,
+    fig, axes = _subplots(rows, 1, figsize=(9, 5 if has_inputs else 3.5), sharex=True,
                              squeeze=False, height_ratios=[1, 2] if has_inputs else [1])
     panels = ([("inputs", np.asarray(inputs, dtype=bool), "input")] if has_inputs else []) \
         + [("neurons", spikes, "neuron")]
@@ -60,16 +63,15 @@ def plot_raster(spikes, path, inputs=None, title="spikes"):
     axes[-1, 0].set_xlim(-0.5, max(spikes.shape[0], 1) - 0.5)
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig if path is None else save_figure(fig, path)
 
 
-def plot_traces(probe_ids, v, i, path, thr=None, spikes=None, title="probed neurons"):
+def plot_traces(probe_ids, v, i, path=None, thr=None, spikes=None, title="probed neurons"):
     """``v`` and ``i`` (``(steps, P)``) of the probed neurons ``probe_ids``; ``thr`` (length N)
     draws each neuron's threshold, ``spikes`` (``(steps, N)``) marks its spikes."""
-    plt = _pyplot()
     probe_ids = [int(p) for p in probe_ids]
     v, i = np.asarray(v), np.asarray(i)
-    fig, (axis_v, axis_i) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
+    fig, (axis_v, axis_i) = _subplots(2, 1, figsize=(9, 5.5), sharex=True)
     steps = np.arange(v.shape[0])
     for k, neuron in enumerate(probe_ids):
         line, = axis_v.plot(steps, v[:, k], linewidth=0.9, label=f"neuron {neuron}")
@@ -88,7 +90,7 @@ def plot_traces(probe_ids, v, i, path, thr=None, spikes=None, title="probed neur
         axis_v.legend(fontsize=7, loc="upper right", ncol=min(4, len(probe_ids)))
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig if path is None else save_figure(fig, path)
 
 
 def _heat(fig, axis, matrix, n, title, limit, cmap="RdBu_r"):
@@ -101,21 +103,20 @@ def _heat(fig, axis, matrix, n, title, limit, cmap="RdBu_r"):
     fig.colorbar(image, ax=axis, fraction=0.046, pad=0.03)
 
 
-def plot_weights(W_before, path, W_after=None, neurons=None, title="weights"):
+def plot_weights(W_before, path=None, W_after=None, neurons=None, title="weights"):
     """Heat map of the weights ``W[row=pre, col=post]`` (rows ``0..N-1`` recurrent, below the
     line the inputs). With ``W_after``, three panels: before, after and after - before."""
-    plt = _pyplot()
     before = np.asarray(W_before)
     n = before.shape[1] if neurons is None else int(neurons)
     if W_after is None:
-        fig, axis = plt.subplots(1, 1, figsize=(6, 5))
+        fig, axis = _subplots(1, 1, figsize=(6, 5))
         limit = max(1, int(np.abs(before).max()) if before.size else 1)
         _heat(fig, axis, before, n, "W", limit)
         axis.set_ylabel("pre-synaptic row (neurons, then inputs)")
     else:
         after = np.asarray(W_after)
         diff = after - before
-        fig, axes = plt.subplots(1, 3, figsize=(14, 4.8))
+        fig, axes = _subplots(1, 3, figsize=(14, 4.8))
         limit = max(1, int(max(np.abs(before).max(), np.abs(after).max())) if before.size
                     else 1)
         _heat(fig, axes[0], before, n, "before", limit)
@@ -126,7 +127,7 @@ def plot_weights(W_before, path, W_after=None, neurons=None, title="weights"):
         axes[0].set_ylabel("pre-synaptic row (neurons, then inputs)")
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig if path is None else save_figure(fig, path)
 
 
 def plot_run(run_dir, out_dir=None):
@@ -155,13 +156,12 @@ def plot_run(run_dir, out_dir=None):
     return written
 
 
-def plot_receptive_fields(weights, path, classes=10, neurons_per_class=1, pixels=64,
+def plot_receptive_fields(weights, path=None, classes=10, neurons_per_class=1, pixels=64,
                           title="learned input weights of the output neurons"):
     """The image-to-output weights of each output neuron as an 8x8 picture."""
-    plt = _pyplot()
     side = int(round(pixels ** 0.5))
     outputs = classes * neurons_per_class
-    fig, axes = plt.subplots(neurons_per_class, classes, squeeze=False,
+    fig, axes = _subplots(neurons_per_class, classes, squeeze=False,
                              figsize=(1.3 * classes, 1.5 * neurons_per_class + 0.6))
     limit = max(1, int(np.abs(weights).max()))
     for k in range(outputs):
@@ -173,14 +173,14 @@ def plot_receptive_fields(weights, path, classes=10, neurons_per_class=1, pixels
         axis.set_title(str(k // neurons_per_class), fontsize=9)
     fig.colorbar(image, ax=axes, shrink=0.7, label="weight")
     fig.suptitle(title)
-    return _save(fig, path)
+    return fig if path is None else save_figure(fig, path)
 
 
-def plot_confusion(confusion, path, title="confusion matrix (rows: true, columns: predicted)"):
+def plot_confusion(confusion, path=None,
+                   title="confusion matrix (rows: true, columns: predicted)"):
     """A confusion matrix with its counts written in the cells."""
-    plt = _pyplot()
     confusion = np.asarray(confusion)
-    fig, axis = plt.subplots(figsize=(5.5, 5))
+    fig, axis = _subplots(figsize=(5.5, 5))
     axis.imshow(confusion, cmap="Blues")
     top = confusion.max() or 1
     for (row, col), count in np.ndenumerate(confusion):
@@ -191,14 +191,17 @@ def plot_confusion(confusion, path, title="confusion matrix (rows: true, columns
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return fig if path is None else save_figure(fig, path)
 
 
-def plot_weight_histogram(initial, final, path, limits, bins=20,
+def plot_weight_histogram(initial, final, path=None, limits=None, bins=20,
                           title="input weights before and after learning"):
-    """Histograms of a weight vector at the start and at the end of learning."""
-    plt = _pyplot()
-    fig, axis = plt.subplots(figsize=(6, 3.5))
+    """Histograms of a weight vector at the start and at the end of learning (``limits``:
+    the range of the bins, default that of the data)."""
+    if limits is None:
+        both = np.concatenate([np.ravel(initial), np.ravel(final)])
+        limits = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
+    fig, axis = _subplots(figsize=(6, 3.5))
     edges = np.linspace(limits[0], limits[1], bins + 1)
     axis.hist(initial, bins=edges, alpha=0.5, label="start")
     axis.hist(final, bins=edges, alpha=0.7, label="end")
@@ -206,4 +209,5 @@ def plot_weight_histogram(initial, final, path, limits, bins=20,
     axis.set_ylabel("synapses")
     axis.legend()
     axis.set_title(title, fontsize=10)
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig if path is None else save_figure(fig, path)

@@ -113,6 +113,8 @@ def run_spec(device, spec, *, steps=None, learn=None, progress=None, verify=True
     network = spec.network
     device.load_network(network, verify=verify)
     device.reset("state")
+    if network.config.has_poisson and network.poisson_rate.any():
+        device.seed_poisson(spec.poisson_seed)
     inputs = spec.input_raster(steps)
     probes = spec.probes
     spikes, v, i, cycles = [], [], [], []
