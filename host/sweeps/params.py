@@ -38,11 +38,13 @@ _ALIASES = {"neuron": ("neurons", NEURON_FIELDS), "global": ("globals", GLOBAL_F
             "stdp": ("globals", STDP_FIELDS)}
 
 
-def _raw_applier(section, allowed):
+def _raw_applier(section, allowed, prefix=None):
+    prefix = prefix or section
+
     def apply(data, key, value):
         if allowed is not None and key not in allowed:
-            raise ConfigError(f"parameter {section}.{key} does not exist: the keys of "
-                              f"[{section}] are {', '.join(allowed)}")
+            raise ConfigError(f"parameter {prefix}.{key} does not exist: the keys of "
+                              f"{prefix}. are {', '.join(allowed)}")
         table = data.setdefault(section, {})
         if not isinstance(table, dict):
             raise ConfigError(f"[{section}] of the base network is not a table")
@@ -53,7 +55,7 @@ def _raw_applier(section, allowed):
 #: prefix -> apply(data, key, value); the network-file sections and their aliases
 NETWORK_PREFIXES = {name: _raw_applier(name, keys) for name, keys in _RAW_KEYS.items()}
 for _alias, (_section, _keys) in _ALIASES.items():
-    NETWORK_PREFIXES[_alias] = _raw_applier(_section, _keys)
+    NETWORK_PREFIXES[_alias] = _raw_applier(_section, _keys, _alias)
 
 
 def register_prefix(prefix, apply):

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 from spikeforge.config import ConfigError
 
-__all__ = ["pooled_device", "board_resource", "close_pool", "pool_size", "POOL_SIZE"]
+__all__ = ["pooled_device", "board_resource", "close_pool", "pool_size", "pooled_urls",
+           "POOL_SIZE"]
 
 POOL_SIZE = 2
 _LOCAL = ("model", "sim")
@@ -108,3 +109,9 @@ def close_pool():
     for device, _ in entries:
         with contextlib.suppress(Exception):
             device.close()
+
+
+def pooled_urls():
+    """The URLs of the devices this process holds open (one entry per device)."""
+    with _guard:
+        return [key[1] for key in _pool]
