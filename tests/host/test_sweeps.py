@@ -103,13 +103,23 @@ def cluster():
         yield address
     finally:
         for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop(proc)
+
+
+def _stop(proc):
+    """SIGTERM to the process group, SIGKILL after 3 s (a worker's simulated boards are its
+    children)."""
+    for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 10)):
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 # -- spec files and parameter paths -------------------------------------------------------------
@@ -252,9 +262,7 @@ def test_a_worker_killed_mid_sweep_loses_no_point(cluster, spec32, sequential, t
         thread.join(timeout=120)
         assert not thread.is_alive()
     finally:
-        if doomed.poll() is None:
-            doomed.kill()
-        doomed.wait()
+        _stop(doomed)
     result = outcome["result"]
     assert 6 <= killed_at < 32
     assert (result.ran, result.failed) == (32, 0)
