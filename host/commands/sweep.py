@@ -53,12 +53,24 @@ def sweep_command(spec_path, scheduler, workers, out_dir, retry_failed, as_json)
                "out": str(result.out_dir), "table": str(result.table),
                "wall_s": round(result.wall_s, 3)}
     if as_json:
-        print_json(summary | {"rows": result.rows})
+        print_json(summary | {"rows": result.rows, "summary": result.summary})
         return
     print_table([
         ("spec", spec_path), ("kind", spec.kind),
         ("points", f"{len(result.rows)} ({result.ran} run, {result.skipped} already "
                    f"finished)"),
         ("failed", result.failed), ("table", result.table),
+        ("summary", f"{result.table.with_name('summary.csv')} ({len(result.summary)} "
+                    f"parameter combinations)"),
         ("wall time", f"{result.wall_s:.1f} s"),
     ], title="sweep")
+    if len(result.summary) == 1:       # one combination: the figures over the seeds
+        entry = result.summary[0]
+        names = [key[:-5] for key in entry if key.endswith("_mean")]
+        print_table([(name, _mean_std(entry[f"{name}_mean"], entry[f"{name}_std"]))
+                     for name in names if entry[f"{name}_mean"] is not None],
+                    title=f"over {entry['n']} seeds: mean ± standard deviation")
+
+
+def _mean_std(mean, std):
+    return f"{mean:.4g}" if std is None else f"{mean:.4g} ± {std:.2g}"

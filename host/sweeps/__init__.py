@@ -10,8 +10,8 @@ docs/sweeps.md.
 
 from .params import apply_parameter, register_prefix
 from .pool import board_resource
-from .runner import SweepResult, read_results, run_sweep
+from .runner import SweepResult, read_results, run_sweep, summarize
 from .spec import Point, SweepSpec, load_sweep_spec
 
-__all__ = ["run_sweep", "SweepResult", "read_results", "SweepSpec", "Point", "load_sweep_spec",
+__all__ = ["run_sweep", "SweepResult", "read_results", "summarize", "SweepSpec", "Point", "load_sweep_spec",
            "apply_parameter", "register_prefix", "board_resource"]

@@ -4,6 +4,9 @@ The out folder of a sweep holds::
 
     results.csv                  one row per point: index, hash, status, seed, device, the
                                  parameters, the metrics, worker, error
+    summary.csv                  one row per parameter combination: the number of finished
+                                 seeds and the mean and standard deviation (n - 1) of every
+                                 metric over them
     sweep.json                   the spec as run, the counts, the wall time
     points/<hash>/point.json     the point's inputs (parameters, seed, device, hash)
     points/<hash>/result.json    status, metrics, error (and traceback), worker
@@ -42,9 +45,10 @@ from .pool import board_resource
 from .spec import DIGITS_METRICS, NETWORK_METRICS, SweepSpec, load_sweep_spec
 from .tasks import run_point
 
-__all__ = ["run_sweep", "SweepResult", "point_jobs", "read_results"]
+__all__ = ["run_sweep", "SweepResult", "point_jobs", "read_results", "summarize"]
 
 RESULTS_CSV = "results.csv"
+SUMMARY_CSV = "summary.csv"
 
 
 @dataclass
@@ -59,6 +63,29 @@ class SweepResult:
     table: Path
     wall_s: float = 0.0
     errors: list = field(default_factory=list)
+    summary: list = field(default_factory=list)
+
+
+def summarize(rows, parameters, metrics):
+    """Statistics over seeds: one dict per combination of ``parameters`` (in order of first
+    appearance) with the parameter values, ``n`` (finished points) and ``<metric>_mean``,
+    ``<metric>_std`` (sample standard deviation, n - 1; empty for one point) of every numeric
+    metric of the finished points."""
+    groups = {}
+    for row in rows:
+        key = tuple(json.dumps(row[p], default=_jsonable) for p in parameters)
+        groups.setdefault(key, []).append(row)
+    summary = []
+    for members in groups.values():
+        ok = [row for row in members if row["status"] == "ok"]
+        entry = {p: members[0][p] for p in parameters} | {"n": len(ok)}
+        for name in metrics:
+            values = [row[name] for row in ok if isinstance(row.get(name), (int, float))
+                      and not isinstance(row.get(name), bool)]
+            entry[f"{name}_mean"] = float(np.mean(values)) if values else None
+            entry[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        summary.append(entry)
+    return summary
 
 
 def _digest(obj):
@@ -308,6 +335,8 @@ def run_sweep(spec, out_dir=None, *, scheduler=None, workers=None, progress=None
     rows = [_row(spec, job, results[job["index"]]) for job in jobs]
     table = out_dir / RESULTS_CSV
     _write_table(table, rows)
+    stats = summarize(rows, spec.parameters, _metric_names(spec))
+    _write_table(out_dir / SUMMARY_CSV, stats)
     wall = time.perf_counter() - start
     failed = sum(1 for row in rows if row["status"] != "ok")
     summary = {"name": spec.name, "kind": spec.kind, "points": total, "ran": total - skipped,
@@ -317,4 +346,5 @@ def run_sweep(spec, out_dir=None, *, scheduler=None, workers=None, progress=None
                "devices": list(spec.devices), "scheduler": scheduler or "local"}
     (out_dir / "sweep.json").write_text(json.dumps(summary, indent=2) + "\n")
     return SweepResult(rows=rows, ran=total - skipped, skipped=skipped, failed=failed,
-                       out_dir=out_dir, table=table, wall_s=wall, errors=errors)
+                       out_dir=out_dir, table=table, wall_s=wall, errors=errors,
+                       summary=stats)

@@ -23,7 +23,7 @@ from spikeforge.host.cli import main
 from spikeforge.host.formats.netfile import NetworkSpec, save_network_file
 from spikeforge.host.model.params import random_network
 from spikeforge.host.sweeps import (apply_parameter, board_resource, load_sweep_spec,
-                                    read_results, run_sweep)
+                                    read_results, run_sweep, summarize)
 
 distributed = pytest.importorskip("distributed")
 
@@ -242,6 +242,7 @@ def test_two_dask_workers_match_sequential_and_a_second_run_resumes(cluster, spe
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_sweep_loses_no_point(cluster, spec32, sequential, tmp_path):
+    out = tmp_path / "out"
     doomed = _start_worker(cluster, "w3")
     try:
         _wait_for_workers(cluster, 3)
@@ -249,25 +250,41 @@ def test_a_worker_killed_mid_sweep_loses_no_point(cluster, spec32, sequential, t
         outcome = {}
 
         def sweep():
-            outcome["result"] = run_sweep(spec32, tmp_path / "out", scheduler=cluster,
+            outcome["result"] = run_sweep(spec32, out, scheduler=cluster,
                                           progress=lambda d, total: done.__setitem__(0, d))
 
-        thread = threading.Thread(target=sweep)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while done[0] < 6 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        killed_at = done[0]
-        os.killpg(doomed.pid, signal.SIGKILL)
+        def finished_by_w3():
+            return sum('"worker": "w3"' in p.read_text() for p in out.glob("points/*/result.json"))
+
+        with distributed.Client(cluster) as client:
+            address = next(addr for addr, info in client.scheduler_info()["workers"].items()
+                           if info["name"] == "w3")
+            thread = threading.Thread(target=sweep)
+            thread.start()
+            # kill w3 once it has finished a point and holds another one
+            deadline = time.monotonic() + 60
+            running = []
+            while time.monotonic() < deadline and done[0] < 32:
+                if finished_by_w3():
+                    running = client.processing(workers=[address]).get(address, [])
+                    if running:
+                        break
+                time.sleep(0.02)
+            killed_at = done[0]
+            os.killpg(doomed.pid, signal.SIGKILL)
         thread.join(timeout=120)
         assert not thread.is_alive()
     finally:
         _stop(doomed)
     result = outcome["result"]
-    assert 6 <= killed_at < 32
+    assert running and killed_at < 32
     assert (result.ran, result.failed) == (32, 0)
     assert _stable(result.rows) == _stable(sequential)
-    assert "w3" in {row["worker"] for row in result.rows}      # w3 did take part before dying
+    # what w3 held when it died was run again by the two others
+    lost = {key.removeprefix("sweep-point-") for key in map(str, running)}
+    rerun = [row for row in result.rows if row["hash"] in lost]
+    assert rerun and all(row["worker"] in ("w1", "w2") for row in rerun)
+    assert "w3" in {row["worker"] for row in result.rows}
 
 
 @pytest.mark.slow
@@ -289,3 +306,33 @@ def test_sim_points_on_two_workers_match_model_point_for_point(cluster, network,
         boards = client.run(pooled_urls)
     sims = [urls.count("sim://") for urls in boards.values()]
     assert sum(sims) >= 1 and max(sims) == 1
+
+
+def test_summary_gives_mean_and_spread_over_seeds(sequential, spec32):
+    spec = load_sweep_spec(spec32)
+    stats = summarize(sequential, spec.parameters, ["spikes", "cycles"])
+    assert len(stats) == 8 and all(entry["n"] == 4 for entry in stats)
+    first = [row["spikes"] for row in sequential[:4]]
+    assert stats[0]["neurons.thr"] == 100 and stats[0]["stdp.a_plus"] == 1
+    assert stats[0]["spikes_mean"] == pytest.approx(np.mean(first))
+    assert stats[0]["spikes_std"] == pytest.approx(np.std(first, ddof=1))
+    assert stats[0]["cycles_mean"] is None          # the twin counts no cycles
+
+
+def test_digits_points_run_the_demo_with_the_point_seed(tmp_path):
+    pytest.importorskip("sklearn")
+    from spikeforge.host.demos.digits import DigitsRecipe, TwinBackend, run_recipe
+
+    path = tmp_path / "digits.toml"
+    path.write_text('kind = "digits"\ndevice = "model://"\nseeds = [3, 4]\n'
+                    '[grid]\n"recipe.epochs" = [1]\n'
+                    '[options]\ntrain_samples = 30\ntest_samples = 20\n')
+    result = CliRunner().invoke(main, ["sweep", str(path), "--workers", "0", "--json",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["rows"]
+    for row in rows:
+        alone = run_recipe(DigitsRecipe(seed=row["seed"], epochs=1), TwinBackend(),
+                           train_samples=30, test_samples=20)
+        assert row["accuracy"] == alone["accuracy"] and row["test_samples"] == 20
+        assert (tmp_path / "out" / "points" / row["hash"] / "weights.npz").is_file()
