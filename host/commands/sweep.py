@@ -16,7 +16,7 @@ __all__ = ["sweep_command"]
                    "cluster, nothing to start).")
 @click.option("--workers", "-j", type=click.IntRange(min=0), default=None, metavar="N",
               help="Worker threads of the in-process cluster (default 1); 0 runs the points "
-                   "here one by one, without Dask.")
+                   "here one by one, without Dask. Not used with --scheduler.")
 @click.option("--out", "-o", "out_dir", metavar="DIR", type=click.Path(file_okay=False,
               path_type=Path), default=None,
               help="Folder of the sweep (default: sweeps/<spec name>). Finished points found "

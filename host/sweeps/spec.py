@@ -105,6 +105,7 @@ class SweepSpec:
         if not self.devices or not all(isinstance(d, str) and d for d in self.devices):
             raise ConfigError(f"{where}: device must be a URL such as model:// or a list of "
                               f"URLs")
+        _check_schemes(self.devices, where)
         for path in list(self.grid) + list(self.random) + [self.seed_path]:
             try:
                 check_path(path, self.kind)
@@ -152,6 +153,21 @@ class SweepSpec:
                     points.append(Point(index, params, int(seed),
                                         self.devices[index % len(self.devices)]))
         return points
+
+
+def _check_schemes(urls, where):
+    """Refuse a device URL whose scheme no backend opens, before any point runs."""
+    from urllib.parse import urlsplit
+
+    from ..device import backends  # noqa: F401  (registers sim:// and serial://)
+    from ..device.base import _SCHEMES
+
+    for url in urls:
+        scheme = urlsplit(url).scheme if "://" in url else "serial"
+        if scheme not in _SCHEMES:
+            known = ", ".join(f"{name}://" for name in sorted(_SCHEMES))
+            raise ConfigError(f"{where}: device {url!r} has an unknown scheme: use one of "
+                              f"{known}, or a serial port path")
 
 
 def _draw(rng, dist):

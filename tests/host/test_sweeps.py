@@ -160,6 +160,7 @@ def test_parameter_paths_change_the_parsed_network_file():
     ('[random]\nsamples = 2\n"neurons.thr" = {low = 5}\n', "needs numbers low <= high"),
     ('metrics = ["accuracy"]\n', "unknown metric(s) accuracy"),
     ('kind = "film"\n', "kind='film' is unknown"),
+    ('device = "smi://"\n', "device 'smi://' has an unknown scheme"),
 ])
 def test_bad_spec_is_one_line_error_naming_the_field(network, tmp_path, text, message):
     path = tmp_path / "bad.toml"
