@@ -244,6 +244,20 @@ def _open_client(scheduler, workers, resources):
     return Client(cluster), cluster
 
 
+def _check_resources(client, needed):
+    """Refuse a sweep whose boards no worker declares: its points would wait forever."""
+    if not needed:
+        return
+    declared = set()
+    for info in client.scheduler_info().get("workers", {}).values():
+        declared |= {name for name, amount in (info.get("resources") or {}).items() if amount}
+    missing = sorted(set(needed) - declared)
+    if missing:
+        raise ConfigError(f"no Dask worker owns the board resource(s) {', '.join(missing)}: "
+                          f"start one on the machine with the board, e.g. `dask worker "
+                          f"SCHEDULER --nthreads 1 --resources \"{missing[0]}=1\"`")
+
+
 def run_sweep(spec, out_dir=None, *, scheduler=None, workers=None, progress=None,
               retry_failed=True, log=None):
     """Run every unfinished point of ``spec`` (a :class:`SweepSpec` or the path of a spec file)
@@ -310,6 +324,8 @@ def run_sweep(spec, out_dir=None, *, scheduler=None, workers=None, progress=None
         client, cluster = _open_client(scheduler, workers, resources)
         try:
             from distributed import as_completed
+
+            _check_resources(client, resources)
 
             shared = client.scatter(matrices, broadcast=True) if matrices is not None else None
             futures = {}

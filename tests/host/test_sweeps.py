@@ -289,6 +289,27 @@ def test_a_worker_killed_mid_sweep_loses_no_point(cluster, spec32, sequential, t
 
 
 @pytest.mark.slow
+def test_board_points_go_to_the_worker_owning_the_board(cluster, network, tmp_path):
+    # nothing listens on port 9 of 127.0.0.1: the point fails, but on the board's worker
+    spec = _spec(tmp_path, network, device="socket://127.0.0.1:9", steps=10, thr=[100],
+                 a_plus=[1], seeds=[0, 1])
+    with pytest.raises(ConfigError, match='resource.s. board_127_0_0_1_9: start one .* '
+                                          '--resources "board_127_0_0_1_9=1"'):
+        run_sweep(spec, tmp_path / "none", scheduler=cluster)
+    owner = _dask("worker", cluster, "--name", "lab", "--nthreads", "1", "--no-nanny",
+                  "--no-dashboard", "--host", "127.0.0.1", "--resources",
+                  "board_127_0_0_1_9=1")
+    try:
+        _wait_for_workers(cluster, 3)
+        result = run_sweep(spec, tmp_path / "out", scheduler=cluster)
+    finally:
+        _stop(owner)
+    assert [row["worker"] for row in result.rows] == ["lab", "lab"]
+    assert all("cannot open device 'socket://127.0.0.1:9'" in row["error"]
+               for row in result.rows)
+
+
+@pytest.mark.slow
 @pytest.mark.sim
 def test_sim_points_on_two_workers_match_model_point_for_point(cluster, network, tmp_path):
     grid = dict(steps=40, thr=[100, 400], a_plus=[2], seeds=[0, 1])
