@@ -69,17 +69,23 @@ def pooled_device(url, config):
             device = open_device(url, config)
         except DeviceError as error:
             raise ConfigError(f"cannot open device {url!r}: {error}") from None
-        entry = (device, threading.Lock())
+        entry = (device, threading.Lock(), _poisson_words(device, config))
         with _guard:
             _pool[key] = entry
             mine = [k for k in _pool if k[0] == owner]
             for old in mine[:-POOL_SIZE]:
-                dropped, _ = _pool.pop(old)
+                dropped = _pool.pop(old)[0]
                 with contextlib.suppress(Exception):
                     dropped.close()
-    device, lock = entry
+    device, lock, poisson = entry
     with lock:
         try:
+            if poisson is not None:
+                # the generators keep their place across resets: put them back where a fresh
+                # device starts, so that a point's result does not depend on the points before
+                from spikeforge.rtl.regions import Region
+
+                device.write_region(Region.POISSON_STATE, poisson)
             yield device
         except ConfigError:
             raise
@@ -94,6 +100,15 @@ def pooled_device(url, config):
             raise
 
 
+def _poisson_words(device, config):
+    """The Poisson generator state of a freshly opened device (None without generators)."""
+    from spikeforge.rtl.regions import Region, region_depth
+
+    if not config.has_poisson or not region_depth(config, Region.POISSON_STATE):
+        return None
+    return list(device.read_region(Region.POISSON_STATE))
+
+
 def pool_size():
     """How many devices this process holds open."""
     with _guard:
@@ -106,7 +121,7 @@ def close_pool():
     with _guard:
         entries = list(_pool.values())
         _pool.clear()
-    for device, _ in entries:
+    for device, *_ in entries:
         with contextlib.suppress(Exception):
             device.close()
 

@@ -178,6 +178,24 @@ def test_board_resources_name_the_port():
     assert board_resource("sim://") is None and board_resource("model://") is None
 
 
+def test_a_pooled_device_starts_every_point_with_fresh_poisson_generators():
+    from spikeforge.host.sweeps.pool import pooled_device
+    from spikeforge.rtl.regions import Region
+
+    network = random_network(CONFIG, np.random.default_rng(5), regime="active")
+    network.global_params.poisson_on = 1
+    network.poisson_rate = np.full(CONFIG.inputs, 1 << 14)
+    with pooled_device("model://", CONFIG) as device:
+        fresh = device.read_region(Region.POISSON_STATE)
+        device.load_network(network)
+        device.seed_poisson(9)
+        device.run(30)
+        assert device.read_region(Region.POISSON_STATE) != fresh    # the generators moved
+    with pooled_device("model://", CONFIG) as again:
+        assert again is device
+        assert again.read_region(Region.POISSON_STATE) == fresh
+
+
 # -- points, failures, resuming (in-process) ----------------------------------------------------
 
 def test_failing_point_is_recorded_and_the_sweep_goes_on(network, tmp_path):
