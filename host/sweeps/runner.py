@@ -43,7 +43,7 @@ from spikeforge.config import ConfigError
 from .params import apply_parameter, apply_parameters
 from .pool import board_resource
 from .spec import DIGITS_METRICS, NETWORK_METRICS, SweepSpec, load_sweep_spec
-from .tasks import run_point
+from .tasks import run_point, run_points
 
 __all__ = ["run_sweep", "SweepResult", "point_jobs", "read_results", "summarize"]
 
@@ -312,10 +312,30 @@ def run_sweep(spec, out_dir=None, *, scheduler=None, workers=None, progress=None
         if progress:
             progress(len(results), total)
 
-    if todo and workers == 0 and not scheduler:
-        for group in todo.values():
-            finish(group, run_point(group[0], matrices))
-    elif todo:
+    # the tasks: a point each, or `batch` model:// network points run in the batched twin
+    tasks = []
+    singles, batched = [], []
+    for group in todo.values():
+        batchable = spec.batch > 1 and spec.kind == "network" \
+            and group[0]["device"].startswith("model://")
+        (batched if batchable else singles).append(group)
+    tasks += [(run_point, [group]) for group in singles]
+    tasks += [(run_points, batched[k:k + spec.batch])
+              for k in range(0, len(batched), spec.batch)]
+
+    def outcomes(function, groups, value):
+        return list(zip(groups, value if function is run_points else [value]))
+
+    def call_args(function, groups, shared):
+        jobs = [group[0] for group in groups]
+        return (jobs if function is run_points else jobs[0], shared)
+
+    if tasks and workers == 0 and not scheduler:
+        for function, groups in tasks:
+            for group, result in outcomes(function, groups,
+                                          function(*call_args(function, groups, matrices))):
+                finish(group, result)
+    elif tasks:
         resources = {}
         for group in todo.values():
             name = board_resource(group[0]["device"])
@@ -326,24 +346,28 @@ def run_sweep(spec, out_dir=None, *, scheduler=None, workers=None, progress=None
             from distributed import as_completed
 
             _check_resources(client, resources)
-
             shared = client.scatter(matrices, broadcast=True) if matrices is not None else None
             futures = {}
-            for digest, group in todo.items():
-                job = group[0]
-                name = board_resource(job["device"])
-                future = client.submit(run_point, job, shared, key=f"sweep-point-{digest}",
-                                       pure=False,
+            for function, groups in tasks:
+                name = board_resource(groups[0][0]["device"])
+                digest = "-".join(group[0]["hash"] for group in groups)
+                if len(groups) > 1:
+                    digest = hashlib.sha256(digest.encode()).hexdigest()[:16]
+                future = client.submit(function, *call_args(function, groups, shared),
+                                       key=f"sweep-point-{digest}", pure=False,
                                        resources={name: 1} if name else None)
-                futures[future] = group
+                futures[future] = (function, groups)
             for future in as_completed(futures):
-                group = futures[future]
+                function, groups = futures[future]
                 try:
-                    result = future.result()
+                    value = future.result()
                 except Exception as error:      # e.g. every worker that tried it died
-                    result = {"hash": group[0]["hash"], "status": "error", "metrics": {},
+                    value = [{"hash": g[0]["hash"], "status": "error", "metrics": {},
                               "error": f"{type(error).__name__}: {error}", "worker": ""}
-                finish(group, result)
+                             for g in groups]
+                    value = value if function is run_points else value[0]
+                for group, result in outcomes(function, groups, value):
+                    finish(group, result)
         finally:
             client.close()
             if cluster is not None:

@@ -11,6 +11,8 @@ A sweep spec is a small TOML file::
     seeds = [1, 2, 3]                # every point runs once per seed (default: [0])
     seed_path = "inputs.seed"        # where the seed goes (digits: recipe.seed)
     metrics = ["rate", "spikes"]     # optional: the columns kept (default: all)
+    batch = 16                       # optional: model:// points per task, run together in
+                                     # the batched twin (default 1: a task per point)
 
     [grid]                           # every combination of these values
     "neurons.thr" = [800, 1000, 1200]
@@ -52,7 +54,7 @@ NETWORK_METRICS = ("spikes", "input_spikes", "rate", "active_neurons", "rate_min
 DIGITS_METRICS = ("accuracy", "train_samples", "test_samples", "train_spikes_per_sample",
                   "test_spikes_per_sample", "test_synaptic_ops_per_sample", "wall_s")
 _TOP_KEYS = ("format", "name", "description", "kind", "network", "device", "steps", "learn",
-             "seeds", "seed_path", "metrics", "grid", "random", "options")
+             "seeds", "seed_path", "metrics", "batch", "grid", "random", "options")
 _OPTIONS = {"network": (), "digits": ("train_samples", "test_samples")}
 _DEFAULT_SEED_PATH = {"network": "inputs.seed", "digits": "recipe.seed"}
 
@@ -78,6 +80,7 @@ class SweepSpec:
     seeds: tuple = (0,)
     seed_path: str = None
     metrics: tuple = None
+    batch: int = 1
     grid: dict = field(default_factory=dict)
     random: dict = field(default_factory=dict)
     samples: int = 0
@@ -242,6 +245,9 @@ def load_sweep_spec(path):
     if not isinstance(seeds, list) or not seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         _fail(path, f"seeds={seeds!r} must be a list of integers >= 0 (or a count)")
+    batch = data.get("batch", 1)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        _fail(path, f"batch={batch!r} must be an integer >= 1 (model:// points per task)")
     metrics = data.get("metrics")
     if metrics is not None and (not isinstance(metrics, list)
                                 or not all(isinstance(m, str) for m in metrics)):
@@ -289,6 +295,6 @@ def load_sweep_spec(path):
     spec = SweepSpec(name=data.get("name", path.stem), kind=kind, network=network,
                      devices=tuple(devices), steps=data.get("steps"), learn=data.get("learn"),
                      seeds=tuple(seeds), seed_path=data.get("seed_path"),
-                     metrics=tuple(metrics) if metrics else None, grid=grid, random=random,
+                     metrics=tuple(metrics) if metrics else None, batch=batch, grid=grid, random=random,
                      samples=samples, random_seed=random_seed, options=options, source=path)
     return spec.validate(str(path))

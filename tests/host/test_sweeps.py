@@ -223,6 +223,30 @@ def test_failing_point_is_recorded_and_the_sweep_goes_on(network, tmp_path):
     assert (again.ran, again.skipped, again.failed) == (2, 2, 2)
 
 
+def test_batched_twin_points_equal_one_task_per_point(network, tmp_path):
+    """batch = 8 runs model:// points together in the batched twin: same table, same files,
+    same hashes (a batched sweep resumes an unbatched one), a bad point fails alone."""
+    spec = _spec(tmp_path, network, device="model://", steps=300, thr=[100, 400, 10 ** 9],
+                 a_plus=[1, 4], seeds=[0, 1, 2])
+    text = spec.read_text().replace("learn = true", "learn = true\nbatch = 8")
+    (tmp_path / "batched.toml").write_text(text + '"run.probes" = [[0, 3]]\n')
+    (tmp_path / "plain.toml").write_text(spec.read_text() + '"run.probes" = [[0, 3]]\n')
+    single = run_sweep(tmp_path / "plain.toml", tmp_path / "single", workers=0)
+    batched = run_sweep(tmp_path / "batched.toml", tmp_path / "batched", workers=0)
+    assert (batched.ran, batched.failed) == (18, 6)
+    assert _stable(batched.rows) == _stable(single.rows)
+    assert "thr=1000000000 does not fit" in batched.rows[-1]["error"]
+    for row in batched.rows[:12]:
+        for name in ("spikes.npz", "probes.npz", "weights.npz", "state.npz"):
+            with np.load(tmp_path / "batched" / "points" / row["hash"] / name) as a, \
+                    np.load(tmp_path / "single" / "points" / row["hash"] / name) as b:
+                assert a.files == b.files
+                assert all(np.array_equal(a[k], b[k]) for k in a.files), (row["index"], name)
+    again = run_sweep(tmp_path / "batched.toml", tmp_path / "single", workers=0,
+                      retry_failed=False)
+    assert (again.ran, again.skipped) == (0, 18)
+
+
 def test_table_holds_every_point_with_parameters_and_metrics(sequential, spec32):
     assert len(sequential) == 32
     assert {(r["neurons.thr"], r["stdp.a_plus"], r["seed"]) for r in sequential} == {
