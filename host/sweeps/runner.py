@@ -41,7 +41,7 @@ import numpy as np
 from spikeforge.config import ConfigError
 
 from .params import apply_parameter, apply_parameters
-from .pool import board_resource
+from .pool import board_resource, close_pool
 from .spec import DIGITS_METRICS, NETWORK_METRICS, SweepSpec, load_sweep_spec
 from .tasks import run_point, run_points
 
@@ -372,6 +372,7 @@ def run_sweep(spec, out_dir=None, *, scheduler=None, workers=None, progress=None
             client.close()
             if cluster is not None:
                 cluster.close()
+                close_pool()        # the devices of the in-process workers' threads
     rows = [_row(spec, job, results[job["index"]]) for job in jobs]
     table = out_dir / RESULTS_CSV
     _write_table(table, rows)

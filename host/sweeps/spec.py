@@ -222,6 +222,9 @@ def load_sweep_spec(path):
     if unknown:
         _fail(path, f"unknown key(s) {', '.join(unknown)}; allowed keys are "
                     f"{', '.join(_TOP_KEYS)}")
+    if data.get("format", 1) != 1:
+        _fail(path, f"format={data['format']!r} is not supported: this spikeforge reads sweep "
+                    f"specs of format 1")
     kind = data.get("kind", "network")
     network = data.get("network")
     if network is not None:
