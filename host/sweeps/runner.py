@@ -14,7 +14,7 @@ The out folder of a sweep holds::
 
 A point's hash covers everything that decides its result: the kind, the base network file's
 parsed TOML with the point's parameters and seed applied, the matrices' bytes, the device URL,
-the steps, learn and the options. ``result.json`` is written last (by renaming a finished
+the steps, learn, the options and the spikeforge version. ``result.json`` is written last (by renaming a finished
 file), so a point is either finished or absent; :func:`run_sweep` skips every finished point
 (``retry_failed``: also failed ones are run again) and rebuilds ``results.csv`` from all of
 them, so an interrupted sweep resumes where it stopped.
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeforge import __version__
 from spikeforge.config import ConfigError
 
 from .params import apply_parameter, apply_parameters
@@ -150,6 +151,7 @@ def point_jobs(spec):
             job |= {"recipe": recipe, "options": dict(spec.options)}
             inputs = {"kind": spec.kind, "recipe": recipe, "options": spec.options,
                       "device": point.device}
+        inputs["spikeforge"] = __version__       # another release may compute otherwise
         job["hash"] = _digest(inputs)[:16]
         jobs.append(job)
     return jobs, matrices
