@@ -24,6 +24,7 @@ EXTRAS = {
     "pynn": "the PyNN interface",
     "nir": "NIR import and export",
     "fast": "the compiled twin",
+    "sweep": "sweeps on Dask",
 }
 
 #: Import names whose distribution on PyPI is called differently.
