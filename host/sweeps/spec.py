@@ -33,7 +33,6 @@ varies fastest). :func:`load_sweep_spec` reads a file into a :class:`SweepSpec`;
 """
 
 import itertools
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +179,7 @@ def _draw(rng, dist):
     low, high = dist["low"], dist["high"]
     integer = isinstance(low, int) and isinstance(high, int)
     if dist.get("log"):
-        value = math.exp(rng.uniform(math.log(low), math.log(high)))
+        value = low * (high / low) ** rng.uniform(0.0, 1.0)     # log-uniform
         return int(round(value)) if integer else float(value)
     if integer:
         return int(rng.integers(low, high + 1))

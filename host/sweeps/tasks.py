@@ -150,6 +150,7 @@ def run_points(jobs, matrices=None):
 
     from ..device import STATE_NAMES
     from ..model.fast import BatchTwin
+    from ..model.params import poisson_states
     from ..runs.results import RunRecord
 
     start = time.perf_counter()
@@ -179,6 +180,11 @@ def run_points(jobs, matrices=None):
                 rasters = np.stack([s.input_raster(steps) for s in specs]) if specs else None
                 began = time.perf_counter()
                 batch = BatchTwin([s.network for s in specs], kind=kernel)
+                for b, s in enumerate(specs):
+                    # as run_spec seeds a device's generators
+                    if config.has_poisson and s.network.poisson_rate.any():
+                        batch.load_member_state(
+                            b, {"pstate": poisson_states(config, s.poisson_seed)})
                 out = batch.run(rasters, learn=learn, probes=list(probes) or None)
                 wall = (time.perf_counter() - began) / len(members)
                 for b, k in enumerate(members):

@@ -241,7 +241,8 @@ def test_batched_twin_points_equal_one_task_per_point(network, tmp_path):
             with np.load(tmp_path / "batched" / "points" / row["hash"] / name) as a, \
                     np.load(tmp_path / "single" / "points" / row["hash"] / name) as b:
                 assert a.files == b.files
-                assert all(np.array_equal(a[k], b[k]) for k in a.files), (row["index"], name)
+                assert all(np.array_equal(a[k], b[k]) for k in a.files), \
+                    (row["index"], name, [k for k in a.files if not np.array_equal(a[k], b[k])])
     again = run_sweep(tmp_path / "batched.toml", tmp_path / "single", workers=0,
                       retry_failed=False)
     assert (again.ran, again.skipped) == (0, 18)
