@@ -30,7 +30,7 @@ from ..model.regions import twin_region_words
 from ..model.fast import make_twin
 
 __all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "open_device",
-           "register_scheme", "STATE_NAMES"]
+           "register_scheme", "STATE_NAMES", "MAX_RUN_STEPS", "as_region"]
 
 #: Names of the state arrays of :meth:`Device.read_state` (those built in the configuration).
 STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate")
@@ -38,6 +38,19 @@ STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate")
 #: State arrays held in their own region, and the region.
 _STATE_REGIONS = {"x": Region.XTRACE, "y": Region.YTRACE, "xin": Region.XINTRACE,
                   "pstate": Region.POISSON_STATE}
+
+#: The most steps one run can ask for: the RUN request's step count is a u32 (0 means "until
+#: STOP" on the wire, so a run of 0 steps is not sent at all).
+MAX_RUN_STEPS = 0xFFFFFFFF
+
+
+def as_region(region):
+    """``region`` as a :class:`Region`, or a :class:`ConfigError` naming the known ones."""
+    try:
+        return Region(region)
+    except ValueError:
+        names = ", ".join(f"{r.name} ({r.value})" for r in Region)
+        raise ConfigError(f"unknown region {region!r}: choose one of {names}") from None
 
 
 class DeviceError(RuntimeError):
@@ -146,6 +159,10 @@ class Device(abc.ABC):
         """Write weights, masks, neuron and global parameters of ``network``; with ``verify``,
         compare each region's CRC with the host's and raise :class:`DeviceError` on a
         difference."""
+        if not isinstance(network, Network):
+            raise ConfigError(f"load_network needs a Network, not {type(network).__name__}: "
+                              f"build one with Network.default(config) or read a network file "
+                              f"with load_network_file")
         if network.config != self.config:
             raise ConfigError(f"the network is for {network.config.describe()}, the device "
                               f"holds {self.config.describe()}")
@@ -255,6 +272,11 @@ class Device(abc.ABC):
             do not depend on it; ``model://`` runs unpaced.
         """
         c = self.config
+        if steps is not None and (isinstance(steps, bool) or not isinstance(
+                steps, (int, np.integer)) or not 0 <= steps <= MAX_RUN_STEPS):
+            raise ConfigError(f"steps={steps!r} must be a whole number from 0 to "
+                              f"{MAX_RUN_STEPS} (the protocol's 32-bit step count); split "
+                              f"longer runs into several calls")
         if inputs is None:
             if steps is None:
                 raise ConfigError("run needs steps or an input raster")
@@ -331,7 +353,7 @@ class ModelDevice(Device):
 
     def read_region(self, region, offset=0, count=None):
         self._check_open()
-        region = Region(region)
+        region = as_region(region)
         words = self._words(region)
         if count is None:
             count = len(words) - offset
@@ -342,7 +364,7 @@ class ModelDevice(Device):
 
     def write_region(self, region, words, offset=0):
         self._check_open()
-        region = Region(region)
+        region = as_region(region)
         words = [int(word) for word in words]
         self._check_region_words(region, words, offset)
         current = self._words(region)
@@ -386,7 +408,7 @@ class ModelDevice(Device):
 
     def region_crc(self, region):
         self._check_open()
-        return region_crc(self.config, self._words(Region(region)))
+        return region_crc(self.config, self._words(as_region(region)))
 
     def _run(self, steps, inputs, learn, probes, period_us=0):
         self._check_open()
