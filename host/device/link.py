@@ -355,8 +355,23 @@ class SerialDevice(Device):
             raise self._silence("RUN", 1)
         credits = self._check(frame, Opcode.RUN)[0]
         slots = credits
+        self._received = 0
+        try:
+            self._receive(result, seq, steps, inputs, probes, stream, credits, slots)
+        except (DeviceError, KeyboardInterrupt) as error:
+            # what arrived before the fault, for the caller to keep
+            done = self._received
+            error.partial = RunResult(
+                spikes=result.spikes[:done], probe_ids=result.probe_ids,
+                probes={name: values[:done] for name, values in result.probes.items()},
+                cycles=result.cycles[:done])
+            raise
+        return result
+
+    def _receive(self, result, seq, steps, inputs, probes, stream, credits, slots):
+        c = self.config
         sent = 0
-        received = 0
+        received = self._received = 0
         # an OUTPUT frame frees one input slot: credits return with the outputs
         while received < steps:
             if stream and sent < steps and credits:
@@ -381,8 +396,8 @@ class SerialDevice(Device):
                 result.probes["v"][received] = out.v
                 result.probes["i"][received] = out.i
             received += 1
+            self._received = received
             credits += stream
-        return result
 
     def _next_output(self, seq, received, steps):
         """The next OUTPUT (or NACK) of the run ``seq``; None when none came for

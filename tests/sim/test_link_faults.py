@@ -55,3 +55,50 @@ def test_frozen_simulator_is_reported_within_seconds():
     # one heartbeat without output, one unanswered STATUS, and the second before the freeze
     assert elapsed < 1.0 + 3 * HEARTBEAT + 2, elapsed
 
+
+
+def _children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def test_cli_run_with_the_simulator_killed_exits_3_and_keeps_the_partial_run(tmp_path):
+    network = tmp_path / "net.toml"
+    network.write_text('format = 1\nname = "faulty"\n[config]\nneurons = 20\ninputs = 8\n'
+                       'lanes = 4\n[run]\nsteps = 2000000\n')
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "spikeforge.host.cli", "run", str(network), "--device",
+               "sim://", "--out", str(out), "--no-plots"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 120
+    killed = False
+    while time.monotonic() < deadline and process.poll() is None:
+        simulators = _children(process.pid)
+        if simulators:
+            time.sleep(3.0)                     # let the run start
+            for pid in simulators:
+                os.kill(pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.1)
+    stdout, stderr = process.communicate(timeout=120)
+    assert killed, stderr
+    assert process.returncode == 3, stderr
+    assert "Traceback" not in stderr
+    assert "sim://" in stderr and "socket://" not in stderr
+    assert str(out) in stderr                   # the command says where the partial run is
+    from spikeforge.host.runs.results import load_run
+    run = load_run(out)
+    assert run["summary"]["complete"] is False
+    assert "sim://" in run["summary"]["incomplete_reason"]
+    assert 0 < run["spikes"].shape[0] < 2_000_000
