@@ -30,7 +30,7 @@ from ..model.regions import twin_region_words
 from ..model.fast import make_twin
 
 __all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "open_device",
-           "register_scheme", "STATE_NAMES", "MAX_RUN_STEPS", "as_region"]
+           "register_scheme", "STATE_NAMES", "MAX_RUN_STEPS", "as_region", "power_on_network"]
 
 #: Names of the state arrays of :meth:`Device.read_state` (those built in the configuration).
 STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate")
@@ -307,6 +307,29 @@ class Device(abc.ABC):
         return self._run(steps, inputs, bool(learn), probes, **paced)
 
 
+def power_on_network(config):
+    """The network a core holds when it is switched on, and what every backend holds when it is
+    opened fresh (``model://`` and ``sim://`` start anew on every open): every weight, mask bit,
+    neuron parameter, Poisson rate and global parameter zero, except ``w_min`` and ``w_max``,
+    which span the weight range when the core has STDP (docs/model.md, "Power-on state")."""
+    def zeros(region):
+        return unpack_region(config, region, [0] * region_depth(config, region))
+
+    network = Network.default(config)
+    network.W = zeros(Region.WEIGHT)
+    if region_depth(config, Region.MASK):
+        network.mask = zeros(Region.MASK)
+    for name, values in zeros(Region.PARAM).items():
+        setattr(network.neuron_params, name, values)
+    for name, value in zeros(Region.GLOBAL).items():
+        setattr(network.global_params, name, value)
+    if config.stdp:
+        network.global_params.w_min, network.global_params.w_max = config.weight_range
+    if region_depth(config, Region.POISSON_RATE):
+        network.poisson_rate = zeros(Region.POISSON_RATE)
+    return network
+
+
 def network_regions(network):
     """The region words that hold ``network`` (weights, mask, parameters, globals)."""
     c = network.config
@@ -333,7 +356,7 @@ class ModelDevice(Device):
     def __init__(self, config, kernel="auto"):
         super().__init__(config)
         self.kernel = kernel
-        self.twin = make_twin(Network.default(config), kernel)
+        self.twin = make_twin(power_on_network(config), kernel)
         self.twin.reset_state()
         self._regions = {}
         self._closed = False
