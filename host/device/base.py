@@ -475,7 +475,15 @@ def open_device(url, config, **options):
     if not isinstance(url, str) or not url:
         raise DeviceError(f"device URL {url!r} is empty: use model://, sim://, a serial port "
                           f"such as /dev/ttyUSB1, or socket://host:port")
-    parts = urlsplit(url)
+    if not url.isprintable():
+        raise DeviceError(f"device URL {url!r} holds control characters: type it again, e.g. "
+                          f"model://, sim://, /dev/ttyUSB1 or socket://host:port")
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise DeviceError(f"device URL {url!r} cannot be parsed ({error}): use model://, "
+                          f"sim://, a serial port such as /dev/ttyUSB1, or socket://host:port") \
+            from None
     scheme = parts.scheme if "://" in url else "serial"
     opener = _SCHEMES.get(scheme)
     if opener is None:

@@ -243,8 +243,9 @@ def _read_matrices(path, data, config):
     try:
         with np.load(npz_path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except Exception as error:
-        _fail(npz_path, f"cannot read the matrices ({error}); it must be a numpy .npz file")
+    except Exception:
+        _fail(npz_path, "cannot read the matrices: it is not a numpy .npz archive (or it is "
+                        "truncated); write W (and mask) with numpy.savez")
     unknown = sorted(set(arrays) - {"W", "mask"})
     if unknown:
         _fail(npz_path, f"unknown array(s) {', '.join(unknown)}; allowed arrays are W, mask")

@@ -445,8 +445,12 @@ def load_run(run_dir):
     data = {}
     for name in ("spikes.npz", "probes.npz", "weights.npz"):
         if (folder / name).is_file():
-            with np.load(folder / name, allow_pickle=False) as archive:
-                data.update({key: archive[key] for key in archive.files})
+            try:
+                with np.load(folder / name, allow_pickle=False) as archive:
+                    data.update({key: archive[key] for key in archive.files})
+            except Exception:
+                raise ConfigError(f"{folder / name} is damaged (truncated or not a numpy .npz "
+                                  f"archive); run the network again to write it") from None
     try:
         data["summary"] = json.loads((folder / "summary.json").read_text())
     except json.JSONDecodeError as error:
