@@ -2,7 +2,7 @@
 
 Exit codes of every command: 0 success, 1 a comparison or verification found a difference,
 2 a user error (bad file, option or device URL), 3 a device or link failure, 130 interrupted
-(Ctrl-C) after saving what was received.
+(Ctrl-C) after saving what was received. docs/cli.md describes them and the fault behaviour.
 """
 
 import contextlib
