@@ -109,8 +109,7 @@ class SimDevice(SerialDevice):
     """The simulated board (``sim://``), behind the same serial backend as a real board."""
 
     backend = "sim"
-    recovery = ("the simulated board exited or hangs; open sim:// again (SPIKEFORGE_DEBUG=1 "
-                "shows the traceback)")
+    recovery = "the simulated board exited or hangs; open sim:// again"
     silence_hint = "the simulated board is running but does not answer; open sim:// again"
 
     def __init__(self, config, *, uart="bytes", timeout=30.0, progress=None, url=None,
