@@ -258,7 +258,7 @@ def test_broken_nir_graphs(tmp_path_factory, data, n, m):
                            w_in=vector(n, 1.0)),
         "output": nir.Output(np.array([n])),
     }
-    dt = data.draw(st.one_of(st.just(1e-3), numbers, st.text(max_size=4)))
+    dt = data.draw(st.one_of(st.just(1e-3), numbers, st.text(string.printable, max_size=4)))
     graph = nir.NIRGraph(nodes=nodes, edges=[("input", "w_in"), ("w_in", "lif"),
                                              ("lif", "output")], metadata={"dt": dt})
     folder = tmp_path_factory.mktemp("nir")
