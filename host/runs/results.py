@@ -426,6 +426,9 @@ def run_to_folder(device, spec, out_dir, *, steps=None, learn=None, progress=Non
     summary |= {"complete": True, "wall_time_s": round(wall, 6),
                 "steps_per_s": round(steps / wall, 3) if wall > 0 else None,
                 "weights_changed": int(np.count_nonzero(network.W != after.W))}
+    status = device.status()
+    if status:
+        summary["status"] = status         # the device's counters at the end of the run
     files = writer.finish(summary, W_before=network.W, W_after=after.W, mask=network.mask,
                           thr=network.neuron_params.thr, state=device.read_state())
     return writer.summary, files

@@ -102,3 +102,18 @@ def test_cli_run_with_the_simulator_killed_exits_3_and_keeps_the_partial_run(tmp
     assert run["summary"]["complete"] is False
     assert "sim://" in run["summary"]["incomplete_reason"]
     assert 0 < run["spikes"].shape[0] < 2_000_000
+
+
+def test_a_complete_sim_run_records_the_board_counters(tmp_path):
+    from spikeforge.host.formats.netfile import NetworkSpec
+    from spikeforge.host.model.params import random_network
+    from spikeforge.host.runs.results import run_to_folder
+
+    import numpy as np
+    network = random_network(CONFIG, np.random.default_rng(1), regime="active")
+    spec = NetworkSpec(network, steps=40, input_rate=0.2, probes=(0,))
+    with open_device("sim://", CONFIG) as device:
+        summary, _ = run_to_folder(device, spec, tmp_path / "run")
+    assert summary["complete"] is True and summary["device"] == "sim://"
+    assert summary["status"]["steps_done"] == 40
+    assert summary["status"]["crc_errors"] == 0 and summary["status"]["running"] is False
