@@ -307,10 +307,11 @@ class RunWriter:
                 yield archive[name]
 
     def _stream_npz(self, filename, entries):
+        """Write ``filename`` from ``(name, dtype, shape, pieces)`` entries."""
         with zipfile.ZipFile(self.partial / filename, "w", zipfile.ZIP_DEFLATED,
                              allowZip64=True) as archive:
-            for name, dtype, width, pieces in entries:
-                _write_npy_stream(archive, name, dtype, (self.steps, width), pieces)
+            for name, dtype, shape, pieces in entries:
+                _write_npy_stream(archive, name, dtype, shape, pieces)
 
     def finish(self, summary, *, W_before=None, W_after=None, mask=None, thr=None,
                state=None):
@@ -319,23 +320,15 @@ class RunWriter:
         and move it to :attr:`out`. Returns the paths written."""
         c = self.config
         p = len(self.probe_ids)
-        spikes = [("spikes", bool, c.neurons, self._pieces("spikes")),
-                  ("inputs", bool, c.inputs, self._pieces("inputs"))]
+        steps = self.steps
+        spikes = [("spikes", bool, (steps, c.neurons), self._pieces("spikes")),
+                  ("inputs", bool, (steps, c.inputs), self._pieces("inputs"))]
         if self.has_cycles and self.chunks:
-            cycles = self._pieces("cycles")
-            self._stream_npz("spikes.npz", spikes)
-            with zipfile.ZipFile(self.partial / "spikes.npz", "a", zipfile.ZIP_DEFLATED,
-                                 allowZip64=True) as archive:
-                _write_npy_stream(archive, "cycles", np.int64, (self.steps,), cycles)
-        else:
-            self._stream_npz("spikes.npz", spikes)
-        with zipfile.ZipFile(self.partial / "probes.npz", "w", zipfile.ZIP_DEFLATED,
-                             allowZip64=True) as archive:
-            _write_npy_stream(archive, "probe_ids", np.int64, (p,),
-                              [np.asarray(self.probe_ids, dtype=np.int64)])
-            for name in ("v", "i"):
-                _write_npy_stream(archive, name, np.int64, (self.steps, p),
-                                  self._pieces(name) if p else [])
+            spikes.append(("cycles", np.int64, (steps,), self._pieces("cycles")))
+        self._stream_npz("spikes.npz", spikes)
+        self._stream_npz("probes.npz", [
+            ("probe_ids", np.int64, (p,), [np.asarray(self.probe_ids, dtype=np.int64)])] + [
+            (name, np.int64, (steps, p), self._pieces(name) if p else []) for name in ("v", "i")])
         files = [self.partial / "spikes.npz", self.partial / "probes.npz"]
         if W_before is not None:
             weights = {"W_before": W_before, "mask": mask, "thr": thr,
@@ -348,7 +341,6 @@ class RunWriter:
             np.savez_compressed(self.partial / "state.npz", **{
                 name: state[name] for name in STATE_NAMES if name in state})
             files.append(self.partial / "state.npz")
-        steps = self.steps
         summary = dict(summary) | {
             "steps": steps, "spikes": self.spike_total, "input_spikes": self.input_total,
             "rate": self.spike_total / (c.neurons * steps) if steps else 0.0,

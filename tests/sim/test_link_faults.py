@@ -117,3 +117,7 @@ def test_a_complete_sim_run_records_the_board_counters(tmp_path):
     assert summary["complete"] is True and summary["device"] == "sim://"
     assert summary["status"]["steps_done"] == 40
     assert summary["status"]["crc_errors"] == 0 and summary["status"]["running"] is False
+    from spikeforge.host.runs.results import load_run
+    data = load_run(tmp_path / "run")
+    assert data["cycles"].shape == (40,) and (data["cycles"] > 0).all()
+    assert summary["cycles"] == int(data["cycles"].sum())
