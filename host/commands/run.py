@@ -24,8 +24,7 @@ PLOT_MAX_STEPS = 1_000_000
 @click.option("--steps", "-k", type=click.IntRange(0, MAX_RUN_STEPS), default=None,
               metavar="K", help="Time steps to run, 0..2^32-1 (default: [run] steps of the "
                                 "network file).")
-@click.option("--learn/--no-learn", default=None,
-              help="Switch STDP learning on or off (default: [run] learn of the network file).")
+@learn_option
 @click.option("--out", "-o", "out_dir", metavar="DIR", type=click.Path(file_okay=False,
               path_type=Path), default=None,
               help="Folder for the results (default: runs/<network name>).")

@@ -4,7 +4,7 @@ numpy exception."""
 import pytest
 
 from spikeforge.config import ConfigError, CoreConfig
-from spikeforge.host.device import DeviceError, open_device
+from spikeforge.host.device import open_device
 from spikeforge.host.device.link import LinkError
 
 CONFIG = CoreConfig(neurons=10, inputs=4, lanes=2)

@@ -16,7 +16,7 @@ from spikeforge.host.device import base as device_module
 from spikeforge.host.formats.netfile import NetworkSpec, load_network_file, save_network_file
 from spikeforge.host.model.params import random_network
 from spikeforge.host.runs import results
-from spikeforge.host.runs.results import RunWriter, load_run, run_spec, run_to_folder
+from spikeforge.host.runs.results import load_run, run_spec, run_to_folder
 
 CONFIG = CoreConfig(neurons=10, inputs=4, lanes=2)
 
