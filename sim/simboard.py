@@ -30,7 +30,7 @@ from amaranth.back import verilog
 from ..config import CoreConfig
 from ..host.device import DeviceError, register_scheme
 from ..host.device.link import LinkError, SerialDevice
-from .toolchain import ToolchainError, build_guard, cache_dir, ensure_verilator, run_build
+from .toolchain import ToolchainError, cache_dir, ensure_verilator, run_build
 from .verilator import rtl_source_hash
 
 __all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "build_simboard", "SimDevice"]
@@ -58,8 +58,9 @@ def _build_key(config, uart):
 
 def build_simboard(config, *, uart="bytes", progress=None):
     """Compile the simulated board for ``config`` (or reuse the cached build); return the path
-    of its executable. ``uart`` is one of :data:`UART_MODES`. An interrupted or failed build
-    stops every process it started and leaves only its log in the cache folder."""
+    of its executable. ``uart`` is one of :data:`UART_MODES`."""
+    from ..rtl.top import ByteTop, Top
+
     if not isinstance(config, CoreConfig):
         raise TypeError(f"config must be a CoreConfig, not {config!r}")
     if uart not in UART_MODES:
@@ -70,39 +71,32 @@ def build_simboard(config, *, uart="bytes", progress=None):
         fcntl.flock(lock, fcntl.LOCK_EX)          # one build per configuration at a time
         if binary.exists():
             return binary
-        with build_guard(folder, keep=(".lock", "build.log")):
-            _build(config, uart, folder, binary, progress)
+        env = ensure_verilator()
+        if progress:
+            progress(f"building the simulated board for {config.describe()} (once per "
+                     f"configuration; cached in {folder})")
+        if uart == "bytes":
+            top = ByteTop(config, SIM_CLK_HZ, board="sim")
+        else:
+            top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // SIM_DIVISOR, board="sim")
+        (folder / "top.v").write_text(verilog.convert(top, name="top"))
+        shutil.copy(_HARNESS, folder / "simboard.cpp")
+        command = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
+                   "--top-module", "top", "-Mdir", "obj", "-j", str(os.cpu_count() or 2),
+                   "-o", "simboard", "simboard.cpp", "top.v"]
+        if uart == "bytes":
+            command[1:1] = ["-CFLAGS", "-DSIMBOARD_BYTES"]
+        log = folder / "build.log"
+        started = time.monotonic()
+        returncode = run_build(command, cwd=folder, env=env, log=log)
+        if returncode != 0:
+            raise ToolchainError(f"Verilator could not build the simulated board (exit "
+                                 f"{returncode}); the log is {log}")
+        shutil.move(folder / "obj" / "simboard", binary)
+        shutil.rmtree(folder / "obj", ignore_errors=True)
+        if progress:
+            progress(f"built in {time.monotonic() - started:.0f} s")
     return binary
-
-
-def _build(config, uart, folder, binary, progress):
-    from ..rtl.top import ByteTop, Top
-
-    env = ensure_verilator()
-    if progress:
-        progress(f"building the simulated board for {config.describe()} (once per "
-                 f"configuration; cached in {folder})")
-    if uart == "bytes":
-        top = ByteTop(config, SIM_CLK_HZ, board="sim")
-    else:
-        top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // SIM_DIVISOR, board="sim")
-    (folder / "top.v").write_text(verilog.convert(top, name="top"))
-    shutil.copy(_HARNESS, folder / "simboard.cpp")
-    command = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
-               "--top-module", "top", "-Mdir", "obj", "-j", str(os.cpu_count() or 2),
-               "-o", "simboard", "simboard.cpp", "top.v"]
-    if uart == "bytes":
-        command[1:1] = ["-CFLAGS", "-DSIMBOARD_BYTES"]
-    log = folder / "build.log"
-    started = time.monotonic()
-    returncode = run_build(command, cwd=folder, env=env, log=log)
-    if returncode != 0:
-        raise ToolchainError(f"Verilator could not build the simulated board (exit "
-                             f"{returncode}); the log is {log}")
-    shutil.move(folder / "obj" / "simboard", binary)
-    shutil.rmtree(folder / "obj", ignore_errors=True)
-    if progress:
-        progress(f"built in {time.monotonic() - started:.0f} s")
 
 
 class SimDevice(SerialDevice):

@@ -243,11 +243,12 @@ def build_guard(folder, keep=(".lock",)):
             signal.signal(signal.SIGTERM, previous)
 
 
-def run_build(command, *, cwd, env, log):
-    """Run a build command in its own process group with its output in ``log``; return its
-    exit code. If the host is interrupted, the whole group is stopped before the exception
-    goes on."""
-    with open(log, "w") as log_file:
+def run_build(command, *, cwd, env, log, keep=(".lock",)):
+    """Run a build command in ``cwd`` in its own process group with its output in ``log``;
+    return its exit code. If the host is interrupted (Ctrl-C, SIGTERM), the whole group is
+    stopped and ``cwd`` emptied but for ``keep`` and the log (see :func:`build_guard`) before
+    the exception goes on, so the caller's build lock is released on a clean folder."""
+    with build_guard(cwd, keep=tuple(keep) + (Path(log).name,)), open(log, "w") as log_file:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         try:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ...config import ConfigError
 from ...rtl.protocol import FRAME_OVERHEAD, PROTOCOL_VERSION, Opcode, word_bytes
-from ...rtl.regions import region_depth
+from ...rtl.regions import Region, region_depth
 from . import codec
 from .base import Device, DeviceError, Identity, RunResult, as_region, register_scheme
 
