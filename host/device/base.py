@@ -30,7 +30,7 @@ from ..model.regions import twin_region_words
 from ..model.fast import make_twin
 
 __all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "open_device",
-           "register_scheme", "STATE_NAMES"]
+           "register_scheme", "STATE_NAMES", "MAX_RUN_STEPS", "as_region", "power_on_network"]
 
 #: Names of the state arrays of :meth:`Device.read_state` (those built in the configuration).
 STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate")
@@ -38,6 +38,19 @@ STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate")
 #: State arrays held in their own region, and the region.
 _STATE_REGIONS = {"x": Region.XTRACE, "y": Region.YTRACE, "xin": Region.XINTRACE,
                   "pstate": Region.POISSON_STATE}
+
+#: The most steps one run can ask for: the RUN request's step count is a u32 (0 means "until
+#: STOP" on the wire, so a run of 0 steps is not sent at all).
+MAX_RUN_STEPS = 0xFFFFFFFF
+
+
+def as_region(region):
+    """``region`` as a :class:`Region`, or a :class:`ConfigError` naming the known ones."""
+    try:
+        return Region(region)
+    except ValueError:
+        names = ", ".join(f"{r.name} ({r.value})" for r in Region)
+        raise ConfigError(f"unknown region {region!r}: choose one of {names}") from None
 
 
 class DeviceError(RuntimeError):
@@ -154,6 +167,10 @@ class Device(abc.ABC):
         """Write weights, masks, neuron and global parameters of ``network``; with ``verify``,
         compare each region's CRC with the host's and raise :class:`DeviceError` on a
         difference."""
+        if not isinstance(network, Network):
+            raise ConfigError(f"load_network needs a Network, not {type(network).__name__}: "
+                              f"build one with Network.default(config) or read a network file "
+                              f"with load_network_file")
         if network.config != self.config:
             raise ConfigError(f"the network is for {network.config.describe()}, the device "
                               f"holds {self.config.describe()}")
@@ -263,6 +280,11 @@ class Device(abc.ABC):
             do not depend on it; ``model://`` runs unpaced.
         """
         c = self.config
+        if steps is not None and (isinstance(steps, bool) or not isinstance(
+                steps, (int, np.integer)) or not 0 <= steps <= MAX_RUN_STEPS):
+            raise ConfigError(f"steps={steps!r} must be a whole number from 0 to "
+                              f"{MAX_RUN_STEPS} (the protocol's 32-bit step count); split "
+                              f"longer runs into several calls")
         if inputs is None:
             if steps is None:
                 raise ConfigError("run needs steps or an input raster")
@@ -293,6 +315,29 @@ class Device(abc.ABC):
         return self._run(steps, inputs, bool(learn), probes, **paced)
 
 
+def power_on_network(config):
+    """The network a core holds when it is switched on, and what every backend holds when it is
+    opened fresh (``model://`` and ``sim://`` start anew on every open): every weight, mask bit,
+    neuron parameter, Poisson rate and global parameter zero, except ``w_min`` and ``w_max``,
+    which span the weight range when the core has STDP (docs/model.md, "Power-on state")."""
+    def zeros(region):
+        return unpack_region(config, region, [0] * region_depth(config, region))
+
+    network = Network.default(config)
+    network.W = zeros(Region.WEIGHT)
+    if region_depth(config, Region.MASK):
+        network.mask = zeros(Region.MASK)
+    for name, values in zeros(Region.PARAM).items():
+        setattr(network.neuron_params, name, values)
+    for name, value in zeros(Region.GLOBAL).items():
+        setattr(network.global_params, name, value)
+    if config.stdp:
+        network.global_params.w_min, network.global_params.w_max = config.weight_range
+    if region_depth(config, Region.POISSON_RATE):
+        network.poisson_rate = zeros(Region.POISSON_RATE)
+    return network
+
+
 def network_regions(network):
     """The region words that hold ``network`` (weights, mask, parameters, globals)."""
     c = network.config
@@ -319,7 +364,7 @@ class ModelDevice(Device):
     def __init__(self, config, kernel="auto"):
         super().__init__(config)
         self.kernel = kernel
-        self.twin = make_twin(Network.default(config), kernel)
+        self.twin = make_twin(power_on_network(config), kernel)
         self.twin.reset_state()
         self._regions = {}
         self._closed = False
@@ -339,7 +384,7 @@ class ModelDevice(Device):
 
     def read_region(self, region, offset=0, count=None):
         self._check_open()
-        region = Region(region)
+        region = as_region(region)
         words = self._words(region)
         if count is None:
             count = len(words) - offset
@@ -350,7 +395,7 @@ class ModelDevice(Device):
 
     def write_region(self, region, words, offset=0):
         self._check_open()
-        region = Region(region)
+        region = as_region(region)
         words = [int(word) for word in words]
         self._check_region_words(region, words, offset)
         current = self._words(region)
@@ -394,7 +439,7 @@ class ModelDevice(Device):
 
     def region_crc(self, region):
         self._check_open()
-        return region_crc(self.config, self._words(Region(region)))
+        return region_crc(self.config, self._words(as_region(region)))
 
     def _run(self, steps, inputs, learn, probes, period_us=0):
         self._check_open()
@@ -447,7 +492,15 @@ def open_device(url, config, **options):
     if not isinstance(url, str) or not url:
         raise DeviceError(f"device URL {url!r} is empty: use model://, sim://, a serial port "
                           f"such as /dev/ttyUSB1, or socket://host:port")
-    parts = urlsplit(url)
+    if not url.isprintable():
+        raise DeviceError(f"device URL {url!r} holds control characters: type it again, e.g. "
+                          f"model://, sim://, /dev/ttyUSB1 or socket://host:port")
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise DeviceError(f"device URL {url!r} cannot be parsed ({error}): use model://, "
+                          f"sim://, a serial port such as /dev/ttyUSB1, or socket://host:port") \
+            from None
     scheme = parts.scheme if "://" in url else "serial"
     opener = _SCHEMES.get(scheme)
     if opener is None:

@@ -19,7 +19,7 @@ from ...rtl.protocol import (FRAME_OVERHEAD, PROTOCOL_VERSION, REGION_ARGS_BYTES
                              word_bytes)
 from ...rtl.regions import Region, region_depth
 from . import codec
-from .base import Device, DeviceError, Identity, RunResult, register_scheme
+from .base import Device, DeviceError, Identity, RunResult, as_region, register_scheme
 
 __all__ = ["SerialDevice", "LinkError", "NackError", "DEFAULT_BAUD"]
 
@@ -29,6 +29,10 @@ DEFAULT_BAUD = 3_000_000
 #: so an answer can never be taken for the answer of a later request with the same number (a
 #: late answer to a timed-out request included).
 MAX_INFLIGHT = 128
+
+#: Seconds without an output during a run after which the host asks the device for STATUS: a
+#: device that does not answer it is reported at once, one that is still stepping is waited for.
+HEARTBEAT = 2.0
 
 
 class LinkError(DeviceError):
@@ -64,18 +68,23 @@ class SerialDevice(Device):
         An open transport (``read``, ``write``, ``in_waiting``) to use instead of ``url``.
     check : bool
         Identify the device on opening and refuse a configuration-hash mismatch.
+    target : str, optional
+        The transport URL to open when it is not ``url`` itself (``sim://`` opens a local
+        socket); messages always name ``url``, the device as the user wrote it.
     """
 
     backend = "board"
+    #: What to try when the device stops answering (a subclass names its own remedy).
+    recovery = "check the cable and the power, then reset the board"
 
     def __init__(self, url, config, *, baudrate=DEFAULT_BAUD, timeout=1.0, retries=2,
-                 port=None, check=True):
+                 port=None, check=True, target=None):
         super().__init__(config)
         self.url = url
         self.timeout = float(timeout)
         self.retries = int(retries)
         if port is None:
-            port = self._open(url, baudrate)
+            port = self._open(target or url, baudrate, name=url)
         self.port = port
         self.decoder = codec.FrameDecoder()
         self._frames = deque()
@@ -90,16 +99,34 @@ class SerialDevice(Device):
             self.identify()
 
     @staticmethod
-    def _open(url, baudrate):
+    def _open(url, baudrate, name=None):
         import serial
 
+        name = name or url
         target = url
         if url.startswith("serial://"):
             parts = urlsplit(url)
             target = parts.netloc + parts.path
             query = parse_qs(parts.query)
+            unknown = sorted(set(query) - {"baud"})
+            if unknown:
+                raise LinkError(f"{name}: unknown option(s) {', '.join(unknown)}; the only "
+                                f"option is baud, e.g. serial:///dev/ttyUSB1?baud=3000000")
             if "baud" in query:
-                baudrate = int(query["baud"][0])
+                text = query["baud"][-1]
+                if not text.isdigit() or int(text) <= 0:
+                    raise LinkError(f"{name}: baud={text!r} is not a positive whole number of "
+                                    f"bits per second; use e.g. ?baud={DEFAULT_BAUD}")
+                baudrate = int(text)
+        if url.startswith("socket://"):
+            parts = urlsplit(url)
+            try:
+                port = parts.port
+            except ValueError:
+                port = -1
+            if not parts.hostname or port is None or not 0 < port < 65536:
+                raise LinkError(f"{name}: a socket URL needs a host and a port from 1 to 65535, "
+                                f"e.g. socket://127.0.0.1:5000")
         try:
             # a short read timeout: the link layer keeps its own deadlines
             return serial.serial_for_url(target, baudrate=baudrate, timeout=0.01,
@@ -109,7 +136,7 @@ class SerialDevice(Device):
                     if url.startswith("socket://") else
                     "check the port name (ls /dev/ttyUSB* /dev/ttyACM*), that no other program "
                     "holds it, and that you may open it (group dialout)")
-            raise LinkError(f"cannot open {url}: {error}; {hint}") from None
+            raise LinkError(f"cannot open {name}: {error}; {hint}") from None
 
     # -- frames -------------------------------------------------------------------------------
 
@@ -123,14 +150,31 @@ class SerialDevice(Device):
     def _send(self, seq, opcode, payload=b""):
         if self._closed:
             raise DeviceError("the device is closed")
-        self.port.write(codec.encode_frame(seq, opcode, payload))
+        frame = codec.encode_frame(seq, opcode, payload)
+        try:
+            self.port.write(frame)
+        except Exception as error:
+            raise self._transport_error("sending", error) from None
+
+    def _transport_error(self, doing, error):
+        """A :class:`LinkError` for an exception of the transport (the port vanished, the
+        socket closed, the write timed out)."""
+        detail = str(error).strip() or type(error).__name__
+        return LinkError(f"the link to {self.url} failed while {doing} ({detail}): the device "
+                         f"went away; {self.recovery}")
+
+    def _read(self):
+        try:
+            waiting = getattr(self.port, "in_waiting", 0)
+            return self.port.read(max(1, waiting))
+        except Exception as error:
+            raise self._transport_error("receiving", error) from None
 
     def _poll(self, deadline):
         """Read what has arrived (waiting at most until ``deadline``) into the frame queue;
         return False on timeout."""
         while True:
-            waiting = getattr(self.port, "in_waiting", 0)
-            chunk = self.port.read(max(1, waiting))
+            chunk = self._read()
             if chunk:
                 self._frames.extend(self.decoder.feed(chunk))
                 return True
@@ -178,8 +222,11 @@ class SerialDevice(Device):
         detail = (f"; {bad} corrupted frames were received (last: {self.decoder.last_error}): "
                   f"check the baud rate and the cable" if bad else "")
         return LinkError(f"no answer from {self.url} to {what} after {attempts} attempt(s) of "
-                         f"{self.timeout:g} s{detail}: is the board powered, programmed with a "
-                         f"spikeforge bitstream, and is the baud rate the bitstream's?")
+                         f"{self.timeout:g} s{detail}: {self.silence_hint}")
+
+    #: What to check when the device never answers.
+    silence_hint = ("is the board powered, programmed with a spikeforge bitstream, and is the "
+                    "baud rate the bitstream's?")
 
     def _pipeline(self, requests):
         """Send ``(opcode, payload)`` requests keeping at most :attr:`window` bytes and
@@ -244,7 +291,7 @@ class SerialDevice(Device):
 
     def read_region(self, region, offset=0, count=None):
         c = self.config
-        region = Region(region)
+        region = as_region(region)
         depth = region_depth(c, region)
         if count is None:
             count = depth - offset
@@ -263,7 +310,7 @@ class SerialDevice(Device):
 
     def write_region(self, region, words, offset=0):
         c = self.config
-        region = Region(region)
+        region = as_region(region)
         words = [int(word) for word in words]
         self._check_region_words(region, words, offset)
         per = max(1, (self.max_payload - REGION_ARGS_BYTES) // word_bytes(c, region))
@@ -309,8 +356,23 @@ class SerialDevice(Device):
             raise self._silence("RUN", 1)
         credits = self._check(frame, Opcode.RUN)[0]
         slots = credits
+        self._received = 0
+        try:
+            self._receive(result, seq, steps, inputs, probes, stream, credits, slots)
+        except (DeviceError, KeyboardInterrupt) as error:
+            # what arrived before the fault, for the caller to keep
+            done = self._received
+            error.partial = RunResult(
+                spikes=result.spikes[:done], probe_ids=result.probe_ids,
+                probes={name: values[:done] for name, values in result.probes.items()},
+                cycles=result.cycles[:done])
+            raise
+        return result
+
+    def _receive(self, result, seq, steps, inputs, probes, stream, credits, slots):
+        c = self.config
         sent = 0
-        received = 0
+        received = self._received = 0
         # an OUTPUT frame frees one input slot: credits return with the outputs
         while received < steps:
             if stream and sent < steps and credits:
@@ -320,7 +382,7 @@ class SerialDevice(Device):
                            codec.pack_input(c, inputs[sent:sent + count]))
                 sent += count
                 credits -= count
-            frame = self._wait(lambda f: f.is_output and f.seq == seq or f.is_nack)
+            frame = self._next_output(seq, received, steps)
             if frame is None:
                 raise self._stalled(received, steps, sent if stream else None, slots)
             if frame.is_nack:
@@ -335,8 +397,40 @@ class SerialDevice(Device):
                 result.probes["v"][received] = out.v
                 result.probes["i"][received] = out.i
             received += 1
+            self._received = received
             credits += stream
-        return result
+
+    def _next_output(self, seq, received, steps):
+        """The next OUTPUT (or NACK) of the run ``seq``; None when none came for
+        :attr:`timeout` seconds while the device kept answering. Every :data:`HEARTBEAT`
+        seconds without output the device is asked for STATUS, so a device that stopped
+        answering is reported within seconds, not after the full timeout and its retries."""
+        started = time.monotonic()
+        while True:
+            left = self.timeout - (time.monotonic() - started)
+            if left <= 0:
+                return None
+            frame = self._wait(lambda f: f.is_output and f.seq == seq or f.is_nack,
+                               timeout=min(HEARTBEAT, left))
+            if frame is not None:
+                return frame
+            if time.monotonic() - started >= self.timeout:
+                return None
+            try:
+                self._heartbeat()
+            except LinkError:
+                raise LinkError(f"{self.url} stopped answering during a {steps}-step run: no "
+                                f"output for step {received} and no answer to STATUS within "
+                                f"{time.monotonic() - started:.0f} s; {self.recovery}") from None
+
+    def _heartbeat(self):
+        """One STATUS request with a short deadline and no retry."""
+        seq = self._next_seq()
+        self._send(seq, Opcode.STATUS)
+        frame = self._wait(self._answer(seq), timeout=HEARTBEAT)
+        if frame is None:
+            raise self._silence("STATUS", 1)
+        return codec.unpack_status(self._check(frame, Opcode.STATUS))
 
     def _stalled(self, received, steps, sent, slots):
         """The error for a run whose next output did not come: ask the board why (STATUS),
@@ -347,8 +441,8 @@ class SerialDevice(Device):
             status = self.status()
             done = self.stop() if status["running"] else status["steps_done"]
         except LinkError:
-            return LinkError(f"{where}, and no answer to STATUS: the board stopped answering; "
-                             f"check the cable and the power, then reset the board")
+            return LinkError(f"{where}, and no answer to STATUS: the device stopped answering; "
+                             f"{self.recovery}")
         if sent is not None:
             # records the board holds or has used; a stalled streamed run has none in a step
             arrived = status["steps_done"] + slots - status["free_slots"]

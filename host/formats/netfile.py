@@ -256,8 +256,9 @@ def _read_matrices(path, data, config):
     try:
         with np.load(npz_path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except Exception as error:
-        _fail(npz_path, f"cannot read the matrices ({error}); it must be a numpy .npz file")
+    except Exception:
+        _fail(npz_path, "cannot read the matrices: it is not a numpy .npz archive (or it is "
+                        "truncated); write W (and mask) with numpy.savez")
     unknown = sorted(set(arrays) - {"W", "mask"})
     if unknown:
         _fail(npz_path, f"unknown array(s) {', '.join(unknown)}; allowed arrays are W, mask")
@@ -375,7 +376,7 @@ def load_network_file(path, *, max_neurons=None, max_inputs=None):
     elif isinstance(rate, bool) or not isinstance(rate, (int, float)):
         _fail(path, f"[inputs] rate={rate!r} must be a number in 0..1")
     seed = _integer(path, "[inputs] seed", inputs.get("seed", 0), 0)
-    steps = _integer(path, "[run] steps", run.get("steps", DEFAULT_STEPS), 0)
+    steps = _integer(path, "[run] steps", run.get("steps", DEFAULT_STEPS), 0, 0xFFFFFFFF)
     learn = run.get("learn", False)
     if not isinstance(learn, bool):
         _fail(path, f"[run] learn={learn!r} must be true or false")

@@ -46,7 +46,7 @@ from .netfile import DEFAULT_STEPS, NetworkSpec
 from ..model.params import GLOBAL_FIELDS, GlobalParams, Network, NeuronParams
 from ..model.quantize import decay_fraction, factor_tau, fraction_factor
 
-__all__ = ["NirImport", "ParameterError", "import_nir", "export_nir", "read_nir", "write_nir",
+__all__ = ["NirImport", "ParameterError", "EdgeReport", "import_nir", "export_nir", "read_nir", "write_nir",
            "require_nir", "DEFAULT_DT", "INSTALL_HINT"]
 
 DEFAULT_DT = 1e-3
@@ -73,6 +73,32 @@ class ParameterError:
                 "max_rel_error": self.max_rel, "values": self.count}
 
 
+@dataclass(frozen=True)
+class EdgeReport:
+    """What quantisation did to the weights of one edge: how many of its non-zero NIR weights
+    became 0 in the core, how many were clipped to the weight range, the largest relative
+    error of those that stayed non-zero, and the option that would help (empty if none)."""
+    edge: str
+    pre: str
+    post: str
+    weights: int
+    zeroed: int
+    clipped: int
+    max_rel: float
+    hint: str = ""
+
+    def to_dict(self):
+        return {"edge": self.edge, "pre": self.pre, "post": self.post, "weights": self.weights,
+                "rounded_to_zero": self.zeroed, "clipped": self.clipped,
+                "max_rel_error": self.max_rel, "hint": self.hint}
+
+    def describe(self):
+        text = (f"{self.edge} ({self.pre} -> {self.post}): {self.weights} weights, "
+                f"{self.zeroed} round to 0, {self.clipped} clipped, largest error of the rest "
+                f"{100 * self.max_rel:.3g} %")
+        return f"{text}; {self.hint}" if self.hint else text
+
+
 @dataclass(eq=False)
 class NirImport:
     """A graph mapped onto a core: the network file contents, the quantisation report, the
@@ -86,13 +112,14 @@ class NirImport:
     w_shift: int
     dt: float
     notes: list = field(default_factory=list)
+    edges: list = field(default_factory=list)
 
     def to_dict(self):
         return {"populations": {k: list(v) for k, v in self.populations.items()},
                 "inputs": {k: list(v) for k, v in self.inputs.items()},
                 "outputs": self.outputs, "v_scale": self.v_scale, "w_shift": self.w_shift,
                 "dt": self.dt, "quantisation": [e.to_dict() for e in self.errors],
-                "notes": self.notes}
+                "edges": [e.to_dict() for e in self.edges], "notes": self.notes}
 
 
 def _error(parameter, unit, target, got):
@@ -134,8 +161,31 @@ def _size(node_type):
     return int(np.prod(shape)) if shape.size else 1
 
 
-def _flat(value, size, name, node):
-    array = np.asarray(value, dtype=float).reshape(-1)
+def _numbers(value, name, node, *, infinite=False):
+    """``value`` as a float array, or a :class:`ConfigError` naming the node and parameter when
+    it is not numeric, or holds NaN (or an infinity, unless ``infinite``)."""
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(f"node {node!r}: {name} is not numeric ({_show(value)}): NIR "
+                          f"parameters must be numbers") from None
+    bad = np.isnan(array) if infinite else ~np.isfinite(array)
+    if bad.any():
+        index = np.argwhere(bad)[0] if array.ndim else ()
+        where = f"[{', '.join(str(int(k)) for k in index)}]" if array.ndim else ""
+        raise ConfigError(f"node {node!r}: {name}{where} is {float(array[tuple(index)])!r} "
+                          f"({int(bad.sum())} such values): NIR parameters must be finite "
+                          f"numbers{' (an infinite time constant is allowed)' if infinite else ''}")
+    return array
+
+
+def _show(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _flat(value, size, name, node, *, infinite=False):
+    array = _numbers(value, name, node, infinite=infinite).reshape(-1)
     if array.size == 1 and size != 1:
         array = np.full(size, float(array[0]))
     if array.size != size:
@@ -180,9 +230,14 @@ def import_nir(graph, *, neurons=None, inputs=None, config=None, config_fields=N
         if dt is None:
             raise ConfigError("the NIR graph does not say how long a time step is (no 'dt' in "
                               "its metadata): pass --dt SECONDS, e.g. --dt 0.001")
-    dt = float(dt)
+    try:
+        dt = float(np.asarray(dt, dtype=float).item())
+    except (TypeError, ValueError):
+        raise ConfigError(f"dt={_show(dt)} is not a number: the time step must be a number of "
+                          f"seconds > 0, e.g. --dt 0.001") from None
     if not dt > 0 or not math.isfinite(dt):
-        raise ConfigError(f"dt={dt} is not allowed: use a time step > 0 seconds")
+        raise ConfigError(f"dt={dt} is not allowed: use a time step > 0 seconds, e.g. "
+                          f"--dt 0.001")
 
     # -- classify the nodes
     neuron_types = (nir.CubaLIF, nir.LIF)
@@ -241,19 +296,16 @@ def import_nir(graph, *, neurons=None, inputs=None, config=None, config_fields=N
         node = graph.nodes[node_name]
         size = b - a
         if isinstance(node, nir.CubaLIF):
-            tau_mem[a:b] = _flat(node.tau_mem, size, "tau_mem", node_name)
-            tau_syn[a:b] = _flat(node.tau_syn, size, "tau_syn", node_name)
+            tau_mem[a:b] = _flat(node.tau_mem, size, "tau_mem", node_name, infinite=True)
+            tau_syn[a:b] = _flat(node.tau_syn, size, "tau_syn", node_name, infinite=True)
             w_in[a:b] = _flat(node.w_in, size, "w_in", node_name)
         else:
-            tau_mem[a:b] = _flat(node.tau, size, "tau", node_name)
+            tau_mem[a:b] = _flat(node.tau, size, "tau", node_name, infinite=True)
         r[a:b] = _flat(node.r, size, "r", node_name)
         v_leak[a:b] = _flat(node.v_leak, size, "v_leak", node_name)
         v_thr[a:b] = _flat(node.v_threshold, size, "v_threshold", node_name)
         v_reset[a:b] = _flat(node.v_reset, size, "v_reset", node_name)
-    for label, values in (("tau_mem", tau_mem[:n_used]), ("tau_syn", tau_syn[:n_used]),
-                          ("r", r[:n_used]), ("v_threshold", v_thr[:n_used])):
-        if np.any(np.isnan(values)) or (label != "tau_mem" and np.any(np.isinf(values))):
-            raise ConfigError(f"{label} holds a value that is not a finite number")
+    for label, values in (("tau_mem", tau_mem[:n_used]), ("tau_syn", tau_syn[:n_used])):
         if label.startswith("tau") and np.any(values < 0):
             raise ConfigError(f"{label} holds {values[values < 0][0]}: time constants must be "
                               f">= 0")
@@ -261,6 +313,7 @@ def import_nir(graph, *, neurons=None, inputs=None, config=None, config_fields=N
     # -- weights and biases in NIR units, the core's orientation (row = pre, col = post)
     Wf = np.zeros((n + m, n))
     bias_f = np.zeros(n)
+    edge_blocks = []                 # (edge, pre, post, rows, cols, NIR weights (pre, post))
     predecessors = {}
     for src, dst in graph.edges:
         predecessors.setdefault(dst, []).append(src)
@@ -294,12 +347,13 @@ def import_nir(graph, *, neurons=None, inputs=None, config=None, config_fields=N
                                   f"one (an Input node or a population)")
             r0, r1 = source_rows(pre[0])
             c0, c1 = populations[dst]
-            weight = np.asarray(source.weight, dtype=float)
+            weight = _numbers(source.weight, "weight", src)
             if weight.shape != (c1 - c0, r1 - r0):
                 raise ConfigError(f"edge node {src!r}: weight has shape {weight.shape}, "
                                   f"expected ({c1 - c0}, {r1 - r0}) (post {dst!r}, pre "
                                   f"{pre[0]!r})")
             Wf[r0:r1, c0:c1] += weight.T
+            edge_blocks.append((src, pre[0], dst, slice(r0, r1), slice(c0, c1), weight.T))
             if isinstance(source, nir.Affine):
                 bias_f[c0:c1] += _flat(source.bias, c1 - c0, "bias", src)
         elif dst in populations and (src in input_nodes or src in populations):
@@ -343,7 +397,12 @@ def import_nir(graph, *, neurons=None, inputs=None, config=None, config_fields=N
     if v_scale is None:
         largest = float(np.max(np.abs(np.concatenate([v_thr[used], v_reset[used],
                                                       v_leak[used]]))))
-        v_scale = (v_high // 4) / largest if largest > 0 else 1.0
+        if largest == 0:
+            raise ConfigError("every v_threshold, v_reset and v_leak of the graph is 0: the "
+                              "voltage scale is undefined (and every weight would round to "
+                              "0); give the populations a threshold (e.g. v_threshold=1.0) or "
+                              "pass --v-scale STATE_UNITS_PER_VOLT")
+        v_scale = (v_high // 4) / largest
     v_scale = float(v_scale)
     if not v_scale > 0 or not math.isfinite(v_scale):
         raise ConfigError(f"v_scale={v_scale} is not allowed: use a number > 0 (state units per "
@@ -414,6 +473,12 @@ def import_nir(graph, *, neurons=None, inputs=None, config=None, config_fields=N
         representable = nonzero & (k != 0)
         got = np.where(representable, W * (1 << shift) / np.where(k != 0, k, 1.0), 0.0)
         errors.append(_error("weight", "NIR weight", Wf[nonzero], got[nonzero]))
+    edges = _edge_reports(edge_blocks, W, Wf, v_scale * gain, shift, config, fixed_shift)
+    if np.count_nonzero(Wf) and not np.count_nonzero(W):
+        raise ConfigError(f"every one of the {np.count_nonzero(Wf)} non-zero weights rounds to 0 "
+                          f"(v_scale={v_scale:.6g}, w_shift={shift}): the network would be "
+                          f"silent; raise --v-scale or --weight-bits, or check v_threshold "
+                          f"against the weights")
     if np.any(target_bias[used] != 0):
         errors.append(_error("bias (Affine bias and v_leak)", "state units",
                              target_bias[used], bias[used]))
@@ -442,7 +507,42 @@ def import_nir(graph, *, neurons=None, inputs=None, config=None, config_fields=N
                        description=f"imported from NIR ({', '.join(populations)}; dt={dt:g} s)")
     spec.validate("imported network")
     return NirImport(spec=spec, errors=errors, populations=populations, inputs=input_nodes,
-                     outputs=outputs, v_scale=v_scale, w_shift=shift, dt=dt, notes=notes)
+                     outputs=outputs, v_scale=v_scale, w_shift=shift, dt=dt, notes=notes,
+                     edges=edges)
+
+
+def _edge_reports(blocks, W, Wf, gain, shift, config, fixed_shift):
+    """An :class:`EdgeReport` per weighted edge: ``W`` are the core's weights, ``Wf`` the NIR
+    weights summed per synapse, ``gain`` the state units per NIR weight unit of each column."""
+    reports = []
+    w_low, w_high = config.weight_range
+    for edge, pre, post, rows, cols, weight in blocks:
+        nir_w = Wf[rows, cols]
+        core = W[rows, cols]
+        k = np.broadcast_to(gain[cols][None, :], nir_w.shape)
+        nonzero = (weight != 0) & (nir_w != 0)
+        zeroed = int(np.count_nonzero(nonzero & (core == 0)))
+        clipped = int(np.count_nonzero(nonzero & ((core <= w_low) | (core >= w_high))
+                                       & (np.abs(np.rint(k * nir_w / (1 << shift)))
+                                          > np.abs(core))))
+        kept = nonzero & (core != 0) & (k != 0)
+        got = core[kept] * (1 << shift) / k[kept]
+        rel = (float(np.max(np.abs(got - nir_w[kept]) / np.abs(nir_w[kept])))
+               if kept.any() else 0.0)
+        hint = ""
+        if zeroed:
+            options = [f"raise --weight-bits (now {config.weight_bits})"]
+            if shift > 0:
+                options.append(f"lower --w-shift (now {shift}) if the largest weight still "
+                               f"fits" if fixed_shift is not None else
+                               "scale the small weights up relative to the largest one")
+            hint = f"{zeroed} synapse(s) lost: " + " or ".join(options)
+        elif clipped:
+            hint = (f"{clipped} weights were clipped: raise --weight-bits or --w-shift, or "
+                    f"lower --v-scale")
+        reports.append(EdgeReport(edge, pre, post, int(np.count_nonzero(nonzero)), zeroed,
+                                  clipped, rel, hint))
+    return reports
 
 
 # -- export ----------------------------------------------------------------------------------------

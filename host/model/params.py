@@ -94,6 +94,14 @@ def _int_array(kind, name, value):
         return array.astype(np.int64)
     if array.size == 0:
         return array.astype(np.int64)
+    if array.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array))
+                             | (np.abs(array) >= 2.0 ** 62))
+        index = np.unravel_index(bad[0], array.shape) if array.ndim else ()
+        where = f"[{', '.join(str(int(k)) for k in index)}]" if index else ""
+        raise ConfigError(f"{kind} {name}{where}={float(array[index])!r} is not an integer "
+                          f"({bad.size} such values): give integers in the core's fixed-point "
+                          f"units (round floats first, e.g. np.round(x).astype(int))")
     raise ConfigError(f"{kind} {name} must hold integers, got {array.dtype} data "
                       f"(first value {array.flat[0]!r})")
 
@@ -189,9 +197,9 @@ class NeuronParams:
     def validate(self, config):
         n = config.neurons
         for name, (low, high, what) in neuron_ranges(config).items():
-            array = getattr(self, name)
-            if not isinstance(array, np.ndarray):
-                array = _int_array("neuron parameter", name, array)
+            # floats or NaN assigned after construction are refused here, not truncated later
+            array = _int_array("neuron parameter", name, getattr(self, name))
+            setattr(self, name, array)
             if array.shape != (n,):
                 raise ConfigError(f"neuron parameter {name} has shape {array.shape}; expected "
                                   f"({n},), one value per neuron")
@@ -267,6 +275,10 @@ class GlobalParams:
 
     def validate(self, config):
         for name, (low, high, what) in global_ranges(config).items():
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise ConfigError(f"global parameter {name}={value!r} must be an integer "
+                                  f"({what}, {low}..{high})")
             _check_scalar("global parameter", name, getattr(self, name), low, high, what)
         if self.w_min > self.w_max:
             raise ConfigError(f"global parameters w_min={self.w_min} and w_max={self.w_max} are "
@@ -298,20 +310,26 @@ class Network:
     def __post_init__(self):
         if not isinstance(self.config, CoreConfig):
             raise ConfigError(f"network config must be a CoreConfig, not {self.config!r}")
-        self.W = _int_array("weight matrix", "W", self.W)
         if self.mask is None:
             self.mask = np.ones(self.W.shape, dtype=bool)
-        else:
-            mask = np.asarray(self.mask)
+        if self.poisson_rate is None:
+            self.poisson_rate = np.zeros(self.config.inputs, dtype=np.int64)
+
+    def __setattr__(self, name, value):
+        # W, mask and poisson_rate are checked whenever they are assigned, so that floats or
+        # NaN given after construction are refused at once instead of truncated on upload
+        if name == "W":
+            value = _int_array("weight matrix", "W", value)
+        elif name == "mask" and value is not None:
+            mask = np.asarray(value)
             if mask.dtype != bool:
                 mask = _int_array("plasticity mask", "mask", mask)
                 _check_array("plasticity mask", "mask", mask, 0, 1, "one bit")
                 mask = mask.astype(bool)
-            self.mask = mask
-        if self.poisson_rate is None:
-            self.poisson_rate = np.zeros(self.config.inputs, dtype=np.int64)
-        else:
-            self.poisson_rate = _int_array("Poisson rate", "poisson_rate", self.poisson_rate)
+            value = mask
+        elif name == "poisson_rate" and value is not None:
+            value = _int_array("Poisson rate", "poisson_rate", value)
+        super().__setattr__(name, value)
 
     @classmethod
     def default(cls, config, W=None, mask=None):

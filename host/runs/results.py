@@ -10,11 +10,22 @@ A run folder holds:
 * ``probes.npz`` -- ``probe_ids``, ``v`` and ``i`` ``(steps, len(probe_ids))`` int64;
 * ``weights.npz`` -- ``W_before``, ``W_after`` ``(N+M, N)`` int64, ``mask`` bool, ``thr``;
 * ``state.npz`` -- the final state (``v, i, r, s, theta, x, y, xin``);
-* ``summary.json`` -- device, configuration, steps, spike counts, rate, wall time.
+* ``summary.json`` -- device, configuration, steps, spike counts, rate, wall time, and
+  ``complete`` (false for a run that was interrupted, with ``incomplete_reason`` and
+  ``steps_planned``).
+
+:func:`run_to_folder` writes a run folder as the run goes: the folder is prepared (and checked
+writable) before the first step, every chunk of steps goes to disk as it arrives (memory does not
+grow with the number of steps), and the finished folder replaces ``out_dir`` by a rename, so it
+never mixes files of two runs. An interrupted run (Ctrl-C, a link fault) keeps the steps received
+so far, marked incomplete with the reason.
 """
 
 import json
+import os
+import shutil
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +33,11 @@ import numpy as np
 
 from spikeforge.config import ConfigError
 
-from ..device import STATE_NAMES
+from ..device import STATE_NAMES, DeviceError
+from ..device.base import MAX_RUN_STEPS
 
 __all__ = ["RunRecord", "run_spec", "save_run", "load_run", "compare_backends", "Difference",
-           "RUN_FILES"]
+           "RUN_FILES", "RunWriter", "run_to_folder", "IncompleteRun", "check_steps"]
 
 RUN_FILES = ("spikes.npz", "probes.npz", "weights.npz", "state.npz", "summary.json")
 
@@ -88,40 +100,93 @@ class RunRecord:
                               "steps": self.steps, "learn": self.learn})
 
 
-def _chunks(steps, pieces=50):
-    size = max(1, -(-steps // pieces))
+#: Values (bools or words) held in memory per chunk of a streamed run: about 16 MB.
+CHUNK_VALUES = 1 << 21
+
+
+def _chunks(steps, size):
     start = 0
     while start < steps:
         yield start, min(steps, start + size)
         start += size
 
 
+def chunk_steps(spec, steps, progress=False):
+    """Steps per chunk: bounded memory, and about 50 chunks when progress is reported."""
+    width = spec.config.neurons + spec.config.inputs + 16 * len(spec.probes) + 8
+    size = max(1, CHUNK_VALUES // width)
+    if progress:
+        size = min(size, max(1, -(-steps // 50)))
+    return size
+
+
+def check_steps(steps, where="steps"):
+    """``steps`` as an int, or a :class:`ConfigError` when it is not a whole number from 0 to
+    the protocol's limit."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
+            or not 0 <= steps <= MAX_RUN_STEPS:
+        raise ConfigError(f"{where}={steps!r} is not allowed: use a whole number from 0 to "
+                          f"{MAX_RUN_STEPS} (the protocol's 32-bit step count)")
+    return int(steps)
+
+
+def input_chunks(spec, steps, size):
+    """``(first, last, raster)`` pieces of ``spec.input_raster(steps)``, drawn piece by piece
+    (the same values: the generator draws row after row), so no piece holds more than ``size``
+    rows."""
+    m = spec.config.inputs
+    rate = np.asarray(spec.input_rate, dtype=float)
+    rng = np.random.default_rng(spec.input_seed) if np.any(rate > 0) and m else None
+    explicit = np.asarray(spec.input_spikes).reshape(-1, 2)
+    explicit = explicit[np.argsort(explicit[:, 0], kind="stable")]
+    for first, last in _chunks(steps, size):
+        if rng is not None:
+            raster = rng.random((last - first, m)) < rate
+        else:
+            raster = np.zeros((last - first, m), dtype=bool)
+        lo, hi = np.searchsorted(explicit[:, 0], [first, last])
+        rows = explicit[lo:hi]
+        raster[rows[:, 0] - first, rows[:, 1]] = True
+        yield first, last, raster
+
+
+def _prepare_run(device, spec, steps, learn, verify):
+    steps = check_steps(spec.steps if steps is None else steps)
+    learn = spec.learn if learn is None else bool(learn)
+    if learn and not spec.config.stdp:
+        raise ConfigError("learning was requested but the network's core is built without "
+                          "STDP: set [config] stdp = true or run with --no-learn")
+    device.load_network(spec.network, verify=verify)
+    device.reset("state")
+    network = spec.network
+    if network.config.has_poisson and network.poisson_rate.any():
+        device.seed_poisson(spec.poisson_seed)
+    return steps, learn
+
+
+def _run_pieces(device, spec, steps, learn, size):
+    """Run ``steps`` steps in pieces of ``size``; yield ``(first, last, inputs, result)``."""
+    for first, last, inputs in input_chunks(spec, steps, size):
+        result = device.run(last - first, inputs, learn=learn, probes=spec.probes)
+        yield first, last, inputs, result
+
+
 def run_spec(device, spec, *, steps=None, learn=None, progress=None, verify=True):
-    """Upload ``spec.network`` to ``device``, zero the state, run and read the results back.
+    """Upload ``spec.network`` to ``device``, zero the state, run and read the results back,
+    all in memory (see :func:`run_to_folder` for runs of any length).
 
     ``steps`` and ``learn`` override the file's run settings. ``progress(done, total)`` is
     called after every chunk of steps (a run is split into about 50 chunks when a callback is
     given; the device keeps its state between chunks, so the outcome is the same).
     """
-    steps = spec.steps if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ConfigError(f"steps={steps!r} is not allowed: use an integer >= 0")
-    learn = spec.learn if learn is None else bool(learn)
-    if learn and not spec.config.stdp:
-        raise ConfigError("learning was requested but the network's core is built without "
-                          "STDP: set [config] stdp = true or run with --no-learn")
+    steps, learn = _prepare_run(device, spec, steps, learn, verify)
     network = spec.network
-    device.load_network(network, verify=verify)
-    device.reset("state")
-    if network.config.has_poisson and network.poisson_rate.any():
-        device.seed_poisson(spec.poisson_seed)
-    inputs = spec.input_raster(steps)
     probes = spec.probes
-    spikes, v, i, cycles = [], [], [], []
+    spikes, v, i, cycles, inputs = [], [], [], [], []
     start = time.perf_counter()
-    pieces = list(_chunks(steps)) if progress else [(0, steps)]
-    for first, last in pieces:
-        result = device.run(last - first, inputs[first:last], learn=learn, probes=probes)
+    size = chunk_steps(spec, steps, progress) if progress else max(1, steps)
+    for first, last, piece, result in _run_pieces(device, spec, steps, learn, size):
+        inputs.append(piece)
         spikes.append(result.spikes)
         if probes:
             v.append(result.probes["v"])
@@ -130,6 +195,8 @@ def run_spec(device, spec, *, steps=None, learn=None, progress=None, verify=True
         if progress:
             progress(last, steps)
     wall = time.perf_counter() - start
+    inputs = (np.concatenate(inputs) if inputs
+              else np.zeros((0, network.config.inputs), dtype=bool))
     n = network.config.neurons
     after = device.read_network()
     record = RunRecord(
@@ -168,6 +235,211 @@ def save_run(record, out_dir):
     return [out / name for name in RUN_FILES]
 
 
+class IncompleteRun(Exception):
+    """A run stopped before its last step; what was received is saved in :attr:`folder`.
+    :attr:`cause` is the exception that stopped it (a :class:`DeviceError` or
+    :class:`KeyboardInterrupt`)."""
+
+    def __init__(self, message, folder, cause):
+        super().__init__(message)
+        self.folder = folder
+        self.cause = cause
+
+
+def _write_npy_stream(archive, name, dtype, shape, pieces):
+    """Write one ``name.npy`` entry of the zip ``archive`` from ``pieces`` (arrays whose rows
+    together make ``shape``), never holding more than one piece in memory."""
+    with archive.open(f"{name}.npy", "w", force_zip64=True) as entry:
+        np.lib.format.write_array_header_1_0(entry, {"descr": np.lib.format.dtype_to_descr(
+            np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)})
+        for piece in pieces:
+            entry.write(np.ascontiguousarray(piece, dtype=dtype).tobytes())
+
+
+class RunWriter:
+    """A run folder written while the run goes.
+
+    The constructor prepares the folder (refusing an ``out_dir`` that cannot be written, or that
+    holds files that are not a run's) before any step is run. :meth:`add` stores one chunk of
+    steps on disk; :meth:`finish` assembles the ``.npz`` files chunk by chunk, writes the
+    summary and moves the folder into place by a rename (an earlier run in ``out_dir`` is
+    replaced as a whole).
+    """
+
+    def __init__(self, out_dir, config, probe_ids=()):
+        out = Path(out_dir)
+        self.out = out
+        self.config = config
+        self.probe_ids = tuple(int(p) for p in probe_ids)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} is a file, not a folder: choose a new folder name")
+        if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").is_file():
+            raise ConfigError(f"--out {out} holds files that are not a spikeforge run: choose "
+                              f"an empty or new folder")
+        parent = out.absolute().parent
+        self.partial = parent / f".{out.name}.partial-{os.getpid()}"
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(self.partial, ignore_errors=True)
+            (self.partial / "chunks").mkdir(parents=True)
+            (self.partial / "chunks" / ".writable").write_bytes(b"")
+        except OSError as error:
+            raise ConfigError(f"cannot write the results to {out}: {error.strerror or error}; "
+                              f"choose another --out folder") from None
+        self.steps = 0
+        self.chunks = []
+        self.spike_total = 0
+        self.input_total = 0
+        self.active = np.zeros(config.neurons, dtype=bool)
+        self.has_cycles = True
+        self.cycle_total = 0
+        self.summary = None
+
+    def add(self, inputs, result):
+        """Store the inputs and the :class:`~spikeforge.host.device.RunResult` of one chunk."""
+        arrays = {"spikes": np.asarray(result.spikes, dtype=bool),
+                  "inputs": np.asarray(inputs, dtype=bool)}
+        if result.cycles is None:
+            self.has_cycles = False
+        else:
+            arrays["cycles"] = np.asarray(result.cycles, dtype=np.int64)
+            self.cycle_total += int(arrays["cycles"].sum())
+        if self.probe_ids:
+            arrays["v"] = np.asarray(result.probes["v"], dtype=np.int64)
+            arrays["i"] = np.asarray(result.probes["i"], dtype=np.int64)
+        path = self.partial / "chunks" / f"{len(self.chunks):06d}.npz"
+        np.savez_compressed(path, **arrays)
+        self.chunks.append((path, arrays["spikes"].shape[0]))
+        self.steps += arrays["spikes"].shape[0]
+        self.spike_total += int(arrays["spikes"].sum())
+        self.input_total += int(arrays["inputs"].sum())
+        self.active |= arrays["spikes"].any(axis=0)
+
+    def _pieces(self, name):
+        for path, _ in self.chunks:
+            with np.load(path) as archive:
+                yield archive[name]
+
+    def _stream_npz(self, filename, entries):
+        """Write ``filename`` from ``(name, dtype, shape, pieces)`` entries."""
+        with zipfile.ZipFile(self.partial / filename, "w", zipfile.ZIP_DEFLATED,
+                             allowZip64=True) as archive:
+            for name, dtype, shape, pieces in entries:
+                _write_npy_stream(archive, name, dtype, shape, pieces)
+
+    def finish(self, summary, *, W_before=None, W_after=None, mask=None, thr=None,
+               state=None):
+        """Assemble the folder, write ``summary`` (a dict; ``steps``, ``spikes``,
+        ``input_spikes``, ``active_neurons`` and ``rate`` are filled in from what was stored)
+        and move it to :attr:`out`. Returns the paths written."""
+        c = self.config
+        p = len(self.probe_ids)
+        steps = self.steps
+        spikes = [("spikes", bool, (steps, c.neurons), self._pieces("spikes")),
+                  ("inputs", bool, (steps, c.inputs), self._pieces("inputs"))]
+        if self.has_cycles and self.chunks:
+            spikes.append(("cycles", np.int64, (steps,), self._pieces("cycles")))
+        self._stream_npz("spikes.npz", spikes)
+        self._stream_npz("probes.npz", [
+            ("probe_ids", np.int64, (p,), [np.asarray(self.probe_ids, dtype=np.int64)])] + [
+            (name, np.int64, (steps, p), self._pieces(name) if p else []) for name in ("v", "i")])
+        files = [self.partial / "spikes.npz", self.partial / "probes.npz"]
+        if W_before is not None:
+            weights = {"W_before": W_before, "mask": mask, "thr": thr,
+                       "neurons": np.int64(c.neurons)}
+            if W_after is not None:
+                weights["W_after"] = W_after
+            np.savez_compressed(self.partial / "weights.npz", **weights)
+            files.append(self.partial / "weights.npz")
+        if state:
+            np.savez_compressed(self.partial / "state.npz", **{
+                name: state[name] for name in STATE_NAMES if name in state})
+            files.append(self.partial / "state.npz")
+        summary = dict(summary) | {
+            "steps": steps, "spikes": self.spike_total, "input_spikes": self.input_total,
+            "rate": self.spike_total / (c.neurons * steps) if steps else 0.0,
+            "active_neurons": int(np.count_nonzero(self.active)),
+            "probes": list(self.probe_ids)}
+        if self.has_cycles and self.chunks:
+            summary["cycles"] = self.cycle_total
+        self.summary = summary
+        (self.partial / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        files.append(self.partial / "summary.json")
+        shutil.rmtree(self.partial / "chunks")
+        self._move_into_place()
+        return [self.out / path.name for path in files]
+
+    def _move_into_place(self):
+        out = self.out
+        old = None
+        if out.exists():
+            old = out.absolute().parent / f".{out.name}.old-{os.getpid()}"
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(out, old)
+        os.rename(self.partial, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self):
+        """Remove the folder being written (a run that failed before its first step)."""
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+
+def run_to_folder(device, spec, out_dir, *, steps=None, learn=None, progress=None,
+                  verify=True, writer=None, device_name=None, name=None):
+    """Run ``spec`` on ``device`` writing the results into the run folder ``out_dir`` as they
+    arrive (memory does not grow with ``steps``). Returns ``(summary, files)``.
+
+    Pass a :class:`RunWriter` made beforehand as ``writer`` to have ``out_dir`` checked before
+    the device is opened. A run stopped by Ctrl-C or a :class:`DeviceError` is saved with what
+    was received, marked ``"complete": false`` with the reason, and :class:`IncompleteRun` is
+    raised (its ``cause`` is the original exception).
+    """
+    writer = writer or RunWriter(out_dir, spec.config, spec.probes)
+    try:
+        steps, learn = _prepare_run(device, spec, steps, learn, verify)
+    except BaseException:
+        writer.discard()
+        raise
+    network = spec.network
+    summary = {"name": name or spec.name, "device": device_name or getattr(device, "url", None)
+               or device.backend, "config": spec.config.to_dict(), "steps_planned": steps,
+               "learn": learn}
+    start = time.perf_counter()
+    try:
+        for first, last, inputs in input_chunks(spec, steps, chunk_steps(spec, steps,
+                                                                          progress)):
+            result = device.run(last - first, inputs, learn=learn, probes=spec.probes)
+            writer.add(inputs, result)
+            if progress:
+                progress(last, steps)
+    except (DeviceError, KeyboardInterrupt) as error:
+        partial = getattr(error, "partial", None)
+        if partial is not None and partial.steps:
+            writer.add(inputs[:partial.steps], partial)
+        wall = time.perf_counter() - start
+        reason = ("interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt)
+                  else f"device failure: {error}")
+        files = writer.finish(summary | {"complete": False, "incomplete_reason": reason,
+                                         "wall_time_s": round(wall, 6)},
+                              W_before=network.W, mask=network.mask,
+                              thr=network.neuron_params.thr)
+        raise IncompleteRun(f"the run stopped after {writer.steps} of {steps} steps; what was "
+                            f"received is saved in {writer.out} (marked incomplete)",
+                            writer.out, error) from error
+    wall = time.perf_counter() - start
+    after = device.read_network()
+    summary |= {"complete": True, "wall_time_s": round(wall, 6),
+                "steps_per_s": round(steps / wall, 3) if wall > 0 else None,
+                "weights_changed": int(np.count_nonzero(network.W != after.W))}
+    status = device.status()
+    if status:
+        summary["status"] = status         # the device's counters at the end of the run
+    files = writer.finish(summary, W_before=network.W, W_after=after.W, mask=network.mask,
+                          thr=network.neuron_params.thr, state=device.read_state())
+    return writer.summary, files
+
+
 def load_run(run_dir):
     """Read a run folder back as a dict of arrays (``spikes, inputs, probe_ids, v, i,
     W_before, W_after, mask, thr``) and ``summary``."""
@@ -182,8 +454,12 @@ def load_run(run_dir):
     data = {}
     for name in ("spikes.npz", "probes.npz", "weights.npz"):
         if (folder / name).is_file():
-            with np.load(folder / name, allow_pickle=False) as archive:
-                data.update({key: archive[key] for key in archive.files})
+            try:
+                with np.load(folder / name, allow_pickle=False) as archive:
+                    data.update({key: archive[key] for key in archive.files})
+            except Exception:
+                raise ConfigError(f"{folder / name} is damaged (truncated or not a numpy .npz "
+                                  f"archive); run the network again to write it") from None
     try:
         data["summary"] = json.loads((folder / "summary.json").read_text())
     except json.JSONDecodeError as error:

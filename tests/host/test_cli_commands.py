@@ -167,7 +167,9 @@ def test_run_matches_the_twin_through_the_device_api(network_file, tmp_path):
 
 
 @pytest.mark.parametrize("steps,message", [
-    ("-3", "Invalid value for '--steps' / '-k': -3 is not in the range x>=0."),
+    ("-3", "Invalid value for '--steps' / '-k': -3 is not in the range 0<=x<=4294967295."),
+    ("4294967296", "Invalid value for '--steps' / '-k': 4294967296 is not in the range "
+                   "0<=x<=4294967295."),
     ("many", "Invalid value for '--steps' / '-k': 'many' is not a valid integer range."),
 ])
 def test_run_bad_steps(network_file, steps, message):
@@ -185,7 +187,9 @@ def test_run_unknown_scheme(network_file, tmp_path):
 def test_run_device_failure_exits_3(network_file, extra_schemes, tmp_path):
     result = invoke("run", network_file, "--device", "dead://", "--out", tmp_path / "o")
     assert result.exit_code == 3
-    assert result.stderr == "error: device failure: no answer from the board within 1.0 s\n"
+    assert result.stderr == (f"error: device failure: no answer from the board within 1.0 s; "
+                             f"the run stopped after 0 of 30 steps; what was received is saved "
+                             f"in {tmp_path / 'o'} (marked incomplete)\n")
 
 
 def test_learning_on_a_core_without_stdp(tmp_path):

@@ -1,0 +1,48 @@
+"""Misuse of the Device API and bad device URLs give one clear error, never a bare Python or
+numpy exception."""
+
+import pytest
+
+from spikeforge.config import ConfigError, CoreConfig
+from spikeforge.host.device import open_device
+from spikeforge.host.device.link import LinkError
+
+CONFIG = CoreConfig(neurons=10, inputs=4, lanes=2)
+
+
+@pytest.mark.parametrize("url, words", [
+    ("serial:///dev/null?baud=abc", "baud='abc'"),
+    ("serial:///dev/null?baud=-5", "baud='-5'"),
+    ("serial:///dev/null?speed=9600", "unknown option"),
+    ("socket://127.0.0.1:99999", "port from 1 to 65535"),
+    ("socket://127.0.0.1", "port from 1 to 65535"),
+    ("socket://:5000", "needs a host"),
+])
+def test_bad_link_urls_are_link_errors(url, words):
+    with pytest.raises(LinkError) as caught:
+        open_device(url, CONFIG)
+    assert words in str(caught.value)
+    assert url in str(caught.value)
+
+
+def test_run_refuses_negative_and_oversized_step_counts():
+    with open_device("model://", CONFIG) as device:
+        for steps in (-1, 2**32, 1.5, True):
+            with pytest.raises(ConfigError, match="steps=.* must be a whole number from 0"):
+                device.run(steps=steps)
+
+
+def test_load_network_refuses_what_is_not_a_network():
+    with open_device("model://", CONFIG) as device:
+        for thing in (None, "net.toml", {"W": 1}):
+            with pytest.raises(ConfigError, match="load_network needs a Network"):
+                device.load_network(thing)
+
+
+def test_unknown_region_names_the_known_ones():
+    with open_device("model://", CONFIG) as device:
+        for call in (lambda: device.read_region(99), lambda: device.write_region(99, [0]),
+                     lambda: device.region_crc(99)):
+            with pytest.raises(ConfigError, match="unknown region 99: choose one of WEIGHT"):
+                call()
+
