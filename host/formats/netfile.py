@@ -242,23 +242,46 @@ def _parameter_values(path, section, table, ranges, n=None):
     return values
 
 
-def _read_matrices(path, data, config):
-    shape = (config.rows, config.neurons)
+def read_toml(path, kind):
+    """The table of the TOML file ``path`` (a ``kind``, e.g. "network file"); a
+    :class:`ConfigError` naming the file when it is missing, not text or not TOML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{kind} {str(path)!r} does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        _fail(path, f"malformed TOML: {error}")
+    except UnicodeDecodeError:
+        _fail(path, f"is not a text file; a {kind} is TOML")
+
+
+def read_matrices_file(path, data):
+    """``(npz_path, {name: array})`` of the matrices file a network file ``path`` names in its
+    ``matrices`` key (``(None, {})`` without one); a :class:`ConfigError` naming the file when it
+    is missing or not a numpy archive."""
     if "matrices" not in data:
-        return np.zeros(shape, dtype=np.int64), np.ones(shape, dtype=bool)
+        return None, {}
     name = data["matrices"]
     if not isinstance(name, str) or not name:
         _fail(path, f"matrices={name!r} must be the name of an .npz file")
-    npz_path = (path.parent / name)
+    npz_path = (Path(path).parent / name)
     if not npz_path.is_file():
         _fail(path, f"matrices file {str(npz_path)!r} does not exist; save W (and mask) there "
                     f"with numpy.savez, or remove the matrices key for zero weights")
     try:
         with np.load(npz_path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+            return npz_path, {key: archive[key] for key in archive.files}
     except Exception:
         _fail(npz_path, "cannot read the matrices: it is not a numpy .npz archive (or it is "
-                        "truncated); write W (and mask) with numpy.savez")
+                        "truncated); write the arrays with numpy.savez")
+
+
+def _read_matrices(path, data, config):
+    shape = (config.rows, config.neurons)
+    if "matrices" not in data:
+        return np.zeros(shape, dtype=np.int64), np.ones(shape, dtype=bool)
+    npz_path, arrays = read_matrices_file(path, data)
     unknown = sorted(set(arrays) - {"W", "mask"})
     if unknown:
         _fail(npz_path, f"unknown array(s) {', '.join(unknown)}; allowed arrays are W, mask")
@@ -298,14 +321,7 @@ def load_network_file(path, *, max_neurons=None, max_inputs=None):
     the board is refused.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"network file {str(path)!r} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        _fail(path, f"malformed TOML: {error}")
-    except UnicodeDecodeError:
-        _fail(path, "is not a text file; a network file is TOML")
+    data = read_toml(path, "network file")
     if is_physical(data):
         version = data.get("format", FORMAT_VERSION)
         if version != FORMAT_VERSION:

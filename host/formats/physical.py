@@ -152,13 +152,8 @@ def load_physical(path, data, *, max_neurons=None, max_inputs=None):
 
 def _load(path, data, nw, Stdp, neuron_fields, NetworkSpec, max_neurons, max_inputs):
     dt = parse_quantity(data.get("dt", 1e-3), "time", "dt")
-    matrices = {}
-    if "matrices" in data:
-        npz = path.parent / str(data["matrices"])
-        if not npz.is_file():
-            raise ConfigError(f"matrices file {str(npz)!r} does not exist")
-        with np.load(npz, allow_pickle=False) as archive:
-            matrices = {key: archive[key] for key in archive.files}
+    from .netfile import read_matrices_file
+    _, matrices = read_matrices_file(path, data)
 
     objects = {}
     if not isinstance(data["populations"], dict) or not data["populations"]:

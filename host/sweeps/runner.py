@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import numpy as np
 from spikeforge import __version__
 from spikeforge.config import ConfigError
 
+from ..formats.netfile import read_matrices_file, read_toml
 from .params import apply_parameter, apply_parameters
 from .pool import board_resource, close_pool
 from .spec import DIGITS_METRICS, NETWORK_METRICS, SweepSpec, load_sweep_spec
@@ -107,18 +107,9 @@ def _jsonable(value):
 def _base_network(spec):
     """The base network file's parsed TOML and its matrices (or None)."""
     path = Path(spec.network)
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: the base network file is not TOML ({error})") from None
-    matrices = None
-    if "matrices" in data:
-        npz = path.parent / str(data["matrices"])
-        if not npz.is_file():
-            raise ConfigError(f"{path}: matrices file {str(npz)!r} does not exist")
-        with np.load(npz, allow_pickle=False) as archive:
-            matrices = {key: archive[key] for key in archive.files}
-    return data, matrices
+    data = read_toml(path, "base network file")
+    _, matrices = read_matrices_file(path, data)
+    return data, matrices or None
 
 
 def point_jobs(spec):

@@ -33,7 +33,6 @@ varies fastest). :func:`load_sweep_spec` reads a file into a :class:`SweepSpec`;
 """
 
 import itertools
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,15 +207,10 @@ def _fail(path, message):
 
 def load_sweep_spec(path):
     """Read the sweep spec file ``path`` into a validated :class:`SweepSpec`."""
+    from ..formats.netfile import read_toml
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep spec {str(path)!r} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        _fail(path, f"malformed TOML: {error}")
-    except UnicodeDecodeError:
-        _fail(path, "is not a text file; a sweep spec is TOML")
+    data = read_toml(path, "sweep spec")
     unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
         _fail(path, f"unknown key(s) {', '.join(unknown)}; allowed keys are "
