@@ -194,7 +194,7 @@ BOARDS = {spec.name: spec for spec in [
         clk_in_hz=25e6,
         # N=512 M=128 L=8 routed at 44.6 MHz with the weight address registered (docs/boards.md)
         clk_hz=40e6,
-        baud=1_000_000,                   # 40 MHz / 40: an exact divisor
+        baud=2_000_000,                   # 40 MHz / 20: an exact divisor (the FT231X takes 2 Mbaud)
         sizes=dict(neurons=512, inputs=128, lanes=8),
         # the byte-serial region CRC, as measured (docs/boards.md); 4 KiB receive ring
         link=dict(crc_serial=True),
