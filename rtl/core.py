@@ -682,7 +682,7 @@ class Core(wiring.Component):
         v_integrated = _sat(b3_v + b3_i, vb_shape)
         if c.v_floor:
             # the membrane floor bounds v after integration
-            v_integrated = Mux(v_integrated < gl.v_min, gl.v_min, v_integrated)
+            v_integrated = Mux(v_integrated.as_signed() < gl.v_min, gl.v_min, v_integrated)
         m.d.sync += [
             b4_valid.eq(b3_valid), b4_index.eq(b3_index), b4_lane.eq(b3_lane),
             b4_i.eq(b3_i),
