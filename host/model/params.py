@@ -6,7 +6,8 @@ by name:
 * :class:`NeuronParams` -- per-neuron arrays ``thr, v_reset, reset_sub, refrac, alpha_v,
   alpha_i, bias, theta_inc, alpha_th``;
 * :class:`GlobalParams` -- ``w_shift, w_min, w_max, a_plus, a_minus, stdp_shift, x_inc, y_inc,
-  alpha_x, alpha_y``;
+  alpha_x, alpha_y, poisson_on``, the membrane floor ``v_min`` (with ``v_floor``) and the step
+  seed of stochastic rounding ``sr_seed`` (with ``stochastic_rounding``; the core advances it);
 * :class:`Network` -- ``config``, ``neuron_params``, ``global_params``, the weights ``W``
   (shape ``(N+M, N)``, rows ``0..N-1`` recurrent, rows ``N..`` inputs) and the plasticity
   ``mask`` (same shape).
