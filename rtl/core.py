@@ -62,11 +62,19 @@ def _xorshift32(value):
     return value ^ (value << 5)[:32]
 
 
-def _sr_uniform(seed, row, col):
-    """The 16-bit uniform value of stochastic rounding of synapse (row, col): the top 16 bits
-    of two xorshift32 steps of ``seed ^ (row << 11 | col)`` (docs/model.md)."""
-    key = seed ^ Cat(col, Const(0, 11 - len(col)), row)[:32]
-    return _xorshift32(_xorshift32(key))[16:32]
+def _sr_hash(value):
+    """The top 16 bits of two xorshift32 steps of a 32-bit value."""
+    return _xorshift32(_xorshift32(value))[16:32]
+
+
+def _sr_uniform(seed_hash, row, col):
+    """The 16-bit uniform value of stochastic rounding of synapse (row, col), the top 16 bits
+    of two xorshift32 steps of ``seed ^ (row << 11 | col)`` (docs/model.md). xorshift32 is
+    linear over GF(2), so that is ``_sr_hash(seed) ^ _sr_hash(row << 11 | col)``: the seed's
+    part (``seed_hash``) is computed once per step, and each lane hashes only the 21 bits of
+    its synapse's key."""
+    key = Cat(col, Const(0, 11 - len(col)), row, Const(0, 32 - 11 - len(row)))
+    return seed_hash ^ _sr_hash(key)
 
 
 def _sr_scaled(product, shift):
@@ -263,7 +271,9 @@ class Core(wiring.Component):
         learn_r = Signal()
         sround = c.stochastic_rounding
         if sround:
-            sr_a = Signal(32)                # the seed of phase A (gl.sr_seed is phase C's)
+            # the seeds' parts of the uniform values of phases A and C (see _sr_uniform)
+            sr_hash_a = Signal(16)
+            sr_hash_c = Signal(16)
         list_dirty = Signal()                # STATE was written by the host since the last step
         cycles = Signal(32)
         m.d.comb += self.in_count.eq(n_in)
@@ -510,7 +520,7 @@ class Core(wiring.Component):
                     reg1 = Signal(scaled.shape(), name=f"a_dep1_{lane}")
                     reg1_u = Signal(16, name=f"a_dep1_u{lane}")
                     m.d.sync += [reg1.eq(scaled),
-                                 reg1_u.eq(_sr_uniform(sr_a, a0_row, col[:10]))]
+                                 reg1_u.eq(_sr_uniform(sr_hash_a, a0_row, col[:10]))]
                     rounded = _sr_round(reg1, reg1_u)
                     reg2 = Signal(rounded.shape(), name=f"a_dep2_{lane}")
                     m.d.sync += reg2.eq(rounded)
@@ -772,7 +782,7 @@ class Core(wiring.Component):
                     reg = Signal(scaled.shape(), name=f"c_pot{bank}")
                     reg_u = Signal(16, name=f"c_pot_u{bank}")
                     m.d.sync += [reg.eq(scaled),
-                                 reg_u.eq(_sr_uniform(gl.sr_seed, row[:11], c0_post))]
+                                 reg_u.eq(_sr_uniform(sr_hash_c, row[:11], c0_post))]
                     rounded = Signal(_sr_round(reg, reg_u).shape(), name=f"c_potr{bank}")
                     m.d.comb += rounded.eq(_sr_round(reg, reg_u))
                     c_pot.append(rounded)
@@ -864,7 +874,10 @@ class Core(wiring.Component):
                         # a learning step advances the seed twice: phase A, then phase C
                         with m.If(self.learn):
                             seed_a = _xorshift32(gl.sr_seed)
-                            m.d.sync += [sr_a.eq(seed_a), gl.sr_seed.eq(_xorshift32(seed_a))]
+                            seed_c = _xorshift32(seed_a)
+                            m.d.sync += [sr_hash_a.eq(_sr_hash(seed_a)),
+                                         sr_hash_c.eq(_sr_hash(seed_c)),
+                                         gl.sr_seed.eq(seed_c)]
                     with m.If(list_dirty):
                         m.next = "SCAN"
                     with m.Else():
