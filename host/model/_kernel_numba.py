@@ -300,8 +300,9 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
     row_ok (B, N+M) bool: see :func:`step_member`. W, mask, row_ok and nparam may have a
     leading size of 1: the members share them (only when no step learns);
     nstate (B, 6, N) int64 (rows NSTATE), spike_bits (B, N) bool (s), istate (B, 2, M)
-    int64 (rows ISTATE); nparam (B, 9, N) int64 (rows NPARAM), gparam (B, 11) int64
-    (GPARAM), rate (B, M) int64 Poisson rates, cfg (9,) int64 (CFG);
+    int64 (rows ISTATE); nparam (B, 9, N) int64 (rows NPARAM), gparam (B, 13) int64
+    (GPARAM; its sr_seed column is advanced by the learning steps), rate (B, M) int64
+    Poisson rates, cfg (10,) int64 (CFG);
     raster (B, T, M) bool input spikes, learn (T,) bool;
     probes (P,) int64 neurons whose v and i are recorded; outputs: spikes_out (B, T, N)
     bool, v_out and i_out (B, T, P) int64, last_inputs (B, M) bool, synops (B,) int64
