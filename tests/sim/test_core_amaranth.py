@@ -51,6 +51,10 @@ CONFIGS = {
                                          stochastic_rounding=True, v_floor=True),
     "N6_M0_L8_sround_floor": CoreConfig(neurons=6, inputs=0, lanes=8,
                                         stochastic_rounding=True, v_floor=True),
+    "N5_M4_L2_B1_narrow_sround_floor": CoreConfig(
+        neurons=5, inputs=4, lanes=2, banks=1, weight_bits=4, v_bits=12, i_bits=10,
+        decay_bits=6, refrac_bits=2, trace_bits=4, theta_bits=5, rate_bits=3,
+        stochastic_rounding=True, v_floor=True),
 }
 #: Random networks per configuration: 20 for the smallest, 10 and 6 for the other main small
 #: configurations (N=16, L=8 simulates slowest: minutes per network), 4 for the rest (the
