@@ -55,6 +55,40 @@ def _dec(value, factor, frac_bits):
     return product >> frac_bits
 
 
+def _xorshift32(value):
+    """One xorshift32 (13, 17, 5) step of a 32-bit value: XOR gates only."""
+    value = value ^ (value << 13)[:32]
+    value = value ^ (value >> 17)
+    return value ^ (value << 5)[:32]
+
+
+def _sr_hash(value):
+    """The top 16 bits of two xorshift32 steps of a 32-bit value."""
+    return _xorshift32(_xorshift32(value))[16:32]
+
+
+def _sr_uniform(seed_hash, row, col):
+    """The 16-bit uniform value of stochastic rounding of synapse (row, col), the top 16 bits
+    of two xorshift32 steps of ``seed ^ (row << 11 | col)`` (docs/model.md). xorshift32 is
+    linear over GF(2), so that is ``_sr_hash(seed) ^ _sr_hash(row << 11 | col)``: the seed's
+    part (``seed_hash``) is computed once per step, and each lane hashes only the 21 bits of
+    its synapse's key."""
+    key = Cat(col, Const(0, 11 - len(col)), row, Const(0, 32 - 11 - len(row)))
+    return seed_hash ^ _sr_hash(key)
+
+
+def _sr_scaled(product, shift):
+    """``(product << 16) >> shift``: the integer part of ``product / 2^shift`` above 16 bits
+    of the fraction the shift drops."""
+    return Cat(Const(0, 16), product) >> shift
+
+
+def _sr_round(scaled, uniform):
+    """The rounded magnitude: the integer part, plus 1 when the dropped fraction exceeds the
+    uniform value."""
+    return scaled[16:] + (scaled[:16] > uniform)
+
+
 def _low(value, bits):
     """The ``bits`` low bits of ``value`` (a zero-width constant when ``bits`` is 0)."""
     return value[:bits] if bits else Const(0, 0)
@@ -235,6 +269,11 @@ class Core(wiring.Component):
         n_in = Signal(range(M + 1))          # input events pushed for the next step
         n_spk = Signal(range(N + 1))         # spikes produced by the running phase B
         learn_r = Signal()
+        sround = c.stochastic_rounding
+        if sround:
+            # the seeds' parts of the uniform values of phases A and C (see _sr_uniform)
+            sr_hash_a = Signal(16)
+            sr_hash_c = Signal(16)
         list_dirty = Signal()                # STATE was written by the host since the last step
         cycles = Signal(32)
         m.d.comb += self.in_count.eq(n_in)
@@ -449,6 +488,8 @@ class Core(wiring.Component):
         a0_word = Signal(range(Wr))
         a0_addr = Signal(range(c.bank_depth))
         a0_bank = Signal(range(B))
+        if sround:
+            a0_row = Signal(range(N + M))    # the row, for the synapse's rounding
         a1_valid = Signal()
         a1_word = Signal(range(Wr))
         a1_addr = Signal(range(c.bank_depth))
@@ -471,6 +512,20 @@ class Core(wiring.Component):
             # during phase A) and registered twice.
             a_dep = []
             for lane in range(L):
+                if sround:
+                    # stochastic rounding: the product shifted with 16 bits of its fraction
+                    # and the synapse's uniform value in stage 0, rounded in stage 1
+                    scaled = _sr_scaled(gl.a_minus * ytr[lane][0].data, gl.stdp_shift)
+                    col = a0_word * L + lane
+                    reg1 = Signal(scaled.shape(), name=f"a_dep1_{lane}")
+                    reg1_u = Signal(16, name=f"a_dep1_u{lane}")
+                    m.d.sync += [reg1.eq(scaled),
+                                 reg1_u.eq(_sr_uniform(sr_hash_a, a0_row, col[:10]))]
+                    rounded = _sr_round(reg1, reg1_u)
+                    reg2 = Signal(rounded.shape(), name=f"a_dep2_{lane}")
+                    m.d.sync += reg2.eq(rounded)
+                    a_dep.append(reg2)
+                    continue
                 depression = (gl.a_minus * ytr[lane][0].data) >> gl.stdp_shift
                 reg1 = Signal(depression.shape(), name=f"a_dep1_{lane}")
                 reg2 = Signal(depression.shape(), name=f"a_dep2_{lane}")
@@ -634,10 +689,14 @@ class Core(wiring.Component):
         b4_refrac = Signal(c.refrac_bits)
         b4_reset_sub = Signal()
         b4_v_reset = Signal(vb_shape)
+        v_integrated = _sat(b3_v + b3_i, vb_shape)
+        if c.v_floor:
+            # the membrane floor bounds v after integration
+            v_integrated = Mux(v_integrated.as_signed() < gl.v_min, gl.v_min, v_integrated)
         m.d.sync += [
             b4_valid.eq(b3_valid), b4_index.eq(b3_index), b4_lane.eq(b3_lane),
             b4_i.eq(b3_i),
-            b4_v1.eq(Mux(refractory3, b3_v, _sat(b3_v + b3_i, vb_shape))),
+            b4_v1.eq(Mux(refractory3, b3_v, v_integrated)),
             # the late parameters of the neuron in stage 3 arrive now
             b4_th.eq(_sat(pr.thr + b3_theta, vb_shape)), b4_r.eq(b3_r),
             b4_refrac.eq(pr.refrac), b4_reset_sub.eq(pr.reset_sub), b4_v_reset.eq(pr.v_reset),
@@ -699,6 +758,7 @@ class Core(wiring.Component):
             c0_q0 = Signal(range(max(N, M) + B))
             c0_addr = Signal(range(c.bank_depth))
             c0_lane = Signal(range(L))
+            c0_post = Signal(range(N)) if sround else None
             c1_valid = Signal()
             c1_src_in = Signal()                 # the bank row holds input rows
             c1_q0 = Signal(range(max(N, M) + B)) # section index of the row in bank 0
@@ -714,6 +774,19 @@ class Core(wiring.Component):
             for bank in range(B):
                 x_value = (Mux(cx_src_in, xitr[bank][0].data, xtr[bank][0].data) if M
                            else xtr[bank][0].data)
+                if sround:
+                    # stochastic rounding: shifted with 16 bits of fraction and the synapse's
+                    # uniform value in stage 0, rounded in stage 1
+                    scaled = _sr_scaled(gl.a_plus * x_value, gl.stdp_shift)
+                    row = c0_q0 + bank + Mux(c0_src_in, N, 0)
+                    reg = Signal(scaled.shape(), name=f"c_pot{bank}")
+                    reg_u = Signal(16, name=f"c_pot_u{bank}")
+                    m.d.sync += [reg.eq(scaled),
+                                 reg_u.eq(_sr_uniform(sr_hash_c, row[:11], c0_post))]
+                    rounded = Signal(_sr_round(reg, reg_u).shape(), name=f"c_potr{bank}")
+                    m.d.comb += rounded.eq(_sr_round(reg, reg_u))
+                    c_pot.append(rounded)
+                    continue
                 potentiation = (gl.a_plus * x_value) >> gl.stdp_shift
                 reg = Signal(potentiation.shape(), name=f"c_pot{bank}")
                 m.d.sync += reg.eq(potentiation)
@@ -797,6 +870,14 @@ class Core(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [learn_r.eq(self.learn if stdp else 0), cycles.eq(1),
                                  scan_index.eq(0), n_spk.eq(0)]
+                    if sround:
+                        # a learning step advances the seed twice: phase A, then phase C
+                        with m.If(self.learn):
+                            seed_a = _xorshift32(gl.sr_seed)
+                            seed_c = _xorshift32(seed_a)
+                            m.d.sync += [sr_hash_a.eq(_sr_hash(seed_a)),
+                                         sr_hash_c.eq(_sr_hash(seed_c)),
+                                         gl.sr_seed.eq(seed_c)]
                     with m.If(list_dirty):
                         m.next = "SCAN"
                     with m.Else():
@@ -909,6 +990,8 @@ class Core(wiring.Component):
                         m.d.comb += y_rp.addr.eq(a_word)
                 m.d.sync += [a0_valid.eq(1), a0_word.eq(a_word), a0_addr.eq(address),
                              a0_bank.eq(_low(q, lg_banks))]
+                if sround:
+                    m.d.sync += a0_row.eq(q + Mux(is_input, N, 0))
                 with m.If(a_word == Wr - 1):
                     m.d.sync += [a_word.eq(0), a_event.eq(a_event + 1)]
                     with m.If(a_event + 1 == n_events):
@@ -976,7 +1059,8 @@ class Core(wiring.Component):
                     m.d.sync += c_post_q.eq(post)
                     c_issue_traces(c_brow)
                     self._c_issue(m, c, w_req, brow=c_brow, addr=word, post=post,
-                                  c0=(c0_valid, c0_src_in, c0_q0, c0_addr, c0_lane))
+                                  c0=(c0_valid, c0_src_in, c0_q0, c0_addr, c0_lane),
+                                  c0_post=c0_post)
                     m.d.sync += [c_brow.eq(c_brow + 1), c_addr.eq(word + Wr)]
                     self._c_next(m, c_brow, nb_n + nb_m, c_spike, n_spk)
 
@@ -984,7 +1068,8 @@ class Core(wiring.Component):
                     m.d.sync += cycles.eq(cycles + 1)
                     c_issue_traces(c_brow)
                     self._c_issue(m, c, w_req, brow=c_brow, addr=c_addr, post=c_post_q,
-                                  c0=(c0_valid, c0_src_in, c0_q0, c0_addr, c0_lane))
+                                  c0=(c0_valid, c0_src_in, c0_q0, c0_addr, c0_lane),
+                                  c0_post=c0_post)
                     m.d.sync += [c_brow.eq(c_brow + 1), c_addr.eq(c_addr + Wr)]
                     self._c_next(m, c_brow, nb_n + nb_m, c_spike, n_spk)
 
@@ -1056,9 +1141,11 @@ class Core(wiring.Component):
         return Mux(value > gl.w_max, gl.w_max, Mux(value < gl.w_min, gl.w_min, value))
 
     @staticmethod
-    def _c_issue(m, c, w_req, *, brow, addr, post, c0):
+    def _c_issue(m, c, w_req, *, brow, addr, post, c0, c0_post=None):
         """Issue the reads of bank row ``brow`` of the column of neuron ``post`` (phase C)."""
         c0_valid, c0_src_in, c0_q0, c0_addr, c0_lane = c0
+        if c0_post is not None:
+            m.d.sync += c0_post.eq(post)
         nb_n = c.neuron_bank_rows
         m.d.comb += w_req.eq(addr)
         is_input = brow >= nb_n

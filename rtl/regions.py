@@ -91,6 +91,11 @@ def _global_layout(c):
             "alpha_x": unsigned(c.decay_bits),
             "alpha_y": unsigned(c.decay_bits),
         })
+    # the later model features go last, so that a word without them keeps its layout
+    if c.v_floor:
+        fields["v_min"] = signed(c.v_bits)
+    if c.stochastic_rounding:
+        fields["sr_seed"] = unsigned(32)
     return data.StructLayout(fields)
 
 

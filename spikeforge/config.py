@@ -24,6 +24,13 @@ def ceil_log2(value):
 
 LANE_CHOICES = (1, 2, 4, 8, 16, 32)
 
+#: the feature flags of a configuration
+_FLAGS = ("stdp", "adaptive_threshold", "poisson", "single_port_weights", "stochastic_rounding",
+          "v_floor")
+#: flags added after the first bitstreams: they enter the hash only when set, so that the hash
+#: of every configuration without them stays what it was
+_LATE_FLAGS = ("stochastic_rounding", "v_floor")
+
 
 @dataclass(frozen=True)
 class CoreConfig:
@@ -67,6 +74,13 @@ class CoreConfig:
         so that it maps onto single-ported RAM such as the iCE40 UltraPlus SPRAM. Needs
         ``banks=1`` and ``stdp=False``: without learning the core only reads the weights while
         it runs, and the host reads or writes them one word at a time while it is idle.
+    stochastic_rounding : bool, default False
+        Round the magnitude of every STDP update up with a probability equal to the fraction
+        the shift drops, drawn from a counter-based generator keyed by a per-step seed (the
+        global word ``sr_seed``) and the synapse. Needs ``stdp``.
+    v_floor : bool, default False
+        Build the membrane floor: the global word ``v_min`` bounds ``v`` from below after
+        integration.
     """
 
     neurons: int = 100
@@ -85,6 +99,8 @@ class CoreConfig:
     adaptive_threshold: bool = True
     poisson: bool = True
     single_port_weights: bool = False
+    stochastic_rounding: bool = False
+    v_floor: bool = False
 
     def __post_init__(self):
         def check_int(name, low, high):
@@ -113,7 +129,7 @@ class CoreConfig:
         check_int("trace_bits", 2, 16)
         check_int("theta_bits", 1, self.v_bits - 1)
         check_int("rate_bits", 1, 16)
-        for name in ("stdp", "adaptive_threshold", "poisson", "single_port_weights"):
+        for name in _FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
         if self.single_port_weights and (self.stdp or self.banks != 1):
@@ -122,6 +138,9 @@ class CoreConfig:
                 f"banks={self.banks}): learning writes weights back while reading the next "
                 f"ones, which a single-ported memory cannot do; build without learning or "
                 f"with two-port weights")
+        if self.stochastic_rounding and not self.stdp:
+            raise ConfigError("stochastic_rounding needs stdp=True: it rounds the STDP weight "
+                              "updates; build with learning or without stochastic rounding")
         if self.i_bits < self.weight_bits:
             raise ConfigError(f"i_bits={self.i_bits} must be at least weight_bits="
                               f"{self.weight_bits}: one weight must fit in the synaptic current")
@@ -242,13 +261,15 @@ class CoreConfig:
     def hash(self):
         """32-bit hash of the configuration; a bitstream reports it so that the host can refuse
         to talk to a core built for another configuration."""
-        text = json.dumps(self.to_dict(), sort_keys=True).encode()
+        fields = self.to_dict()
+        for name in _LATE_FLAGS:
+            if not fields[name]:
+                del fields[name]
+        text = json.dumps(fields, sort_keys=True).encode()
         return int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
 
     def describe(self):
-        features = [name for name in ("stdp", "adaptive_threshold", "poisson",
-                                      "single_port_weights")
-                    if getattr(self, name)]
+        features = [name for name in _FLAGS if getattr(self, name)]
         return (f"N={self.neurons} M={self.inputs} L={self.lanes} B={self.banks} "
                 f"w{self.weight_bits} "
                 f"v{self.v_bits} i{self.i_bits} [{', '.join(features) or 'no learning'}]")

@@ -245,6 +245,29 @@ def test_config_hash_tells_configurations_apart():
     assert CoreConfig.from_dict(base.to_dict()) == base
 
 
+def test_config_hash_of_existing_configurations_is_pinned():
+    # bitstreams report these values; a configuration without the later feature flags must
+    # keep the hash it had before they existed
+    assert CoreConfig().hash == 1537762690
+    assert CoreConfig(neurons=256, lanes=16).hash == 2398201824
+    assert CoreConfig(stochastic_rounding=False, v_floor=False).hash == 1537762690
+
+
+def test_config_hash_counts_the_model_feature_flags_when_set():
+    base = CoreConfig()
+    hashes = {base.hash, base.replace(stochastic_rounding=True).hash,
+              base.replace(v_floor=True).hash,
+              base.replace(stochastic_rounding=True, v_floor=True).hash}
+    assert len(hashes) == 4
+
+
+def test_config_stochastic_rounding_needs_stdp():
+    with pytest.raises(ConfigError, match="stochastic_rounding needs stdp=True"):
+        CoreConfig(stdp=False, stochastic_rounding=True)
+    with pytest.raises(ConfigError, match="v_floor must be true or false"):
+        CoreConfig(v_floor=1)
+
+
 # -- command line --------------------------------------------------------------------------
 
 def test_cli_version():

@@ -6,9 +6,9 @@ import numba
 import numpy as np
 
 from .kernel import (_ADAPT, _AI, _AMINUS, _APLUS, _ATH, _AV, _AX, _AY, _BIAS, _F, _HTOP, _I,
-                     _IHIGH, _ILOW, _PON, _PS, _R, _REFRAC, _RSUB, _SSHIFT, _STDP, _TH, _THINC,
-                     _THR, _TTOP, _V, _VHIGH, _VLOW, _VRESET, _WMAX, _WMIN, _WSHIFT, _X, _XIN,
-                     _XINC, _Y, _YINC)
+                     _IHIGH, _ILOW, _PON, _PS, _R, _REFRAC, _RSUB, _SEED, _SROUND, _SSHIFT,
+                     _STDP, _TH, _THINC, _THR, _TTOP, _V, _VHIGH, _VLOW, _VMIN, _VRESET, _WMAX,
+                     _WMIN, _WSHIFT, _X, _XIN, _XINC, _Y, _YINC)
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 _inline = numba.njit(cache=True, inline="always")
@@ -34,12 +34,24 @@ def sat(x, low, high):
 
 
 @_inline
-def stdp_change(product, shift, row, col):
+def xorshift32(x):
+    x ^= (x << 13) & 0xFFFFFFFF
+    x ^= x >> 17
+    return x ^ ((x << 5) & 0xFFFFFFFF)
+
+
+@_inline
+def stdp_change(product, shift, row, col, seed, sround):
     """The magnitude of one STDP update of synapse (row, col): ``product = rate * trace``
-    (non-negative) shifted right, rounded down. (A rounding that depends on the synapse
-    and the step takes its row, its column and a per-step seed here; the callers pass -1
-    for the index the change does not depend on today.)"""
-    return product >> shift
+    (non-negative) shifted right, rounded down; with stochastic rounding (``sround``)
+    rounded up when the synapse's 16-bit uniform value (two xorshift32 rounds of
+    ``seed ^ (row << 11 | col)``, top bits) lies below the 16 bits the shift drops. (Without
+    it the callers pass -1 for the index the change does not depend on.)"""
+    if not sround:
+        return product >> shift
+    scaled = (product << 16) >> shift
+    u = xorshift32(xorshift32(seed ^ ((row << 11) | col))) >> 16
+    return (scaled >> 16) + (1 if (scaled & 0xFFFF) > u else 0)
 
 
 #: an STDP change beyond the whole 16-bit weight range clamps like this one: capping it lets
@@ -53,8 +65,10 @@ def capped(change):
 
 
 @_inline
-def row_change_is_zero(product, shift, row):
+def row_change_is_zero(product, shift, row, sround):
     """True when :func:`stdp_change` is 0 for every synapse of the row (potentiation)."""
+    if sround:
+        return ((product << 16) >> shift) == 0     # nothing to round up either
     return (product >> shift) == 0
 
 
@@ -65,9 +79,10 @@ def column_change_is_zero(product, shift, col):
 
 
 @_inline
-def membrane_bounds(v, v_low, v_high):
-    """v after integration lies in the signed range of v_bits."""
-    return sat(v, v_low, v_high)
+def membrane_bounds(v, v_low, v_high, v_min):
+    """v after integration lies in the signed range of v_bits, and not below the floor
+    ``v_min`` (the bottom of the range when no floor is built)."""
+    return max(sat(v, v_low, v_high), v_min)
 
 
 @_jit
@@ -91,6 +106,14 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
     learn = learn and stdp
     w_min, w_max = gparam[_WMIN], gparam[_WMAX]
     shift = gparam[_SSHIFT]
+    sround = cfg[_SROUND] != 0
+    seed_a = np.int64(0)
+    seed_c = np.int64(0)
+    if learn and sround:
+        # the seeds of phases A and C: two xorshift32 steps per learning step
+        seed_a = xorshift32(gparam[_SEED])
+        seed_c = xorshift32(seed_a)
+        gparam[_SEED] = seed_c
 
     # -- phase 0: Poisson generators, then the list of arriving rows
     E = 0
@@ -116,7 +139,22 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
     # -- phase A: delivery with the weights at the start of the step, then depression
     for j in range(N):
         acc[j] = 0
-    if learn:
+    if learn and sround:
+        # the depression depends on the row: one pass over each arriving row
+        a_minus = gparam[_AMINUS]
+        lo, hi = np.int32(w_min), np.int32(w_max)
+        y_s = nstate[_Y]
+        for e in range(E):
+            r = rows[e]
+            w_row, m_row = W[r], mask[r]
+            for j in range(N):
+                w = np.int32(w_row[j])
+                acc[j] += w
+                if m_row[j]:
+                    d = capped(stdp_change(a_minus * y_s[j], shift, r, j, seed_a, True))
+                    w_row[j] = min(max(w - d, lo), hi)
+            row_ok[r] = True
+    elif learn:
         a_minus = gparam[_AMINUS]
         lo, hi = np.int32(w_min), np.int32(w_max)
         # the depression of column j (y before the step); it does not depend on the row, so
@@ -124,7 +162,8 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
         # with the list of the D columns whose change is not 0
         D = 0
         for j in range(N):
-            change[j] = capped(stdp_change(a_minus * nstate[_Y, j], shift, -1, j))
+            change[j] = capped(stdp_change(a_minus * nstate[_Y, j], shift, -1, j, seed_a,
+                                           False))
             active[D] = j
             D += not column_change_is_zero(a_minus * nstate[_Y, j], shift, j)
         few = D * DENSE_SPIKES < N
@@ -168,6 +207,7 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
     reset_sub, refrac = nparam[_RSUB], nparam[_REFRAC]
     alpha_v, alpha_i, bias = nparam[_AV], nparam[_AI], nparam[_BIAS]
     theta_inc, alpha_th = nparam[_THINC], nparam[_ATH]
+    v_min = gparam[_VMIN]
     # (one simple loop per quantity vectorises better than one loop doing everything)
     for j in range(N):
         i_s[j] = sat(dec(i_s[j], alpha_i[j], F, round_mask) + (np.int64(acc[j]) << w_shift)
@@ -178,7 +218,8 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
     for j in range(N):
         theta = th_s[j] * adapt
         th = sat(thr[j] + theta, v_low, v_high)
-        v1 = membrane_bounds(dec(v_s[j], alpha_v[j], F, round_mask) + i_s[j], v_low, v_high)
+        v1 = membrane_bounds(dec(v_s[j], alpha_v[j], F, round_mask) + i_s[j], v_low, v_high,
+                             v_min)
         r_left = r_s[j]
         free = r_left <= 0                  # refractory (r > 0): v held, no spike
         spike = free & (v1 >= th)
@@ -218,9 +259,19 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
             # the pre trace after phase B: of the neuron (rows 0..N-1) or of the input
             product = a_plus * (x_s[r] if r < N else x_in[r - N])
             active[Q] = r
-            row_change[Q] = capped(stdp_change(product, shift, r, -1))
-            Q += not (row_ok[r] and row_change_is_zero(product, shift, r))
-        if S * DENSE_SPIKES >= N:
+            row_change[Q] = capped(stdp_change(product, shift, r, -1, seed_c, False))
+            Q += not (row_ok[r] and row_change_is_zero(product, shift, r, sround))
+        if sround:
+            # the change depends on the column: down each spike column through the rows
+            for c in range(S):
+                j = cols[c]
+                for q in range(Q):
+                    r = active[q]
+                    if mask[r, j]:
+                        product = a_plus * (x_s[r] if r < N else x_in[r - N])
+                        d = capped(stdp_change(product, shift, r, j, seed_c, True))
+                        W[r, j] = min(max(np.int32(W[r, j]) + d, lo), hi)
+        elif S * DENSE_SPIKES >= N:
             # many spikes: whole rows with selects, so that the loop vectorises
             for q in range(Q):
                 w_row, m_row, d = W[active[q]], mask[active[q]], row_change[q]
@@ -249,8 +300,9 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
     row_ok (B, N+M) bool: see :func:`step_member`. W, mask, row_ok and nparam may have a
     leading size of 1: the members share them (only when no step learns);
     nstate (B, 6, N) int64 (rows NSTATE), spike_bits (B, N) bool (s), istate (B, 2, M)
-    int64 (rows ISTATE); nparam (B, 9, N) int64 (rows NPARAM), gparam (B, 11) int64
-    (GPARAM), rate (B, M) int64 Poisson rates, cfg (9,) int64 (CFG);
+    int64 (rows ISTATE); nparam (B, 9, N) int64 (rows NPARAM), gparam (B, 13) int64
+    (GPARAM; its sr_seed column is advanced by the learning steps), rate (B, M) int64
+    Poisson rates, cfg (10,) int64 (CFG);
     raster (B, T, M) bool input spikes, learn (T,) bool;
     probes (P,) int64 neurons whose v and i are recorded; outputs: spikes_out (B, T, N)
     bool, v_out and i_out (B, T, P) int64, last_inputs (B, M) bool, synops (B,) int64

@@ -70,7 +70,8 @@ def _config_array(config):
     values = {"decay_bits": config.decay_bits, "v_low": v_low, "v_high": v_high,
               "i_low": i_low, "i_high": i_high, "trace_top": (1 << config.trace_bits) - 1,
               "theta_top": (1 << config.theta_bits) - 1, "stdp": int(config.stdp),
-              "adaptive": int(config.adaptive_threshold)}
+              "adaptive": int(config.adaptive_threshold),
+              "sround": int(config.stochastic_rounding)}
     return np.array([values[name] for name in kernel.CFG], dtype=np.int64)
 
 
@@ -219,6 +220,8 @@ class BatchTwin:
         state["s"] = self._spike_bits[b].copy()
         state["xin"] = self._istate[b, 0].copy()
         state["pstate"] = self._istate[b, 1].copy()
+        if self.config.stochastic_rounding:
+            state["sr_seed"] = int(self._gparam[b, kernel.GPARAM.index("sr_seed")])
         w = 0 if self._W.shape[0] == 1 else b
         state["W"] = self._W[w].astype(np.int64)
         state["mask"] = self._mask[w].copy()
@@ -237,6 +240,9 @@ class BatchTwin:
                 target = self._istate[b, kernel.ISTATE.index(name)]
             elif name == "s":
                 target = self._spike_bits[b]
+            elif name == "sr_seed" and self.config.stochastic_rounding:
+                self._gparam[b, kernel.GPARAM.index("sr_seed")] = int(value)
+                continue
             elif name in ("W", "mask"):
                 self._unshare()
                 target = getattr(self, "_" + name)[b]
@@ -411,6 +417,20 @@ class CompiledTwin:
         """Zero ``v, i, r, s, theta, x, y, xin``; the weights and the mask are kept."""
         self._batch.reset_state()
 
+    @property
+    def sr_seed(self):
+        """The step seed of stochastic rounding (see :attr:`.twin.Twin.sr_seed`)."""
+        return int(self._batch._gparam[0, kernel.GPARAM.index("sr_seed")])
+
+    @sr_seed.setter
+    def sr_seed(self, value):
+        self._batch._gparam[0, kernel.GPARAM.index("sr_seed")] = int(value)
+        self.network.global_params.sr_seed = int(value)
+
+    def _sync_seed(self):
+        # the network's GLOBAL word follows the seed the kernel advanced
+        self.network.global_params.sr_seed = self.sr_seed
+
     def state_dict(self):
         """Copies of every state array (``W`` as int64, as the numpy twin gives it)."""
         return self._batch.member_state(0)
@@ -418,13 +438,16 @@ class CompiledTwin:
     def load_state(self, state):
         """Set state arrays from a dict as returned by :meth:`state_dict` (any subset)."""
         self._batch.load_member_state(0, state)
+        self._sync_seed()
 
     _input_vector = Twin._input_vector
 
     def step(self, inputs=(), learn=False):
         """Advance one time step; return the spikes produced in it (bool, length N)."""
         vector = self._input_vector(inputs) if self.M else np.zeros(0, dtype=bool)
-        return self._batch.run(vector[None, None, :], learn)["spikes"][0, 0]
+        spikes = self._batch.run(vector[None, None, :], learn)["spikes"][0, 0]
+        self._sync_seed()
+        return spikes
 
     def run(self, input_raster, learn=False, probes=None):
         """Run one step per row of ``input_raster`` (bool ``(T, M)``); as :meth:`Twin.run`."""
@@ -432,5 +455,6 @@ class CompiledTwin:
         if raster.ndim != 2 or raster.shape[1] != self.M:
             raise ValueError(f"input raster must have shape (T, {self.M}), not {raster.shape}")
         out = self._batch.run(raster[None], learn, probes)
+        self._sync_seed()
         return {name: value[0] for name, value in out.items()}
 

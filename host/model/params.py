@@ -6,7 +6,8 @@ by name:
 * :class:`NeuronParams` -- per-neuron arrays ``thr, v_reset, reset_sub, refrac, alpha_v,
   alpha_i, bias, theta_inc, alpha_th``;
 * :class:`GlobalParams` -- ``w_shift, w_min, w_max, a_plus, a_minus, stdp_shift, x_inc, y_inc,
-  alpha_x, alpha_y``;
+  alpha_x, alpha_y, poisson_on``, the membrane floor ``v_min`` (with ``v_floor``) and the step
+  seed of stochastic rounding ``sr_seed`` (with ``stochastic_rounding``; the core advances it);
 * :class:`Network` -- ``config``, ``neuron_params``, ``global_params``, the weights ``W``
   (shape ``(N+M, N)``, rows ``0..N-1`` recurrent, rows ``N..`` inputs) and the plasticity
   ``mask`` (same shape).
@@ -27,7 +28,10 @@ __all__ = ["NeuronParams", "GlobalParams", "Network", "random_network", "random_
 NEURON_FIELDS = ("thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias",
                  "theta_inc", "alpha_th")
 GLOBAL_FIELDS = ("w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc",
-                 "y_inc", "alpha_x", "alpha_y", "poisson_on")
+                 "y_inc", "alpha_x", "alpha_y", "poisson_on", "v_min", "sr_seed")
+
+#: the step seed of stochastic rounding unless one is given (any non-zero 32-bit word)
+SR_SEED_DEFAULT = 0x2545F491
 
 STDP_SHIFT_MAX = 31
 
@@ -74,6 +78,10 @@ def global_ranges(config):
         "alpha_y": _unsigned(config.decay_bits),
         "poisson_on": (0, 1 if config.has_poisson else 0,
                        "one bit" if config.has_poisson else "0: no Poisson generators built"),
+        "v_min": (_signed(config.v_bits) if config.v_floor else
+                  (config.v_range[0], config.v_range[0],
+                   "the bottom of the v range: no membrane floor built (v_floor=False)")),
+        "sr_seed": (1, (1 << 32) - 1, "non-zero unsigned 32-bit: a seed of 0 stays 0"),
     }
 
 
@@ -232,10 +240,16 @@ class GlobalParams:
     alpha_x: int
     alpha_y: int
     poisson_on: int = 0
+    #: membrane floor (with ``v_floor``); None: the bottom of the v range, set by validate
+    v_min: int = None
+    #: step seed of stochastic rounding (with ``stochastic_rounding``; advanced by the core)
+    sr_seed: int = SR_SEED_DEFAULT
 
     def __post_init__(self):
         for name in GLOBAL_FIELDS:
             value = getattr(self, name)
+            if name == "v_min" and value is None:
+                continue
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
                 raise ConfigError(f"global parameter {name} must be an integer, not {value!r}")
             setattr(self, name, int(value))
@@ -263,6 +277,8 @@ class GlobalParams:
             alpha_x=_fraction(config, 0.9),
             alpha_y=_fraction(config, 0.9),
             poisson_on=0,
+            v_min=config.v_range[0],
+            sr_seed=SR_SEED_DEFAULT,
         )
         unknown = [name for name in overrides if name not in GLOBAL_FIELDS]
         if unknown:
@@ -274,6 +290,8 @@ class GlobalParams:
         return params
 
     def validate(self, config):
+        if self.v_min is None:
+            self.v_min = config.v_range[0]
         for name, (low, high, what) in global_ranges(config).items():
             value = getattr(self, name)
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -516,6 +534,11 @@ def random_network(config, rng, *, density=None, regime=None, plastic=None):
                           alpha_v=alpha_v, alpha_i=alpha_i, bias=bias, theta_inc=theta_inc,
                           alpha_th=alpha_th)
     rates = None
+    if config.v_floor:
+        # a floor that bites: often between the bottom of the range and 0
+        glob.v_min = _pick1(rng, v_low, v_high, v_low // 4, 0, 0.2)
+    if config.stochastic_rounding:
+        glob.sr_seed = int(rng.integers(1, 1 << 32))
     if config.has_poisson:
         glob.poisson_on = int(rng.random() < 0.5)
         rates = _pick(rng, config.inputs, 0, (1 << config.poisson_rate_bits) - 1, 0,

@@ -12,7 +12,33 @@ import numpy as np
 
 from .params import Network
 
-__all__ = ["Twin", "dec", "sat"]
+__all__ = ["Twin", "dec", "sat", "xorshift32", "sr_uniform", "stdp_magnitude"]
+
+_MASK32 = 0xFFFFFFFF
+
+
+def xorshift32(x):
+    """One step of xorshift32 (13, 17, 5) on unsigned 32-bit words (int or int64 array)."""
+    x = x ^ ((x << 13) & _MASK32)
+    x = x ^ (x >> 17)
+    return x ^ ((x << 5) & _MASK32)
+
+
+def sr_uniform(seed, row, col):
+    """The 16-bit uniform value of stochastic rounding for synapse ``(row, col)`` under the
+    phase seed ``seed``: the top 16 bits of two xorshift32 rounds of
+    ``seed ^ (row << 11 | col)`` (ints or int64 arrays that broadcast)."""
+    key = seed ^ ((row << 11) | col)
+    return xorshift32(xorshift32(key)) >> 16
+
+
+def stdp_magnitude(product, shift, u=None):
+    """``product >> shift`` (``u`` None), or rounded up when ``u < frac``, with ``frac`` the
+    16 bits below the binary point of ``product / 2^shift`` (stochastic rounding)."""
+    if u is None:
+        return product >> shift
+    scaled = (product << 16) >> shift
+    return (scaled >> 16) + ((scaled & 0xFFFF) > u)
 
 
 def dec(x, a, decay_bits):
@@ -130,6 +156,8 @@ class Twin:
         self.w_shift = g.w_shift
         self.w_min, self.w_max = g.w_min, g.w_max
         self.a_plus, self.a_minus, self.stdp_shift = g.a_plus, g.a_minus, g.stdp_shift
+        self.v_min = g.v_min
+        self.sround = config.stochastic_rounding
         trace_top = (1 << config.trace_bits) - 1
         theta_top = (1 << config.theta_bits) - 1
         zeros = np.zeros(n, dtype=np.int64)
@@ -173,7 +201,18 @@ class Twin:
             "theta": self.theta.copy(), "x": self.x.copy(), "y": self.y.copy(),
             "xin": self.xin.copy(), "W": self.W.copy(), "mask": self.mask.copy(),
             "pstate": self.pstate.copy(),
+            **({"sr_seed": self.sr_seed} if self.sround else {}),
         }
+
+    @property
+    def sr_seed(self):
+        """The step seed of stochastic rounding (the GLOBAL word ``sr_seed``): advanced by two
+        xorshift32 steps in every learning step."""
+        return self.network.global_params.sr_seed
+
+    @sr_seed.setter
+    def sr_seed(self, value):
+        self.network.global_params.sr_seed = int(value)
 
     def load_state(self, state):
         """Set state arrays from a dict as returned by :meth:`state_dict` (any subset)."""
@@ -185,6 +224,8 @@ class Twin:
                     raise ValueError(f"state {name} must have shape {target.shape}, "
                                      f"not {value.shape}")
                 target[...] = value
+            elif name == "sr_seed" and self.sround:
+                self.sr_seed = int(value)
             elif name in self._views:
                 setattr(self, name, value)
             else:
@@ -246,6 +287,10 @@ class Twin:
             arriving[n:] = inputs
             self.last_inputs[:] = inputs
         rows = arriving.nonzero()[0]
+        if learn and self.sround:
+            seed_a = xorshift32(self.sr_seed)        # the seed of phase A, then of phase C
+            seed_c = xorshift32(seed_a)
+            self.sr_seed = seed_c
 
         # -- phase A: delivery with the weights at the start of the step, then depression
         if rows.size:
@@ -253,7 +298,12 @@ class Twin:
             acc = np.add.reduce(block, axis=0)
             self.synaptic_ops += rows.size * n
             if learn:
-                dep = (self.a_minus * buf[3 * n:4 * n]) >> self.stdp_shift
+                if self.sround:
+                    u = sr_uniform(seed_a, rows[:, None], np.arange(n)[None, :])
+                    dep = stdp_magnitude(self.a_minus * buf[3 * n:4 * n][None, :],
+                                         self.stdp_shift, u)
+                else:
+                    dep = (self.a_minus * buf[3 * n:4 * n]) >> self.stdp_shift
                 new = block - dep
                 clip(new, self.w_min, self.w_max, out=new)
                 if frozen is None:
@@ -284,7 +334,7 @@ class Twin:
         clip(i_new, self.i_low, self.i_high, out=i_new)
         v1 = d[n:2 * n]
         v1 += i_new
-        clip(v1, self.v_low, self.v_high, out=v1)
+        clip(v1, self.v_min, self.v_high, out=v1)   # v_min: the floor, or the bottom of v
         r = self.r
         hold = r > 0                                 # refractory: v held, no spike
         spike = np.greater(v1 >= th, hold)           # (v1 >= th) and not hold
@@ -320,9 +370,13 @@ class Twin:
         # after phase B
         if learn and any_spike:
             cols = spike.nonzero()[0]
-            pot = (self.a_plus * buf[4 * n:]) >> self.stdp_shift
+            if self.sround:
+                u = sr_uniform(seed_c, np.arange(n + self.M)[:, None], cols[None, :])
+                pot = stdp_magnitude(self.a_plus * buf[4 * n:][:, None], self.stdp_shift, u)
+            else:
+                pot = ((self.a_plus * buf[4 * n:]) >> self.stdp_shift)[:, None]
             block = W[:, cols]
-            new = block + pot[:, None]
+            new = block + pot
             clip(new, self.w_min, self.w_max, out=new)
             if frozen is None:
                 np.copyto(new, block, where=~self.mask[:, cols])

@@ -29,13 +29,20 @@ CONFIGS = [
     CoreConfig(neurons=1, inputs=2, lanes=1, weight_bits=2, v_bits=8, i_bits=8,
                decay_bits=4, refrac_bits=1, trace_bits=2, theta_bits=1, rate_bits=1),
     CoreConfig(neurons=37, inputs=20, lanes=8, weight_bits=12, poisson=False),
+    # stochastic rounding of the STDP updates and the membrane floor
+    CoreConfig(neurons=7, inputs=5, lanes=4, stochastic_rounding=True, v_floor=True),
+    CoreConfig(neurons=40, inputs=12, lanes=8, stochastic_rounding=True),
+    CoreConfig(neurons=9, inputs=11, lanes=4, weight_bits=4, v_bits=10, i_bits=9,
+               decay_bits=4, refrac_bits=2, trace_bits=3, theta_bits=5, rate_bits=2,
+               stochastic_rounding=True, v_floor=True),
 ]
 
 STATE = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate", "W", "mask")
 
 
 def assert_same_state(expected, got, where):
-    for name in STATE:
+    assert ("sr_seed" in expected) == ("sr_seed" in got)
+    for name in STATE + (("sr_seed",) if "sr_seed" in expected else ()):
         assert np.array_equal(np.asarray(expected[name], dtype=np.int64),
                               np.asarray(got[name], dtype=np.int64)), f"{name} differs {where}"
 

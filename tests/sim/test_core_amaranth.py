@@ -45,11 +45,22 @@ CONFIGS = {
     "N7_M3_L32_narrow": CoreConfig(neurons=7, inputs=3, lanes=32, weight_bits=4, v_bits=12,
                                    i_bits=10, decay_bits=6, refrac_bits=2, trace_bits=4,
                                    theta_bits=5, rate_bits=3),
+    # stochastic rounding of the STDP updates and the membrane floor (one bank row per
+    # column in the second: the potentiation is rounded in the cycle of its write)
+    "N10_M5_L4_sround_floor": CoreConfig(neurons=10, inputs=5, lanes=4,
+                                         stochastic_rounding=True, v_floor=True),
+    "N6_M0_L8_sround_floor": CoreConfig(neurons=6, inputs=0, lanes=8,
+                                        stochastic_rounding=True, v_floor=True),
+    "N5_M4_L2_B1_narrow_sround_floor": CoreConfig(
+        neurons=5, inputs=4, lanes=2, banks=1, weight_bits=4, v_bits=12, i_bits=10,
+        decay_bits=6, refrac_bits=2, trace_bits=4, theta_bits=5, rate_bits=3,
+        stochastic_rounding=True, v_floor=True),
 }
 #: Random networks per configuration: 20 for the smallest, 10 and 6 for the other main small
 #: configurations (N=16, L=8 simulates slowest: minutes per network), 4 for the rest (the
 #: Verilator tests add 20 each at N=100 and N=256).
-NETWORKS = {"N1_M0_L1": 20, "N10_M5_L4_not_multiple": 10, "N16_M16_L8": 6}
+NETWORKS = {"N1_M0_L1": 20, "N10_M5_L4_not_multiple": 10, "N16_M16_L8": 6,
+            "N10_M5_L4_sround_floor": 6}
 DEFAULT_NETWORKS = 4
 GROUP = 2              # networks per test: short tests spread evenly over the workers
 STEPS = 200
@@ -160,3 +171,34 @@ def test_core_every_input_spiking_in_one_step():
                                      neuron={"thr": 200, "refrac": 1},
                                      glob={"w_shift": 2})
     assert twin.synaptic_ops == (3 * c.inputs + int(spikes[:-1].sum())) * c.neurons
+
+
+def test_core_membrane_floor_under_strong_inhibition():
+    # every input inhibits with the most negative weight at the largest shift: without the
+    # floor v would reach the bottom of its range; with it v stays at v_min
+    c = CoreConfig(neurons=6, inputs=4, lanes=4, v_floor=True)
+    W = np.full((c.rows, c.neurons), -128, dtype=np.int64)
+    raster = np.ones((10, c.inputs), dtype=bool)
+    v_min = -3000
+    network, twin, spikes = scenario(
+        c, raster, False, W=W, neuron={"alpha_v": (1 << c.decay_bits) - 1, "refrac": 0},
+        glob={"w_shift": c.max_w_shift, "v_min": v_min})
+    assert twin.i.min() == c.i_range[0]           # the current saturates: inhibition is strong
+    assert twin.v.min() == v_min                  # and v stops at the floor
+    assert not spikes.any()
+
+
+def test_core_stochastic_rounding_scenario_learns_small_updates():
+    # updates of a fraction of a weight unit: with rounding down nothing would change
+    c = CoreConfig(neurons=6, inputs=4, lanes=4, stochastic_rounding=True)
+    rng = np.random.default_rng(6)
+    W = rng.integers(-20, 60, size=(c.rows, c.neurons))
+    raster = rng.random((40, c.inputs)) < 0.6
+    network, twin, spikes = scenario(
+        c, raster, True, W=W, neuron={"thr": 80, "refrac": 0, "bias": 20},
+        glob={"a_plus": 3, "a_minus": 3, "stdp_shift": 10, "w_shift": 1,
+              "sr_seed": 0x1234567})
+    assert spikes.any()
+    assert (twin.W != W).any()
+    # the same run with rounding down changes no weight: every update is below one unit
+    assert 3 * ((1 << c.trace_bits) - 1) < (1 << 10)
