@@ -84,6 +84,8 @@ class ResetFlag(enum.IntFlag):
 class Feature(enum.IntFlag):
     STDP = 1
     ADAPTIVE_THRESHOLD = 2
+    STOCHASTIC_ROUNDING = 4
+    V_FLOOR = 8
 
 
 #: Counters of a STATUS response (each u32, in this order).
@@ -217,7 +219,9 @@ def identify_payload(link, *, clk_hz, baud, board, build=None):
     """The IDENTIFY response payload of a device (a constant of the bitstream)."""
     c = link.config
     features = ((Feature.STDP if c.stdp else 0)
-                | (Feature.ADAPTIVE_THRESHOLD if c.adaptive_threshold else 0))
+                | (Feature.ADAPTIVE_THRESHOLD if c.adaptive_threshold else 0)
+                | (Feature.STOCHASTIC_ROUNDING if c.stochastic_rounding else 0)
+                | (Feature.V_FLOOR if c.v_floor else 0))
     values = {
         "protocol": PROTOCOL_VERSION, "config_hash": c.hash, "neurons": c.neurons,
         "inputs": c.inputs, "lanes": c.lanes, "weight_bits": c.weight_bits,

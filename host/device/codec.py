@@ -323,6 +323,8 @@ def unpack_identify(payload):
     features = Feature(result["features"])
     result["stdp"] = bool(features & Feature.STDP)
     result["adaptive_threshold"] = bool(features & Feature.ADAPTIVE_THRESHOLD)
+    result["stochastic_rounding"] = bool(features & Feature.STOCHASTIC_ROUNDING)
+    result["v_floor"] = bool(features & Feature.V_FLOOR)
     return result
 
 

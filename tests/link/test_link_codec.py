@@ -120,3 +120,16 @@ def test_output_round_trip():
     assert out.step == 7 and out.cycles == 123 and out.last
     assert np.array_equal(out.spikes, spikes)
     assert out.v.tolist() == [-5] and out.i.tolist() == [77]
+
+
+@pytest.mark.parametrize("flags", [{}, {"stochastic_rounding": True}, {"v_floor": True},
+                                   {"stochastic_rounding": True, "v_floor": True}])
+def test_identify_reports_the_model_features(flags):
+    from spikeforge.rtl.protocol import LinkParams, identify_payload
+
+    config = CoreConfig(neurons=8, inputs=4, lanes=2, **flags)
+    info = codec.unpack_identify(identify_payload(LinkParams(config), clk_hz=1e6, baud=1e5,
+                                                  board="sim", build=0))
+    assert info["stdp"] and info["config_hash"] == config.hash
+    for name in ("stochastic_rounding", "v_floor"):
+        assert info[name] == flags.get(name, False)
