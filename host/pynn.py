@@ -427,8 +427,13 @@ class Population:
         p = self.celltype.parameters
         n = self.size
         if isinstance(self.celltype, SpikeSourceArray):
-            times = _spike_times(p["spike_times"], n, self.label)
-            self._sf_pop = net.SpikeSourceArray([t * 1e-3 for t in times], label=self.label)
+            # the core delivers an input in the step it spikes and a neuron's spike one step
+            # later; the PyNN delay of one step is kept for sources too by sending each spike
+            # one step late
+            self._times = _spike_times(p["spike_times"], n, self.label)
+            dt = _current().dt_ms
+            self._sf_pop = net.SpikeSourceArray([(t + dt) * 1e-3 for t in self._times],
+                                                label=self.label)
         elif isinstance(self.celltype, SpikeSourcePoisson):
             if float(np.max(p["start"])) != 0.0 or float(np.min(p["duration"])) < 1e9:
                 raise PyNNError(f"{self.label}: SpikeSourcePoisson start/duration are not "
@@ -490,7 +495,17 @@ class Population:
             segment.index = index
             if "spikes" not in variables:
                 segment.spiketrains = []
+            if not self.celltype.is_source:
+                # a neuron's spike (and v) of step k is known at the end of the step, at
+                # (k + 1) dt: the time PyNN's other backends give it
+                shift = state.dt_ms * pq.ms
+                segment.spiketrains = [neo.SpikeTrain(
+                    train.times + shift, t_start=train.t_start, t_stop=train.t_stop + shift,
+                    name=train.name) for train in segment.spiketrains]
+                for signal in segment.analogsignals:
+                    signal.t_start = shift
             for k, train in enumerate(segment.spiketrains):
+                train.segment = segment
                 train.annotate(source_population=self.label, source_id=k, source_index=k)
             for signal in segment.analogsignals:
                 signal.annotate(source_population=self.label)
@@ -507,7 +522,14 @@ class Population:
             return np.zeros((0, self.size), dtype=bool), (np.zeros((0, self.size))
                                                           if want_v else None)
         compiled = _current().compiled
-        if self.celltype.is_source:
+        if isinstance(self.celltype, SpikeSourceArray):
+            dt = _current().dt_ms
+            start = int(round(results[0].start))
+            spikes = np.zeros((steps, self.size), dtype=bool)
+            for k, times in enumerate(self._times):
+                rows = np.unique(np.rint(times / dt).astype(np.int64)) - start
+                spikes[rows[(rows >= 0) & (rows < steps)], k] = True
+        elif self.celltype.is_source:
             span = compiled.input_slice[self._sf_pop]
             spikes = np.concatenate([r.inputs[:, span] for r in results])
         else:
