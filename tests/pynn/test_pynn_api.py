@@ -1,0 +1,185 @@
+"""spikeforge.pynn: what PyNN scripts get back, and the error for each construct the core
+cannot run."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("neo")
+
+
+def _drive(sim, n=4, weight=1.0, times=(10.0, 30.0, 50.0), **cell):
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=list(times)), label="src")
+    pop = sim.Population(n, sim.IF_curr_exp(**cell), label="pop")
+    proj = sim.Projection(src, pop, sim.AllToAllConnector(),
+                          sim.StaticSynapse(weight=weight, delay=sim.get_time_step()))
+    return src, pop, proj
+
+
+def test_get_data_is_a_neo_block_in_ms_and_mv_with_a_segment_per_reset(sf_sim):
+    import quantities as pq
+
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    src, pop, _ = _drive(sim, weight=1.5, cm=0.25, tau_refrac=2.0)
+    pop.record(["spikes", "v"])
+    src.record("spikes")
+    sim.run(40.0)
+    sim.run(40.0)                      # a second run continues the same segment
+    assert sim.get_current_time() == pytest.approx(80.0)
+    sim.reset()
+    assert sim.get_current_time() == 0.0
+    sim.run(80.0)
+    block = pop.get_data()
+    assert len(block.segments) == 2
+    first, second = block.segments
+    assert len(first.spiketrains) == 4
+    v = first.filter(name="v")[0]
+    assert v.units == pq.mV and v.shape == (80, 4)
+    assert v.sampling_period == 1.0 * pq.ms
+    # starts at rest, rises towards threshold, resets at each spike
+    assert float(v[0, 0]) == pytest.approx(-65.0, abs=0.01)
+    assert float(v.max()) < -50.0 + 1e-6 < float(v.max()) + 15.0
+    times = first.spiketrains[0].rescale(pq.ms).magnitude
+    assert times.size == 3 and np.all(np.diff(times) > 15)
+    assert first.spiketrains[0].annotations["source_population"] == "pop"
+    # the same inputs after reset: the same spikes and the same trace
+    for a, b in zip(first.spiketrains, second.spiketrains):
+        np.testing.assert_array_equal(a.magnitude, b.magnitude)
+    np.testing.assert_array_equal(v.magnitude, second.filter(name="v")[0].magnitude)
+    inputs = src.get_data().segments[0].spiketrains[0].rescale(pq.ms).magnitude
+    np.testing.assert_array_equal(inputs, [10.0, 30.0, 50.0])
+    # an input at 10 ms arrives after the one-step delay; the spike follows it
+    assert 11.0 <= times[0] <= 16.0
+
+
+def test_weights_convert_from_nanoamperes_through_tau_m_over_cm(sf_sim):
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    _, pop, proj = _drive(sim, weight=0.25, tau_m=10.0, cm=0.5)
+    sim.run(5.0)
+    report = sim.quantization_report()
+    # 0.25 nA * 10 ms / 0.5 nF = 5 mV of R I
+    assert "weights: 4 non-zero" in str(report)
+    w = proj.get("weight", format="array")
+    assert w.shape == (1, 4)
+    np.testing.assert_allclose(w, 0.25, rtol=0.01)
+    rows = proj.get(["weight", "delay"], format="list")
+    assert [r[:2] for r in rows] == [(0, j) for j in range(4)]
+    assert all(r[3] == 1.0 for r in rows)
+
+
+def test_connectors_make_the_synapses_pynn_describes(sf_sim):
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    a = sim.Population(3, sim.IF_curr_exp(), label="a")
+    b = sim.Population(3, sim.IF_curr_exp(), label="b")
+    one = sim.Projection(a, b, sim.OneToOneConnector(), sim.StaticSynapse(weight=0.3))
+    listed = sim.Projection(b, a, sim.FromListConnector([(0, 1, 0.4), (2, 0, 0.5)]))
+    arr = sim.Projection(a, a, sim.ArrayConnector(np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]])),
+                         sim.StaticSynapse(weight=0.2))
+    rnd = sim.Projection(b, b, sim.FixedProbabilityConnector(0.5), sim.StaticSynapse(weight=0.1))
+    sim.run(1.0)
+    assert np.array_equal(np.isfinite(one.get("weight", format="array")), np.eye(3, dtype=bool))
+    assert sorted((i, j) for i, j, _ in listed.get("weight")) == [(0, 1), (2, 0)]
+    np.testing.assert_allclose([w for _, _, w in sorted(listed.get("weight"))], [0.4, 0.5],
+                               rtol=0.02)
+    assert len(arr) == 2
+    assert 0 < len(rnd) < 9
+
+
+def test_poisson_sources_run_on_the_chip_and_record_when_asked(sf_sim):
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    noise = sim.Population(10, sim.SpikeSourcePoisson(rate=50.0), label="noise")
+    pop = sim.Population(2, sim.IF_curr_exp(), label="pop")
+    sim.Projection(noise, pop, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5))
+    noise.record("spikes")
+    pop.record("spikes")
+    sim.run(1000.0)
+    counts = [len(t) for t in noise.get_data().segments[0].spiketrains]
+    assert 30 < np.mean(counts) < 70
+    assert sum(pop.get_spike_counts().values()) > 0
+
+
+# -- what the core cannot do ---------------------------------------------------------------
+
+def test_different_excitatory_and_inhibitory_time_constants_are_an_error(sf_sim):
+    sf_sim.setup(timestep=1.0)
+    sf_sim.Population(4, sf_sim.IF_curr_exp(tau_syn_E=5.0, tau_syn_I=10.0))
+    with pytest.raises(sf_sim.PyNNError, match=r"tau_syn_E=5 ms and tau_syn_I=10 ms differ; "
+                       r"the core has one synaptic time constant per neuron"):
+        sf_sim.run(10.0)
+
+
+@pytest.mark.parametrize("delay", [2.0, 0.5])
+def test_a_delay_other_than_one_step_is_an_error(sf_sim, delay):
+    sf_sim.setup(timestep=1.0)
+    a = sf_sim.Population(2, sf_sim.IF_curr_exp())
+    with pytest.raises(sf_sim.PyNNError, match=rf"delay={delay:g} ms is not supported: the core "
+                       r"delivers every spike one time step later.*delay=1"):
+        sf_sim.Projection(a, a, sf_sim.AllToAllConnector(),
+                          sf_sim.StaticSynapse(weight=0.1, delay=delay))
+
+
+def test_a_listed_delay_other_than_one_step_is_an_error(sf_sim):
+    sf_sim.setup(timestep=1.0)
+    a = sf_sim.Population(2, sf_sim.IF_curr_exp())
+    sf_sim.Projection(a, a, sf_sim.FromListConnector([(0, 1, 0.1, 3.0)]))
+    with pytest.raises(sf_sim.PyNNError, match=r"delay=3 ms is not supported"):
+        sf_sim.run(1.0)
+
+
+def test_a_min_delay_other_than_the_timestep_is_an_error(sf_sim):
+    with pytest.raises(sf_sim.PyNNError, match=r"min_delay=2.0 ms: .* the only delay is the "
+                       r"timestep \(1 ms\)"):
+        sf_sim.setup(timestep=1.0, min_delay=2.0)
+
+
+def test_more_neurons_than_the_device_holds_is_an_error(sf_sim):
+    sf_sim.setup(timestep=1.0)
+    sf_sim.Population(1000, sf_sim.IF_curr_exp(), label="big")
+    sf_sim.Population(100, sf_sim.IF_curr_exp(), label="more")
+    with pytest.raises(sf_sim.PyNNError, match=r"the network has 1100 neurons; the device "
+                       r"model:// holds at most 1024: scale the populations down"):
+        sf_sim.run(1.0)
+
+
+@pytest.mark.parametrize("cell", ["IF_cond_exp", "Izhikevich", "IF_curr_alpha"])
+def test_a_cell_type_without_a_mapping_is_an_error(sf_sim, cell):
+    sf_sim.setup(timestep=1.0)
+    with pytest.raises(sf_sim.PyNNError, match=rf"cell type {cell} has no mapping on the core: "
+                       r"spikeforge.pynn runs IF_curr_exp and IF_curr_delta"):
+        sf_sim.Population(4, getattr(sf_sim, cell)())
+
+
+def test_a_pynn_cell_type_object_is_an_error_too(sf_sim):
+    cells = pytest.importorskip("pyNN.standardmodels.cells")
+    sf_sim.setup(timestep=1.0)
+    with pytest.raises(sf_sim.PyNNError, match=r"cell type IF_cond_exp has no mapping"):
+        sf_sim.Population(4, cells.IF_cond_exp())
+
+
+def test_an_inhibitory_weight_with_the_wrong_sign_is_an_error(sf_sim):
+    sf_sim.setup(timestep=1.0)
+    a = sf_sim.Population(2, sf_sim.IF_curr_exp())
+    with pytest.raises(sf_sim.PyNNError, match=r"inhibitory weights of current-based synapses "
+                       r"are negative in PyNN \(got 0.1\)"):
+        sf_sim.Projection(a, a, sf_sim.AllToAllConnector(), sf_sim.StaticSynapse(weight=0.1),
+                          receptor_type="inhibitory")
+
+
+def test_changing_the_network_after_run_is_an_error(sf_sim):
+    sf_sim.setup(timestep=1.0)
+    sf_sim.Population(2, sf_sim.IF_curr_exp())
+    sf_sim.run(1.0)
+    with pytest.raises(sf_sim.PyNNError, match=r"creating a Population after the first run is "
+                       r"not supported"):
+        sf_sim.Population(2, sf_sim.IF_curr_exp())
+
+
+def test_calls_before_setup_say_so():
+    import spikeforge.pynn as sim
+
+    sim.end()
+    with pytest.raises(sim.PyNNError, match=r"call sim.setup\(\) first"):
+        sim.run(10.0)
