@@ -457,11 +457,15 @@ class Population:
         return self._sf_pop
 
     def _weight_scale(self):
-        """Volts per PyNN weight unit, per neuron (nA -> V for IF_curr_exp, mV -> V for
-        IF_curr_delta)."""
+        """Volts of R I per PyNN weight unit, per neuron (nA for IF_curr_exp, mV of the jump of
+        v for IF_curr_delta)."""
         self._sf()
         if isinstance(self.celltype, IF_curr_delta):
-            return np.full(self.size, 1e-3)
+            # with tau_syn = 0 the core holds a weight's R I for one step, which moves v by
+            # (1 - exp(-dt / tau_m)) of it: the weight that makes v jump by w mV
+            tau_m = np.broadcast_to(np.asarray(self.celltype.parameters["tau_m"], float),
+                                    (self.size,))
+            return 1e-3 / -np.expm1(-_current().dt_ms / tau_m)
         return np.broadcast_to(self.resistance * 1e-3, (self.size,)).astype(float)
 
     # -- results

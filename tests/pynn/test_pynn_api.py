@@ -183,3 +183,22 @@ def test_calls_before_setup_say_so():
     sim.end()
     with pytest.raises(sim.PyNNError, match=r"call sim.setup\(\) first"):
         sim.run(10.0)
+
+
+def test_if_curr_delta_weights_are_jumps_of_v_in_millivolts(sf_sim):
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[10.0, 30.0]), label="src")
+    pop = sim.Population(2, sim.IF_curr_delta(), label="pop")
+    proj = sim.Projection(src, pop, sim.FromListConnector([(0, 0, 5.0), (0, 1, 20.0)]))
+    pop.record(["spikes", "v"])
+    sim.run(40.0)
+    segment = pop.get_data().segments[0]
+    v = segment.filter(name="v")[0].magnitude
+    # the input at 10 ms arrives after one step: v of neuron 0 jumps by 5 mV in that step
+    assert v[10, 0] == pytest.approx(-65.0, abs=0.01)
+    assert v[11, 0] - v[10, 0] == pytest.approx(5.0, rel=0.03)
+    # 20 mV crosses the 15 mV to threshold at once, twice
+    assert segment.spiketrains[0].size == 0
+    np.testing.assert_array_equal(segment.spiketrains[1].magnitude, [12.0, 32.0])
+    np.testing.assert_allclose(proj.get("weight", format="array"), [[5.0, 20.0]], rtol=0.03)
