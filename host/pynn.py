@@ -342,7 +342,7 @@ class Population:
         if structure is not None:
             raise PyNNError("Population structure (space) is not supported: leave it out")
         self.size = int(size)
-        self.celltype = cellclass
+        self.celltype = self._drawn(cellclass)
         Population._count += 1
         self.label = label or f"population{Population._count}"
         self._recording = set()
@@ -376,6 +376,13 @@ class Population:
                                 f"({_show(v_rest)} mV); other initial potentials are not "
                                 f"supported")
 
+    def _drawn(self, celltype):
+        """The cell type with every RandomDistribution parameter drawn once, for good."""
+        drawn = type(celltype).__new__(type(celltype))
+        drawn.parameters = {k: (_values(k, v, self.size) if hasattr(v, "next") else v)
+                            for k, v in celltype.parameters.items()}
+        return drawn
+
     def initialize(self, **initial_values):
         """Initial values: the core starts every neuron at ``v_rest``; only that is allowed."""
         _frozen("initialize")
@@ -387,7 +394,7 @@ class Population:
         _frozen("set")
         merged = dict(self.celltype.parameters)
         merged.update(parameters)
-        self.celltype = type(self.celltype)(**merged)
+        self.celltype = self._drawn(type(self.celltype)(**merged))
 
     def get(self, name, gather=True, simplify=True):
         value = _values(name, self.celltype.parameters[name], self.size)

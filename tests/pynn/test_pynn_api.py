@@ -202,3 +202,27 @@ def test_if_curr_delta_weights_are_jumps_of_v_in_millivolts(sf_sim):
     assert segment.spiketrains[0].size == 0
     np.testing.assert_array_equal(segment.spiketrains[1].magnitude, [12.0, 32.0])
     np.testing.assert_allclose(proj.get("weight", format="array"), [[5.0, 20.0]], rtol=0.03)
+
+
+def test_pynn_random_distributions_and_sequences_are_drawn_once(sf_sim):
+    random = pytest.importorskip("pyNN.random")
+    from pyNN.parameters import Sequence
+
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    src = sim.Population(2, sim.SpikeSourceArray(
+        spike_times=[Sequence([5.0, 9.0]), Sequence([7.0])]), label="src")
+    tau_m = random.RandomDistribution("uniform", (15.0, 25.0), rng=random.NumpyRNG(seed=1))
+    pop = sim.Population(5, sim.IF_curr_exp(tau_m=tau_m), label="pop")
+    weight = random.RandomDistribution("normal", (0.5, 0.1), rng=random.NumpyRNG(seed=2))
+    proj = sim.Projection(src, pop, sim.AllToAllConnector(), sim.StaticSynapse(weight=weight))
+    src.record("spikes")
+    sim.run(20.0)
+    drawn = pop.get("tau_m")
+    assert drawn.shape == (5,) and np.all((drawn >= 15.0) & (drawn <= 25.0))
+    np.testing.assert_allclose(sim.quantization_report()["tau_m"].asked * 1e3, drawn)
+    np.testing.assert_array_equal(pop.get("tau_m"), drawn)
+    w = proj.get("weight", format="array")
+    assert w.shape == (2, 5) and np.unique(np.round(w, 2)).size > 3
+    trains = src.get_data().segments[0].spiketrains
+    assert [list(t.magnitude) for t in trains] == [[5.0, 9.0], [7.0]]
