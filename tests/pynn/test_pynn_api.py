@@ -226,3 +226,16 @@ def test_pynn_random_distributions_and_sequences_are_drawn_once(sf_sim):
     assert w.shape == (2, 5) and np.unique(np.round(w, 2)).size > 3
     trains = src.get_data().segments[0].spiketrains
     assert [list(t.magnitude) for t in trains] == [[5.0, 9.0], [7.0]]
+
+
+def test_setup_config_reaches_the_core_at_pynn_default_timestep(sf_sim):
+    sim = sf_sim
+    for bits, worst in ((12, 0.03), (16, 0.001)):
+        sim.setup(config={"decay_bits": bits})          # PyNN's default timestep, 0.1 ms
+        assert sim.get_time_step() == 0.1
+        sim.Population(2, sim.IF_curr_exp(), label="pop")
+        report = sim.quantization_report()
+        error = abs(float(report["tau_m"].used[0]) / 0.02 - 1)
+        assert error < worst
+        assert (error > 0.01) == (bits == 12)
+        sim.end()
