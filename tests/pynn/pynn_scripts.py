@@ -51,8 +51,9 @@ def ei_network(sim, duration=1000.0, n_exc=64, n_inh=16, n_noise=40, seed=1, **s
 
 def stdp_pair(sim, duration=1000.0, seed=3, **setup):
     """One post neuron driven by 20 inputs through plastic synapses: inputs 0-9 spike a few ms
-    before five strong teacher inputs makes the neuron fire, inputs 10-19 a few ms after. Returns the
-    weights (nA) before and after learning, as read through Projection.get."""
+    before five strong teacher inputs make the neuron fire, inputs 10-19 a few ms after.
+    Returns the weights (nA) before and after learning, as read through Projection.get, and the
+    number of post spikes."""
     sim.setup(timestep=1.0, **setup)
     period = 50.0
     beats = np.arange(10.0, duration - 10.0, period)

@@ -24,7 +24,8 @@ def test_ei_network_runs_unchanged_on_brian2_and_the_twin_and_agrees(brian2_sim,
         a = spike_agreement(_raster(reference[label], steps), _raster(core[label], steps))
         print(f"{label}: pyNN.brian2 {a['spikes_reference']} spikes, spikeforge model:// "
               f"{a['spikes_other']}; rate error {100 * a['rate_error_relative']:.1f} %, "
-              f"coincidence factor {a['gamma']:.3f}, identical {100 * a['identical_fraction']:.1f} %")
+              f"coincidence factor {a['gamma']:.3f}, "
+              f"identical {100 * a['identical_fraction']:.1f} %")
         assert a["spikes_reference"] > 100
         assert a["rate_error_relative"] < 0.2
         assert a["gamma"] > 0.5
