@@ -346,6 +346,7 @@ class Population:
         Population._count += 1
         self.label = label or f"population{Population._count}"
         self._recording = set()
+        self._cleared = (0, 0)          # (segment, runs in it) that get_data(clear=True) dropped
         self._initial = dict(initial_values or {})
         self._check_initial()
         self._sf_pop = None
@@ -496,7 +497,12 @@ class Population:
                 raise PyNNError(f"{self.label}: {name!r} was not recorded: call "
                                 f"{self.label}.record({name!r}) before run()")
         block = neo.Block(name=self.label, **(annotations or {}))
+        first, skip = self._cleared
         for index, results in enumerate(state.segments or [[]]):
+            if index < first:
+                continue
+            if index == first:
+                results = results[skip:]
             spikes, v = self._collect(results, "v" in variables)
             one = run_to_neo(spikes, dt_ms=state.dt_ms, probe_ids=(
                 range(self.size) if v is not None else ()),
@@ -506,15 +512,16 @@ class Population:
             segment.index = index
             if "spikes" not in variables:
                 segment.spiketrains = []
-            if not self.celltype.is_source:
-                # a neuron's spike (and v) of step k is known at the end of the step, at
-                # (k + 1) dt: the time PyNN's other backends give it
-                shift = state.dt_ms * pq.ms
-                segment.spiketrains = [neo.SpikeTrain(
-                    train.times + shift, t_start=train.t_start, t_stop=train.t_stop + shift,
-                    name=train.name) for train in segment.spiketrains]
-                for signal in segment.analogsignals:
-                    signal.t_start = shift
+            # the segment starts where its first kept run starts; a neuron's spike (and v)
+            # of step k is known at the end of the step, at (k + 1) dt, where pyNN.brian2
+            # puts it too
+            start = results[0].start * state.dt_ms * pq.ms if results else 0 * pq.ms
+            shift = start + (0 if self.celltype.is_source else state.dt_ms) * pq.ms
+            segment.spiketrains = [neo.SpikeTrain(
+                train.times + shift, t_start=start, t_stop=train.t_stop + shift,
+                name=train.name) for train in segment.spiketrains]
+            for signal in segment.analogsignals:
+                signal.t_start = shift
             for k, train in enumerate(segment.spiketrains):
                 train.segment = segment
                 train.annotate(source_population=self.label, source_id=k, source_index=k)
@@ -551,8 +558,9 @@ class Population:
         return spikes, v
 
     def _clear(self):
-        state = _current()
-        state.segments = [[]]
+        """Forget what was recorded so far (for this population only)."""
+        segments = _current().segments
+        self._cleared = (max(0, len(segments) - 1), len(segments[-1]) if segments else 0)
 
     def get_spike_counts(self, gather=True):
         """Spikes of each neuron in the current segment, ``{index: count}``."""

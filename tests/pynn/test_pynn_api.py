@@ -239,3 +239,25 @@ def test_setup_config_reaches_the_core_at_pynn_default_timestep(sf_sim):
         assert error < worst
         assert (error > 0.01) == (bits == 12)
         sim.end()
+
+
+def test_get_data_clear_forgets_one_population_only(sf_sim):
+    import quantities as pq
+
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    src, pop, _ = _drive(sim, weight=1.5, cm=0.25, times=(10.0, 60.0))
+    pop.record(["spikes", "v"])
+    src.record("spikes")
+    sim.run(40.0)
+    first = pop.get_data(clear=True).segments[0]
+    assert first.spiketrains[0].size == 1
+    sim.run(40.0)
+    later = pop.get_data().segments[0]
+    assert later.t_start == 40.0 * pq.ms
+    times = later.spiketrains[0].rescale(pq.ms).magnitude
+    assert times.size == 1 and 61.0 <= times[0] <= 66.0
+    assert later.filter(name="v")[0].shape == (40, 4)
+    # the source was not cleared: both runs, both spikes
+    inputs = src.get_data().segments[0].spiketrains[0].rescale(pq.ms).magnitude
+    np.testing.assert_array_equal(inputs, [10.0, 60.0])
