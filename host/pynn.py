@@ -483,8 +483,8 @@ class Population:
         ``reset``: a SpikeTrain per neuron (ms) and an AnalogSignal ``v`` (mV)."""
         from spikeforge._extras import require
 
-        neo = require("neo", "pynn")
-        pq = require("quantities", "pynn")
+        neo = require("neo", "pynn", "Population.get_data")
+        pq = require("quantities", "pynn", "Population.get_data")
         from .formats.neo_io import run_to_neo
 
         state = _current()

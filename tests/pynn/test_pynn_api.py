@@ -261,3 +261,21 @@ def test_get_data_clear_forgets_one_population_only(sf_sim):
     # the source was not cleared: both runs, both spikes
     inputs = src.get_data().segments[0].spiketrains[0].rescale(pq.ms).magnitude
     np.testing.assert_array_equal(inputs, [10.0, 60.0])
+
+
+def test_get_data_without_neo_names_the_extra(sf_sim, monkeypatch):
+    import sys
+
+    from spikeforge._extras import MissingExtra
+
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    pop = sim.Population(2, sim.IF_curr_exp(), label="pop")
+    pop.record("spikes")
+    sim.run(10.0)           # running needs no extra
+    monkeypatch.setitem(sys.modules, "neo", None)
+    with pytest.raises(MissingExtra) as info:
+        pop.get_data()
+    assert str(info.value) == ("Population.get_data: the Python package `neo` is not "
+                               "installed; pip install 'spikeforge[pynn]' (in a checkout: "
+                               "scripts/setup)")
