@@ -620,6 +620,9 @@ class FixedProbabilityConnector(_Connector):
     def __init__(self, p_connect, allow_self_connections=True, rng=None, safe=True,
                  callback=None):
         self.p_connect = float(p_connect)
+        if not 0.0 <= self.p_connect <= 1.0:
+            raise PyNNError(f"FixedProbabilityConnector p_connect={p_connect!r} is not a "
+                            f"probability: give a value from 0 to 1")
         self.allow_self_connections = bool(allow_self_connections)
         self.seed = getattr(rng, "seed", None)
 

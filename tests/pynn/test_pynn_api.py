@@ -279,3 +279,18 @@ def test_get_data_without_neo_names_the_extra(sf_sim, monkeypatch):
     assert str(info.value) == ("Population.get_data: the Python package `neo` is not "
                                "installed; pip install 'spikeforge[pynn]' (in a checkout: "
                                "scripts/setup)")
+
+
+def test_more_spike_sources_than_input_lines_is_an_error(sf_sim):
+    sf_sim.setup(timestep=1.0)
+    sf_sim.Population(1100, sf_sim.SpikeSourcePoisson(rate=5.0), label="noise")
+    sf_sim.Population(2, sf_sim.IF_curr_exp(), label="pop")
+    with pytest.raises(sf_sim.PyNNError, match=r"the network has 1100 spike sources; the device "
+                       r"model:// holds at most 1024 input lines"):
+        sf_sim.run(1.0)
+
+
+def test_a_connection_probability_above_one_is_an_error(sf_sim):
+    sf_sim.setup(timestep=1.0)
+    with pytest.raises(sf_sim.PyNNError, match=r"p_connect=1.5 is not a probability"):
+        sf_sim.FixedProbabilityConnector(1.5)
