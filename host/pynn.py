@@ -43,7 +43,7 @@ from .model.quantize import Stdp
 __all__ = [
     "setup", "run", "run_until", "reset", "end", "get_time_step", "get_current_time",
     "get_min_delay", "get_max_delay", "num_processes", "rank", "quantization_report",
-    "Population", "Projection", "IF_curr_exp", "IF_curr_delta", "SpikeSourceArray",
+    "Population", "PopulationView", "Projection", "IF_curr_exp", "IF_curr_delta", "SpikeSourceArray",
     "SpikeSourcePoisson", "IF_cond_exp", "IF_cond_alpha", "IF_curr_alpha", "Izhikevich",
     "EIF_cond_exp_isfa_ista", "HH_cond_exp", "AllToAllConnector", "OneToOneConnector",
     "FixedProbabilityConnector", "FromListConnector", "ArrayConnector", "StaticSynapse",
@@ -355,6 +355,10 @@ class Population:
     def __len__(self):
         return self.size
 
+    def __getitem__(self, selector):
+        """A :class:`PopulationView` of some neurons (a slice, indices or a boolean mask)."""
+        return PopulationView(self, selector)
+
     def __repr__(self):
         return f"Population({self.size}, {type(self.celltype).__name__}, label={self.label!r})"
 
@@ -571,6 +575,77 @@ class Population:
         return float(np.mean(list(self.get_spike_counts().values())))
 
 
+class PopulationView:
+    """Some neurons of a population: ``pop[0:10]``, ``pop[[1, 5]]``. A view can be the pre or
+    post of a :class:`Projection`; ``record`` records the whole population and ``get_data``
+    gives the view's neurons."""
+
+    def __init__(self, parent, selector, label=None):
+        if isinstance(parent, PopulationView):
+            parent, base = parent.parent, parent.indices
+        else:
+            base = np.arange(parent.size)
+        try:
+            indices = np.atleast_1d(base[selector])
+        except IndexError as error:
+            raise PyNNError(f"{parent.label}[{selector!r}]: {error}") from None
+        if indices.size == 0:
+            raise PyNNError(f"{parent.label}[{selector!r}] selects no neuron")
+        if np.unique(indices).size != indices.size:
+            raise PyNNError(f"{parent.label}[{selector!r}] selects a neuron twice")
+        self.parent, self.indices = parent, indices
+        self.size = int(indices.size)
+        self.label = label or f"view of {parent.label}"
+
+    @property
+    def celltype(self):
+        return self.parent.celltype
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, selector):
+        return PopulationView(self, selector)
+
+    def __repr__(self):
+        return f"PopulationView({self.parent.label}, {self.size} neurons)"
+
+    def record(self, variables, to_file=None, sampling_interval=None):
+        self.parent.record(variables, to_file=to_file, sampling_interval=sampling_interval)
+
+    def get(self, name, gather=True, simplify=True):
+        value = self.parent.get(name)
+        return value[self.indices] if np.ndim(value) else value
+
+    def get_spike_counts(self, gather=True):
+        counts = self.parent.get_spike_counts()
+        return {k: counts[int(i)] for k, i in enumerate(self.indices)}
+
+    def get_data(self, variables="all", gather=True, clear=False, annotations=None):
+        block = self.parent.get_data(variables, clear=clear, annotations=annotations)
+        block.name = self.label
+        keep = {int(i): k for k, i in enumerate(self.indices)}
+        for segment in block.segments:
+            trains = [t for t in segment.spiketrains if t.annotations["source_index"] in keep]
+            trains.sort(key=lambda t: keep[t.annotations["source_index"]])
+            segment.spiketrains = trains
+            signals = []
+            for signal in segment.analogsignals:
+                part = signal[:, self.indices]
+                part.array_annotate(channel_index=self.indices)
+                signals.append(part)
+            segment.analogsignals = signals
+        return block
+
+
+def _root(pop):
+    return pop.parent if isinstance(pop, PopulationView) else pop
+
+
+def _indices(pop):
+    return pop.indices if isinstance(pop, PopulationView) else np.arange(pop.size)
+
+
 def _plain(value):
     """A PyNN Sequence (or anything array-like) as a float array of ms."""
     return np.asarray(getattr(value, "value", value), dtype=float).reshape(-1)
@@ -740,10 +815,10 @@ class Projection:
         _frozen("creating a Projection")
         pre, post = presynaptic_population, postsynaptic_population
         for role, pop in (("presynaptic", pre), ("postsynaptic", post)):
-            if not isinstance(pop, Population):
-                raise PyNNError(f"Projection {role} population must be a Population, not "
-                                f"{type(pop).__name__}")
-        if post.celltype.is_source:
+            if not isinstance(pop, (Population, PopulationView)):
+                raise PyNNError(f"Projection {role} population must be a Population or a "
+                                f"PopulationView, not {type(pop).__name__}")
+        if _root(post).celltype.is_source:
             raise PyNNError(f"Projection onto {post.label}: a spike source has no synapses")
         if not isinstance(connector, _Connector):
             raise PyNNError(f"connector {type(connector).__name__} is not supported: use "
@@ -794,12 +869,22 @@ class Projection:
                             f"current-based synapses are {want} in PyNN (got {w[sign_wrong][0]:g})")
         return w
 
+    def _ends(self):
+        """The populations behind pre and post, and the indices of the neurons taking part."""
+        return (_root(self.pre), _indices(self.pre), _root(self.post), _indices(self.post))
+
     def _sf(self):
         if self._sf_proj is not None:
             return self._sf_proj
         state = _current()
-        scale = self.post._weight_scale()
-        connector = self.connector._sf(state)
+        pre, pi, post, qi = self._ends()
+        scale = post._weight_scale()[qi]
+        same = pre is post and np.array_equal(pi, qi)
+        mask = self.connector._sf(state).pairs(pi.size, qi.size, same)
+        # in the populations' own indices (a view connects a part of its population)
+        full = np.zeros((pre.size, post.size))
+        full[np.ix_(pi, qi)] = self._weights * scale[None, :]
+        pairs = [(int(pi[i]), int(qi[j])) for i, j in zip(*np.nonzero(mask))]
         stdp = None
         if isinstance(self.synapse_type, STDPMechanism):
             scales = np.unique(scale)
@@ -808,14 +893,16 @@ class Projection:
                                 f"tau_m / cm is not supported (the learning rule is in the "
                                 f"core's weight units): give {self.post.label} one tau_m and cm")
             stdp = self.synapse_type._stdp(float(scales[0]))
-        self._sf_proj = net.Projection(self.pre._sf(), self.post._sf(), connector,
-                                       weight=self._weights * scale[None, :], stdp=stdp,
-                                       label=self.label)
+        self._sf_proj = net.Projection(pre._sf(), post._sf(), net.FromList(pairs),
+                                       weight=full, stdp=stdp, label=self.label)
         return self._sf_proj
 
+    def _connected(self):
+        _, pi, _, qi = self._ends()
+        return self._sf().connected[np.ix_(pi, qi)]
+
     def __len__(self):
-        self._sf()
-        return int(self._sf_proj.connected.sum())
+        return int(self._connected().sum())
 
     def size(self, gather=True):
         return len(self)
@@ -830,20 +917,22 @@ class Projection:
             if name not in ("weight", "delay"):
                 raise PyNNError(f"Projection.get({name!r}): available are 'weight' and 'delay'")
         state = _current()
-        self._sf()
+        proj = self._sf()
         if state.session is not None:
-            volts = state.session.weights(self._sf_proj)
+            volts = state.session.weights(proj)
         else:
-            volts = np.where(self._sf_proj.connected, self._sf_proj.weight, np.nan)
-        arrays = {"weight": volts / self.post._weight_scale()[None, :],
-                  "delay": np.where(self._sf_proj.connected, state.dt_ms, np.nan)}
+            volts = np.where(proj.connected, proj.weight, np.nan)
+        _, pi, post, qi = self._ends()
+        connected = self._connected()
+        arrays = {"weight": volts[np.ix_(pi, qi)] / post._weight_scale()[qi][None, :],
+                  "delay": np.where(connected, state.dt_ms, np.nan)}
         if format == "array":
             out = [arrays[name] for name in names]
             return out[0] if isinstance(attribute_names, str) else out
         if format != "list":
             raise PyNNError(f"Projection.get format={format!r}: use 'list' or 'array'")
         rows = []
-        for i, j in zip(*np.nonzero(self._sf_proj.connected)):
+        for i, j in zip(*np.nonzero(connected)):
             values = tuple(float(arrays[name][i, j]) for name in names)
             rows.append(((int(i), int(j)) if with_address else ()) + values)
         return rows

@@ -294,3 +294,30 @@ def test_a_connection_probability_above_one_is_an_error(sf_sim):
     sf_sim.setup(timestep=1.0)
     with pytest.raises(sf_sim.PyNNError, match=r"p_connect=1.5 is not a probability"):
         sf_sim.FixedProbabilityConnector(1.5)
+
+
+def test_population_views_connect_and_read_a_part_of_a_population(sf_sim):
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    src = sim.Population(4, sim.SpikeSourceArray(spike_times=[10.0]), label="src")
+    pop = sim.Population(6, sim.IF_curr_exp(cm=0.25, tau_refrac=2.0), label="pop")
+    # sources 2 and 3 drive neurons 1, 3 and 5 hard enough to fire them
+    proj = sim.Projection(src[2:], pop[1::2], sim.AllToAllConnector(),
+                          sim.StaticSynapse(weight=0.8))
+    assert len(proj) == 6
+    view = pop[[5, 1, 0]]
+    view.record(["spikes", "v"])
+    sim.run(30.0)
+    w = proj.get("weight", format="array")
+    assert w.shape == (2, 3)
+    np.testing.assert_allclose(w, 0.8, rtol=0.01)
+    segment = view.get_data().segments[0]
+    assert [t.annotations["source_index"] for t in segment.spiketrains] == [5, 1, 0]
+    assert [t.size for t in segment.spiketrains] == [1, 1, 0]
+    v = segment.filter(name="v")[0]
+    assert v.shape == (30, 3)
+    assert list(v.array_annotations["channel_index"]) == [5, 1, 0]
+    assert view.get_spike_counts() == {0: 1, 1: 1, 2: 0}
+    assert sum(pop.get_spike_counts().values()) == 3
+    with pytest.raises(sf_sim.PyNNError, match=r"selects a neuron twice"):
+        pop[[1, 1]]
