@@ -32,6 +32,7 @@ time step, more neurons or inputs than a core holds, cell types other than ``IF_
 """
 
 import math
+import warnings
 
 import numpy as np
 
@@ -48,6 +49,7 @@ __all__ = [
     "EIF_cond_exp_isfa_ista", "HH_cond_exp", "AllToAllConnector", "OneToOneConnector",
     "FixedProbabilityConnector", "FromListConnector", "ArrayConnector", "StaticSynapse",
     "STDPMechanism", "SpikePairRule", "AdditiveWeightDependence", "PyNNError",
+    "QuantizationWarning",
 ]
 
 #: the most neurons (and input lines) one core holds (CoreConfig's limits)
@@ -57,6 +59,11 @@ MAX_INPUTS = 1024
 
 class PyNNError(ConfigError):
     """A PyNN construct this backend cannot run as written."""
+
+
+class QuantizationWarning(UserWarning):
+    """What the quantiser warns of when the network is compiled (a weight that rounds to zero,
+    a learning step far from the one asked for, ...)."""
 
 
 # -- the simulator state ------------------------------------------------------------------------
@@ -155,6 +162,9 @@ def _build():
     from .runs.session import open as open_session
 
     state.compiled = network.compile()
+    for text in state.compiled.report.warnings:
+        warnings.warn(f"quantisation: {text} (sim.quantization_report() has every parameter)",
+                      QuantizationWarning, stacklevel=3)
     state.session = open_session(device, network)
     state.segments = [[]]
     return state.session

@@ -321,3 +321,17 @@ def test_population_views_connect_and_read_a_part_of_a_population(sf_sim):
     assert sum(pop.get_spike_counts().values()) == 3
     with pytest.raises(sf_sim.PyNNError, match=r"selects a neuron twice"):
         pop[[1, 1]]
+
+
+def test_the_quantiser_warnings_reach_the_script_at_the_first_run(sf_sim):
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[5.0]), label="src")
+    pop = sim.Population(1, sim.IF_curr_exp(), label="pop")
+    # 0.0005 nA is 10 uV of R I: far below the weight unit set by the 2 nA synapse
+    sim.Projection(src, pop, sim.FromListConnector([(0, 0, 2.0)]))
+    other = sim.Population(1, sim.SpikeSourceArray(spike_times=[5.0]), label="other")
+    sim.Projection(other, pop, sim.FromListConnector([(0, 0, 0.0005)]))
+    with pytest.warns(sim.QuantizationWarning, match=r"quantisation: .*round to zero.*"
+                      r"sim.quantization_report\(\)"):
+        sim.run(10.0)
