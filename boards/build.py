@@ -152,7 +152,7 @@ def _sync_clock(clocks, clk_hz):
 
 # -- the build ----------------------------------------------------------------------------------
 
-def _overrides(spec, config, name, *, force_spram=False):
+def _overrides(spec, config, name, *, force_spram=False, clk_hz=None):
     family = spec.device.family
     if family == "xilinx7":
         return {}
@@ -162,6 +162,9 @@ def _overrides(spec, config, name, *, force_spram=False):
         opts["nextpnr_opts"] += " --router router2"
     if spec.seed is not None:
         opts["nextpnr_opts"] += f" --seed {spec.seed}"
+    if family == "gowin":
+        # the Apicula flow passes no clock constraint; nextpnr would time against 12 MHz
+        opts["nextpnr_opts"] += f" --freq {clk_hz / 1e6:g}"
     if family == "ice40":
         synth = ["-dsp", "-abc9"]
         # The iCE40 has no LUT RAM: Yosys would build small memories (input map, probe list,
@@ -267,7 +270,8 @@ def build(board, config=None, *, out_dir="build", clk_hz=None, baud=None, do_bui
         # prepare() converts to Verilog through $YOSYS when set: use the same tools
         os.environ.update({key: env[key] for key in TOOL_ENV})
         plan = platform.prepare(top, NAME, **_overrides(spec, config, NAME,
-                                                        force_spram=force_spram))
+                                                        force_spram=force_spram,
+                                                        clk_hz=top.clk_hz))
     finally:
         for key, value in saved.items():
             if value is None:

@@ -93,6 +93,7 @@ def test_tang_nano_9k_plan_uses_himbaechel_and_apicula(tmp_path):
     script = (tmp_path / "build_spikeforge.sh").read_text()
     assert "nextpnr-himbaechel" in script and "--vopt family=GW1N-9C" in script
     assert "--vopt cst=spikeforge.cst" in script and "--report spikeforge.report.json" in script
+    assert "--freq 27 " in script          # nextpnr times against the core clock
     assert "gowin_pack" in script and "-o spikeforge.fs" in script
     cst = (tmp_path / "spikeforge.cst").read_text()
     assert 'IO_LOC "uart_0__rx__io" 18;' in cst and 'IO_LOC "uart_0__tx__io" 17;' in cst
