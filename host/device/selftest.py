@@ -18,7 +18,8 @@ order, each recorded as a :class:`Check` (passed or not, a one-line message, fig
     twin (``model://``); spikes, probes of ``v`` and ``i``, the final weights, masks and all
     state must agree bit for bit.
 ``paced``
-    A paced run (a period several times the measured step time) keeps its period: STATUS
+    A paced run (four times the measured step time, at least :data:`MIN_PERIOD_US`) keeps its
+    period: STATUS
     ``step_overruns`` does not move, and the run still agrees with the twin.
 
 A last check, ``link errors``, compares the board's error counters at the end with those at the
@@ -38,7 +39,10 @@ from ...rtl.regions import Region, region_crc, region_depth, region_width
 from ..model.params import random_inputs, random_network
 from .base import DeviceError, ModelDevice, network_regions
 
-__all__ = ["Check", "Report", "selftest", "ERROR_COUNTERS"]
+__all__ = ["Check", "Report", "selftest", "ERROR_COUNTERS", "MIN_PERIOD_US"]
+
+#: The shortest period of the paced run, in microseconds.
+MIN_PERIOD_US = 5000
 
 #: STATUS counters that count link errors; any increase fails the self-test.
 ERROR_COUNTERS = ("crc_errors", "frame_errors", "uart_framing_errors", "uart_overruns", "nacks")
@@ -280,7 +284,9 @@ def check_networks(device, model, rng, networks, steps):
 def check_paced(device, model, rng, steps, step_cycles, clk_hz):
     c = device.config
     step_us = step_cycles * 1e6 / clk_hz if step_cycles and clk_hz else 0
-    period_us = max(1000, int(math.ceil(4 * step_us)))
+    # at least 5 ms: a USB serial bridge may hold bytes back for a millisecond or two, and
+    # inputs return credits only with outputs
+    period_us = max(MIN_PERIOD_US, int(math.ceil(4 * step_us)))
     network = random_network(c, rng, regime="active")
     raster = random_inputs(c, rng, steps, 0.2)
     before = _status(device).get("step_overruns")
