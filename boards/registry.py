@@ -243,8 +243,9 @@ BOARDS = {spec.name: spec for spec in [
         clk_hz=27e6,
         baud=1_000_000,
         # with learning on; the iCEBreaker's trims of logic (no adaptive threshold or Poisson
-        # generators, 16-bit state, the lean engine): 8,898 of 8,640 LUT4 without them
-        sizes=dict(neurons=128, inputs=32, lanes=1, banks=1, stdp=True,
+        # generators, 16-bit state, the lean engine): 8,898 of 8,640 LUT4 without them at
+        # N=128. N=160 M=32: 6,166 LUT4, all 26 B-SRAM, 55.6 MHz routed (docs/boards.md)
+        sizes=dict(neurons=160, inputs=32, lanes=1, banks=1, stdp=True,
                    adaptive_threshold=False, poisson=False, v_bits=16, i_bits=16,
                    theta_bits=8, refrac_bits=4),
         link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True),
