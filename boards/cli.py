@@ -103,9 +103,10 @@ def build_command(board_name, neurons, inputs, lanes, weight_bits, learning, clo
     if learning and spec.sizes.get("single_port_weights"):
         raise BoardError(
             f"the {spec.title} keeps its weights in single-ported SPRAM, which leaves no "
-            f"cycle for on-chip learning to write them back (docs/boards.md)",
-            "build without --learning, or learn on an ECP5 board or on the simulated board "
-            "(sim://) and load the learned weights")
+            f"cycle for on-chip learning to write them back, and with learning its logic "
+            f"does not fit even at N=32 (docs/boards.md)",
+            "build without --learning, or learn on the Tang Nano 9K, an ECP5 board or the "
+            "simulated board (sim://) and load the learned weights")
     config = spec.default_config(**_config_fields(neurons, inputs, lanes, weight_bits,
                                                   learning))
     out_dir = Path(out_dir or Path("build") / spec.name)

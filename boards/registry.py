@@ -39,12 +39,12 @@ class Device:
     name : str
         Part number as the vendor writes it.
     family : str
-        ``"ice40"``, ``"ecp5"`` or ``"xilinx7"``: selects the block RAM shapes of the model.
+        ``"ice40"``, ``"ecp5"``, ``"gowin"`` or ``"xilinx7"``: selects the block RAM shapes of the model.
     luts, ffs : int
         Logic cells (4-input LUTs on Lattice, 6-input LUTs on Xilinx) and flip-flops.
     bram_count, bram_bits : int
         Number of block RAMs and the bits of one (iCE40 EBR 4 Kibit, ECP5 DP16KD 18 Kibit,
-        Xilinx RAMB36 36 Kibit).
+        Gowin B-SRAM 18 Kibit, Xilinx RAMB36 36 Kibit).
     spram_count : int
         Single-port 16 K × 16 RAMs (iCE40 UltraPlus only).
     dsps : int
@@ -61,7 +61,8 @@ class Device:
 
     @property
     def bram_kind(self):
-        return {"ice40": "EBR", "ecp5": "DP16KD", "xilinx7": "RAMB36"}[self.family]
+        return {"ice40": "EBR", "ecp5": "DP16KD", "gowin": "BSRAM",
+                "xilinx7": "RAMB36"}[self.family]
 
 
 UP5K = Device("iCE40UP5K", "ice40", luts=5280, ffs=5280, bram_count=30, bram_bits=4096,
@@ -70,6 +71,8 @@ ECP5_85 = Device("LFE5U-85F", "ecp5", luts=83640, ffs=83640, bram_count=208, bra
                  dsps=156)
 ECP5_85_5G = Device("LFE5UM5G-85F", "ecp5", luts=83640, ffs=83640, bram_count=208,
                     bram_bits=18432, dsps=156)
+GW1NR_9 = Device("GW1NR-LV9QN88PC6/I5", "gowin", luts=8640, ffs=6480, bram_count=26,
+                  bram_bits=18432, dsps=20)
 XC7A35T = Device("xc7a35t", "xilinx7", luts=20800, ffs=41600, bram_count=50, bram_bits=36864,
                  dsps=90)
 
@@ -229,11 +232,32 @@ BOARDS = {spec.name: spec for spec in [
         loader_args=("-b", "cmoda7_35t"),
         notes="built with Vivado; the open toolchain has no Artix-7 flow on PyPI",
     ),
+    BoardSpec(
+        name="tang_nano_9k",
+        title="Sipeed Tang Nano 9K (Gowin GW1NR-9)",
+        platform=".platforms:TangNano9kPlatform",
+        device=GW1NR_9,
+        clk_in_hz=27e6,
+        # the core runs from the 27 MHz oscillator (no PLL); 1 Mbaud = 27 MHz / 27 through the
+        # on-board BL702 USB bridge
+        clk_hz=27e6,
+        baud=1_000_000,
+        # with learning on; the iCEBreaker's trims of logic (no adaptive threshold or Poisson
+        # generators, 16-bit state, the lean engine): 8,898 of 8,640 LUT4 without them at
+        # N=128. N=160 M=32: 6,166 LUT4, all 26 B-SRAM, 55.6 MHz routed (docs/boards.md)
+        sizes=dict(neurons=160, inputs=32, lanes=1, banks=1, stdp=True,
+                   adaptive_threshold=False, poisson=False, v_bits=16, i_bits=16,
+                   theta_bits=8, refrac_bits=4),
+        link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True),
+        loader_args=("-b", "tangnano9k"),
+        bitstream_ext="fs",
+    ),
 ]}
 
 
 #: Other names accepted for a board (the name of its exact variant).
-ALIASES = {"ulx3s-85f": "ulx3s", "ecpix5-85": "ecpix5", "cmod-a7-35t": "cmod_a7"}
+ALIASES = {"ulx3s-85f": "ulx3s", "ecpix5-85": "ecpix5", "cmod-a7-35t": "cmod_a7",
+           "tangnano9k": "tang_nano_9k", "tang-nano-9k": "tang_nano_9k"}
 
 
 def get_board(name):

@@ -32,6 +32,8 @@ __all__ = ["MemoryNeed", "Estimate", "memories", "link_memories", "estimate", "c
 BRAM_SHAPES = {
     "ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
     "ecp5": ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+    # B-SRAM in semi-dual port mode
+    "gowin": ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
     # RAMB36 in simple dual port; counted in whole RAMB36 (a RAMB18 half counts 0.5)
     "xilinx7": ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36),
                 (512, 72)),
@@ -43,7 +45,8 @@ XILINX_LUTRAM_MAX_BITS = 2048
 
 
 def _distributed(family, depth, width):
-    if family == "ecp5":
+    if family in ("ecp5", "gowin"):
+        # ECP5 TRELLIS_DPR16X4 and Gowin RAM16SDP4 are both 16 x 4 LUT RAM cells
         return -(-depth // 16) * -(-width // 4) <= ECP5_LUTRAM_MAX_CELLS
     if family == "xilinx7":
         return depth * width <= XILINX_LUTRAM_MAX_BITS

@@ -16,13 +16,14 @@ from .load import load_command
 from .plot import plot_command
 from .read import read_command
 from .run import run_command
+from .selftest import selftest_command
 from .sweep import sweep_command
 
 __all__ = ["COMMANDS", "register"]
 
 COMMANDS = (info_command, load_command, run_command, read_command, compare_command,
             import_nir_command, export_nir_command, plot_command, bench_group, build_command,
-            flash_command, demo_group, agree_command, sweep_command)
+            flash_command, demo_group, agree_command, sweep_command, selftest_command)
 
 
 def register(group):

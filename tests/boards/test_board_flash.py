@@ -43,6 +43,13 @@ def test_ulx3s_command_loads_sram_by_default_and_flash_on_request():
         ["ofl", "-b", "ulx3s", "-f", "x.bit"]
 
 
+def test_tang_nano_9k_command_loads_sram_through_its_usb_jtag():
+    assert loader_command("tang_nano_9k", "x.fs", loader="ofl") == \
+        ["ofl", "-b", "tangnano9k", "-m", "x.fs"]
+    assert loader_command("tangnano9k", "x.fs", loader="ofl", to_flash=True) == \
+        ["ofl", "-b", "tangnano9k", "-f", "x.fs"]
+
+
 def test_missing_tool(tmp_path, bitstream, monkeypatch):
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     with pytest.raises(BoardError) as info:

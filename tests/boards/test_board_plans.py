@@ -13,7 +13,8 @@ from spikeforge.config import CoreConfig
 #: test_board_synth.py
 SMALL = dict(neurons=16, inputs=8)
 
-CONSTRAINTS = {"ice40": "spikeforge.pcf", "ecp5": "spikeforge.lpf", "xilinx7": "spikeforge.xdc"}
+CONSTRAINTS = {"ice40": "spikeforge.pcf", "ecp5": "spikeforge.lpf", "gowin": "spikeforge.cst",
+               "xilinx7": "spikeforge.xdc"}
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
@@ -84,3 +85,15 @@ def test_digits_workload_formula():
     assert figures["events"] == pytest.approx(38.4)
     assert figures["cycles"] == pytest.approx(38.4 * 64 + 512 + OVERHEAD_BASE)
     assert figures["step_us"] == pytest.approx(figures["cycles"] / 40)
+
+
+def test_tang_nano_9k_plan_uses_himbaechel_and_apicula(tmp_path):
+    result = build("tang_nano_9k", out_dir=tmp_path, do_build=False)
+    assert result["config"]["stdp"] is True and result["clk_hz"] == 27e6
+    script = (tmp_path / "build_spikeforge.sh").read_text()
+    assert "nextpnr-himbaechel" in script and "--vopt family=GW1N-9C" in script
+    assert "--vopt cst=spikeforge.cst" in script and "--report spikeforge.report.json" in script
+    assert "--freq 27 " in script          # nextpnr times against the core clock
+    assert "gowin_pack" in script and "-o spikeforge.fs" in script
+    cst = (tmp_path / "spikeforge.cst").read_text()
+    assert 'IO_LOC "uart_0__rx__io" 18;' in cst and 'IO_LOC "uart_0__tx__io" 17;' in cst

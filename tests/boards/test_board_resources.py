@@ -133,3 +133,12 @@ def test_board_aliases_name_the_same_board():
     assert get_board("ulx3s-85f") is get_board("ulx3s")
     assert check(get_board("ulx3s-85f").default_config(neurons=512, inputs=128),
                  "ulx3s-85f").fits()
+
+
+def test_tang_nano_9k_model_matches_its_builds():
+    """Block RAM counts nextpnr reported for the Tang Nano 9K's learning builds."""
+    spec = get_board("tang_nano_9k")
+    assert spec.default_config().stdp
+    assert estimate(spec.default_config(neurons=128), spec).bram == 21
+    assert estimate(spec.default_config(), spec).bram == 26          # N=160: every B-SRAM
+    assert largest_neurons(spec.default_config(), spec) == 160
