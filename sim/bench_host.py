@@ -6,6 +6,11 @@ the RTL is built from, and what the host used before). Prints a table and writes
 load average, so figures from a busy machine can be recognised as such.
 
     python -m spikeforge.sim.bench_host --out bench_host.json
+    python -m spikeforge.sim.bench_host --reads --out bench_reads.json
+
+``--reads`` measures the receive path instead: host CPU time and wall time per step of a run on
+the simulated board (N=100, M=64, L=8, a random active network), reading everything the socket
+holds at once against pyserial's one byte per call, interleaved, medians.
 """
 
 import argparse
@@ -18,7 +23,7 @@ from unittest import mock
 from ..host.device import codec
 from ..rtl.protocol import CRC
 
-__all__ = ["bench_host"]
+__all__ = ["bench_host", "bench_reads"]
 
 
 def _reference_crc(data):
@@ -61,16 +66,69 @@ def bench_host(sizes=(64, 256, 1024, 4096), repeat=None):
             "note": "before = amaranth CRC.compute, after = zlib.crc32; COBS is the same in both"}
 
 
+def bench_reads(steps=1000, repeats=4, neurons=100):
+    """Host CPU and wall time per step on ``sim://`` with bulk and byte-wise socket reads,
+    interleaved (``repeats`` runs of ``steps`` steps each); medians."""
+    import statistics
+
+    import numpy as np
+
+    from ..config import CoreConfig
+    from ..host.device import open_device
+    from ..host.device.link import SerialDevice
+    from ..host.model.params import random_inputs, random_network
+
+    config = CoreConfig(neurons=neurons, inputs=64, lanes=8)
+    network = random_network(config, np.random.default_rng(3), regime="active")
+    raster = random_inputs(config, np.random.default_rng(4), steps, 0.1)
+    runs = {"bulk": [], "bytewise": []}
+    try:
+        with open_device("sim://", config) as device:
+            device.load_network(network)
+            for _ in range(repeats):
+                for variant in runs:
+                    SerialDevice.bulk_read = variant == "bulk"
+                    device.reset("state")
+                    cpu, wall = time.process_time(), time.perf_counter()
+                    result = device.run(inputs=raster)
+                    runs[variant].append((time.process_time() - cpu,
+                                          time.perf_counter() - wall,
+                                          int(result.spikes.sum())))
+    finally:
+        SerialDevice.bulk_read = True
+    rows = []
+    for variant, samples in runs.items():
+        rows.append({"variant": variant, "steps": steps, "spikes": samples[0][2],
+                     "host_cpu_us_per_step": round(
+                         statistics.median(x[0] for x in samples) / steps * 1e6, 1),
+                     "steps_per_s": round(steps / statistics.median(x[1] for x in samples))})
+    if rows[0]["spikes"] != rows[1]["spikes"]:
+        raise RuntimeError("bulk and byte-wise reads gave different runs: not comparable")
+    return {"rows": rows, "config": config.describe(), "loadavg": os.getloadavg(),
+            "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
+    parser.add_argument("--reads", action="store_true",
+                        help="measure the receive path on sim:// instead of the codec")
     args = parser.parse_args(argv)
-    result = bench_host()
-    print(f"load average {result['loadavg'][0]:.2f} on {result['cpus']} CPUs")
-    print(f"{'variant':<8} {'bytes':>6} {'encode µs/KiB':>14} {'decode µs/KiB':>14}")
-    for row in result["rows"]:
-        print(f"{row['variant']:<8} {row['payload_bytes']:>6} {row['encode_us_per_kib']:>14.1f} "
-              f"{row['decode_us_per_kib']:>14.1f}")
+    if args.reads:
+        result = bench_reads()
+        print(f"load average {result['loadavg'][0]:.2f} on {result['cpus']} CPUs; "
+              f"{result['config']}")
+        print(f"{'variant':<9} {'host CPU µs/step':>17} {'steps/s':>8} {'spikes':>7}")
+        for row in result["rows"]:
+            print(f"{row['variant']:<9} {row['host_cpu_us_per_step']:>17.1f} "
+                  f"{row['steps_per_s']:>8} {row['spikes']:>7}")
+    else:
+        result = bench_host()
+        print(f"load average {result['loadavg'][0]:.2f} on {result['cpus']} CPUs")
+        print(f"{'variant':<8} {'bytes':>6} {'encode µs/KiB':>14} {'decode µs/KiB':>14}")
+        for row in result["rows"]:
+            print(f"{row['variant']:<8} {row['payload_bytes']:>6} "
+                  f"{row['encode_us_per_kib']:>14.1f} {row['decode_us_per_kib']:>14.1f}")
     if args.out:
         with open(args.out, "w") as file:
             json.dump(result, file, indent=2)
