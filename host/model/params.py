@@ -81,7 +81,7 @@ def global_ranges(config):
         "v_min": (_signed(config.v_bits) if config.v_floor else
                   (config.v_range[0], config.v_range[0],
                    "the bottom of the v range: no membrane floor built (v_floor=False)")),
-        "sr_seed": (1, (1 << 32) - 1, "non-zero unsigned 32-bit: a seed of 0 stays 0"),
+        "sr_seed": (0, (1 << 32) - 1, "unsigned 32-bit; 0, the power-on value, stays 0"),
     }
 
 

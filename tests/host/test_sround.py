@@ -112,8 +112,8 @@ def test_seed_advances_twice_per_learning_step_only():
 
 
 def test_bad_seed_and_floor_give_clear_errors():
-    with pytest.raises(ConfigError, match=r"sr_seed=0 is out of range 1\.\.4294967295"):
-        network(SR, sr_seed=0)
+    with pytest.raises(ConfigError, match=r"sr_seed=4294967296 is out of range 0\.\.4294967295"):
+        network(SR, sr_seed=1 << 32)
     with pytest.raises(ConfigError, match="v_min=-5 is out of range .*no membrane floor"):
         network(SR, v_min=-5)
     floor = CoreConfig(neurons=4, inputs=2, lanes=4, v_floor=True)
