@@ -68,9 +68,14 @@ def backend_url(name):
 @contextlib.contextmanager
 def opened_device(url, config):
     """Open ``url`` for a core of ``config`` and close it afterwards. A device that cannot be
-    opened (unknown scheme, missing port) is a user error, reported with exit code 2."""
+    opened (unknown scheme, missing port, another configuration) is a user error, reported with
+    exit code 2; one that opens but never answers is a device failure (exit code 3)."""
+    from ..device.link import DeviceSilent
+
     try:
         device = open_device(url, config)
+    except DeviceSilent:
+        raise
     except DeviceError as error:
         raise ConfigError(f"cannot open device {url!r}: {error}") from None
     try:

@@ -40,6 +40,10 @@ class LinkError(DeviceError):
     """The link does not work; the message names the cause and the fix."""
 
 
+class DeviceSilent(LinkError):
+    """The transport opened but the device never answered: a device failure, not a bad URL."""
+
+
 class NackError(DeviceError):
     """The device refused a request; :attr:`code` is the :class:`ErrorCode`."""
 
@@ -232,7 +236,7 @@ class SerialDevice(Device):
         bad = self.decoder.errors
         detail = (f"; {bad} corrupted frames were received (last: {self.decoder.last_error}): "
                   f"check the baud rate and the cable" if bad else "")
-        return LinkError(f"no answer from {self.url} to {what} after {attempts} attempt(s) of "
+        return DeviceSilent(f"no answer from {self.url} to {what} after {attempts} attempt(s) of "
                          f"{self.timeout:g} s{detail}: {self.silence_hint}")
 
     #: What to check when the device never answers.

@@ -46,3 +46,36 @@ def test_unknown_region_names_the_known_ones():
             with pytest.raises(ConfigError, match="unknown region 99: choose one of WEIGHT"):
                 call()
 
+
+
+def test_a_device_that_opens_but_never_answers_is_a_device_failure():
+    """A port that opens (here a listening socket that reads and says nothing) but no answer to
+    IDENTIFY: exit code 3 with the device named, not the exit code 2 of a bad URL."""
+    import socket
+    import threading
+
+    from click.testing import CliRunner
+
+    from spikeforge.host.cli import main
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    accepted = []
+
+    def accept():
+        connection, _ = server.accept()
+        accepted.append(connection)         # kept open, never answered
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"socket://127.0.0.1:{port}"
+    try:
+        result = CliRunner().invoke(main, ["info", "--device", url])
+    finally:
+        for connection in accepted:
+            connection.close()
+        server.close()
+    assert result.exit_code == 3, result.output
+    assert f"no answer from {url} to IDENTIFY" in result.output
+    assert "Traceback" not in result.output
