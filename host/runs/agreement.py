@@ -21,9 +21,23 @@
 * **identical spikes** -- the spikes at the same step and neuron in both rasters over the
   spikes in either (1.0 when the rasters are equal).
 
+:func:`weight_agreement` compares the weights two simulators learned from the same start, over
+the plastic synapses (the mask):
+
+* **correlation** -- Pearson's r of the final weights, synapse by synapse;
+* **Wasserstein distance** -- the earth mover's distance between the two distributions of final
+  weights, in weight units: both sides hold the same number of synapses, so it is the mean of
+  ``|a_(k) - b_(k)|`` over the sorted values (a distribution shifted by ``c`` is ``|c|`` away);
+  also relative to the range ``w_max - w_min``;
+* **histogram distance** -- ``sum |p_b - q_b|`` (L1, 0 to 2) of the normalised histograms in
+  ``bins`` equal bins over ``[w_min, w_max]``;
+* **drift** -- the mean change of the weights over the run, on both sides; and the shares of
+  weights in the lowest and highest fifth of the range (a bimodal distribution has most there).
+
 :func:`agreement_report` runs a network file's network on several backends (``brian2``: the
 float reference of :mod:`spikeforge.host.model.brian2_ref`; anything else a device URL or name for
-:func:`~spikeforge.host.device.open_device`) with learning off and compares every pair.
+:func:`~spikeforge.host.device.open_device`), with learning off or on, and compares every pair:
+spikes always, and with learning the final weights.
 """
 
 import itertools
@@ -35,7 +49,8 @@ from spikeforge.config import ConfigError
 from ..device import DeviceError, open_device
 from .results import run_spec
 
-__all__ = ["spike_agreement", "coincidence_count", "agreement_report", "BRIAN2"]
+__all__ = ["spike_agreement", "coincidence_count", "weight_agreement", "weight_summary",
+           "agreement_report", "BRIAN2"]
 
 #: The backend name of the float Brian2 reference.
 BRIAN2 = "brian2"
@@ -130,6 +145,92 @@ def spike_agreement(reference, other, window=2):
     }
 
 
+def weight_summary(final, initial, w_min, w_max, bins=16, edge=0.2):
+    """Summary of one side's learned weights (1-d arrays over the plastic synapses): ``mean``,
+    ``drift`` (mean of ``final - initial``), ``histogram`` (counts in ``bins`` equal bins over
+    ``[w_min, w_max]``), ``low`` / ``high`` (shares in the lowest / highest ``edge`` of the
+    range)."""
+    final = np.asarray(final, dtype=float).ravel()
+    initial = np.asarray(initial, dtype=float).ravel()
+    if final.shape != initial.shape:
+        raise ValueError(f"final and initial weights differ in shape: {final.shape} and "
+                         f"{initial.shape}")
+    w_min, w_max = float(w_min), float(w_max)
+    if not w_min < w_max:
+        raise ValueError(f"w_min={w_min:g} must be below w_max={w_max:g}")
+    span = w_max - w_min
+    counts, _ = np.histogram(np.clip(final, w_min, w_max), bins=int(bins), range=(w_min, w_max))
+    size = final.size
+    return {
+        "synapses": int(size),
+        "mean": float(final.mean()) if size else None,
+        "drift": float((final - initial).mean()) if size else None,
+        "histogram": counts.tolist(),
+        "low": float(np.mean(final <= w_min + edge * span)) if size else None,
+        "high": float(np.mean(final >= w_max - edge * span)) if size else None,
+    }
+
+
+def weight_agreement(reference, other, initial, w_min, w_max, bins=16):
+    """Agreement of the final weights ``other`` with ``reference`` learned from ``initial``
+    (three 1-d arrays over the same plastic synapses, in weight units; the bounds of STDP
+    ``w_min < w_max``).
+
+    Returns plain Python values: ``synapses``, ``bins``; ``correlation`` (Pearson's r; 1.0 for
+    equal weights, None if one side is constant and they differ); ``wasserstein`` (weight
+    units) and ``wasserstein_relative`` (over ``w_max - w_min``); ``histogram_l1`` (0 to 2);
+    ``mean_abs_difference`` and ``max_abs_difference`` synapse by synapse;
+    ``identical_fraction`` (equal weights over synapses) and ``identical``;
+    ``drift_reference``, ``drift_other``, ``drift_difference`` (other minus reference); and
+    ``reference`` / ``other``: :func:`weight_summary` of each side. See the module
+    documentation for the definitions.
+    """
+    a = np.asarray(reference, dtype=float).ravel()
+    b = np.asarray(other, dtype=float).ravel()
+    start = np.asarray(initial, dtype=float).ravel()
+    if not a.shape == b.shape == start.shape:
+        raise ValueError(f"weights to compare must be three arrays of one length; got "
+                         f"{a.shape}, {b.shape} and {start.shape}")
+    bins = int(bins)
+    if bins < 1:
+        raise ValueError(f"bins={bins} must be >= 1")
+    side_a = weight_summary(a, start, w_min, w_max, bins)
+    side_b = weight_summary(b, start, w_min, w_max, bins)
+    span = float(w_max) - float(w_min)
+    size = a.size
+    equal = bool(np.array_equal(a, b))
+    if equal:
+        correlation = 1.0
+    elif size > 1 and np.ptp(a) > 0 and np.ptp(b) > 0:
+        correlation = float(np.corrcoef(a, b)[0, 1])
+    else:
+        correlation = None
+    if size:
+        wasserstein = float(np.mean(np.abs(np.sort(a) - np.sort(b))))
+        p = np.asarray(side_a["histogram"], dtype=float) / size
+        q = np.asarray(side_b["histogram"], dtype=float) / size
+        difference = np.abs(a - b)
+    else:
+        wasserstein, p, q, difference = 0.0, np.zeros(1), np.zeros(1), np.zeros(1)
+    return {
+        "synapses": int(size),
+        "bins": bins,
+        "correlation": correlation,
+        "wasserstein": wasserstein,
+        "wasserstein_relative": wasserstein / span,
+        "histogram_l1": float(np.abs(p - q).sum()),
+        "mean_abs_difference": float(difference.mean()),
+        "max_abs_difference": float(difference.max()),
+        "identical_fraction": float(np.mean(a == b)) if size else 1.0,
+        "identical": equal,
+        "drift_reference": side_a["drift"],
+        "drift_other": side_b["drift"],
+        "drift_difference": (side_b["drift"] - side_a["drift"]) if size else None,
+        "reference": side_a,
+        "other": side_b,
+    }
+
+
 def _device_url(name):
     if "://" in name or "/" in name or name.upper().startswith("COM"):
         return name
@@ -137,9 +238,9 @@ def _device_url(name):
 
 
 def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window=2, *,
-                     rounding="float"):
+                     rounding="float", learn=False, bins=16):
     """Run ``spec`` (a :class:`~spikeforge.host.formats.netfile.NetworkSpec`) on every backend with
-    learning off and compare the spike rasters of every pair.
+    learning off (or on, with ``learn``) and compare the spike rasters of every pair.
 
     ``backends``: ``"brian2"`` (the float Brian2 reference; ``rounding`` is passed to
     :func:`~spikeforge.host.model.brian2_ref.brian2_network_run`), device names (``model``,
@@ -152,6 +253,11 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
     Devices are opened before anything runs, so a bad name fails at once with a
     :class:`ConfigError`. The twin and a correct device are expected to agree exactly
     (Γ = 1, no rate error).
+
+    With ``learn`` every backend learns by STDP during the run (Brian2 by the float pair STDP
+    of :mod:`~spikeforge.host.model.brian2_ref`), and the report adds ``"weights"``
+    ``{backend: weight_summary(...)}``, ``"w_min"``, ``"w_max"`` and per pair
+    ``"weights": weight_agreement(...)`` over the plastic synapses (``bins`` histogram bins).
     """
     backends = [str(name).strip() for name in backends]
     if len(backends) < 2:
@@ -168,6 +274,17 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
         raise ConfigError(f"steps={steps} is not allowed: use an integer >= 0")
     network = spec.network
     g = network.global_params
+    learn = bool(learn)
+    if learn and not spec.config.stdp:
+        raise ConfigError("learning needs a core built with STDP: set [config] stdp = true in "
+                          "the network file, or compare with learning off (--no-learn)")
+    if learn and g.w_min >= g.w_max:
+        raise ConfigError(f"learning with w_min={g.w_min} and w_max={g.w_max} leaves the weights "
+                          f"no room: set [globals] w_min below w_max")
+    if learn and not np.any(network.mask):
+        raise ConfigError("learning is on but no synapse is plastic (the mask is empty): give "
+                          "a projection stdp = true (or a mask), or compare with learning off "
+                          "(--no-learn)")
     if g.poisson_on and spec.config.has_poisson and np.any(network.poisson_rate > 0):
         fix = ("set on_chip = false in its [sources.NAME] table (the host then draws the "
                "spikes)" if getattr(spec, "compiled", None) is not None else
@@ -187,28 +304,44 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
             except DeviceError as error:
                 raise ConfigError(f"cannot open backend {name!r}: {error} (or brian2 for the "
                                   f"float Brian2 reference)") from None
-        rasters = {}
+        rasters, weights = {}, {}
         for name in backends:
             if name == BRIAN2:
                 from ..model.brian2_ref import brian2_network_run
 
-                rasters[name] = brian2_network_run(network, spec.input_raster(steps), steps,
-                                                   rounding=rounding)
+                result = brian2_network_run(network, spec.input_raster(steps), steps,
+                                            rounding=rounding, learn=learn)
+                rasters[name], weights[name] = result if learn else (result, None)
             else:
-                rasters[name] = run_spec(devices[name], spec, steps=steps, learn=False).spikes
+                record = run_spec(devices[name], spec, steps=steps, learn=learn)
+                rasters[name], weights[name] = record.spikes, record.W_after
     finally:
         for device in devices.values():
             device.close()
 
+    plastic = np.asarray(network.mask, dtype=bool)
+    initial = network.W[plastic]
     pairs = []
     for first, second in itertools.combinations(backends, 2):
-        pairs.append({"reference": first, "other": second,
-                      **spike_agreement(rasters[first], rasters[second], window)})
-    return {
+        pair = {"reference": first, "other": second,
+                **spike_agreement(rasters[first], rasters[second], window)}
+        if learn:
+            pair["weights"] = weight_agreement(weights[first][plastic],
+                                               weights[second][plastic], initial,
+                                               g.w_min, g.w_max, bins)
+        pairs.append(pair)
+    report = {
         "network": spec.name,
         "steps": steps,
         "window": int(window),
         "backends": backends,
+        "learn": learn,
         "spikes": {name: int(raster.sum()) for name, raster in rasters.items()},
         "pairs": pairs,
     }
+    if learn:
+        report["w_min"], report["w_max"] = int(g.w_min), int(g.w_max)
+        report["weights"] = {name: weight_summary(weights[name][plastic], initial, g.w_min,
+                                                  g.w_max, bins)
+                             for name in backends}
+    return report

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from spikeforge.config import ConfigError, CoreConfig
-from spikeforge.host.runs.agreement import agreement_report, coincidence_count, spike_agreement
+from spikeforge.host.runs.agreement import (agreement_report, coincidence_count, spike_agreement,
+                                            weight_agreement, weight_summary)
 from spikeforge.host.cli import main
 from spikeforge.host.formats.netfile import NetworkSpec, save_network_file
 from spikeforge.host.model.params import (GlobalParams, Network, NeuronParams, random_inputs,
@@ -251,3 +252,179 @@ def test_agree_help_has_examples():
     result = invoke("agree", "--help")
     assert result.exit_code == 0
     assert "Examples:" in result.output and "spikeforge agree" in result.output
+
+
+# -- learning: the weight measures, the Brian2 STDP, `agree --learn` ---------------------------
+
+def test_identical_weights_agree_perfectly():
+    rng = np.random.default_rng(4)
+    initial = rng.integers(0, 128, size=300).astype(float)
+    final = np.clip(initial + rng.integers(-20, 21, size=300), 0, 127)
+    result = weight_agreement(final, final.copy(), initial, 0, 127, bins=16)
+    assert result["synapses"] == 300 and result["identical"] is True
+    assert result["correlation"] == 1.0
+    assert result["wasserstein"] == 0.0 and result["histogram_l1"] == 0.0
+    assert result["mean_abs_difference"] == 0.0 and result["identical_fraction"] == 1.0
+    assert result["drift_reference"] == result["drift_other"] == pytest.approx(
+        np.mean(final - initial))
+    assert result["drift_difference"] == 0.0
+    assert sum(result["reference"]["histogram"]) == 300
+
+
+def test_a_known_shift_gives_a_known_distance():
+    # one weight in the middle of each of the first eight of 16 one-unit bins
+    initial = np.arange(8) + 0.5
+    result = weight_agreement(initial, initial + 8, initial, 0, 16, bins=16)
+    assert result["wasserstein"] == pytest.approx(8.0)
+    assert result["wasserstein_relative"] == pytest.approx(0.5)
+    assert result["histogram_l1"] == pytest.approx(2.0)       # disjoint histograms
+    assert result["correlation"] == pytest.approx(1.0)        # a shift keeps the order
+    assert result["mean_abs_difference"] == pytest.approx(8.0)
+    assert result["drift_reference"] == 0.0 and result["drift_other"] == pytest.approx(8.0)
+    assert result["identical_fraction"] == 0.0 and result["identical"] is False
+    half = weight_agreement(initial, initial + 4, initial, 0, 16, bins=16)
+    assert half["wasserstein"] == pytest.approx(4.0)
+    assert half["histogram_l1"] == pytest.approx(1.0)         # half of the mass moved
+
+
+def test_weight_distance_ignores_which_synapse_holds_a_weight():
+    initial = np.linspace(0, 100, 50)
+    reversed_ = weight_agreement(initial, initial[::-1], initial, 0, 100, bins=10)
+    assert reversed_["wasserstein"] == 0.0 and reversed_["histogram_l1"] == 0.0
+    assert reversed_["correlation"] == pytest.approx(-1.0)
+    constant = weight_agreement(initial, np.full(50, 7.0), initial, 0, 100)
+    assert constant["correlation"] is None
+
+
+def test_weight_summary_counts_the_ends_of_the_range():
+    final = np.array([0, 1, 2, 50, 99, 100, 100, 100, 100, 100], dtype=float)
+    summary = weight_summary(final, np.full(10, 50.0), 0, 100, bins=4)
+    assert summary["low"] == pytest.approx(0.3) and summary["high"] == pytest.approx(0.6)
+    assert summary["histogram"] == [3, 0, 1, 6]
+    assert summary["drift"] == pytest.approx(final.mean() - 50)
+    with pytest.raises(ValueError, match="w_min"):
+        weight_summary(final, final, 5, 5)
+    with pytest.raises(ValueError, match="one length"):
+        weight_agreement(final, final[:3], final, 0, 100)
+
+
+def learning_network(seed, n=8, m=4, **config):
+    """small_network with plastic input synapses and learning rates that move them."""
+    network = small_network(seed, n, m)
+    cfg = CoreConfig(neurons=n, inputs=m, lanes=2, weight_bits=8, **config)
+    mask = np.zeros((n + m, n), dtype=bool)
+    mask[n:] = True
+    mask[:n] = network.W[:n] != 0
+    glob = GlobalParams.default(cfg, w_shift=2, w_min=-100, w_max=120, a_plus=5, a_minus=6,
+                                stdp_shift=7, alpha_x=3700, alpha_y=3700)
+    return Network(cfg, network.neuron_params, glob, network.W, mask).validate()
+
+
+@pytest.mark.parametrize("config", [{}, {"v_floor": True}])
+def test_brian2_learning_toward_zero_equals_the_twin_bit_for_bit(config):
+    """Rounded as the hardware rounds, the float STDP of the reference learns exactly the
+    twin's weights: the same step order of depression, trace updates and potentiation."""
+    pytest.importorskip("brian2")
+    from spikeforge.host.model.brian2_ref import brian2_network_run
+
+    cfg = CoreConfig(neurons=8, inputs=4, lanes=2, **config)
+    changed = 0
+    for seed, regime in [(0, "active"), (1, "active"), (2, "extreme"), (4, "active")]:
+        rng = np.random.default_rng(seed)
+        network = random_network(cfg, rng, regime=regime, plastic=0.8)
+        network.global_params.poisson_on = 0
+        raster = random_inputs(cfg, rng, 80, 0.3)
+        twin = Twin(network)
+        spikes = twin.run(raster, learn=True)["spikes"]
+        brian, W = brian2_network_run(network, raster, rounding="toward_zero", learn=True)
+        assert np.array_equal(brian, spikes), (seed, regime)
+        assert np.array_equal(W, twin.W), (seed, regime, np.argwhere(W != twin.W)[:3])
+        changed += int(np.count_nonzero(twin.W != network.W))
+    assert changed > 50
+
+
+def test_brian2_float_learning_follows_the_twin_closer_with_stochastic_rounding():
+    """Stochastic rounding makes the core's mean change the float quotient, where rounding
+    down loses a part of every change: the float reference and the twin learn closer weights
+    with it."""
+    pytest.importorskip("brian2")
+    from spikeforge.host.model.brian2_ref import brian2_network_run
+
+    raster = np.random.default_rng(7).random((600, 4)) < 0.03
+    results = {}
+    for rounding in (False, True):
+        network = learning_network(0, stochastic_rounding=rounding)
+        twin = Twin(network)
+        twin.run(raster, learn=True)
+        _, W = brian2_network_run(network, raster, learn=True)
+        plastic = network.mask
+        assert np.count_nonzero(twin.W[plastic] != network.W[plastic]) > 30
+        results[rounding] = weight_agreement(W[plastic], twin.W[plastic], network.W[plastic],
+                                             network.global_params.w_min,
+                                             network.global_params.w_max)
+    floor, stochastic = results[False], results[True]
+    # measured: correlation 0.976 -> 0.994, Wasserstein 4.8 -> 2.3 weight units, mean drift
+    # 2.0 -> 5.3 units against 4.7 in Brian2
+    assert stochastic["correlation"] > floor["correlation"] > 0.9
+    assert stochastic["wasserstein"] < floor["wasserstein"]
+    assert abs(stochastic["drift_difference"]) < abs(floor["drift_difference"])
+
+
+@pytest.fixture
+def learning_file(tmp_path):
+    spec = NetworkSpec(learning_network(0), steps=300, learn=True, input_rate=0.03,
+                       input_seed=7, name="learning")
+    path, _ = save_network_file(spec, tmp_path / "learning.toml")
+    return path
+
+
+def test_agree_learn_reports_spikes_and_weights(learning_file):
+    pytest.importorskip("brian2")
+    result = invoke("agree", learning_file, "-b", "brian2,model,model://", "--steps", "200",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["learn"] is True and report["steps"] == 200   # learn from the file
+    assert report["w_min"] == -100 and report["w_max"] == 120
+    assert set(report["weights"]) == {"brian2", "model", "model://"}
+    first, _, twins = report["pairs"]
+    for key in ("correlation", "wasserstein", "wasserstein_relative", "histogram_l1",
+                "drift_reference", "drift_other", "mean_abs_difference", "synapses"):
+        assert key in first["weights"]
+    assert first["weights"]["synapses"] == int(learning_network(0).mask.sum())
+    # the same network learned twice on the twin: identical spikes and weights
+    assert twins["identical"] is True and twins["gamma"] == pytest.approx(1.0)
+    assert twins["weights"]["identical"] is True
+    assert twins["weights"]["correlation"] == 1.0 and twins["weights"]["wasserstein"] == 0.0
+    assert twins["weights"]["histogram_l1"] == 0.0
+    assert report["weights"]["model"]["drift"] != 0.0          # the weights did learn
+
+    # rounded as the hardware rounds, Brian2 learns the twin's weights exactly
+    result = invoke("agree", learning_file, "-b", "brian2,model", "--steps", "200",
+                    "--rounding", "toward_zero", "--json")
+    assert result.exit_code == 0, result.output
+    (pair,) = json.loads(result.stdout)["pairs"]
+    assert pair["identical"] is True and pair["weights"]["identical"] is True
+
+    result = invoke("agree", learning_file, "-b", "model,model://", "--steps", "100")
+    assert result.exit_code == 0, result.output
+    assert "learning on" in result.output and "Wasserstein distance" in result.output
+    result = invoke("agree", learning_file, "-b", "model,model://", "--steps", "50",
+                    "--no-learn", "--json")
+    report = json.loads(result.stdout)
+    assert report["learn"] is False and "weights" not in report["pairs"][0]
+
+
+def test_agree_learn_refuses_what_cannot_learn(tmp_path):
+    network = small_network(0)
+    network.mask = np.zeros(network.W.shape, dtype=bool)
+    path, _ = save_network_file(NetworkSpec(network, steps=20, name="fixed"),
+                                tmp_path / "no_mask.toml")
+    result = invoke("agree", path, "-b", "model,model://", "--learn")
+    assert result.exit_code == 2
+    assert "no synapse is plastic" in result.output and "Traceback" not in result.output
+    config = CoreConfig(neurons=4, inputs=2, lanes=2, stdp=False)
+    spec = NetworkSpec(Network.default(config), steps=20, name="fixed")
+    path, _ = save_network_file(spec, tmp_path / "fixed.toml")
+    result = invoke("agree", path, "-b", "model,model://", "--learn")
+    assert result.exit_code == 2 and "stdp = true" in result.output
