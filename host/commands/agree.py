@@ -62,7 +62,9 @@ def _weight_rows(pair):
 @network_argument
 @click.option("--backends", "-b", default="brian2,model,sim", show_default=True,
               metavar="LIST",
-              help="Comma-separated backends: brian2 (the float Brian2 reference), device names "
+              help="Comma-separated backends: brian2 (the float Brian2 reference of the core's "
+                   "integers), brian2-physical (a network file in physical units as written, "
+                   "in Brian2), device names "
                    "(model, sim) or device URLs.")
 @click.option("--steps", "-k", type=click.IntRange(min=0), default=None, metavar="K",
               help="Time steps to run (default: [run] steps of the network file).")

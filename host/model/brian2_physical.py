@@ -10,9 +10,19 @@ physical description (not from the core's integers) as one would in Brian2::
     theta += theta_inc, refractory for t_ref; an arriving spike adds its weight to I
 
 integrated exactly (Brian2's ``exact`` method) at the network's ``dt``, with the same input
-spike times. Learning is off
-(the weights are constants: the network's, or the ``weights`` given, e.g. learned ones read
-back from a device). Comparing its spikes with the core's shows what quantisation and the
+spike times. Learning is off unless ``learn`` is given (the weights are constants: the
+network's, or the ``weights`` given, e.g. learned ones read back from a device). With
+``learn``, the synapses of projections with ``stdp`` learn by the pair STDP of
+:class:`~spikeforge.host.model.quantize.Stdp` as one writes it in Brian2, with traces
+decaying in continuous time and no bound on them::
+
+    dapre/dt  = -apre / tau_plus      (event-driven)
+    dapost/dt = -apost / tau_minus    (event-driven)
+    on a pre spike:  I_post += w;  apre += A_plus;   w = clip(w - apost, w_min, w_max)
+    on a post spike: apost += A_minus;  w = clip(w + apre, w_min, w_max)
+
+An input spike of the core's step 0 only sets the starting current (see the timing below),
+so it takes no part in STDP. Comparing its spikes with the core's shows what quantisation and the
 discrete step do to the network the user meant (:func:`spikeforge.host.runs.agreement.
 spike_agreement`); ``brian2_ref`` instead runs the core's own integers in floats.
 
@@ -28,10 +38,28 @@ from spikeforge.config import ConfigError
 __all__ = ["brian2_physical_run"]
 
 
-def brian2_physical_run(net, duration, *, weights=None, record_v=False):
+_STDP_MODEL = """
+w : volt
+dapre/dt = -apre / tau_plus : volt (event-driven)
+dapost/dt = -apost / tau_minus : volt (event-driven)
+"""
+_STDP_PRE = """
+I_post += w
+apre += A_plus
+w = clip(w - apost, w_min, w_max)
+"""
+_STDP_POST = """
+apost += A_minus
+w = clip(w + apre, w_min, w_max)
+"""
+
+
+def brian2_physical_run(net, duration, *, weights=None, record_v=False, learn=False):
     """Run ``net`` for ``duration`` seconds in Brian2; returns the ``(steps, N)`` bool spike
     raster at the network's ``dt``, in the core's steps; with ``record_v`` also the membrane
-    potential (volts) at the end of every step, ``(steps, N)``.
+    potential (volts) at the end of every step, ``(steps, N)``; with ``learn`` last the
+    learned weights ``{projection: (n_pre, n_post) array}`` in volts (NaN where there is no
+    synapse) of every projection with ``stdp``.
 
     ``weights``: ``{projection: (n_pre, n_post) array}`` in volts replacing the projections'
     weights (NaN where there is no synapse, as :meth:`Session.weights` gives them).
@@ -128,6 +156,7 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False):
         objects.append(sources[src])
 
     offsets = {pop: compiled.neuron_slice[pop].start for pop in pops}
+    plastic = []
     start_current = np.zeros(n)
     for k, proj in enumerate(net.projections):
         values = weights.get(proj, proj.weight)
@@ -140,8 +169,20 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False):
             start_current[post] += values[first[proj.pre]].sum(axis=0)
         pre = group if proj.pre in offsets else sources[proj.pre]
         shift = offsets.get(proj.pre, 0)
-        syn = Synapses(pre, group, "w : volt", on_pre="I_post += w", dt=dt * second,
-                       name=f"projection_{k}")
+        rule = proj.stdp if learn else None
+        if rule is None:
+            syn = Synapses(pre, group, "w : volt", on_pre="I_post += w", dt=dt * second,
+                           name=f"projection_{k}")
+        else:
+            w_max = rule.w_max if rule.w_max is not None else compiled.report.scales.get(
+                "weight_unit_V", 0.0) * compiled.network.config.weight_range[1]
+            stdp_namespace = {"tau_plus": rule.tau_plus * second,
+                              "tau_minus": rule.tau_minus * second,
+                              "A_plus": rule.A_plus * volt, "A_minus": rule.A_minus * volt,
+                              "w_min": rule.w_min * volt, "w_max": w_max * volt}
+            syn = Synapses(pre, group, _STDP_MODEL, on_pre=_STDP_PRE, on_post=_STDP_POST,
+                           dt=dt * second, namespace=stdp_namespace, name=f"projection_{k}")
+            plastic.append((proj, syn, pre_index, post_index))
         syn.connect(i=pre_index + shift, j=post_index + offsets[proj.post])
         syn.w = values[pre_index, post_index] * volt
         objects.append(syn)
@@ -160,6 +201,14 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False):
     step = np.rint(np.asarray(monitor.t / second) / dt).astype(np.int64)
     keep = step < steps
     raster[step[keep], np.asarray(monitor.i)[keep]] = True
+    out = [raster]
     if record_v:
-        return raster, np.asarray(trace.v / volt).T[1:steps + 1]
-    return raster
+        out.append(np.asarray(trace.v / volt).T[1:steps + 1])
+    if learn:
+        learned = {}
+        for proj, syn, pre_index, post_index in plastic:
+            block = np.full(proj.connected.shape, np.nan)
+            block[pre_index, post_index] = np.asarray(syn.w[:] / volt, dtype=float)
+            learned[proj] = block
+        out.append(learned)
+    return out[0] if len(out) == 1 else tuple(out)

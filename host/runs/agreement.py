@@ -50,10 +50,13 @@ from ..device import DeviceError, open_device
 from .results import run_spec
 
 __all__ = ["spike_agreement", "coincidence_count", "weight_agreement", "weight_summary",
-           "agreement_report", "BRIAN2"]
+           "agreement_report", "BRIAN2", "BRIAN2_PHYSICAL"]
 
 #: The backend name of the float Brian2 reference.
 BRIAN2 = "brian2"
+#: The backend name of the network in physical units as written, in Brian2 (network files in
+#: the physical form only).
+BRIAN2_PHYSICAL = "brian2-physical"
 
 
 def coincidence_count(reference_steps, other_steps, window):
@@ -231,6 +234,31 @@ def weight_agreement(reference, other, initial, w_min, w_max, bins=16):
     }
 
 
+def _physical_run(spec, steps, learn):
+    """Spikes (and with ``learn`` the weights, in the core's weight units) of the physical
+    network of ``spec`` run as written in Brian2."""
+    from ..model.brian2_physical import brian2_physical_run
+
+    compiled = spec.compiled
+    net = compiled.source
+    if steps == 0:
+        return np.zeros((0, spec.config.neurons), dtype=bool), spec.network.W.astype(float)
+    result = brian2_physical_run(net, steps * compiled.dt, learn=learn)
+    if not learn:
+        return result, None
+    raster, learned = result
+    W = spec.network.W.astype(float)
+    gain = compiled._gain()
+    shift = 1 << spec.network.global_params.w_shift
+    for proj, volts in learned.items():
+        rows, cols = compiled.rows(proj.pre), compiled.neuron_slice[proj.post]
+        block = W[rows, cols]
+        units = volts * gain[cols][None, :] / shift
+        block[proj.connected] = units[proj.connected]
+        W[rows, cols] = block
+    return raster, W
+
+
 def _device_url(name):
     if "://" in name or "/" in name or name.upper().startswith("COM"):
         return name
@@ -243,8 +271,11 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
     learning off (or on, with ``learn``) and compare the spike rasters of every pair.
 
     ``backends``: ``"brian2"`` (the float Brian2 reference; ``rounding`` is passed to
-    :func:`~spikeforge.host.model.brian2_ref.brian2_network_run`), device names (``model``,
-    ``sim``) or device URLs. All run the same input raster (``spec.input_raster(steps)``),
+    :func:`~spikeforge.host.model.brian2_ref.brian2_network_run`), ``"brian2-physical"``
+    (for a network file in physical units: the network as written, in continuous time, by
+    :func:`~spikeforge.host.model.brian2_physical.brian2_physical_run`; its learned weights
+    are converted to the core's weight units of each target neuron), device names
+    (``model``, ``sim``) or device URLs. All run the same input raster (``spec.input_raster(steps)``),
     from the zero state. ``steps`` defaults to the file's ``[run] steps``.
 
     Returns ``{"network", "steps", "window", "backends", "spikes" {backend: count},
@@ -293,10 +324,16 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
                           "Brian2 reference does not model and which make the input raster "
                           f"device-dependent: {fix}")
 
+    compiled = getattr(spec, "compiled", None)
+    if BRIAN2_PHYSICAL in backends and compiled is None:
+        raise ConfigError(f"backend {BRIAN2_PHYSICAL} needs a network file in physical units "
+                          f"(populations, sources, projections): use brian2 for a file of the "
+                          f"core's integers")
+
     devices = {}
     try:
         for name in backends:
-            if name == BRIAN2:
+            if name in (BRIAN2, BRIAN2_PHYSICAL):
                 continue
             url = _device_url(name)
             try:
@@ -312,6 +349,8 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
                 result = brian2_network_run(network, spec.input_raster(steps), steps,
                                             rounding=rounding, learn=learn)
                 rasters[name], weights[name] = result if learn else (result, None)
+            elif name == BRIAN2_PHYSICAL:
+                rasters[name], weights[name] = _physical_run(spec, steps, learn)
             else:
                 record = run_spec(devices[name], spec, steps=steps, learn=learn)
                 rasters[name], weights[name] = record.spikes, record.W_after
