@@ -2,6 +2,7 @@
 the twin, and `spikeforge agree`."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -428,3 +429,26 @@ def test_agree_learn_refuses_what_cannot_learn(tmp_path):
     path, _ = save_network_file(spec, tmp_path / "fixed.toml")
     result = invoke("agree", path, "-b", "model,model://", "--learn")
     assert result.exit_code == 2 and "stdp = true" in result.output
+
+
+def test_agree_compares_the_physical_network_as_written():
+    pytest.importorskip("brian2")
+    example = Path(__file__).resolve().parents[2] / "examples" / "recurrent_stdp_host.toml"
+    result = invoke("agree", example, "-b", "brian2-physical,model", "--steps", "120",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (pair,) = report["pairs"]
+    assert report["learn"] is True                       # [run] learn = true in the file
+    assert pair["reference"] == "brian2-physical" and pair["spikes_reference"] > 0
+    assert pair["weights"]["synapses"] == report["weights"]["model"]["synapses"] > 100
+    # the learned weights are in the core's weight units on both sides
+    assert report["w_min"] <= report["weights"]["brian2-physical"]["mean"] <= report["w_max"]
+    assert pair["weights"]["correlation"] > 0.5
+    result = invoke("agree", learning_network_file_for_physical_check(), "-b",
+                    "brian2-physical,model")
+    assert result.exit_code == 2 and "physical units" in result.output
+
+
+def learning_network_file_for_physical_check():
+    return Path(__file__).resolve().parents[2] / "examples" / "song2000.toml"

@@ -81,3 +81,28 @@ def test_host_drawn_poisson_inputs_are_replayed_in_brian2():
     result = _core(net, 0.3)
     assert result.spikes.sum() > 5
     np.testing.assert_array_equal(raster, result.spikes)
+
+
+def test_stdp_as_written_changes_a_weight_by_the_pair_rule():
+    """A plastic input spikes once, a strong fixed input then makes the neuron fire: the
+    plastic weight grows by A_plus exp(-lag / tau_plus) (no post spike before the pre spike,
+    so no depression), with the lag from the input's time to the spike's."""
+    pytest.importorskip("brian2")
+    from spikeforge.host.model.brian2_physical import brian2_physical_run
+
+    pop = sf.Population(1, tau_m=10e-3, tau_syn=5e-3, v_thresh=-50e-3, t_ref=2e-3)
+    plastic_src = sf.SpikeSourceArray([[0.010]])
+    drive = sf.SpikeSourceArray([[0.014]])
+    rule = sf.Stdp(tau_plus=20e-3, tau_minus=20e-3, A_plus=1e-3, A_minus=1.2e-3, w_min=0.0,
+                   w_max=10e-3)
+    learned_proj = sf.Projection(plastic_src, pop, sf.AllToAll(), weight=2e-3, stdp=rule)
+    net = sf.Network(learned_proj, sf.Projection(drive, pop, sf.AllToAll(), weight=0.1),
+                     dt=1e-3)
+    raster, learned = brian2_physical_run(net, 0.05, learn=True)
+    (spike_step,) = np.flatnonzero(raster[:, 0])
+    # the input of step 10 is emitted at 9 ms; the spike of step s is stamped s ms
+    lag = (spike_step - 9) * 1e-3
+    assert spike_step >= 14
+    assert learned[learned_proj][0, 0] == pytest.approx(2e-3 + 1e-3 * np.exp(-lag / 20e-3))
+    # without learning the weights are not returned and stay as given
+    assert np.array_equal(brian2_physical_run(net, 0.05), raster)
