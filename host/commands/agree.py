@@ -120,3 +120,7 @@ def agree_command(network, backends, steps, window, rounding, learn, bins, as_js
     for pair in report["pairs"]:
         rows = _pair_rows(pair) + (_weight_rows(pair) if learn else [])
         print_table(rows, title=f"{pair['reference']} vs {pair['other']}")
+    if learn:
+        print_table([(f"{name} (spikes/step)", " ".join(f"{rate:.4f}" for rate in rates))
+                     for name, rates in report["rate_quarters"].items()],
+                    title="rate by quarter")

@@ -287,7 +287,8 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
 
     With ``learn`` every backend learns by STDP during the run (Brian2 by the float pair STDP
     of :mod:`~spikeforge.host.model.brian2_ref`), and the report adds ``"weights"``
-    ``{backend: weight_summary(...)}``, ``"w_min"``, ``"w_max"`` and per pair
+    ``{backend: weight_summary(...)}``, ``"rate_quarters"`` ``{backend: [mean rate in each
+    quarter of the run]}``, ``"w_min"``, ``"w_max"`` and per pair
     ``"weights": weight_agreement(...)`` over the plastic synapses (``bins`` histogram bins).
     """
     backends = [str(name).strip() for name in backends]
@@ -379,6 +380,11 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
         "pairs": pairs,
     }
     if learn:
+        # the mean rate (spikes per step and neuron) in each quarter of the run: how the
+        # rates move while the weights learn
+        report["rate_quarters"] = {name: [float(part.mean()) if part.size else 0.0
+                                          for part in np.array_split(raster, 4)]
+                                   for name, raster in rasters.items()}
         report["w_min"], report["w_max"] = int(g.w_min), int(g.w_max)
         report["weights"] = {name: weight_summary(weights[name][plastic], initial, g.w_min,
                                                   g.w_max, bins)

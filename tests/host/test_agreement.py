@@ -399,6 +399,8 @@ def test_agree_learn_reports_spikes_and_weights(learning_file):
     assert twins["weights"]["correlation"] == 1.0 and twins["weights"]["wasserstein"] == 0.0
     assert twins["weights"]["histogram_l1"] == 0.0
     assert report["weights"]["model"]["drift"] != 0.0          # the weights did learn
+    assert report["rate_quarters"]["model"] == report["rate_quarters"]["model://"]
+    assert len(report["rate_quarters"]["brian2"]) == 4
 
     # rounded as the hardware rounds, Brian2 learns the twin's weights exactly
     result = invoke("agree", learning_file, "-b", "brian2,model", "--steps", "200",
@@ -410,6 +412,7 @@ def test_agree_learn_reports_spikes_and_weights(learning_file):
     result = invoke("agree", learning_file, "-b", "model,model://", "--steps", "100")
     assert result.exit_code == 0, result.output
     assert "learning on" in result.output and "Wasserstein distance" in result.output
+    assert "rate by quarter" in result.output
     result = invoke("agree", learning_file, "-b", "model,model://", "--steps", "50",
                     "--no-learn", "--json")
     report = json.loads(result.stdout)
