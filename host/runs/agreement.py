@@ -326,6 +326,12 @@ def agreement_report(spec, backends=(BRIAN2, "model", "sim"), steps=None, window
                           f"device-dependent: {fix}")
 
     compiled = getattr(spec, "compiled", None)
+    if compiled is not None and steps > spec.steps:
+        # a file in physical units holds the input spikes of its [run] duration: draw the
+        # sources (arrays, host-drawn Poisson) on for the longer run, for every backend alike
+        spec = spec.copy()
+        spec.input_spikes = np.argwhere(compiled.input_raster(0, steps))
+        spec.steps = steps
     if BRIAN2_PHYSICAL in backends and compiled is None:
         raise ConfigError(f"backend {BRIAN2_PHYSICAL} needs a network file in physical units "
                           f"(populations, sources, projections): use brian2 for a file of the "

@@ -455,3 +455,16 @@ def test_agree_compares_the_physical_network_as_written():
 
 def learning_network_file_for_physical_check():
     return Path(__file__).resolve().parents[2] / "examples" / "song2000.toml"
+
+
+def test_a_physical_file_run_longer_than_its_duration_keeps_its_inputs():
+    from spikeforge.host.formats.netfile import load_network_file
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "recurrent_stdp_host.toml"
+    spec = load_network_file(example)
+    short = agreement_report(spec, ("model", "model://"), steps=spec.steps, learn=False)
+    longer = agreement_report(spec, ("model", "model://"), steps=2 * spec.steps, learn=False)
+    assert longer["pairs"][0]["identical"]
+    # the host-drawn Poisson inputs go on after the file's duration, and so do the spikes
+    # (without inputs the network falls silent within a few steps)
+    assert longer["spikes"]["model"] > 1.5 * short["spikes"]["model"]
