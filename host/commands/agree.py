@@ -72,8 +72,9 @@ def _weight_rows(pair):
               metavar="W", help="Coincidence window: spikes at most W steps apart coincide.")
 @click.option("--rounding", type=click.Choice(["float", "toward_zero"]), default="float",
               show_default=True,
-              help="Decays of the Brian2 model: real products (float) or rounded toward zero "
-                   "as in the hardware (then Brian2 must equal the twin exactly).")
+              help="Decays and STDP changes of the Brian2 model: real numbers (float) or "
+                   "rounded as in the hardware (then Brian2 must equal the twin exactly; with "
+                   "learning, for a core without stochastic rounding).")
 @click.option("--learn/--no-learn", default=None,
               help="Learn by STDP during the run on every backend (Brian2: float pair STDP in "
                    "the core's step order) and compare the learned weights too. Default: "
