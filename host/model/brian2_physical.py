@@ -195,7 +195,8 @@ def brian2_physical_run(net, duration, *, weights=None, record_v=False, learn=Fa
         trace = b2.StateMonitor(group, "v", record=True)
         objects.append(trace)
     network = B2Network(*objects)
-    network.run((steps + 1) * dt * second)
+    # an explicit namespace: the locals here (tau_m, subtract, ...) are not the model's
+    network.run((steps + 1) * dt * second, namespace={})
 
     raster = np.zeros((steps, n), dtype=bool)
     step = np.rint(np.asarray(monitor.t / second) / dt).astype(np.int64)
