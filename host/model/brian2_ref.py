@@ -10,7 +10,8 @@ both reset modes and the adaptive threshold. Per step ``t`` and neuron ``j``::
     acc     = sum of W[r, j] over arriving rows r     (inputs of step t, neurons of step t-1)
     i       = clip(alpha_i * i + acc * 2^w_shift + bias)
     if r > 0:  r = r - 1 (v held, no spike)
-    else:      v = clip(alpha_v * v + i);  th = clip(thr + theta);  spike = v >= th
+    else:      v = clip(alpha_v * v + i) (not below v_min with v_floor);  th = clip(thr + theta)
+               spike = v >= th
     on spike:  v = clip(v - th) if reset_sub else v_reset;  r = refrac
     theta   = clip(alpha_th * theta + (theta_inc if spike else 0))
 
