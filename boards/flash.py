@@ -172,8 +172,8 @@ def copy_to_drive(board, bitstream, drive=None, env=None):
                          f"plug the board in again, wait for the {label} drive and retry") \
             from None
     return (f"copied {bitstream.name} ({bitstream.stat().st_size:,} bytes) to the {label} "
-            f"drive at {drive}; the {label} writes it to the configuration flash and restarts "
-            f"the FPGA within a few seconds")
+            f"drive at {drive}; the {label} programs it into the FPGA's configuration flash "
+            f"within a few seconds")
 
 
 def flash(board, bitstream, *, to_flash=None, env=None, timeout=600, drive=None):
