@@ -1,6 +1,7 @@
 """Every board's build plan, generated without running a tool (needs amaranth-boards only)."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -193,3 +194,38 @@ def test_tang_nano_9k_plan_uses_himbaechel_and_apicula(tmp_path):
     assert "gowin_pack" in script and "-o spikeforge.fs" in script
     cst = (tmp_path / "spikeforge.cst").read_text()
     assert 'IO_LOC "uart_0__rx__io" 18;' in cst and 'IO_LOC "uart_0__tx__io" 17;' in cst
+
+
+@pytest.mark.skipif(shutil.which("tclsh") is None, reason="needs tclsh (Debian: tcl)")
+def test_cmod_a7_build_with_a_stand_in_vivado(tmp_path, monkeypatch):
+    """`spikeforge build --board cmod-a7` where `vivado` is on PATH: a stand-in runs the script
+    under tclsh, answering as a routed design with 0.4 ns of slack would; the build reads the
+    summary back as fmax and timing met."""
+    from spikeforge.boards.cli import format_result
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "stub.tcl").write_text(
+        "proc unknown {args} {\n"
+        "    switch -- [lindex $args 0] {\n"
+        "        write_bitstream { close [open [lindex $args end] w] }\n"
+        "        version { return v2099.1 }\n"
+        "        get_timing_paths { return path }\n"
+        "        get_property { return 0.4 }\n"
+        "        get_cells { if {[string match *RAMB36* $args]} { return {a b} }; return a }\n"
+        "    }\n"
+        "    return {}\n"
+        "}\n"
+        "source [lindex $argv 0]\n")
+    vivado = folder / "vivado"
+    vivado.write_text("#!/bin/sh\n"
+                      "while [ \"$1\" != -source ]; do shift; done\n"
+                      f"exec tclsh {folder / 'stub.tcl'} \"$2\"\n")
+    vivado.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    result = build("cmod-a7", CoreConfig(**SMALL), out_dir=tmp_path / "out")
+    assert result["built"] and result["timing_met"] is True
+    assert result["fmax_mhz"] == pytest.approx(1e3 / (1e3 / 96 - 0.4))
+    assert result["bram"] == 2.5 and result["luts"] == 1
+    assert (tmp_path / "out" / "spikeforge.bit").is_file()
+    rows = dict(format_result(result))
+    assert rows["fmax"] == "99.8 MHz (timing met)"
