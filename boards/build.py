@@ -25,7 +25,7 @@ from .registry import BoardError, get_board
 from .resources import _uses_spram, check
 
 __all__ = ["build", "digits_workload", "tool_env", "parse_yosys_stats", "parse_nextpnr_report",
-           "TOOL_ENV"]
+           "parse_vivado_summary", "TOOL_ENV"]
 
 #: Amaranth finds each tool through an environment variable named after it; these point them at
 #: the YoWASP wheels (see the project's TOOLCHAIN notes).
@@ -55,6 +55,59 @@ _FAMILY_TOOLS = {
 }
 
 NAME = "spikeforge"
+
+#: device configuration every Vivado build of a board needs besides its pins (the bank voltage
+#: of the configuration pins: without it write_bitstream warns and cannot check the I/O banks)
+XDC_EXTRA = {
+    "cmod_a7": "set_property CFGBVS VCCO [current_design]\n"
+               "set_property CONFIG_VOLTAGE 3.3 [current_design]",
+}
+
+#: run by Vivado after write_bitstream: the figures spikeforge reads back (worst setup and hold
+#: slack, cells by primitive) as spikeforge.summary.json. Inside ``catch``: a failure here costs
+#: the summary, never the bitstream.
+VIVADO_SUMMARY_TCL = r"""# spikeforge: timing and cells of this build, for spikeforge.boards.build
+if {[catch {
+    proc spikeforge_slack {paths} {
+        if {[llength $paths] == 0} { return null }
+        set slack [get_property SLACK [lindex $paths 0]]
+        if {$slack eq ""} { return null }
+        return $slack
+    }
+    proc spikeforge_count {filter} {
+        return [llength [get_cells -quiet -hierarchical -filter $filter]]
+    }
+    set wns [spikeforge_slack [get_timing_paths -max_paths 1 -nworst 1 -setup]]
+    set whs [spikeforge_slack [get_timing_paths -max_paths 1 -nworst 1 -hold]]
+    set summary [open {{name}}.summary.json w]
+    puts $summary [format \
+        {{"wns_ns": %s, "whs_ns": %s, "luts": %d, "ffs": %d, "ramb36": %d, "ramb18": %d, "dsp": %d, "vivado": "%s"}} \
+        $wns $whs \
+        [spikeforge_count {REF_NAME =~ LUT*}] [spikeforge_count {REF_NAME =~ FD*}] \
+        [spikeforge_count {REF_NAME =~ RAMB36*}] [spikeforge_count {REF_NAME =~ RAMB18*}] \
+        [spikeforge_count {REF_NAME =~ DSP48*}] [version -short]]
+    close $summary
+    puts "spikeforge: worst setup slack $wns ns, worst hold slack $whs ns"
+} message]} {
+    puts "spikeforge: {{name}}.summary.json not written: $message"
+}"""
+
+#: the one script a Vivado user runs (``vivado -mode batch -source build.tcl``)
+VIVADO_BUILD_TCL = """# Build the spikeforge bitstream for the {title} with Vivado:
+#
+#     vivado -mode batch -source build.tcl
+#
+# from this folder or any other (the script changes into its own folder). It runs
+# {name}.tcl, which Amaranth wrote: a project for the {part} reading
+# {sources} (the design; pins, clocks and configuration voltage), synthesis,
+# placement, routing, reports ({name}_*.rpt), then {name}.bit and {name}.bin, and
+# {name}.summary.json (worst slacks and cells). {name}.build_id.json holds the build
+# ID the bitstream reports to IDENTIFY (build ID {build_id}, configuration hash
+# {config_hash}). Load it with
+#     spikeforge flash --board {board} --bitstream {name}.bit
+cd [file dirname [file normalize [info script]]]
+source {name}.tcl
+"""
 
 
 def tool_env(base=None):
@@ -156,7 +209,10 @@ def _sync_clock(clocks, clk_hz):
 def _overrides(spec, config, name, *, force_spram=False, clk_hz=None):
     family = spec.device.family
     if family == "xilinx7":
-        return {}
+        opts = {"script_after_bitstream": VIVADO_SUMMARY_TCL.replace("{{name}}", name)}
+        if spec.name in XDC_EXTRA:
+            opts["add_constraints"] = XDC_EXTRA[spec.name]
+        return opts
     opts = {"nextpnr_opts": f"--timing-allow-fail --report {name}.report.json"}
     if family == "ecp5":
         # router2 routes the block-RAM-heavy ECP5 designs in minutes where router1 took an hour
@@ -287,10 +343,20 @@ def build(board, config=None, *, out_dir="build", clk_hz=None, baud=None, do_bui
             else:
                 os.environ[key] = value
     plan.extract(out_dir)
+    written = set(plan.files)
     (out_dir / f"{NAME}.build_id.json").write_text(json.dumps(
         {"build_id": result["build_id"], "identity": identity, "tools": tools,
          "config_hash": result["config_hash"]}, indent=1) + "\n")
-    result["plan"] = sorted(plan.files)
+    written.add(f"{NAME}.build_id.json")
+    if spec.toolchain == "vivado":
+        (out_dir / "build.tcl").write_text(VIVADO_BUILD_TCL.format(
+            title=spec.title, name=NAME, board=spec.name,
+            part=f"{platform.device}{platform.package}-{platform.speed}",
+            build_id=result["build_id"], config_hash=result["config_hash"],
+            sources=", ".join(_vivado_sources(plan.files[f"{NAME}.tcl"]))))
+        written.add("build.tcl")
+        result["vivado_command"] = "vivado -mode batch -source build.tcl"
+    result["plan"] = sorted(written)
     result["script"] = str(out_dir / f"{plan.script}.sh")
     if not do_build:
         result["built"] = False
@@ -305,6 +371,10 @@ def build(board, config=None, *, out_dir="build", clk_hz=None, baud=None, do_bui
     result["built"] = True
     result["bitstream"] = str(out_dir / f"{NAME}.{spec.bitstream_ext}")
     result["build_seconds"] = time.monotonic() - started
+    if result["fmax_mhz"] is None:
+        _notify(progress, "done", f"bitstream written; its timing was not read back "
+                                  f"(see the reports in {out_dir})")
+        return result
     state = "met" if result["timing_met"] else "NOT met"
     _notify(progress, "done", f"fmax {result['fmax_mhz']:.1f} MHz for a "
                               f"{top.clk_hz / 1e6:g} MHz clock: timing {state}")
@@ -361,9 +431,34 @@ def _run_script(out_dir, script, env, family, progress, timeout):
     return steps
 
 
+def _vivado_sources(tcl):
+    """The files a Vivado script reads (``add_files``, ``read_verilog``, ``read_xdc``...)."""
+    if isinstance(tcl, bytes):
+        tcl = tcl.decode()
+    return re.findall(r"^\s*(?:add_files|read_verilog|read_vhdl|read_xdc)\s+(?:-\S+\s+)*(\S+)",
+                      tcl, re.M)
+
+
+def parse_vivado_summary(data, clk_hz):
+    """The figures of a Vivado build from the ``spikeforge.summary.json`` its script writes
+    (worst setup and hold slack in ns, cell counts): fmax is the clock whose period is the
+    constraint's less the worst setup slack."""
+    wns, whs = data.get("wns_ns"), data.get("whs_ns")
+    period_ns = 1e9 / clk_hz
+    fmax = 1e3 / (period_ns - wns) if wns is not None and period_ns - wns > 0 else None
+    bram = data.get("ramb36", 0) + data.get("ramb18", 0) / 2
+    return {"fmax_mhz": fmax, "wns_ns": wns, "whs_ns": whs,
+            "timing_met": wns is not None and wns >= 0 and (whs is None or whs >= 0),
+            "luts": data.get("luts"), "ffs": data.get("ffs"), "logic_cells": data.get("luts"),
+            "bram": bram, "spram": 0, "dsp": data.get("dsp"), "vivado": data.get("vivado")}
+
+
 def _collect(out_dir, family, clk_hz):
-    if family == "xilinx7":  # pragma: no cover - needs Vivado
-        return {"timing_met": None, "fmax_mhz": None}
+    if family == "xilinx7":
+        path = out_dir / f"{NAME}.summary.json"
+        if not path.is_file():
+            return {"timing_met": None, "fmax_mhz": None}
+        return parse_vivado_summary(json.loads(path.read_text()), clk_hz)
     stats = parse_yosys_stats((out_dir / f"{NAME}.rpt").read_text(errors="replace"))
     report = parse_nextpnr_report(json.loads((out_dir / f"{NAME}.report.json").read_text()))
     summary = _summarise(family, stats, report)

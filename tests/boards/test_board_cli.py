@@ -70,3 +70,23 @@ def test_flash_without_bitstream(cli, tmp_path):
     assert result.exit_code == 2
     assert result.output == (f"error: there is no bitstream at {tmp_path / 'none.bit'}; "
                              "build one first: spikeforge build --board ulx3s\n")
+
+
+def test_flash_icesugar_onto_its_drive(cli, tmp_path):
+    bitstream = tmp_path / "spikeforge.bin"
+    bitstream.write_bytes(b"\x7e\xaa\x99\x7e")
+    drive = tmp_path / "iCELink"
+    drive.mkdir()
+    result = CliRunner().invoke(cli, ["flash", "--board", "icesugar", "--bitstream",
+                                      str(bitstream), "--drive", str(drive)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("copied spikeforge.bin (4 bytes) to the iCELink drive")
+    assert (drive / "spikeforge.bin").read_bytes() == bitstream.read_bytes()
+
+
+def test_build_refuses_learning_on_the_icesugar(cli, tmp_path):
+    result = CliRunner().invoke(cli, ["build", "--board", "icesugar", "--learning",
+                                      "--plan-only", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: the MuseLab iCESugar (iCE40 UP5K) keeps its "
+                                    "weights in single-ported SPRAM")

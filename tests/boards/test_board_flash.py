@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from spikeforge.boards.flash import explain_failure, flash, loader_command
+from spikeforge.boards.flash import explain_failure, find_drive, flash, loader_command
 from spikeforge.boards.registry import BoardError
 
 
@@ -110,3 +110,49 @@ def test_other_failure_quotes_the_last_line():
 def test_success_returns_the_output(tmp_path, bitstream):
     env = fake_loader(tmp_path, "Load SRAM: [====] 100.00%\nDone", 0)
     assert "Done" in flash("ulx3s", bitstream, env=env)
+
+
+# -- the iCESugar: its iCELink programmer is a USB drive -----------------------------------
+
+def test_icesugar_copies_onto_the_icelink_drive(tmp_path, bitstream):
+    drive = tmp_path / "media" / "me" / "iCELink"
+    drive.mkdir(parents=True)
+    message = flash("icesugar", bitstream, drive=drive)
+    assert (drive / "spikeforge.bin").read_bytes() == bitstream.read_bytes()
+    assert message.startswith(f"copied spikeforge.bin (2 bytes) to the iCELink drive at {drive}")
+
+
+def test_icesugar_drive_found_by_its_label(tmp_path, bitstream):
+    (tmp_path / "me" / "USBSTICK").mkdir(parents=True)
+    (tmp_path / "me" / "iCELink").mkdir()
+    roots = (str(tmp_path / "{user}"),)
+    assert find_drive("iCELink", {"USER": "me"}, roots) == tmp_path / "me" / "iCELink"
+    assert find_drive("iCELink", {"USER": "you"}, roots) is None
+
+
+def test_icesugar_without_its_drive_says_how(tmp_path, bitstream, monkeypatch):
+    from spikeforge.boards import flash as flash_module
+    monkeypatch.setattr(flash_module, "DRIVE_ROOTS", (str(tmp_path / "none"),))
+    with pytest.raises(BoardError) as info:
+        flash("icesugar", bitstream)
+    assert str(info.value) == (
+        f"no iCELink drive is mounted: the MuseLab iCESugar (iCE40 UP5K) is programmed by "
+        f"copying {bitstream} onto the USB drive its iCELink programmer presents; plug the "
+        f"board in by its iCELink USB port and mount the drive, then run this again, or pass "
+        f"--drive with the drive's folder, or copy the file onto the drive by hand")
+
+
+def test_icesugar_has_no_sram_load_and_no_openfpgaloader(tmp_path, bitstream):
+    with pytest.raises(BoardError, match="writes the configuration flash only; .*leave out "
+                                         "--sram"):
+        flash("icesugar", bitstream, to_flash=False, drive=tmp_path)
+    with pytest.raises(BoardError, match="openFPGALoader cannot program the MuseLab iCESugar"):
+        loader_command("icesugar", "x.bin")
+    with pytest.raises(BoardError, match="programmed through openFPGALoader, not a drive"):
+        flash("ulx3s", bitstream, drive=tmp_path)
+
+
+def test_icesugar_missing_drive_folder(tmp_path, bitstream):
+    with pytest.raises(BoardError, match=r"the drive folder .*missing does not exist; pass "
+                                         r"--drive with the folder where the iCELink"):
+        flash("icesugar", bitstream, drive=tmp_path / "missing")

