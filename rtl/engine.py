@@ -60,6 +60,10 @@ def _fields(namespace, *names):
     return attrgetter(*names)(namespace) if len(names) > 1 else (getattr(namespace, names[0]),)
 
 
+#: Layouts whose fields the executor sends one by one.
+_SENT = (STATUS, OUTPUT_HEADER, SPIKE_COUNT, REGION_CRC_RESULT, RUN_RESULT, STOP_RESULT, NACK)
+
+
 def _bytes_of(layout, name):
     """Bytes of the field ``name`` of ``layout``."""
     return layout_bytes(layout[name].shape)
@@ -191,14 +195,18 @@ class Engine(wiring.Component):
         # a request's payload is at most max_payload bytes (the receiver refuses longer
         # frames): the byte and word counters need no more bits than that
         remain = Signal(range(lk.max_payload + 1))
-        k = Signal(range(max(lk.max_payload, 2 * lk.max_probes) + 2))
+        k = Signal(range(max(lk.max_payload, layout_bytes(PROBE_INDEX) * lk.max_probes) + 2))
         # arguments of every request but RUN
         args_bytes = max(n for op, n in _ARGS.items() if op != Opcode.RUN)
         args = Signal(8 * args_bytes)
         err = Signal(8)
-        nargs = Signal(4)
+        nargs = Signal(range(max(_ARGS.values()) + 1))
 
-        sh = Signal(max(80, 8 * wb_max))   # bytes to send, least significant first
+        # bytes to send, least significant first: the widest of a region word, a probe, a
+        # response field, the header and the arguments of a request
+        probe_bytes = field_bytes(c.v_bits) + field_bytes(c.i_bits)
+        field_max = max(layout_bytes(field.shape) for layout in _SENT for _, field in layout)
+        sh = Signal(8 * max(wb_max, probe_bytes, field_max, HEADER_BYTES, *_ARGS.values()))
         sh_n = Signal(range(sh.shape().width // 8 + 1))
         ret = Signal(8)
         ret_states = {}
