@@ -155,7 +155,7 @@ class Engine(wiring.Component):
         counters = {name: Signal(lk.counter_bits, name=f"count_{name}")
                     for name in STATUS_COUNTERS if not name.startswith("uart_")}
 
-        # -- receiver: COBS decode, CRC, ring ----------------------------------------------------
+        # -- the receive ring (filled by _receiver) ------------------------------------------------
         m.submodules.ring = ring = Memory(shape=8, depth=lk.rx_buffer, init=[], attrs=_NO_RW)
         ring_wp = ring.write_port()
         ring_rp = ring.read_port()
