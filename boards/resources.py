@@ -154,7 +154,7 @@ def link_memories(config, link=None):
     """(name, depth, width) of the command engine's buffers (:mod:`spikeforge.rtl.engine`)
     with its default :class:`~spikeforge.rtl.protocol.LinkParams`."""
     try:
-        from ..rtl.protocol import IDENTIFY_FIELDS, LinkParams
+        from ..rtl.protocol import BOARD_NAME_BYTES, IDENTIFY_BYTES, LinkParams
     except ImportError:  # pragma: no cover - a core without the command engine
         return []
     c = config
@@ -163,7 +163,7 @@ def link_memories(config, link=None):
         ("ring", link.rx_buffer, 8),
         ("block", 256, 8),
         ("probes", max(link.max_probes, 1), c.neuron_index_bits),
-        ("ident", sum(size for _, size in IDENTIFY_FIELDS) + 32, 8),
+        ("ident", IDENTIFY_BYTES + BOARD_NAME_BYTES, 8),
     ]
     if c.inputs:
         found.append(("slots", link.input_slots * c.inputs, c.input_index_bits))

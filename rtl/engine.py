@@ -2,20 +2,26 @@
 
 Three blocks share the engine:
 
-* the **receiver** decodes COBS byte by byte, computes the frame CRC on the fly and appends the
-  decoded header and payload to a receive ring. Only when the delimiter arrives and length and
-  CRC check out is the frame committed (made visible to the executor); a bad frame is rolled
-  back, so a corrupt request is never acted upon. The CRC bytes are written too but rolled back
-  on commit, so the ring holds header and payload of good frames back to back.
+* the **receiver**: the framing components of :mod:`spikeforge.rtl.framing` decode COBS and
+  check the CRC; the decoded header and payload are appended to a receive ring. Only when the
+  end of the frame arrives and length and CRC check out is the frame committed (made visible to
+  the executor); a bad frame is rolled back, so a corrupt request is never acted upon. The CRC
+  bytes are written too but rolled back on commit, so the ring holds header and payload of good
+  frames back to back.
 * the **executor** is one byte-serial FSM. It parses committed frames, answers each request (an
   ACK carrying the request's opcode ``| 0x80``, or a NACK), and between requests runs the steps
   of a RUN: push the step's input spikes into the core, start it, read the spike bits and the
-  probed neurons back over the core's bus, send an OUTPUT frame.
-* the **transmitter** computes the CRC of each response and COBS-encodes it through a 254-byte
-  block buffer.
+  probed neurons back over the core's bus, send an OUTPUT frame. Its states are built by one
+  method per group of requests.
+* the **transmitter**: the executor's response bytes and an end item go through a CRC appender
+  and a COBS encoder (:mod:`spikeforge.rtl.framing`).
 
-The wire format is in :mod:`spikeforge.rtl.protocol`; ``docs/protocol.md`` describes it.
+Payloads are read and written through the layouts of :mod:`spikeforge.rtl.protocol`;
+``docs/protocol.md`` describes them.
 """
+
+from operator import attrgetter
+from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -24,9 +30,12 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import ceil_log2
 from .core import Core
-from .protocol import (ACK, CRC, FRAME_OVERHEAD, INPUT_BITMAP, STATUS_COUNTERS, ErrorCode,
-                       LinkParams, Opcode, OutputFlag, ResetFlag, RunFlag, field_bytes,
-                       REGION_ARGS, REGION_ARGS_BYTES, reset_regions, word_bytes)
+from .framing import COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
+from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INPUT_RECORD,
+                       NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS, REGION_CRC_RESULT,
+                       REQUEST_ARGS, RUN_ARGS, RUN_RESULT, SPIKE_COUNT, STATUS, STATUS_COUNTERS,
+                       STOP_RESULT, ErrorCode, LinkParams, Opcode, OutputFlag, ResetFlag,
+                       RunFlag, field_bytes, layout_bytes, reset_regions, word_bytes)
 from .regions import Region, region_depth, region_layout
 
 __all__ = ["Engine"]
@@ -43,11 +52,27 @@ def _bit(flag):
 
 
 #: Argument bytes each request carries before its variable part.
-_ARGS = {
-    Opcode.IDENTIFY: 0, Opcode.STATUS: 0, Opcode.RESET: 1, Opcode.WRITE: REGION_ARGS_BYTES,
-    Opcode.READ: REGION_ARGS_BYTES,
-    Opcode.REGION_CRC: 1, Opcode.RUN: 10, Opcode.INPUT: 0, Opcode.STOP: 0,
-}
+_ARGS = {op: layout_bytes(layout) if layout else 0 for op, layout in REQUEST_ARGS.items()}
+
+
+def _fields(namespace, *names):
+    """The attributes ``names`` of ``namespace``, as a tuple."""
+    return attrgetter(*names)(namespace) if len(names) > 1 else (getattr(namespace, names[0]),)
+
+
+#: Layouts whose fields the executor sends one by one.
+_SENT = (STATUS, OUTPUT_HEADER, SPIKE_COUNT, REGION_CRC_RESULT, RUN_RESULT, STOP_RESULT, NACK)
+
+
+def _bytes_of(layout, name):
+    """Bytes of the field ``name`` of ``layout``."""
+    return layout_bytes(layout[name].shape)
+
+
+def _byte_at(layout, name):
+    """Offset in bytes of the field ``name`` of ``layout``."""
+    assert layout[name].offset % 8 == 0
+    return layout[name].offset // 8
 
 
 class Engine(wiring.Component):
@@ -103,6 +128,21 @@ class Engine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        x = self._declare(m)
+        self._receiver(m, x)
+        with m.FSM(name="exec"):
+            self._parse_states(m, x)
+            self._exec_state(m, x)
+            self._body_states(m, x)
+            if self.config.inputs:
+                self._input_states(m, x)
+            self._step_states(m, x)
+            # last: the return states of EMIT are all known by then
+            self._framing_states(m, x)
+        return m
+
+    def _declare(self, m):
+        """The executor's signals, memories and helpers, shared by the states."""
         c = self.config
         lk = self.link
         core = self.core
@@ -115,63 +155,16 @@ class Engine(wiring.Component):
         counters = {name: Signal(lk.counter_bits, name=f"count_{name}")
                     for name in STATUS_COUNTERS if not name.startswith("uart_")}
 
-        # -- receiver: COBS decode, CRC, ring ----------------------------------------------------
+        # -- the receive ring (filled by _receiver) ------------------------------------------------
         m.submodules.ring = ring = Memory(shape=8, depth=lk.rx_buffer, init=[], attrs=_NO_RW)
         ring_wp = ring.write_port()
         ring_rp = ring.read_port()
-        m.submodules.rx_crc = rx_crc = CRC.create()
-
         wptr = Signal(ring_bits + 1)
         commit = Signal(ring_bits + 1)
         rptr = Signal(ring_bits + 1)
         count = Signal(range(max_frame + 1))
-        length = Signal(16)
-        code_left = Signal(8)
-        pending_zero = Signal()
-        seen = Signal()
+        length = Signal(HEADER["length"].shape)
         bad = Signal()
-
-        m.d.comb += self.rx.ready.eq((wptr - rptr)[:ring_bits + 1] < lk.rx_buffer - 1)
-        m.d.sync += [self.frame_good.eq(0), self.frame_bad.eq(0)]
-        byte = self.rx.payload
-        out_valid = Signal()
-        out_byte = Signal(8)
-        with m.If(self.rx.valid & self.rx.ready):
-            with m.If(byte == 0):
-                good = ((code_left == 0) & ~bad & (count == length + FRAME_OVERHEAD)
-                        & rx_crc.match_detected)
-                with m.If(good):
-                    m.d.sync += [commit.eq(wptr - 4), wptr.eq(wptr - 4),
-                                 counters["good_frames"].eq(counters["good_frames"] + 1),
-                                 self.frame_good.eq(1)]
-                with m.Elif(seen):
-                    m.d.sync += [wptr.eq(commit), self.frame_bad.eq(1)]
-                    with m.If((code_left == 0) & ~bad & (count == length + FRAME_OVERHEAD)):
-                        m.d.sync += counters["crc_errors"].eq(counters["crc_errors"] + 1)
-                    with m.Else():
-                        m.d.sync += counters["frame_errors"].eq(counters["frame_errors"] + 1)
-                m.d.sync += [count.eq(0), length.eq(0), code_left.eq(0), pending_zero.eq(0),
-                             seen.eq(0), bad.eq(0)]
-                m.d.comb += rx_crc.start.eq(1)
-            with m.Else():
-                m.d.sync += seen.eq(1)
-                with m.If(code_left == 0):
-                    m.d.sync += [code_left.eq(byte - 1), pending_zero.eq(byte != 0xFF)]
-                    m.d.comb += [out_valid.eq(pending_zero), out_byte.eq(0)]
-                with m.Else():
-                    m.d.sync += code_left.eq(code_left - 1)
-                    m.d.comb += [out_valid.eq(1), out_byte.eq(byte)]
-        with m.If(out_valid & ~bad):
-            with m.If(count == max_frame):
-                m.d.sync += bad.eq(1)
-            with m.Else():
-                m.d.comb += [ring_wp.addr.eq(wptr[:ring_bits]), ring_wp.data.eq(out_byte),
-                             ring_wp.en.eq(1), rx_crc.data.eq(out_byte), rx_crc.valid.eq(1)]
-                m.d.sync += [wptr.eq(wptr + 1), count.eq(count + 1)]
-                with m.If(count == 2):
-                    m.d.sync += length[:8].eq(out_byte)
-                with m.If(count == 3):
-                    m.d.sync += length[8:].eq(out_byte)
 
         # -- executor's view of the ring ---------------------------------------------------------
         take = Signal()
@@ -185,82 +178,35 @@ class Engine(wiring.Component):
         with m.If(take):
             m.d.sync += rptr.eq(rptr + 1)
 
-        # -- transmitter: CRC and COBS encoder -----------------------------------------------------
-        m.submodules.tx_crc = tx_crc = CRC.create()
-        m.submodules.block = block = Memory(shape=8, depth=256, init=[], attrs=_NO_RW)
-        blk_wp = block.write_port()
-        blk_rp = block.read_port()
-        e_valid = Signal()
-        e_data = Signal(8)
-        e_last = Signal()
-        e_ready = Signal()
-        blk_n = Signal(9)                 # bytes in the block buffer
-        blk_k = Signal(9)                 # next byte to send when flushing
-        blk_code = Signal(8)
-        blk_then = Signal(2)              # after the flush: 0 fill, 1 empty block + delim, 2 delim
-        enc_idle = Signal()
-        m.d.comb += blk_rp.addr.eq(blk_k)
-        with m.FSM(name="cobs_tx"):
-            with m.State("FILL"):
-                m.d.comb += [e_ready.eq(1), enc_idle.eq(blk_n == 0)]
-                with m.If(e_valid):
-                    with m.If(e_data != 0):
-                        m.d.comb += [blk_wp.addr.eq(blk_n), blk_wp.data.eq(e_data),
-                                     blk_wp.en.eq(1)]
-                        m.d.sync += [blk_n.eq(blk_n + 1), blk_k.eq(0)]
-                        with m.If(blk_n == 253):
-                            m.d.sync += [blk_code.eq(0xFF), blk_then.eq(Mux(e_last, 1, 0))]
-                            m.next = "CODE"
-                        with m.Elif(e_last):
-                            m.d.sync += [blk_code.eq(blk_n + 2), blk_then.eq(2)]
-                            m.next = "CODE"
-                    with m.Else():
-                        m.d.sync += [blk_code.eq(blk_n + 1), blk_then.eq(Mux(e_last, 1, 0)),
-                                     blk_k.eq(0)]
-                        m.next = "CODE"
-            with m.State("CODE"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(blk_code)]
-                with m.If(self.tx.ready):
-                    with m.If(blk_n != 0):
-                        m.next = "DATA"
-                    with m.Else():
-                        self._after_flush(m, blk_then)
-            with m.State("DATA"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(blk_rp.data)]
-                with m.If(self.tx.ready):
-                    m.d.comb += blk_rp.addr.eq(blk_k + 1)
-                    m.d.sync += blk_k.eq(blk_k + 1)
-                    with m.If(blk_k + 1 == blk_n):
-                        m.d.sync += blk_n.eq(0)
-                        self._after_flush(m, blk_then)
-            with m.State("EMPTY"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(1)]
-                with m.If(self.tx.ready):
-                    m.next = "DELIM"
-            with m.State("DELIM"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(0)]
-                with m.If(self.tx.ready):
-                    m.next = "FILL"
-
-        crc_phase = Signal()
-        m.d.comb += [tx_crc.data.eq(e_data), tx_crc.valid.eq(e_valid & e_ready & ~crc_phase)]
+        # -- transmitter: the executor's bytes, CRC, COBS ------------------------------------------
+        m.submodules.tx_crc = tx_crc = CRCAppender()
+        m.submodules.tx_cobs = tx_cobs = COBSEncoder()
+        wiring.connect(m, tx_crc.o, tx_cobs.i)
+        wiring.connect(m, tx_cobs.o, wiring.flipped(self.tx))
 
         # -- executor ----------------------------------------------------------------------------
-        hdr = Signal(16)                  # seq and opcode; the length goes to ``remain``
+        # the header's bytes before the length (seq and opcode); the length goes to ``remain``
+        len_at = _byte_at(HEADER, "length")
+        hdr = Signal(8 * len_at)
+        hdr_view = data.View(HEADER, Cat(hdr, Const(0, HEADER.size - len(hdr))))
         seq = Signal(8)
         opcode = Signal(8)
-        m.d.comb += [seq.eq(hdr[:8]), opcode.eq(hdr[8:16])]
+        m.d.comb += [seq.eq(hdr_view.seq), opcode.eq(hdr_view.opcode)]
         # a request's payload is at most max_payload bytes (the receiver refuses longer
         # frames): the byte and word counters need no more bits than that
         remain = Signal(range(lk.max_payload + 1))
-        k = Signal(range(max(lk.max_payload, 2 * lk.max_probes) + 2))
+        k = Signal(range(max(lk.max_payload, layout_bytes(PROBE_INDEX) * lk.max_probes) + 2))
         # arguments of every request but RUN
         args_bytes = max(n for op, n in _ARGS.items() if op != Opcode.RUN)
         args = Signal(8 * args_bytes)
         err = Signal(8)
-        nargs = Signal(4)
+        nargs = Signal(range(max(_ARGS.values()) + 1))
 
-        sh = Signal(max(80, 8 * wb_max))   # bytes to send, least significant first
+        # bytes to send, least significant first: the widest of a region word, a probe, a
+        # response field, the header and the arguments of a request
+        probe_bytes = field_bytes(c.v_bits) + field_bytes(c.i_bits)
+        field_max = max(layout_bytes(field.shape) for layout in _SENT for _, field in layout)
+        sh = Signal(8 * max(wb_max, probe_bytes, field_max, HEADER_BYTES, *_ARGS.values()))
         sh_n = Signal(range(sh.shape().width // 8 + 1))
         ret = Signal(8)
         ret_states = {}
@@ -300,7 +246,7 @@ class Engine(wiring.Component):
         # bits are not stored (a 32-bit offset would cost the smallest FPGAs their last cells)
         offset_far = Signal()
         wcount = Signal(REGION_ARGS["count"].shape)
-        data_len = Signal(len(wcount) + 5)
+        data_len = Signal(range((2 ** len(wcount) - 1) * wb_max + 1))
         for rg in regions:
             with m.If(region == rg.value):
                 m.d.comb += [rg_ok.eq(1), rg_depth.eq(region_depth(c, rg)),
@@ -316,15 +262,17 @@ class Engine(wiring.Component):
         running = Signal()
         m.d.comb += self.running.eq(running)
         run_seq = Signal(8)
-        # RUN's ten argument bytes are received straight into these registers (not while a run
+        # RUN's argument bytes are received straight into these registers (not while a run
         # is going on: that RUN is refused)
-        run_args = Signal(8 * _ARGS[Opcode.RUN])
-        run_steps = run_args[:32]
-        run_flags = run_args[32:40]
-        run_period = run_args[40:72]
+        run_args = Signal(RUN_ARGS)
+        run_steps = run_args.steps
+        run_flags = run_args.flags
+        run_period = run_args.period_us
         steps_done = Signal(32)
         n_probes = Signal(8)
         max_probes = max(lk.max_probes, 1)
+        pb = layout_bytes(PROBE_INDEX)
+        pb_bits = ceil_log2(pb)
         m.submodules.probes = probes = Memory(shape=c.neuron_index_bits, depth=max_probes,
                                                     init=[], attrs=_NO_RW)
         probe_wp = probes.write_port()
@@ -388,7 +336,7 @@ class Engine(wiring.Component):
         # requests are assembled in ``sh`` too: no response is being sent while one is read
         widx = Signal(range(lk.max_payload + 1))
 
-        m.d.comb += [e_data.eq(sh[:8]), e_last.eq(crc_phase & (sh_n == 1))]
+        m.d.comb += tx_crc.i.payload.data.eq(sh[:8])
 
         # identify ROM
         ident = self.identify
@@ -415,497 +363,586 @@ class Engine(wiring.Component):
         learn_refused = Const(0) if c.stdp else run_flags[_bit(RunFlag.LEARN)]
         out_list = Signal()
 
-        with m.FSM(name="exec"):
-            with m.State("IDLE"):
-                m.d.sync += [crc_phase.eq(0), err.eq(0), k.eq(0)]
-                with m.If(avail):
-                    m.next = "HDR"
-                with m.Elif(running & step_ready & pace_ok & more_steps):
-                    m.d.sync += k.eq(0)
-                    if M:
-                        m.d.sync += rec_n.eq(0)
-                    with m.If(paced & (steps_done != 0) & (since_step > run_period)):
-                        m.d.sync += counters["step_overruns"].eq(
-                            counters["step_overruns"] + 1)
-                    m.d.sync += since_step.eq(0)
-                    m.next = "PUSH" if M else "START"
+        return SimpleNamespace(**locals())
 
-            with m.State("HDR"):
+    def _receiver(self, m, x):
+        """Append good frames from the framing components to the receive ring; count and drop
+        bad ones."""
+        bad, commit, count, counters, length = x.bad, x.commit, x.count, x.counters, x.length
+        lk, max_frame, ring_bits, ring_wp, rptr = x.lk, x.max_frame, x.ring_bits, x.ring_wp, x.rptr
+        wptr = x.wptr
+        m.submodules.rx_cobs = rx_cobs = COBSDecoder()
+        m.submodules.rx_crc = rx_crc = CRCChecker()
+        wiring.connect(m, wiring.flipped(self.rx), rx_cobs.i)
+        wiring.connect(m, rx_cobs.o, rx_crc.i)
+        item = rx_crc.o.payload
+        m.d.comb += rx_crc.o.ready.eq((wptr - rptr)[:ring_bits + 1] < lk.rx_buffer - 1)
+        m.d.sync += [self.frame_good.eq(0), self.frame_bad.eq(0)]
+        with m.If(rx_crc.o.valid & rx_crc.o.ready):
+            with m.If(item.end):
+                whole = ~item.broken & ~bad & (count == length + FRAME_OVERHEAD)
+                with m.If(whole & item.crc_ok):
+                    m.d.sync += [commit.eq(wptr - CRC_BYTES), wptr.eq(wptr - CRC_BYTES),
+                                 counters["good_frames"].eq(counters["good_frames"] + 1),
+                                 self.frame_good.eq(1)]
+                with m.Else():
+                    m.d.sync += [wptr.eq(commit), self.frame_bad.eq(1)]
+                    with m.If(whole):
+                        m.d.sync += counters["crc_errors"].eq(counters["crc_errors"] + 1)
+                    with m.Else():
+                        m.d.sync += counters["frame_errors"].eq(counters["frame_errors"] + 1)
+                m.d.sync += [count.eq(0), length.eq(0), bad.eq(0)]
+            with m.Elif(~bad):
+                with m.If(count == max_frame):
+                    m.d.sync += bad.eq(1)
+                with m.Else():
+                    m.d.comb += [ring_wp.addr.eq(wptr[:ring_bits]), ring_wp.data.eq(item.data),
+                                 ring_wp.en.eq(1)]
+                    m.d.sync += [wptr.eq(wptr + 1), count.eq(count + 1)]
+                    for index in range(_bytes_of(HEADER, "length")):
+                        with m.If(count == _byte_at(HEADER, "length") + index):
+                            m.d.sync += length.word_select(index, 8).eq(item.data)
+
+    def _parse_states(self, m, x):
+        """States that read a request's header and arguments, and refuse or answer it."""
+        M, args, args_bytes, avail, counters = x.M, x.args, x.args_bytes, x.avail, x.counters
+        data_len, data_len_q, emit_then, err = x.data_len, x.data_len_q, x.emit_then, x.err
+        fail, hdr, in_byte, k, len_at = x.fail, x.hdr, x.in_byte, x.k, x.len_at
+        more_steps, nargs, offset, offset_far = x.more_steps, x.nargs, x.offset, x.offset_far
+        opcode, pace_ok, paced, range_ok_q = x.opcode, x.pace_ok, x.paced, x.range_ok_q
+        rec_n, remain, respond, rg_depth, rg_ok = x.rec_n, x.remain, x.respond, x.rg_depth, x.rg_ok
+        rg_ok_q, run_args, run_period, running = x.rg_ok_q, x.run_args, x.run_period, x.running
+        since_step, step_ready, steps_done = x.since_step, x.step_ready, x.steps_done
+        stored, take, wcount = x.stored, x.take, x.wcount
+        with m.State("IDLE"):
+            m.d.sync += [err.eq(0), k.eq(0)]
+            with m.If(avail):
+                m.next = "HDR"
+            with m.Elif(running & step_ready & pace_ok & more_steps):
+                m.d.sync += k.eq(0)
+                if M:
+                    m.d.sync += rec_n.eq(0)
+                with m.If(paced & (steps_done != 0) & (since_step > run_period)):
+                    m.d.sync += counters["step_overruns"].eq(
+                        counters["step_overruns"] + 1)
+                m.d.sync += since_step.eq(0)
+                m.next = "PUSH" if M else "START"
+
+        with m.State("HDR"):
+            m.d.comb += take.eq(1)
+            m.d.sync += offset_far.eq(0)
+            m.d.sync += k.eq(k + 1)
+            with m.If(k < len_at):
+                m.d.sync += hdr.word_select(k[:ceil_log2(len_at)], 8).eq(in_byte)
+            with m.Elif(k == len_at):
+                m.d.sync += remain.eq(in_byte)
+            with m.Else():
+                # the receiver refused frames longer than max_payload: the length fits
+                m.d.sync += remain.eq(Cat(remain[:8], in_byte))
+            with m.If(k == HEADER_BYTES - 1):
+                m.d.sync += k.eq(0)
+                m.next = "DECODE"
+
+        with m.State("DECODE"):
+            with m.Switch(opcode):
+                for op, n in _ARGS.items():
+                    with m.Case(op.value):
+                        m.d.comb += nargs.eq(n)
+                        with m.If(remain < n):
+                            fail(ErrorCode.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "ARGS"
+                with m.Default():
+                    fail(ErrorCode.UNKNOWN_OPCODE)
+
+        with m.State("ARGS"):
+            with m.Switch(opcode):
+                for op, n in _ARGS.items():
+                    with m.Case(op.value):
+                        m.d.comb += nargs.eq(n)
+            with m.If(k == nargs):
+                m.d.sync += k.eq(0)
+                m.next = "CHECK"
+            with m.Else():
                 m.d.comb += take.eq(1)
-                m.d.sync += offset_far.eq(0)
-                m.d.sync += k.eq(k + 1)
-                with m.If(k < 2):
-                    m.d.sync += hdr.word_select(k[:1], 8).eq(in_byte)
-                with m.Elif(k == 2):
-                    m.d.sync += remain.eq(in_byte)
+                with m.If(opcode == Opcode.RUN.value):
+                    with m.If(~running):
+                        m.d.sync += run_args.as_value().word_select(
+                            k[:ceil_log2(_ARGS[Opcode.RUN])], 8).eq(in_byte)
                 with m.Else():
-                    # the receiver refused frames longer than max_payload: the length fits
-                    m.d.sync += remain.eq(Cat(remain[:8], in_byte))
-                with m.If(k == 3):
-                    m.d.sync += k.eq(0)
-                    m.next = "DECODE"
+                    with m.Switch(k[:ceil_log2(args_bytes)]):
+                        for byte in range(args_bytes):
+                            with m.Case(byte):
+                                arg_bits = range(8 * byte, 8 * byte + 8)
+                                m.d.sync += [args[bit].eq(in_byte[bit - 8 * byte])
+                                             for bit in arg_bits if stored[bit]]
+                                far = [in_byte[bit - 8 * byte] for bit in arg_bits
+                                       if not stored[bit]]
+                                if far:
+                                    m.d.sync += offset_far.eq(offset_far | Cat(*far).any())
+                m.d.sync += [k.eq(k + 1),
+                             remain.eq(remain - 1)]
 
-            with m.State("DECODE"):
-                with m.Switch(opcode):
-                    for op, n in _ARGS.items():
-                        with m.Case(op.value):
-                            m.d.comb += nargs.eq(n)
-                            with m.If(remain < n):
-                                fail(ErrorCode.BAD_LENGTH)
-                            with m.Else():
-                                m.next = "ARGS"
-                    with m.Default():
-                        fail(ErrorCode.UNKNOWN_OPCODE)
-
-            with m.State("ARGS"):
-                with m.Switch(opcode):
-                    for op, n in _ARGS.items():
-                        with m.Case(op.value):
-                            m.d.comb += nargs.eq(n)
-                with m.If(k == nargs):
-                    m.d.sync += k.eq(0)
-                    m.next = "CHECK"
-                with m.Else():
-                    m.d.comb += take.eq(1)
-                    with m.If(opcode == Opcode.RUN.value):
-                        with m.If(~running):
-                            m.d.sync += run_args.word_select(
-                                k[:ceil_log2(_ARGS[Opcode.RUN])], 8).eq(in_byte)
-                    with m.Else():
-                        with m.Switch(k[:ceil_log2(args_bytes)]):
-                            for byte in range(args_bytes):
-                                with m.Case(byte):
-                                    arg_bits = range(8 * byte, 8 * byte + 8)
-                                    m.d.sync += [args[bit].eq(in_byte[bit - 8 * byte])
-                                                 for bit in arg_bits if stored[bit]]
-                                    far = [in_byte[bit - 8 * byte] for bit in arg_bits
-                                           if not stored[bit]]
-                                    if far:
-                                        m.d.sync += offset_far.eq(offset_far | Cat(*far).any())
-                    m.d.sync += [k.eq(k + 1),
-                                 remain.eq(remain - 1)]
-
-            with m.State("SKIP"):
-                with m.If(remain != 0):
-                    m.d.comb += take.eq(1)
-                    m.d.sync += remain.eq(remain - 1)
-                with m.Elif(err != 0):
-                    m.d.sync += counters["nacks"].eq(counters["nacks"] + 1)
-                    respond(Opcode.NACK.value, 2, "NACK_BODY")
-                with m.Else():
-                    m.next = "IDLE"
-
-            with m.State("NACK_BODY"):
-                emit_then(Cat(err, opcode), 2, "CRC")
-
-            with m.State("CHECK"):
-                m.d.sync += [rg_ok_q.eq(rg_ok),
-                             range_ok_q.eq((wcount != 0) & ~offset_far
-                                          & (offset + wcount <= rg_depth)),
-                             data_len_q.eq(data_len)]
-                m.next = "EXEC"
-
-            with m.State("EXEC"):
-                with m.Switch(opcode):
-                    with m.Case(Opcode.IDENTIFY.value):
-                        with m.If(remain != 0):
-                            fail(ErrorCode.BAD_LENGTH)
-                        with m.Else():
-                            respond(Opcode.IDENTIFY.value | ACK, len(ident), "IDENT_BODY")
-                    with m.Case(Opcode.STATUS.value):
-                        with m.If(remain != 0):
-                            fail(ErrorCode.BAD_LENGTH)
-                        with m.Else():
-                            respond(Opcode.STATUS.value | ACK, 4 * len(STATUS_COUNTERS) + 6,
-                                    "STATUS_BODY")
-                    with m.Case(Opcode.STOP.value):
-                        with m.If(remain != 0):
-                            fail(ErrorCode.BAD_LENGTH)
-                        with m.Else():
-                            m.d.sync += running.eq(0)
-                            clear_slots()
-                            respond(Opcode.STOP.value | ACK, 4, "STOP_BODY")
-                    with m.Case(Opcode.RESET.value):
-                        with m.If(remain != 0):
-                            fail(ErrorCode.BAD_LENGTH)
-                        with m.Else():
-                            m.d.sync += [running.eq(0), z_all.eq(args[_bit(ResetFlag.ALL)]), z_index.eq(0),
-                                         z_addr.eq(0)]
-                            clear_slots()
-                            with m.If(args[_bit(ResetFlag.COUNTERS)]):
-                                for counter in counters.values():
-                                    m.d.sync += counter.eq(0)
-                            m.next = "ZERO"
-                    with m.Case(Opcode.WRITE.value):
-                        with m.If(running):
-                            fail(ErrorCode.BUSY)
-                        with m.Elif(~rg_ok_q):
-                            fail(ErrorCode.BAD_REGION)
-                        with m.Elif(~range_ok_q):
-                            fail(ErrorCode.BAD_RANGE)
-                        with m.Elif(data_len_q != remain):     # the words follow the args
-                            fail(ErrorCode.BAD_LENGTH)
-                        with m.Else():
-                            m.d.sync += [k.eq(0), sh.eq(0), widx.eq(0)]
-                            m.next = "WR_BYTE"
-                    with m.Case(Opcode.READ.value):
-                        with m.If(remain != 0):
-                            fail(ErrorCode.BAD_LENGTH)
-                        with m.Elif(running):
-                            fail(ErrorCode.BUSY)
-                        with m.Elif(~rg_ok_q):
-                            fail(ErrorCode.BAD_REGION)
-                        with m.Elif(~range_ok_q | (data_len_q > lk.max_payload)):
-                            fail(ErrorCode.BAD_RANGE)
-                        with m.Else():
-                            m.d.sync += k.eq(0)
-                            respond(Opcode.READ.value | ACK, data_len_q, "RD_ISSUE")
-                    with m.Case(Opcode.REGION_CRC.value):
-                        with m.If(remain != 0):
-                            fail(ErrorCode.BAD_LENGTH)
-                        with m.Elif(running):
-                            fail(ErrorCode.BUSY)
-                        with m.Elif(~rg_ok_q):
-                            fail(ErrorCode.BAD_REGION)
-                        with m.Else():
-                            m.d.comb += [core.bus_region.eq(region), core.crc_start.eq(1)]
-                            m.next = "CRC_WAIT"
-                    with m.Case(Opcode.RUN.value):
-                        probes_n = run_args[72:80]
-                        with m.If(running):
-                            fail(ErrorCode.BUSY)
-                        with m.Elif(remain != probes_n * 2):
-                            fail(ErrorCode.BAD_LENGTH)
-                        with m.Elif((probes_n > lk.max_probes) | learn_refused):
-                            fail(ErrorCode.BAD_ARGUMENT)
-                        with m.Else():
-                            m.d.sync += [k.eq(0), n_probes.eq(probes_n)]
-                            m.next = "RUN_PROBE"
-                    with m.Case(Opcode.INPUT.value):
-                        if M:
-                            m.next = "INP_REC"
-                        else:
-                            fail(ErrorCode.BAD_ARGUMENT)
-
-            # -- IDENTIFY, STATUS, STOP bodies
-            with m.State("IDENT_BODY"):
-                m.d.comb += ident_rp.addr.eq(k)
-                m.next = "IDENT_BYTE"
-            with m.State("IDENT_BYTE"):
-                with m.If(k + 1 == len(ident)):
-                    emit_then(ident_rp.data, 1, "CRC")
-                with m.Else():
-                    m.d.sync += k.eq(k + 1)
-                    emit_then(ident_rp.data, 1, "IDENT_BODY")
-
-            with m.State("STATUS_BODY"):
-                with m.If(k == len(STATUS_COUNTERS)):
-                    emit_then(running, 1, "STATUS_STEPS")
-                with m.Else():
-                    m.d.sync += k.eq(k + 1)
-                    emit_then(Array(status_words)[k[:ceil_log2(len(STATUS_COUNTERS) + 1)]],
-                              4, "STATUS_BODY")
-
-            # (the tail of STATUS is sent in short pieces: fewer wide inputs to the shifter)
-            with m.State("STATUS_STEPS"):
-                emit_then(steps_done, 4, "STATUS_SLOTS")
-            with m.State("STATUS_SLOTS"):
-                emit_then(free_slots.as_unsigned(), 1, "CRC")
-
-            with m.State("STOP_BODY"):
-                emit_then(steps_done, 4, "CRC")
-
-            # -- RESET: zero the regions word by word
-            with m.State("ZERO"):
-                for flag, listing in zero_lists.items():
-                    with m.If(z_all == flag):
-                        with m.If(z_index == len(listing)):
-                            respond(Opcode.RESET.value | ACK, 0, None)
-                        for index, rg in enumerate(listing):
-                            with m.If(z_index == index):
-                                m.d.comb += [core.bus_region.eq(rg), core.bus_addr.eq(z_addr),
-                                             core.bus_wdata.eq(0), core.bus_we.eq(1)]
-                                with m.If(z_addr == region_depth(c, rg) - 1):
-                                    m.d.sync += [z_addr.eq(0), z_index.eq(z_index + 1)]
-                                with m.Else():
-                                    m.d.sync += z_addr.eq(z_addr + 1)
-
-            # -- WRITE: assemble words, write them through the bus
-            with m.State("WR_BYTE"):
+        with m.State("SKIP"):
+            with m.If(remain != 0):
                 m.d.comb += take.eq(1)
-                m.d.sync += [sh.word_select(k[:ceil_log2(wb_max + 1)], 8).eq(in_byte),
-                             k.eq(k + 1), remain.eq(remain - 1)]
-                with m.If(k + 1 == rg_wb):
-                    m.next = "WR_WORD"
-            with m.State("WR_WORD"):
-                m.d.comb += [core.bus_region.eq(region), core.bus_addr.eq(offset + widx),
-                             core.bus_wdata.eq(sh), core.bus_we.eq(1)]
-                m.d.sync += [sh.eq(0), k.eq(0), widx.eq(widx + 1)]
-                with m.If(remain == 0):
-                    respond(Opcode.WRITE.value | ACK, 0, None)
-                with m.Else():
-                    m.next = "WR_BYTE"
+                m.d.sync += remain.eq(remain - 1)
+            with m.Elif(err != 0):
+                m.d.sync += counters["nacks"].eq(counters["nacks"] + 1)
+                respond(Opcode.NACK.value, layout_bytes(NACK), "NACK_BODY")
+            with m.Else():
+                m.next = "IDLE"
 
-            # -- READ: words from the bus into the response
-            with m.State("RD_ISSUE"):
-                m.d.comb += [core.bus_region.eq(region), core.bus_addr.eq(offset + k),
-                             core.bus_re.eq(1)]
-                m.next = "RD_DATA"
-            with m.State("RD_DATA"):
-                # one cycle after the issue, two for weights
-                with m.If(core.bus_rvalid):
-                    m.d.sync += k.eq(k + 1)
-                    with m.If(k + 1 == wcount):
-                        emit_then(core.bus_rdata, rg_wb, "CRC")
-                    with m.Else():
-                        emit_then(core.bus_rdata, rg_wb, "RD_ISSUE")
+        with m.State("NACK_BODY"):
+            nack = Signal(NACK)
+            m.d.comb += [nack.error.eq(err), nack.opcode.eq(opcode)]
+            emit_then(nack, layout_bytes(NACK), "CRC")
 
-            # -- REGION_CRC
-            with m.State("CRC_WAIT"):
-                with m.If(core.crc_done):
-                    respond(Opcode.REGION_CRC.value | ACK, 4, "CRC_BODY")
-            with m.State("CRC_BODY"):
-                emit_then(core.crc_value, 4, "CRC")   # held by the core until the next CRC
+        with m.State("CHECK"):
+            m.d.sync += [rg_ok_q.eq(rg_ok),
+                         range_ok_q.eq((wcount != 0) & ~offset_far
+                                      & (offset + wcount <= rg_depth)),
+                         data_len_q.eq(data_len)]
+            m.next = "EXEC"
 
-            # -- RUN: probe list, then start
-            with m.State("RUN_PROBE"):
-                with m.If(k == 2 * n_probes):
-                    m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
-                                 steps_done.eq(0)]
-                    respond(Opcode.RUN.value | ACK, 1, "RUN_BODY")
-                with m.Else():
-                    m.d.comb += take.eq(1)
-                    m.d.sync += [k.eq(k + 1), remain.eq(remain - 1)]
-                    with m.If(~k[0]):
-                        m.d.sync += sh[:8].eq(in_byte)
-                    with m.Else():
-                        index = Cat(sh[:8], in_byte)
-                        with m.If(index >= N):
-                            fail(ErrorCode.BAD_ARGUMENT)
-                        m.d.comb += [probe_wp.addr.eq(k[1:]), probe_wp.data.eq(index),
-                                     probe_wp.en.eq(1)]
-            with m.State("RUN_BODY"):
-                emit_then(free_slots.as_unsigned(), 1, "CRC")
-
-            # -- INPUT: records into the slots
-            if M:
-                rec_hdr = args[:16]               # INPUT has no arguments: args is free
-                with m.State("INP_REC"):
-                    m.d.sync += [k.eq(0), rec_n.eq(0)]
-                    with m.If(remain == 0):
-                        m.next = "IDLE"
-                    with m.Elif(remain < 2):
+    def _exec_state(self, m, x):
+        """The state that checks a parsed request and starts executing it."""
+        M, args, clear_slots, core, counters = x.M, x.args, x.clear_slots, x.core, x.counters
+        data_len_q, fail, ident, k = x.data_len_q, x.fail, x.ident, x.k
+        learn_refused, lk, n_probes, opcode = x.learn_refused, x.lk, x.n_probes, x.opcode
+        range_ok_q, region, remain, respond = x.range_ok_q, x.region, x.remain, x.respond
+        rg_ok_q, run_args, running, sh, widx = x.rg_ok_q, x.run_args, x.running, x.sh, x.widx
+        z_addr, z_all, z_index = x.z_addr, x.z_all, x.z_index
+        with m.State("EXEC"):
+            with m.Switch(opcode):
+                with m.Case(Opcode.IDENTIFY.value):
+                    with m.If(remain != 0):
                         fail(ErrorCode.BAD_LENGTH)
-                    with m.Elif(free_slots == 0):
-                        fail(ErrorCode.NO_CREDIT)
                     with m.Else():
-                        m.next = "INP_HDR"
-                with m.State("INP_HDR"):
-                    m.d.comb += take.eq(1)
-                    m.d.sync += [rec_hdr.word_select(k[0], 8).eq(in_byte), k.eq(k + 1),
-                                 remain.eq(remain - 1)]
-                    with m.If(k[0]):
+                        respond(Opcode.IDENTIFY.value | ACK, len(ident), "IDENT_BODY")
+                with m.Case(Opcode.STATUS.value):
+                    with m.If(remain != 0):
+                        fail(ErrorCode.BAD_LENGTH)
+                    with m.Else():
+                        respond(Opcode.STATUS.value | ACK, layout_bytes(STATUS),
+                                "STATUS_BODY")
+                with m.Case(Opcode.STOP.value):
+                    with m.If(remain != 0):
+                        fail(ErrorCode.BAD_LENGTH)
+                    with m.Else():
+                        m.d.sync += running.eq(0)
+                        clear_slots()
+                        respond(Opcode.STOP.value | ACK, layout_bytes(STOP_RESULT),
+                                "STOP_BODY")
+                with m.Case(Opcode.RESET.value):
+                    with m.If(remain != 0):
+                        fail(ErrorCode.BAD_LENGTH)
+                    with m.Else():
+                        m.d.sync += [running.eq(0), z_all.eq(args[_bit(ResetFlag.ALL)]),
+                                     z_index.eq(0),
+                                     z_addr.eq(0)]
+                        clear_slots()
+                        with m.If(args[_bit(ResetFlag.COUNTERS)]):
+                            for counter in counters.values():
+                                m.d.sync += counter.eq(0)
+                        m.next = "ZERO"
+                with m.Case(Opcode.WRITE.value):
+                    with m.If(running):
+                        fail(ErrorCode.BUSY)
+                    with m.Elif(~rg_ok_q):
+                        fail(ErrorCode.BAD_REGION)
+                    with m.Elif(~range_ok_q):
+                        fail(ErrorCode.BAD_RANGE)
+                    with m.Elif(data_len_q != remain):     # the words follow the args
+                        fail(ErrorCode.BAD_LENGTH)
+                    with m.Else():
+                        m.d.sync += [k.eq(0), sh.eq(0), widx.eq(0)]
+                        m.next = "WR_BYTE"
+                with m.Case(Opcode.READ.value):
+                    with m.If(remain != 0):
+                        fail(ErrorCode.BAD_LENGTH)
+                    with m.Elif(running):
+                        fail(ErrorCode.BUSY)
+                    with m.Elif(~rg_ok_q):
+                        fail(ErrorCode.BAD_REGION)
+                    with m.Elif(~range_ok_q | (data_len_q > lk.max_payload)):
+                        fail(ErrorCode.BAD_RANGE)
+                    with m.Else():
                         m.d.sync += k.eq(0)
-                        m.next = "INP_CHECK"
-                with m.State("INP_CHECK"):
-                    is_bitmap = rec_hdr[_bit(INPUT_BITMAP)]
-                    n_list = rec_hdr[:15]
-                    with m.If(is_bitmap):
-                        with m.If((rec_hdr[:15] != 0) | (remain < nb_in(M))):
-                            fail(ErrorCode.BAD_LENGTH)
-                        with m.Else():
-                            m.d.sync += neuron.eq(0)
-                            m.next = "INP_BYTE"
-                    with m.Elif(n_list > M):
-                        fail(ErrorCode.BAD_ARGUMENT)
-                    with m.Elif(remain < n_list * ib_m):
+                        respond(Opcode.READ.value | ACK, data_len_q, "RD_ISSUE")
+                with m.Case(Opcode.REGION_CRC.value):
+                    with m.If(remain != 0):
                         fail(ErrorCode.BAD_LENGTH)
-                    with m.Elif(n_list == 0):
-                        m.next = "INP_COMMIT"
+                    with m.Elif(running):
+                        fail(ErrorCode.BUSY)
+                    with m.Elif(~rg_ok_q):
+                        fail(ErrorCode.BAD_REGION)
                     with m.Else():
-                        m.d.sync += [k.eq(0), neuron.eq(0), sh.eq(0)]
-                        m.next = "INP_INDEX"
-                # bitmap: one byte, then its eight bits
-                with m.State("INP_BYTE"):
-                    m.d.comb += take.eq(1)
-                    m.d.sync += [bits.eq(in_byte), remain.eq(remain - 1), k.eq(0)]
-                    m.next = "INP_BITS"
-                with m.State("INP_BITS"):
-                    with m.If(bits[0] & (neuron < M)):
-                        m.d.comb += [slot_wp.addr.eq(wr_base + rec_n), slot_wp.data.eq(neuron),
-                                     slot_wp.en.eq(1)]
-                        m.d.sync += rec_n.eq(rec_n + 1)
-                    m.d.sync += [bits.eq(bits >> 1), neuron.eq(neuron + 1), k.eq(k + 1)]
-                    with m.If(k == 7):
-                        with m.If(neuron + 1 >= M):
-                            m.next = "INP_COMMIT"
-                        with m.Else():
-                            m.next = "INP_BYTE"
-                # list: ib_m bytes per index
-                with m.State("INP_INDEX"):
-                    m.d.comb += take.eq(1)
-                    m.d.sync += [sh.word_select(k[:1], 8).eq(in_byte), k.eq(k + 1),
-                                 remain.eq(remain - 1)]
-                    with m.If(k + 1 == ib_m):
-                        m.next = "INP_STORE"
-                with m.State("INP_STORE"):
-                    m.d.sync += [k.eq(0), sh.eq(0), neuron.eq(neuron + 1)]
-                    with m.If(sh[:16] >= M):
+                        m.d.comb += [core.bus_region.eq(region), core.crc_start.eq(1)]
+                        m.next = "CRC_WAIT"
+                with m.Case(Opcode.RUN.value):
+                    probes_n = run_args.probes
+                    with m.If(running):
+                        fail(ErrorCode.BUSY)
+                    with m.Elif(remain != probes_n * layout_bytes(PROBE_INDEX)):
+                        fail(ErrorCode.BAD_LENGTH)
+                    with m.Elif((probes_n > lk.max_probes) | learn_refused):
                         fail(ErrorCode.BAD_ARGUMENT)
                     with m.Else():
-                        m.d.comb += [slot_wp.addr.eq(wr_base + rec_n),
-                                     slot_wp.data.eq(sh[:16]), slot_wp.en.eq(1)]
-                        m.d.sync += rec_n.eq(rec_n + 1)
-                        with m.If(neuron + 1 == rec_hdr[:15]):
-                            m.next = "INP_COMMIT"
-                        with m.Else():
-                            m.next = "INP_INDEX"
-                with m.State("INP_COMMIT"):
-                    m.d.sync += [slot_count[wr_slot].eq(rec_n), free_slots.eq(free_slots - 1),
-                                 wr_slot.eq(Mux(wr_slot == S - 1, 0, wr_slot + 1)),
-                                 wr_base.eq(Mux(wr_slot == S - 1, 0, wr_base + M))]
-                    m.next = "INP_REC"
+                        m.d.sync += [k.eq(0), n_probes.eq(probes_n)]
+                        m.next = "RUN_PROBE"
+                with m.Case(Opcode.INPUT.value):
+                    if M:
+                        m.next = "INP_REC"
+                    else:
+                        fail(ErrorCode.BAD_ARGUMENT)
 
-                # -- a step: push the slot's inputs into the core
-                with m.State("PUSH"):
-                    with m.If(~stream_inputs | (k == slot_count[rd_slot])):
-                        with m.If(stream_inputs):
-                            m.d.sync += [free_slots.eq(free_slots + 1),
-                                         rd_slot.eq(Mux(rd_slot == S - 1, 0, rd_slot + 1)),
-                                         rd_base.eq(Mux(rd_slot == S - 1, 0, rd_base + M))]
-                        m.next = "START"
-                    with m.Else():
-                        m.d.comb += slot_rp.addr.eq(rd_base + k)
-                        m.next = "PUSH_DATA"
-                with m.State("PUSH_DATA"):
-                    m.d.comb += [core.in_valid.eq(1), core.in_index.eq(slot_rp.data)]
-                    with m.If(core.in_ready):
-                        m.d.sync += k.eq(k + 1)
-                        m.next = "PUSH"
-
-            with m.State("START"):
-                m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
-                m.next = "STEP_WAIT"
-            with m.State("STEP_WAIT"):
-                with m.If(core.done):
-                    m.d.sync += [neuron.eq(0),
-                                 n_spikes.eq(0)]
-                    m.next = "COUNT"
-            # pass 1 over the spike bits: count them, to send the shorter encoding
-            with m.State("COUNT"):
-                m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(neuron),
-                             core.bus_re.eq(neuron < N)]
-                m.d.sync += neuron.eq(neuron + 1)
-                with m.If(core.bus_rvalid & state_view.s):
-                    m.d.sync += n_spikes.eq(n_spikes + 1)
-                with m.If(neuron == N):
-                    m.next = "OUT_HDR"
-            with m.State("OUT_HDR"):
-                list_bytes = 2 + n_spikes * ib_n
-                m.d.comb += use_list.eq(list_bytes < nb_bitmap)
-                spike_bytes = Mux(use_list, list_bytes, nb_bitmap)
-                last = (run_steps != 0) & (steps_done + 1 == run_steps)
-                m.d.sync += [
-                    resp_seq.eq(run_seq), resp_op.eq(Opcode.OUTPUT.value),
-                    resp_len.eq(9 + spike_bytes + n_probes * (vb + ib)),
-                    ret.eq(code_of("OUT_FIXED")),
-                    last_step.eq(last), out_list.eq(use_list), neuron.eq(0),
-                ]
-                with m.If(last):
-                    m.d.sync += running.eq(0)
-                m.next = "RESP_HDR"
-            with m.State("OUT_FIXED"):
-                # step, cycles and flags are sent in pieces: fewer wide inputs to the shifter
-                m.d.sync += steps_done.eq(steps_done + 1)
-                emit_then(steps_done, 4, "OUT_CYCLES")
-            with m.State("OUT_CYCLES"):
-                emit_then(step_cycles, 4, "OUT_FLAGS")
-            with m.State("OUT_FLAGS"):
-                flags = Signal(8)
-                m.d.comb += [flags[_bit(OutputFlag.LAST)].eq(last_step),
-                             flags[_bit(OutputFlag.LIST)].eq(out_list)]
-                emit_then(flags, 1, "OUT_SPIKES")
-            with m.State("OUT_SPIKES"):
-                with m.If(out_list):
-                    emit_then(n_spikes, 2, "OUT_LIST")
-                with m.Else():
-                    m.next = "OUT_MAP"
-            with m.State("OUT_MAP"):
-                # bitmap: read 8 spike bits, send the byte
-                m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(neuron),
-                             core.bus_re.eq(1)]
-                m.next = "OUT_MAP_BIT"
-            with m.State("OUT_MAP_BIT"):
-                new_bits = Cat(bits[1:], state_view.s)
-                m.d.sync += [bits.eq(new_bits), neuron.eq(neuron + 1)]
-                shift = (8 - (N % 8)) % 8
-                with m.If(neuron == N - 1):
-                    emit_then(new_bits >> shift, 1, "OUT_PROBE")
-                    m.d.sync += k.eq(0)
-                with m.Elif(neuron[:3] == 7):
-                    emit_then(new_bits, 1, "OUT_MAP")
-                with m.Else():
-                    m.next = "OUT_MAP"
-            with m.State("OUT_LIST"):
-                with m.If(neuron == N):
-                    m.d.sync += k.eq(0)
-                    m.next = "OUT_PROBE"
-                with m.Else():
-                    m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(neuron),
-                                 core.bus_re.eq(1)]
-                    m.next = "OUT_LIST_BIT"
-            with m.State("OUT_LIST_BIT"):
-                m.d.sync += neuron.eq(neuron + 1)
-                with m.If(state_view.s):
-                    emit_then(neuron, ib_n, "OUT_LIST")
-                with m.Else():
-                    m.next = "OUT_LIST"
-            with m.State("OUT_PROBE"):
-                with m.If(k == n_probes):
-                    m.next = "CRC"
-                with m.Else():
-                    m.d.comb += probe_rp.addr.eq(k)
-                    m.next = "OUT_PROBE_ADDR"
-            with m.State("OUT_PROBE_ADDR"):
-                m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(probe_rp.data),
-                             core.bus_re.eq(1)]
-                m.next = "OUT_PROBE_DATA"
-            with m.State("OUT_PROBE_DATA"):
+    def _body_states(self, m, x):
+        """States that answer IDENTIFY, STATUS, STOP, RESET, WRITE, READ, REGION_CRC and RUN."""
+        N, c, core, emit_then, fail = x.N, x.c, x.core, x.emit_then, x.fail
+        free_slots, ident, ident_rp, in_byte, k = x.free_slots, x.ident, x.ident_rp, x.in_byte, x.k
+        n_probes, offset, pb, pb_bits, probe_wp = x.n_probes, x.offset, x.pb, x.pb_bits, x.probe_wp
+        region, remain, respond, rg, rg_wb = x.region, x.remain, x.respond, x.rg, x.rg_wb
+        run_period, run_seq, running, seq, sh = x.run_period, x.run_seq, x.running, x.seq, x.sh
+        since_step, status_words, steps_done = x.since_step, x.status_words, x.steps_done
+        take, wb_max, wcount, widx, z_addr = x.take, x.wb_max, x.wcount, x.widx, x.z_addr
+        z_all, z_index, zero_lists = x.z_all, x.z_index, x.zero_lists
+        # -- IDENTIFY, STATUS, STOP bodies
+        with m.State("IDENT_BODY"):
+            m.d.comb += ident_rp.addr.eq(k)
+            m.next = "IDENT_BYTE"
+        with m.State("IDENT_BYTE"):
+            with m.If(k + 1 == len(ident)):
+                emit_then(ident_rp.data, 1, "CRC")
+            with m.Else():
                 m.d.sync += k.eq(k + 1)
-                emit_then(Cat(state_view.v.as_unsigned(), Const(0, 8 * vb - c.v_bits),
-                              state_view.i.as_unsigned(), Const(0, 8 * ib - c.i_bits)),
-                          vb + ib, "OUT_PROBE")
+                emit_then(ident_rp.data, 1, "IDENT_BODY")
 
-            # -- framing of every response
-            with m.State("RESP_HDR"):
-                m.d.sync += [sh.eq(Cat(resp_seq, resp_op, resp_len)), sh_n.eq(4)]
-                m.d.comb += tx_crc.start.eq(1)
-                m.next = "EMIT"
-            with m.State("CRC"):
-                # the last payload byte entered the CRC register at the previous edge
-                m.d.sync += crc_phase.eq(1)
-                emit_then(tx_crc.crc, 4, "IDLE")
+        with m.State("STATUS_BODY"):
+            with m.If(k == len(STATUS_COUNTERS)):
+                emit_then(running, _bytes_of(STATUS, "running"), "STATUS_STEPS")
+            with m.Else():
+                m.d.sync += k.eq(k + 1)
+                emit_then(Array(status_words)[k[:ceil_log2(len(STATUS_COUNTERS) + 1)]],
+                          _bytes_of(STATUS, STATUS_COUNTERS[0]), "STATUS_BODY")
 
-            with m.State("EMIT"):
-                m.d.comb += e_valid.eq(1)
-                with m.If(e_ready):
-                    m.d.sync += [sh.eq(sh >> 8), sh_n.eq(sh_n - 1)]
-                    with m.If(sh_n == 1):
-                        with m.Switch(ret):
-                            for state, code in list(ret_states.items()):
-                                with m.Case(code):
-                                    m.next = state
-        return m
+        # (the tail of STATUS is sent in short pieces: fewer wide inputs to the shifter)
+        with m.State("STATUS_STEPS"):
+            emit_then(steps_done, _bytes_of(STATUS, "steps_done"), "STATUS_SLOTS")
+        with m.State("STATUS_SLOTS"):
+            emit_then(free_slots.as_unsigned(), _bytes_of(STATUS, "free_slots"), "CRC")
 
-    @staticmethod
-    def _after_flush(m, then):
-        with m.Switch(then):
-            with m.Case(0):
-                m.next = "FILL"
-            with m.Case(1):
-                m.next = "EMPTY"
-            with m.Default():
-                m.next = "DELIM"
+        with m.State("STOP_BODY"):
+            emit_then(steps_done, layout_bytes(STOP_RESULT), "CRC")
+
+        # -- RESET: zero the regions word by word
+        with m.State("ZERO"):
+            for flag, listing in zero_lists.items():
+                with m.If(z_all == flag):
+                    with m.If(z_index == len(listing)):
+                        respond(Opcode.RESET.value | ACK, 0, None)
+                    for index, rg in enumerate(listing):
+                        with m.If(z_index == index):
+                            m.d.comb += [core.bus_region.eq(rg), core.bus_addr.eq(z_addr),
+                                         core.bus_wdata.eq(0), core.bus_we.eq(1)]
+                            with m.If(z_addr == region_depth(c, rg) - 1):
+                                m.d.sync += [z_addr.eq(0), z_index.eq(z_index + 1)]
+                            with m.Else():
+                                m.d.sync += z_addr.eq(z_addr + 1)
+
+        # -- WRITE: assemble words, write them through the bus
+        with m.State("WR_BYTE"):
+            m.d.comb += take.eq(1)
+            m.d.sync += [sh.word_select(k[:ceil_log2(wb_max + 1)], 8).eq(in_byte),
+                         k.eq(k + 1), remain.eq(remain - 1)]
+            with m.If(k + 1 == rg_wb):
+                m.next = "WR_WORD"
+        with m.State("WR_WORD"):
+            m.d.comb += [core.bus_region.eq(region), core.bus_addr.eq(offset + widx),
+                         core.bus_wdata.eq(sh), core.bus_we.eq(1)]
+            m.d.sync += [sh.eq(0), k.eq(0), widx.eq(widx + 1)]
+            with m.If(remain == 0):
+                respond(Opcode.WRITE.value | ACK, 0, None)
+            with m.Else():
+                m.next = "WR_BYTE"
+
+        # -- READ: words from the bus into the response
+        with m.State("RD_ISSUE"):
+            m.d.comb += [core.bus_region.eq(region), core.bus_addr.eq(offset + k),
+                         core.bus_re.eq(1)]
+            m.next = "RD_DATA"
+        with m.State("RD_DATA"):
+            # one cycle after the issue, two for weights
+            with m.If(core.bus_rvalid):
+                m.d.sync += k.eq(k + 1)
+                with m.If(k + 1 == wcount):
+                    emit_then(core.bus_rdata, rg_wb, "CRC")
+                with m.Else():
+                    emit_then(core.bus_rdata, rg_wb, "RD_ISSUE")
+
+        # -- REGION_CRC
+        with m.State("CRC_WAIT"):
+            with m.If(core.crc_done):
+                respond(Opcode.REGION_CRC.value | ACK, layout_bytes(REGION_CRC_RESULT),
+                        "CRC_BODY")
+        with m.State("CRC_BODY"):
+            # held by the core until the next CRC
+            emit_then(core.crc_value, layout_bytes(REGION_CRC_RESULT), "CRC")
+
+        # -- RUN: probe list, then start
+        with m.State("RUN_PROBE"):
+            with m.If(k == pb * n_probes):
+                m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
+                             steps_done.eq(0)]
+                respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
+            with m.Else():
+                m.d.comb += take.eq(1)
+                m.d.sync += [k.eq(k + 1), remain.eq(remain - 1)]
+                with m.If(k[:pb_bits] != pb - 1):
+                    m.d.sync += sh[:8 * (pb - 1)].eq(Cat(sh[8:8 * (pb - 1)], in_byte))
+                with m.Else():
+                    index = Cat(sh[:8 * (pb - 1)], in_byte)
+                    with m.If(index >= N):
+                        fail(ErrorCode.BAD_ARGUMENT)
+                    m.d.comb += [probe_wp.addr.eq(k[pb_bits:]), probe_wp.data.eq(index),
+                                 probe_wp.en.eq(1)]
+        with m.State("RUN_BODY"):
+            emit_then(free_slots.as_unsigned(), layout_bytes(RUN_RESULT), "CRC")
+
+    def _input_states(self, m, x):
+        """States that store INPUT records in the input slots and push a step's inputs."""
+        M, S, args, bits, core, fail = x.M, x.S, x.args, x.bits, x.core, x.fail
+        free_slots, ib_m, in_byte, k, neuron = x.free_slots, x.ib_m, x.in_byte, x.k, x.neuron
+        rd_base, rd_slot, rec_n, remain, sh = x.rd_base, x.rd_slot, x.rec_n, x.remain, x.sh
+        slot_count, slot_rp, slot_wp = x.slot_count, x.slot_rp, x.slot_wp
+        stream_inputs, take, wr_base, wr_slot = x.stream_inputs, x.take, x.wr_base, x.wr_slot
+        # INPUT has no arguments: args is free for the record header
+        rec_hdr = args[:INPUT_RECORD.size]
+        record = data.View(INPUT_RECORD, rec_hdr)
+        rb = layout_bytes(INPUT_RECORD)
+        rb_bits = ceil_log2(rb)
+        with m.State("INP_REC"):
+            m.d.sync += [k.eq(0), rec_n.eq(0)]
+            with m.If(remain == 0):
+                m.next = "IDLE"
+            with m.Elif(remain < rb):
+                fail(ErrorCode.BAD_LENGTH)
+            with m.Elif(free_slots == 0):
+                fail(ErrorCode.NO_CREDIT)
+            with m.Else():
+                m.next = "INP_HDR"
+        with m.State("INP_HDR"):
+            m.d.comb += take.eq(1)
+            m.d.sync += [rec_hdr.word_select(k[:rb_bits], 8).eq(in_byte), k.eq(k + 1),
+                         remain.eq(remain - 1)]
+            with m.If(k[:rb_bits] == rb - 1):
+                m.d.sync += k.eq(0)
+                m.next = "INP_CHECK"
+        with m.State("INP_CHECK"):
+            is_bitmap = record.bitmap
+            n_list = record.count
+            with m.If(is_bitmap):
+                with m.If((n_list != 0) | (remain < nb_in(M))):
+                    fail(ErrorCode.BAD_LENGTH)
+                with m.Else():
+                    m.d.sync += neuron.eq(0)
+                    m.next = "INP_BYTE"
+            with m.Elif(n_list > M):
+                fail(ErrorCode.BAD_ARGUMENT)
+            with m.Elif(remain < n_list * ib_m):
+                fail(ErrorCode.BAD_LENGTH)
+            with m.Elif(n_list == 0):
+                m.next = "INP_COMMIT"
+            with m.Else():
+                m.d.sync += [k.eq(0), neuron.eq(0), sh.eq(0)]
+                m.next = "INP_INDEX"
+        # bitmap: one byte, then its eight bits
+        with m.State("INP_BYTE"):
+            m.d.comb += take.eq(1)
+            m.d.sync += [bits.eq(in_byte), remain.eq(remain - 1), k.eq(0)]
+            m.next = "INP_BITS"
+        with m.State("INP_BITS"):
+            with m.If(bits[0] & (neuron < M)):
+                m.d.comb += [slot_wp.addr.eq(wr_base + rec_n), slot_wp.data.eq(neuron),
+                             slot_wp.en.eq(1)]
+                m.d.sync += rec_n.eq(rec_n + 1)
+            m.d.sync += [bits.eq(bits >> 1), neuron.eq(neuron + 1), k.eq(k + 1)]
+            with m.If(k == 7):
+                with m.If(neuron + 1 >= M):
+                    m.next = "INP_COMMIT"
+                with m.Else():
+                    m.next = "INP_BYTE"
+        # list: ib_m bytes per index
+        with m.State("INP_INDEX"):
+            m.d.comb += take.eq(1)
+            m.d.sync += [sh.word_select(k[:1], 8).eq(in_byte), k.eq(k + 1),
+                         remain.eq(remain - 1)]
+            with m.If(k + 1 == ib_m):
+                m.next = "INP_STORE"
+        with m.State("INP_STORE"):
+            m.d.sync += [k.eq(0), sh.eq(0), neuron.eq(neuron + 1)]
+            with m.If(sh[:16] >= M):
+                fail(ErrorCode.BAD_ARGUMENT)
+            with m.Else():
+                m.d.comb += [slot_wp.addr.eq(wr_base + rec_n),
+                             slot_wp.data.eq(sh[:16]), slot_wp.en.eq(1)]
+                m.d.sync += rec_n.eq(rec_n + 1)
+                with m.If(neuron + 1 == record.count):
+                    m.next = "INP_COMMIT"
+                with m.Else():
+                    m.next = "INP_INDEX"
+        with m.State("INP_COMMIT"):
+            m.d.sync += [slot_count[wr_slot].eq(rec_n), free_slots.eq(free_slots - 1),
+                         wr_slot.eq(Mux(wr_slot == S - 1, 0, wr_slot + 1)),
+                         wr_base.eq(Mux(wr_slot == S - 1, 0, wr_base + M))]
+            m.next = "INP_REC"
+
+        # -- a step: push the slot's inputs into the core
+        with m.State("PUSH"):
+            with m.If(~stream_inputs | (k == slot_count[rd_slot])):
+                with m.If(stream_inputs):
+                    m.d.sync += [free_slots.eq(free_slots + 1),
+                                 rd_slot.eq(Mux(rd_slot == S - 1, 0, rd_slot + 1)),
+                                 rd_base.eq(Mux(rd_slot == S - 1, 0, rd_base + M))]
+                m.next = "START"
+            with m.Else():
+                m.d.comb += slot_rp.addr.eq(rd_base + k)
+                m.next = "PUSH_DATA"
+        with m.State("PUSH_DATA"):
+            m.d.comb += [core.in_valid.eq(1), core.in_index.eq(slot_rp.data)]
+            with m.If(core.in_ready):
+                m.d.sync += k.eq(k + 1)
+                m.next = "PUSH"
+
+    def _step_states(self, m, x):
+        """States of a step of a run: start the core, read the spikes and probes, send OUTPUT."""
+        N, bits, c, code_of, core, emit_then = x.N, x.bits, x.c, x.code_of, x.core, x.emit_then
+        ib, ib_n, k, last_step, n_probes = x.ib, x.ib_n, x.k, x.last_step, x.n_probes
+        n_spikes, nb_bitmap, neuron, out_list = x.n_spikes, x.nb_bitmap, x.neuron, x.out_list
+        probe_rp, resp_len, resp_op, resp_seq = x.probe_rp, x.resp_len, x.resp_op, x.resp_seq
+        ret, run_flags, run_seq, run_steps = x.ret, x.run_flags, x.run_seq, x.run_steps
+        running, state_view, step_cycles = x.running, x.state_view, x.step_cycles
+        steps_done, use_list, vb = x.steps_done, x.use_list, x.vb
+        with m.State("START"):
+            m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
+            m.next = "STEP_WAIT"
+        with m.State("STEP_WAIT"):
+            with m.If(core.done):
+                m.d.sync += [neuron.eq(0),
+                             n_spikes.eq(0)]
+                m.next = "COUNT"
+        # pass 1 over the spike bits: count them, to send the shorter encoding
+        with m.State("COUNT"):
+            m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(neuron),
+                         core.bus_re.eq(neuron < N)]
+            m.d.sync += neuron.eq(neuron + 1)
+            with m.If(core.bus_rvalid & state_view.s):
+                m.d.sync += n_spikes.eq(n_spikes + 1)
+            with m.If(neuron == N):
+                m.next = "OUT_HDR"
+        with m.State("OUT_HDR"):
+            list_bytes = layout_bytes(SPIKE_COUNT) + n_spikes * ib_n
+            m.d.comb += use_list.eq(list_bytes < nb_bitmap)
+            spike_bytes = Mux(use_list, list_bytes, nb_bitmap)
+            last = (run_steps != 0) & (steps_done + 1 == run_steps)
+            m.d.sync += [
+                resp_seq.eq(run_seq), resp_op.eq(Opcode.OUTPUT.value),
+                resp_len.eq(layout_bytes(OUTPUT_HEADER) + spike_bytes + n_probes * (vb + ib)),
+                ret.eq(code_of("OUT_FIXED")),
+                last_step.eq(last), out_list.eq(use_list), neuron.eq(0),
+            ]
+            with m.If(last):
+                m.d.sync += running.eq(0)
+            m.next = "RESP_HDR"
+        with m.State("OUT_FIXED"):
+            # step, cycles and flags are sent in pieces: fewer wide inputs to the shifter
+            m.d.sync += steps_done.eq(steps_done + 1)
+            emit_then(steps_done, _bytes_of(OUTPUT_HEADER, "step"), "OUT_CYCLES")
+        with m.State("OUT_CYCLES"):
+            emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_FLAGS")
+        with m.State("OUT_FLAGS"):
+            flags = Signal(OUTPUT_HEADER["flags"].shape)
+            m.d.comb += [flags[_bit(OutputFlag.LAST)].eq(last_step),
+                         flags[_bit(OutputFlag.LIST)].eq(out_list)]
+            emit_then(flags, _bytes_of(OUTPUT_HEADER, "flags"), "OUT_SPIKES")
+        with m.State("OUT_SPIKES"):
+            with m.If(out_list):
+                emit_then(n_spikes, layout_bytes(SPIKE_COUNT), "OUT_LIST")
+            with m.Else():
+                m.next = "OUT_MAP"
+        with m.State("OUT_MAP"):
+            # bitmap: read 8 spike bits, send the byte
+            m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(neuron),
+                         core.bus_re.eq(1)]
+            m.next = "OUT_MAP_BIT"
+        with m.State("OUT_MAP_BIT"):
+            new_bits = Cat(bits[1:], state_view.s)
+            m.d.sync += [bits.eq(new_bits), neuron.eq(neuron + 1)]
+            shift = (8 - (N % 8)) % 8
+            with m.If(neuron == N - 1):
+                emit_then(new_bits >> shift, 1, "OUT_PROBE")
+                m.d.sync += k.eq(0)
+            with m.Elif(neuron[:3] == 7):
+                emit_then(new_bits, 1, "OUT_MAP")
+            with m.Else():
+                m.next = "OUT_MAP"
+        with m.State("OUT_LIST"):
+            with m.If(neuron == N):
+                m.d.sync += k.eq(0)
+                m.next = "OUT_PROBE"
+            with m.Else():
+                m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(neuron),
+                             core.bus_re.eq(1)]
+                m.next = "OUT_LIST_BIT"
+        with m.State("OUT_LIST_BIT"):
+            m.d.sync += neuron.eq(neuron + 1)
+            with m.If(state_view.s):
+                emit_then(neuron, ib_n, "OUT_LIST")
+            with m.Else():
+                m.next = "OUT_LIST"
+        with m.State("OUT_PROBE"):
+            with m.If(k == n_probes):
+                m.next = "CRC"
+            with m.Else():
+                m.d.comb += probe_rp.addr.eq(k)
+                m.next = "OUT_PROBE_ADDR"
+        with m.State("OUT_PROBE_ADDR"):
+            m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(probe_rp.data),
+                         core.bus_re.eq(1)]
+            m.next = "OUT_PROBE_DATA"
+        with m.State("OUT_PROBE_DATA"):
+            m.d.sync += k.eq(k + 1)
+            emit_then(Cat(state_view.v.as_unsigned(), Const(0, 8 * vb - c.v_bits),
+                          state_view.i.as_unsigned(), Const(0, 8 * ib - c.i_bits)),
+                      vb + ib, "OUT_PROBE")
+
+    def _framing_states(self, m, x):
+        """States that send a response's header, bytes and end (the CRC follows)."""
+        resp_len, resp_op, resp_seq, ret = x.resp_len, x.resp_op, x.resp_seq, x.ret
+        ret_states, sh, sh_n, tx_crc = x.ret_states, x.sh, x.sh_n, x.tx_crc
+        # -- framing of every response
+        with m.State("RESP_HDR"):
+            header = Signal(HEADER)
+            m.d.comb += [header.seq.eq(resp_seq), header.opcode.eq(resp_op),
+                         header.length.eq(resp_len)]
+            m.d.sync += [sh.eq(header), sh_n.eq(HEADER_BYTES)]
+            m.next = "EMIT"
+        with m.State("CRC"):
+            # the end of the response: the appender sends the CRC
+            m.d.comb += [tx_crc.i.valid.eq(1), tx_crc.i.payload.end.eq(1)]
+            with m.If(tx_crc.i.ready):
+                m.next = "IDLE"
+
+        with m.State("EMIT"):
+            m.d.comb += tx_crc.i.valid.eq(1)
+            with m.If(tx_crc.i.ready):
+                m.d.sync += [sh.eq(sh >> 8), sh_n.eq(sh_n - 1)]
+                with m.If(sh_n == 1):
+                    with m.Switch(ret):
+                        for state, code in list(ret_states.items()):
+                            with m.Case(code):
+                                m.next = state
+
 
 
 def nb_in(m):

@@ -17,9 +17,12 @@ from .regions import Region, region_depth, region_width
 
 __all__ = ["PROTOCOL_VERSION", "CRC", "HEADER", "HEADER_BYTES", "CRC_BYTES", "FRAME_OVERHEAD",
            "ACK", "Opcode", "ErrorCode", "RunFlag", "OutputFlag", "ResetFlag", "STATUS_COUNTERS",
-           "Feature", "word_bytes", "reset_regions", "IDENTIFY_FIELDS", "LinkParams", "identify_payload",
-           "build_id", "INPUT_BITMAP", "field_bytes", "REGION_ARGS", "REGION_ARGS_BYTES",
-           "pack_layout"]
+           "Feature", "word_bytes", "reset_regions", "IDENTIFY", "IDENTIFY_BYTES",
+           "BOARD_NAME_BYTES", "LinkParams", "identify_payload", "build_id", "INPUT_BITMAP",
+           "field_bytes", "REGION_ARGS", "REGION_ARGS_BYTES", "RESET_ARGS", "REGION_CRC_ARGS",
+           "RUN_ARGS", "PROBE_INDEX", "REQUEST_ARGS", "STATUS", "STATUS_COUNTER", "NACK",
+           "REGION_CRC_RESULT", "RUN_RESULT", "STOP_RESULT", "OUTPUT_HEADER", "SPIKE_COUNT",
+           "INPUT_RECORD", "layout_bytes", "pack_layout", "unpack_layout"]
 
 #: Bumped whenever a payload or the framing changes incompatibly.
 PROTOCOL_VERSION = 2
@@ -30,8 +33,8 @@ CRC = catalog.CRC32_ETHERNET(data_width=8)
 
 #: Decoded frame header; bytes in little-endian order: seq, opcode, length low, length high.
 HEADER = data.StructLayout({"seq": 8, "opcode": 8, "length": 16})
-HEADER_BYTES = 4
-CRC_BYTES = 4
+HEADER_BYTES = HEADER.size // 8
+CRC_BYTES = CRC.algorithm.crc_width // 8
 #: Decoded bytes of a frame besides its payload.
 FRAME_OVERHEAD = HEADER_BYTES + CRC_BYTES
 
@@ -88,14 +91,68 @@ class Feature(enum.IntFlag):
     V_FLOOR = 8
 
 
-#: Counters of a STATUS response (each u32, in this order).
+# -- payloads ------------------------------------------------------------------------------------
+# Every payload is a StructLayout of whole bytes, sent little-endian (bit 0 of the layout is bit 0
+# of the first byte), possibly followed by a variable tail described next to it. The engine reads
+# and writes them through ``data.View``; the host packs them with :func:`pack_layout` and unpacks
+# them with :func:`unpack_layout`.
+
+def layout_bytes(layout):
+    """Bytes of a layout (or shape) of whole bytes."""
+    width = layout.size if isinstance(layout, data.Layout) else Shape.cast(layout).width
+    assert width % 8 == 0, f"{layout!r} is not a whole number of bytes"
+    return width // 8
+
+
+#: Counters of a STATUS response (each :data:`STATUS_COUNTER`, in this order).
 STATUS_COUNTERS = ("good_frames", "crc_errors", "frame_errors", "uart_framing_errors",
                    "uart_overruns", "nacks", "step_overruns")
+STATUS_COUNTER = 32
+#: STATUS response: the counters, then whether a run is going on, its steps done so far and the
+#: free input slots.
+STATUS = data.StructLayout({**{name: STATUS_COUNTER for name in STATUS_COUNTERS},
+                            "running": 8, "steps_done": 32, "free_slots": 8})
 
 #: Arguments of WRITE and READ: the region, the first word's offset in it, the number of words.
 #: The offset is 32 bits wide so that every region of every configuration is addressable.
+#: WRITE's words follow (:func:`word_bytes` each); READ's response is the words.
 REGION_ARGS = data.StructLayout({"region": 8, "offset": 32, "count": 16})
-REGION_ARGS_BYTES = REGION_ARGS.size // 8
+REGION_ARGS_BYTES = layout_bytes(REGION_ARGS)
+#: Argument of RESET: :class:`ResetFlag` bits.
+RESET_ARGS = data.StructLayout({"flags": 8})
+#: Argument of REGION_CRC, and its response.
+REGION_CRC_ARGS = data.StructLayout({"region": 8})
+REGION_CRC_RESULT = data.StructLayout({"crc": 32})
+#: Arguments of RUN (``steps`` 0: until STOP; ``period_us`` 0: free-running; ``flags``:
+#: :class:`RunFlag`), then ``probes`` × :data:`PROBE_INDEX`. Its response: the initial credits.
+RUN_ARGS = data.StructLayout({"steps": 32, "flags": 8, "period_us": 32, "probes": 8})
+PROBE_INDEX = data.StructLayout({"index": 16})
+RUN_RESULT = data.StructLayout({"free_slots": 8})
+#: Response of STOP: the steps the run completed.
+STOP_RESULT = data.StructLayout({"steps_done": 32})
+#: Response to a refused request.
+NACK = data.StructLayout({"error": 8, "opcode": 8})
+
+#: Fixed arguments of each request; what follows them is the request's variable tail.
+REQUEST_ARGS = {
+    Opcode.IDENTIFY: None, Opcode.STATUS: None, Opcode.RESET: RESET_ARGS,
+    Opcode.WRITE: REGION_ARGS, Opcode.READ: REGION_ARGS, Opcode.REGION_CRC: REGION_CRC_ARGS,
+    Opcode.RUN: RUN_ARGS, Opcode.INPUT: None, Opcode.STOP: None,
+}
+
+#: Header of an OUTPUT payload (``flags``: :class:`OutputFlag`). The spikes follow: a bitmap of
+#: ``ceil(N/8)`` bytes, or with ``LIST`` a :data:`SPIKE_COUNT` and that many neuron indices of
+#: ``field_bytes(neuron_index_bits)`` bytes; then per probe ``v`` and ``i`` of
+#: ``field_bytes(v_bits)`` and ``field_bytes(i_bits)`` bytes, two's complement.
+OUTPUT_HEADER = data.StructLayout({"step": 32, "cycles": 32, "flags": 8})
+SPIKE_COUNT = data.StructLayout({"count": 16})
+
+#: Header of one step's record in an INPUT payload. With ``bitmap`` set (``count`` 0) a bitmap
+#: of ``ceil(M/8)`` bytes follows, else ``count`` input indices of
+#: ``field_bytes(input_index_bits)`` bytes.
+INPUT_RECORD = data.StructLayout({"count": 15, "bitmap": 1})
+#: The record header's value with only ``bitmap`` set.
+INPUT_BITMAP = 1 << INPUT_RECORD["bitmap"].offset
 
 
 def pack_layout(layout, **values):
@@ -107,11 +164,19 @@ def pack_layout(layout, **values):
         if not 0 <= field_value < 1 << width:
             raise OverflowError(f"{name}={field_value} does not fit {width} bits")
         value |= field_value << field.offset
-    return value.to_bytes(layout.size // 8, "little")
+    return value.to_bytes(layout_bytes(layout), "little")
 
 
-#: Bit 15 of an INPUT record header: a bitmap of M bits follows (else: count indices).
-INPUT_BITMAP = 0x8000
+def unpack_layout(layout, payload):
+    """Fields (a dict of unsigned ints) of a :class:`data.StructLayout` from the first bytes of
+    ``payload``; raises ``ValueError`` if it is shorter than the layout."""
+    size = layout_bytes(layout)
+    if len(payload) < size:
+        raise ValueError(f"{len(payload)} bytes are fewer than the {size} of the layout")
+    value = int.from_bytes(bytes(payload[:size]), "little")
+    return {name: (value >> field.offset) & ((1 << Shape.cast(field.shape).width) - 1)
+            for name, field in layout}
+
 
 #: Regions holding neuron state, zeroed by RESET without ResetFlag.ALL (those built).
 _STATE_REGION_NAMES = ("STATE", "XTRACE", "YTRACE", "XINTRACE")
@@ -178,7 +243,7 @@ class LinkParams:
             raise ValueError(f"max_probes={max_probes} is out of range 0..255")
         if not 16 <= counter_bits <= 32:
             raise ValueError(f"counter_bits={counter_bits} is out of range 16..32")
-        record = 2 + max(-(-config.inputs // 8), 0)
+        record = layout_bytes(INPUT_RECORD) + max(-(-config.inputs // 8), 0)
         if config.inputs and input_slots * (record + FRAME_OVERHEAD) > rx_buffer // 2:
             raise ValueError(f"input_slots={input_slots} INPUT frames of {record} bytes do not "
                              f"fit half the receive buffer ({rx_buffer // 2} bytes): use fewer "
@@ -205,14 +270,17 @@ def build_id():
     return id32(rtl_identity())
 
 
-#: (name, bytes) of the fixed part of an IDENTIFY response; the board name follows.
-IDENTIFY_FIELDS = (
-    ("protocol", 1), ("config_hash", 4), ("neurons", 2), ("inputs", 2), ("lanes", 1),
-    ("weight_bits", 1), ("v_bits", 1), ("i_bits", 1), ("decay_bits", 1), ("refrac_bits", 1),
-    ("trace_bits", 1), ("theta_bits", 1), ("rate_bits", 1), ("features", 1), ("clk_hz", 4),
-    ("baud", 4), ("rx_buffer", 2), ("input_slots", 1), ("max_probes", 1), ("max_payload", 2),
-    ("build_id", 4),
-)
+#: Fixed part of an IDENTIFY response; the board name (ASCII, up to :data:`BOARD_NAME_BYTES`)
+#: follows as the rest of the payload.
+IDENTIFY = data.StructLayout({
+    "protocol": 8, "config_hash": 32, "neurons": 16, "inputs": 16, "lanes": 8,
+    "weight_bits": 8, "v_bits": 8, "i_bits": 8, "decay_bits": 8, "refrac_bits": 8,
+    "trace_bits": 8, "theta_bits": 8, "rate_bits": 8, "features": 8, "clk_hz": 32,
+    "baud": 32, "rx_buffer": 16, "input_slots": 8, "max_probes": 8, "max_payload": 16,
+    "build_id": 32,
+})
+IDENTIFY_BYTES = layout_bytes(IDENTIFY)
+BOARD_NAME_BYTES = 32
 
 
 def identify_payload(link, *, clk_hz, baud, board, build=None):
@@ -233,7 +301,6 @@ def identify_payload(link, *, clk_hz, baud, board, build=None):
         "build_id": build_id() if build is None else build,
     }
     name = board.encode("ascii")
-    if len(name) > 32:
-        raise ValueError(f"board name {board!r} is longer than 32 characters")
-    out = b"".join(int(values[key]).to_bytes(size, "little") for key, size in IDENTIFY_FIELDS)
-    return out + name
+    if len(name) > BOARD_NAME_BYTES:
+        raise ValueError(f"board name {board!r} is longer than {BOARD_NAME_BYTES} characters")
+    return pack_layout(IDENTIFY, **values) + name

@@ -28,8 +28,8 @@ from cocotb.utils import get_sim_time
 
 from ..config import CoreConfig
 from ..host.device import codec
-from ..rtl.protocol import (FRAME_OVERHEAD, REGION_ARGS, REGION_ARGS_BYTES, ErrorCode, Opcode,
-                            pack_layout, word_bytes)
+from ..rtl.protocol import (FRAME_OVERHEAD, REGION_ARGS, REGION_ARGS_BYTES, RUN_RESULT,
+                            ErrorCode, Opcode, pack_layout, word_bytes)
 from ..rtl.regions import Region, region_depth
 from .verilator import CONFIG_ENV
 
@@ -371,7 +371,7 @@ async def top_bench(dut):
     await uart.send(codec.encode_frame(seq, Opcode.RUN, codec.pack_run(
         steps, stream=bool(config.inputs), probes=[0])))
     [ack] = await uart.receive(1)
-    credits = ack.payload[0]
+    credits = codec.unpack_result(RUN_RESULT, ack.payload)["free_slots"]
     sent = received = 0
     in_bytes = out_bytes = 0
     while received < steps:

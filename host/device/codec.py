@@ -13,17 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...rtl.protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER_BYTES, IDENTIFY_FIELDS,
-                            INPUT_BITMAP, STATUS_COUNTERS, ErrorCode, Feature, Opcode,
-                            OutputFlag, REGION_ARGS, RunFlag, field_bytes, pack_layout,
-                            word_bytes)
+from ...rtl.protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, IDENTIFY,
+                            INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS,
+                            REGION_CRC_ARGS, RESET_ARGS, RUN_ARGS, SPIKE_COUNT, STATUS,
+                            ErrorCode, Feature, Opcode, OutputFlag, ResetFlag, RunFlag,
+                            field_bytes, layout_bytes, pack_layout, unpack_layout, word_bytes)
 from ...rtl.regions import Region, region_depth
 
 __all__ = ["CodecError", "FramingError", "ChecksumError", "PayloadError", "Frame",
            "cobs_encode", "cobs_decode", "encode_frame", "decode_frame", "FrameDecoder",
            "crc32", "pack_write", "pack_read", "pack_region_crc", "pack_run", "pack_input",
            "input_record", "pack_reset", "unpack_words", "unpack_identify", "unpack_status",
-           "unpack_output", "unpack_nack", "describe_nack", "Output"]
+           "unpack_output", "unpack_nack", "unpack_result", "describe_nack", "Output"]
 
 
 class CodecError(ValueError):
@@ -130,9 +131,11 @@ def encode_frame(seq, opcode, payload=b""):
     if not 0 <= opcode <= 0xFF:
         raise CodecError(f"opcode {opcode} is out of range 0..255")
     payload = bytes(payload)
-    if len(payload) > 0xFFFF:
-        raise CodecError(f"payload of {len(payload)} bytes exceeds the 65535 of the header")
-    body = bytes((seq, opcode)) + len(payload).to_bytes(2, "little") + payload
+    try:
+        body = pack_layout(HEADER, seq=seq, opcode=opcode, length=len(payload)) + payload
+    except OverflowError:
+        raise CodecError(f"payload of {len(payload)} bytes exceeds the "
+                         f"{(1 << HEADER['length'].width) - 1} of the header") from None
     return cobs_encode(body + crc32(body).to_bytes(CRC_BYTES, "little")) + b"\x00"
 
 
@@ -142,13 +145,14 @@ def decode_frame(encoded):
     if len(body) < FRAME_OVERHEAD:
         raise FramingError(f"frame of {len(body)} bytes is shorter than header and CRC "
                            f"({FRAME_OVERHEAD} bytes)")
-    length = int.from_bytes(body[2:4], "little")
+    header = unpack_layout(HEADER, body)
+    length = header["length"]
     if len(body) != FRAME_OVERHEAD + length:
         raise FramingError(f"header announces a {length}-byte payload, the frame carries "
                            f"{len(body) - FRAME_OVERHEAD}")
     if crc32(body[:-CRC_BYTES]) != int.from_bytes(body[-CRC_BYTES:], "little"):
         raise ChecksumError("frame CRC does not match its contents")
-    return Frame(body[0], body[1], body[HEADER_BYTES:-CRC_BYTES])
+    return Frame(header["seq"], header["opcode"], body[HEADER_BYTES:-CRC_BYTES])
 
 
 class FrameDecoder:
@@ -253,27 +257,35 @@ def _region_args(region, offset, count):
 
 
 def pack_region_crc(config, region):
-    return bytes((_region(config, region).value,))
+    """REGION_CRC payload: :data:`REGION_CRC_ARGS`."""
+    return pack_layout(REGION_CRC_ARGS, region=_region(config, region).value)
 
 
 def pack_reset(all_regions=False, counters=False):
-    return bytes((int(bool(all_regions)) | (int(bool(counters)) << 1),))
+    """RESET payload: :data:`RESET_ARGS`."""
+    flags = (ResetFlag.ALL if all_regions else 0) | (ResetFlag.COUNTERS if counters else 0)
+    return pack_layout(RESET_ARGS, flags=int(flags))
 
 
 def pack_run(steps, *, learn=False, stream=False, period_us=0, probes=()):
-    """RUN payload: steps u32 (0 = until STOP), flags u8, period_us u32 (0 = free-running),
-    probe count u8, probe indices u16 each."""
-    if not 0 <= steps <= 0xFFFFFFFF:
-        raise PayloadError(f"steps={steps} is out of range 0..{0xFFFFFFFF}")
-    if not 0 <= period_us <= 0xFFFFFFFF:
-        raise PayloadError(f"period_us={period_us} is out of range 0..{0xFFFFFFFF}")
+    """RUN payload: :data:`RUN_ARGS` (``steps`` 0: until STOP, ``period_us`` 0: free-running),
+    then one :data:`PROBE_INDEX` per probe."""
+    for name, value in (("steps", steps), ("period_us", period_us)):
+        top = (1 << RUN_ARGS[name].width) - 1
+        if not 0 <= value <= top:
+            raise PayloadError(f"{name}={value} is out of range 0..{top}")
     probes = [int(p) for p in probes]
-    if len(probes) > 255:
-        raise PayloadError(f"{len(probes)} probes: at most 255")
+    top = (1 << RUN_ARGS["probes"].width) - 1
+    if len(probes) > top:
+        raise PayloadError(f"{len(probes)} probes: at most {top}")
     flags = ((RunFlag.LEARN if learn else 0) | (RunFlag.STREAM if stream else 0)
              | (RunFlag.PACED if period_us else 0))
-    return (steps.to_bytes(4, "little") + bytes((int(flags),)) + period_us.to_bytes(4, "little")
-            + bytes((len(probes),)) + b"".join(p.to_bytes(2, "little") for p in probes))
+    try:
+        return (pack_layout(RUN_ARGS, steps=steps, flags=int(flags), period_us=period_us,
+                            probes=len(probes))
+                + b"".join(pack_layout(PROBE_INDEX, index=p) for p in probes))
+    except OverflowError as error:
+        raise PayloadError(f"probe index: {error}") from None
 
 
 def input_record(config, spikes):
@@ -287,10 +299,10 @@ def input_record(config, spikes):
     size = field_bytes(config.input_index_bits)
     bitmap_bytes = -(-m // 8)
     if len(indices) * size <= bitmap_bytes:
-        return len(indices).to_bytes(2, "little") + b"".join(
+        return pack_layout(INPUT_RECORD, count=len(indices), bitmap=0) + b"".join(
             int(k).to_bytes(size, "little") for k in indices)
     bits = np.packbits(spikes, bitorder="little").tobytes()
-    return INPUT_BITMAP.to_bytes(2, "little") + bits
+    return pack_layout(INPUT_RECORD, count=0, bitmap=1) + bits
 
 
 def pack_input(config, steps):
@@ -310,16 +322,13 @@ def unpack_words(config, region, payload, count):
 
 
 def unpack_identify(payload):
-    """IDENTIFY response as a dict (fields of ``IDENTIFY_FIELDS`` plus ``board`` and
-    ``features`` as a set of names)."""
-    result = {}
-    offset = 0
-    for name, size in IDENTIFY_FIELDS:
-        if offset + size > len(payload):
-            raise PayloadError(f"IDENTIFY response of {len(payload)} bytes is too short")
-        result[name] = int.from_bytes(payload[offset:offset + size], "little")
-        offset += size
-    result["board"] = bytes(payload[offset:]).decode("ascii", "replace")
+    """IDENTIFY response as a dict (fields of :data:`IDENTIFY` plus ``board`` and one boolean
+    per feature)."""
+    try:
+        result = unpack_layout(IDENTIFY, payload)
+    except ValueError:
+        raise PayloadError(f"IDENTIFY response of {len(payload)} bytes is too short") from None
+    result["board"] = bytes(payload[layout_bytes(IDENTIFY):]).decode("ascii", "replace")
     features = Feature(result["features"])
     result["stdp"] = bool(features & Feature.STDP)
     result["adaptive_threshold"] = bool(features & Feature.ADAPTIVE_THRESHOLD)
@@ -329,17 +338,13 @@ def unpack_identify(payload):
 
 
 def unpack_status(payload):
-    """STATUS response: every counter of :data:`STATUS_COUNTERS`, ``running``,
+    """STATUS response (:data:`STATUS`): every counter of ``STATUS_COUNTERS``, ``running``,
     ``steps_done`` and ``free_slots``."""
-    expected = 4 * len(STATUS_COUNTERS) + 6
+    expected = layout_bytes(STATUS)
     if len(payload) != expected:
         raise PayloadError(f"STATUS response of {len(payload)} bytes, expected {expected}")
-    result = {name: int.from_bytes(payload[4 * k:4 * k + 4], "little")
-              for k, name in enumerate(STATUS_COUNTERS)}
-    tail = payload[4 * len(STATUS_COUNTERS):]
-    result["running"] = bool(tail[0])
-    result["steps_done"] = int.from_bytes(tail[1:5], "little")
-    result["free_slots"] = tail[5]
+    result = unpack_layout(STATUS, payload)
+    result["running"] = bool(result["running"])
     return result
 
 
@@ -363,17 +368,22 @@ def _signed(value, bits):
 def unpack_output(config, payload, probes):
     """Decode an OUTPUT payload of a run with ``probes`` probed neurons."""
     n = config.neurons
-    if len(payload) < 9:
-        raise PayloadError(f"OUTPUT payload of {len(payload)} bytes is too short")
-    step = int.from_bytes(payload[0:4], "little")
-    cycles = int.from_bytes(payload[4:8], "little")
-    flags = OutputFlag(payload[8])
-    rest = payload[9:]
+    try:
+        header = unpack_layout(OUTPUT_HEADER, payload)
+    except ValueError:
+        raise PayloadError(f"OUTPUT payload of {len(payload)} bytes is too short") from None
+    step, cycles = header["step"], header["cycles"]
+    flags = OutputFlag(header["flags"])
+    rest = payload[layout_bytes(OUTPUT_HEADER):]
     spikes = np.zeros(n, dtype=bool)
     if flags & OutputFlag.LIST:
-        count = int.from_bytes(rest[0:2], "little")
+        try:
+            count = unpack_layout(SPIKE_COUNT, rest)["count"]
+        except ValueError:
+            raise PayloadError("OUTPUT spike list is truncated") from None
         size = field_bytes(config.neuron_index_bits)
-        body = rest[2:2 + count * size]
+        rest = rest[layout_bytes(SPIKE_COUNT):]
+        body = rest[:count * size]
         if len(body) != count * size:
             raise PayloadError("OUTPUT spike list is truncated")
         for k in range(count):
@@ -381,7 +391,7 @@ def unpack_output(config, payload, probes):
             if index >= n:
                 raise PayloadError(f"OUTPUT spike index {index} is not a neuron (N={n})")
             spikes[index] = True
-        rest = rest[2 + count * size:]
+        rest = rest[count * size:]
     else:
         size = -(-n // 8)
         if len(rest) < size:
@@ -402,15 +412,23 @@ def unpack_output(config, payload, probes):
     return Output(step, cycles, spikes, v, i, bool(flags & OutputFlag.LAST))
 
 
+def unpack_result(layout, payload):
+    """Fields of a response payload that is exactly ``layout`` (REGION_CRC, RUN, STOP)."""
+    if len(payload) != layout_bytes(layout):
+        raise PayloadError(f"response of {len(payload)} bytes, expected {layout_bytes(layout)}")
+    return unpack_layout(layout, payload)
+
+
 def unpack_nack(payload):
-    """(ErrorCode or raw int, request opcode) of a NACK."""
-    if len(payload) != 2:
-        raise PayloadError(f"NACK payload of {len(payload)} bytes, expected 2")
+    """(ErrorCode or raw int, request opcode) of a NACK (:data:`NACK`)."""
+    if len(payload) != layout_bytes(NACK):
+        raise PayloadError(f"NACK payload of {len(payload)} bytes, expected {layout_bytes(NACK)}")
+    fields = unpack_layout(NACK, payload)
     try:
-        code = ErrorCode(payload[0])
+        code = ErrorCode(fields["error"])
     except ValueError:
-        code = payload[0]
-    return code, payload[1]
+        code = fields["error"]
+    return code, fields["opcode"]
 
 
 _NACK_HINTS = {

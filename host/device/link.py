@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ...config import ConfigError
-from ...rtl.protocol import (FRAME_OVERHEAD, PROTOCOL_VERSION, REGION_ARGS_BYTES, Opcode,
+from ...rtl.protocol import (FRAME_OVERHEAD, INPUT_RECORD, PROTOCOL_VERSION, REGION_ARGS_BYTES,
+                             REGION_CRC_RESULT, RUN_RESULT, STOP_RESULT, Opcode, layout_bytes,
                              word_bytes)
 from ...rtl.regions import Region, region_depth
 from . import codec
@@ -335,7 +336,7 @@ class SerialDevice(Device):
 
     def region_crc(self, region):
         payload = self.request(Opcode.REGION_CRC, codec.pack_region_crc(self.config, region))
-        return int.from_bytes(payload, "little")
+        return codec.unpack_result(REGION_CRC_RESULT, payload)["crc"]
 
     def reset(self, what="state"):
         """Zero the state (``"state"``) or every region but the Poisson generator state
@@ -350,7 +351,8 @@ class SerialDevice(Device):
 
     def stop(self):
         """End a run; return the number of steps it completed."""
-        return int.from_bytes(self.request(Opcode.STOP, idempotent=False), "little")
+        payload = self.request(Opcode.STOP, idempotent=False)
+        return codec.unpack_result(STOP_RESULT, payload)["steps_done"]
 
     def _run(self, steps, inputs, learn, probes, period_us=0):
         c = self.config
@@ -369,7 +371,7 @@ class SerialDevice(Device):
         frame = self._wait(self._answer(seq))
         if frame is None:
             raise self._silence("RUN", 1)
-        credits = self._check(frame, Opcode.RUN)[0]
+        credits = codec.unpack_result(RUN_RESULT, self._check(frame, Opcode.RUN))["free_slots"]
         slots = credits
         self._received = 0
         try:
@@ -392,7 +394,8 @@ class SerialDevice(Device):
         while received < steps:
             if stream and sent < steps and credits:
                 count = min(credits, steps - sent,
-                            max(1, (self.max_payload) // (2 + -(-c.inputs // 8))))
+                            max(1, self.max_payload
+                                   // (layout_bytes(INPUT_RECORD) + -(-c.inputs // 8))))
                 self._send(self._next_seq(), Opcode.INPUT,
                            codec.pack_input(c, inputs[sent:sent + count]))
                 sent += count

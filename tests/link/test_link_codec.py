@@ -133,3 +133,46 @@ def test_identify_reports_the_model_features(flags):
     assert info["stdp"] and info["config_hash"] == config.hash
     for name in ("stochastic_rounding", "v_floor"):
         assert info[name] == flags.get(name, False)
+
+
+PAYLOAD_LAYOUTS = ("HEADER", "REGION_ARGS", "RESET_ARGS", "REGION_CRC_ARGS", "REGION_CRC_RESULT",
+                   "RUN_ARGS", "PROBE_INDEX", "RUN_RESULT", "STOP_RESULT", "NACK", "STATUS",
+                   "OUTPUT_HEADER", "SPIKE_COUNT", "INPUT_RECORD", "IDENTIFY")
+
+
+def test_payload_layouts_keep_the_bytes_of_protocol_2():
+    from spikeforge.rtl import protocol
+
+    sizes = {name: protocol.layout_bytes(getattr(protocol, name)) for name in PAYLOAD_LAYOUTS}
+    assert protocol.PROTOCOL_VERSION == 2
+    assert sizes == {"HEADER": 4, "REGION_ARGS": 7, "RESET_ARGS": 1, "REGION_CRC_ARGS": 1,
+                     "REGION_CRC_RESULT": 4, "RUN_ARGS": 10, "PROBE_INDEX": 2, "RUN_RESULT": 1,
+                     "STOP_RESULT": 4, "NACK": 2, "STATUS": 34, "OUTPUT_HEADER": 9,
+                     "SPIKE_COUNT": 2, "INPUT_RECORD": 2, "IDENTIFY": 37}
+
+
+@settings(max_examples=50)
+@given(st.sampled_from(PAYLOAD_LAYOUTS), st.data())
+def test_unpack_layout_inverts_pack_layout(name, data):
+    from spikeforge.rtl import protocol
+
+    layout = getattr(protocol, name)
+    values = {name: data.draw(st.integers(0, (1 << field.width) - 1)) for name, field in layout}
+    payload = protocol.pack_layout(layout, **values)
+    assert len(payload) == protocol.layout_bytes(layout)
+    assert protocol.unpack_layout(layout, payload + b"tail") == values
+
+
+def test_run_payload_is_the_protocol_2_byte_order():
+    payload = codec.pack_run(0x01020304, stream=True, period_us=0x0A0B0C0D, probes=[5, 0x102])
+    assert payload == bytes([4, 3, 2, 1, 2 | 4, 0x0D, 0x0C, 0x0B, 0x0A, 2, 5, 0, 2, 1])
+
+
+def test_status_and_nack_unpack_the_protocol_2_bytes():
+    counters = b"".join((k + 1).to_bytes(4, "little") for k in range(7))
+    status = codec.unpack_status(counters + bytes([1]) + (99).to_bytes(4, "little") + bytes([3]))
+    assert status["good_frames"] == 1 and status["step_overruns"] == 7
+    assert status["running"] is True and status["steps_done"] == 99 and status["free_slots"] == 3
+    assert codec.unpack_nack(bytes([4, 0x11])) == (codec.ErrorCode.BAD_RANGE, 0x11)
+    with pytest.raises(codec.PayloadError, match="expected 34"):
+        codec.unpack_status(counters)
