@@ -31,11 +31,12 @@ from amaranth.lib.wiring import In, Out
 from ..config import ceil_log2
 from .core import Core
 from .framing import COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
-from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INPUT_RECORD,
-                       NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS, REGION_CRC_RESULT,
+from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INPUT_ARGS,
+                       INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS, REGION_CRC_RESULT,
                        REQUEST_ARGS, RUN_ARGS, RUN_RESULT, SPIKE_COUNT, STATUS, STATUS_COUNTERS,
                        STOP_RESULT, ErrorCode, LinkParams, Opcode, OutputFlag, ResetFlag,
-                       RunFlag, field_bytes, layout_bytes, reset_regions, word_bytes)
+                       RunFlag, field_bytes, input_index_bits, layout_bytes, reset_regions,
+                       word_bytes)
 from .regions import Region, region_depth, region_layout
 
 __all__ = ["Engine"]
@@ -293,9 +294,12 @@ class Engine(wiring.Component):
             wr_base = Signal(range(S * M))
             rd_base = Signal(range(S * M))
             rec_n = Signal(range(M + 1))
+            # low bits of the index of the next input step expected (protocol.input_index_bits)
+            rec_index = Signal(input_index_bits(S))
             m.d.comb += stream_inputs.eq(run_flags[_bit(RunFlag.STREAM)])
         else:
             m.d.comb += stream_inputs.eq(0)
+            rec_index = Const(0, 1)
 
         def clear_slots():
             m.d.sync += free_slots.eq(S)
@@ -413,6 +417,7 @@ class Engine(wiring.Component):
         rec_n, remain, respond, rg_depth, rg_ok = x.rec_n, x.remain, x.respond, x.rg_depth, x.rg_ok
         rg_ok_q, run_args, run_period, running = x.rg_ok_q, x.run_args, x.run_period, x.running
         since_step, step_ready, steps_done = x.since_step, x.step_ready, x.steps_done
+        rec_index = x.rec_index
         stored, take, wcount = x.stored, x.take, x.wcount
         with m.State("IDLE"):
             m.d.sync += [err.eq(0), k.eq(0)]
@@ -495,7 +500,8 @@ class Engine(wiring.Component):
 
         with m.State("NACK_BODY"):
             nack = Signal(NACK)
-            m.d.comb += [nack.error.eq(err), nack.opcode.eq(opcode)]
+            m.d.comb += [nack.error.eq(err), nack.opcode.eq(opcode),
+                         nack.expected.eq(rec_index)]
             emit_then(nack, layout_bytes(NACK), "CRC")
 
         with m.State("CHECK"):
@@ -593,7 +599,20 @@ class Engine(wiring.Component):
                         m.next = "RUN_PROBE"
                 with m.Case(Opcode.INPUT.value):
                     if M:
-                        m.next = "INP_REC"
+                        # accepted whole if its first step is the one expected; a repeat
+                        # (behind) and a gap (ahead: an earlier frame was lost) are refused
+                        # whole. The low bits compared make the difference exact
+                        # (protocol.input_index_bits).
+                        rec_index = x.rec_index
+                        ahead = Signal(len(rec_index))
+                        first = data.View(INPUT_ARGS, args[:INPUT_ARGS.size]).first_step
+                        m.d.comb += ahead.eq(first[:len(rec_index)] - rec_index)
+                        with m.If(ahead == 0):
+                            m.next = "INP_REC"
+                        with m.Elif(ahead[-1]):
+                            fail(ErrorCode.INPUT_REPEAT)
+                        with m.Else():
+                            fail(ErrorCode.INPUT_GAP)
                     else:
                         fail(ErrorCode.BAD_ARGUMENT)
 
@@ -694,6 +713,8 @@ class Engine(wiring.Component):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
                              steps_done.eq(0)]
+                if self.config.inputs:
+                    m.d.sync += x.rec_index.eq(0)
                 respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
             with m.Else():
                 m.d.comb += take.eq(1)
@@ -716,7 +737,7 @@ class Engine(wiring.Component):
         rd_base, rd_slot, rec_n, remain, sh = x.rd_base, x.rd_slot, x.rec_n, x.remain, x.sh
         slot_count, slot_rp, slot_wp = x.slot_count, x.slot_rp, x.slot_wp
         stream_inputs, take, wr_base, wr_slot = x.stream_inputs, x.take, x.wr_base, x.wr_slot
-        # INPUT has no arguments: args is free for the record header
+        # the frame's first step was checked in EXEC: args is free for the record header
         rec_hdr = args[:INPUT_RECORD.size]
         record = data.View(INPUT_RECORD, rec_hdr)
         rb = layout_bytes(INPUT_RECORD)
@@ -793,6 +814,7 @@ class Engine(wiring.Component):
                     m.next = "INP_INDEX"
         with m.State("INP_COMMIT"):
             m.d.sync += [slot_count[wr_slot].eq(rec_n), free_slots.eq(free_slots - 1),
+                         x.rec_index.eq(x.rec_index + 1),
                          wr_slot.eq(Mux(wr_slot == S - 1, 0, wr_slot + 1)),
                          wr_base.eq(Mux(wr_slot == S - 1, 0, wr_base + M))]
             m.next = "INP_REC"

@@ -22,10 +22,10 @@ __all__ = ["PROTOCOL_VERSION", "CRC", "HEADER", "HEADER_BYTES", "CRC_BYTES", "FR
            "field_bytes", "REGION_ARGS", "REGION_ARGS_BYTES", "RESET_ARGS", "REGION_CRC_ARGS",
            "RUN_ARGS", "PROBE_INDEX", "REQUEST_ARGS", "STATUS", "STATUS_COUNTER", "NACK",
            "REGION_CRC_RESULT", "RUN_RESULT", "STOP_RESULT", "OUTPUT_HEADER", "SPIKE_COUNT",
-           "INPUT_RECORD", "layout_bytes", "pack_layout", "unpack_layout"]
+           "INPUT_RECORD", "INPUT_ARGS", "input_index_bits", "layout_bytes", "pack_layout", "unpack_layout"]
 
 #: Bumped whenever a payload or the framing changes incompatibly.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 #: CRC of a decoded frame: the same parameters give ``CRC.compute()`` on the host and
 #: ``CRC.create()`` (a byte-wide processor) in the engine.
@@ -66,6 +66,8 @@ class ErrorCode(enum.Enum, shape=8):
     BUSY = 5            #: a run is in progress: WRITE, READ, REGION_CRC, RUN refused
     NO_CREDIT = 6       #: INPUT for more steps than free input slots
     BAD_ARGUMENT = 7    #: an argument is out of range (probe index, input index, flags)
+    INPUT_GAP = 8       #: INPUT whose first step is ahead of the next one expected (``expected``)
+    INPUT_REPEAT = 9    #: INPUT whose first step is behind the next one expected: dropped whole
 
 
 class RunFlag(enum.IntFlag):
@@ -130,14 +132,20 @@ PROBE_INDEX = data.StructLayout({"index": 16})
 RUN_RESULT = data.StructLayout({"free_slots": 8})
 #: Response of STOP: the steps the run completed.
 STOP_RESULT = data.StructLayout({"steps_done": 32})
-#: Response to a refused request.
-NACK = data.StructLayout({"error": 8, "opcode": 8})
+#: Response to a refused request. ``expected`` is meaningful in an INPUT_GAP NACK only: the
+#: index of the next input step the device expects, modulo ``2 ** input_index_bits(slots)``
+#: (the host restores the full index from the outputs it has received, see
+#: :func:`input_index_bits`); other NACKs carry some value there.
+NACK = data.StructLayout({"error": 8, "opcode": 8, "expected": 16})
+#: Argument of INPUT: the step index (modulo 2**16) of the frame's first record; the records
+#: follow.
+INPUT_ARGS = data.StructLayout({"first_step": 16})
 
 #: Fixed arguments of each request; what follows them is the request's variable tail.
 REQUEST_ARGS = {
     Opcode.IDENTIFY: None, Opcode.STATUS: None, Opcode.RESET: RESET_ARGS,
     Opcode.WRITE: REGION_ARGS, Opcode.READ: REGION_ARGS, Opcode.REGION_CRC: REGION_CRC_ARGS,
-    Opcode.RUN: RUN_ARGS, Opcode.INPUT: None, Opcode.STOP: None,
+    Opcode.RUN: RUN_ARGS, Opcode.INPUT: INPUT_ARGS, Opcode.STOP: None,
 }
 
 #: Header of an OUTPUT payload (``flags``: :class:`OutputFlag`). The spikes follow: a bitmap of
@@ -153,6 +161,15 @@ SPIKE_COUNT = data.StructLayout({"count": 16})
 INPUT_RECORD = data.StructLayout({"count": 15, "bitmap": 1})
 #: The record header's value with only ``bitmap`` set.
 INPUT_BITMAP = 1 << INPUT_RECORD["bitmap"].offset
+
+
+def input_index_bits(input_slots):
+    """Low bits of an input step index the engine keeps and compares (``ceil(log2(2 *
+    input_slots))``). The first step of an INPUT frame is never more than ``input_slots`` behind
+    nor ``input_slots - 1`` ahead of the step the engine expects (the host sends a step only
+    while it holds fewer than ``input_slots`` unanswered ones), so the difference of these low
+    bits, read as a signed number, is the exact difference."""
+    return max(1, (2 * int(input_slots) - 1).bit_length())
 
 
 def pack_layout(layout, **values):
@@ -243,7 +260,8 @@ class LinkParams:
             raise ValueError(f"max_probes={max_probes} is out of range 0..255")
         if not 16 <= counter_bits <= 32:
             raise ValueError(f"counter_bits={counter_bits} is out of range 16..32")
-        record = layout_bytes(INPUT_RECORD) + max(-(-config.inputs // 8), 0)
+        record = (layout_bytes(INPUT_ARGS) + layout_bytes(INPUT_RECORD)
+                  + max(-(-config.inputs // 8), 0))
         if config.inputs and input_slots * (record + FRAME_OVERHEAD) > rx_buffer // 2:
             raise ValueError(f"input_slots={input_slots} INPUT frames of {record} bytes do not "
                              f"fit half the receive buffer ({rx_buffer // 2} bytes): use fewer "

@@ -377,7 +377,7 @@ async def top_bench(dut):
     while received < steps:
         if config.inputs and sent < steps and credits:
             n = min(credits, steps - sent)
-            payload = codec.pack_input(config, raster[sent:sent + n])
+            payload = codec.pack_input(config, raster[sent:sent + n], sent)
             in_bytes += len(payload)
             seq = (seq + 1) & 0xFF
             await uart.send(codec.encode_frame(seq, Opcode.INPUT, payload))

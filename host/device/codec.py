@@ -14,17 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...rtl.protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, IDENTIFY,
-                            INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS,
+                            INPUT_ARGS, INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS,
                             REGION_CRC_ARGS, RESET_ARGS, RUN_ARGS, SPIKE_COUNT, STATUS,
                             ErrorCode, Feature, Opcode, OutputFlag, ResetFlag, RunFlag,
-                            field_bytes, layout_bytes, pack_layout, unpack_layout, word_bytes)
+                            field_bytes, input_index_bits, layout_bytes, pack_layout, unpack_layout, word_bytes)
 from ...rtl.regions import Region, region_depth
 
 __all__ = ["CodecError", "FramingError", "ChecksumError", "PayloadError", "Frame",
            "cobs_encode", "cobs_decode", "encode_frame", "decode_frame", "FrameDecoder",
            "crc32", "pack_write", "pack_read", "pack_region_crc", "pack_run", "pack_input",
            "input_record", "pack_reset", "unpack_words", "unpack_identify", "unpack_status",
-           "unpack_output", "unpack_nack", "unpack_result", "describe_nack", "Output"]
+           "unpack_output", "unpack_nack", "nack_expected", "unpack_result", "describe_nack", "Output"]
 
 
 class CodecError(ValueError):
@@ -305,9 +305,11 @@ def input_record(config, spikes):
     return pack_layout(INPUT_RECORD, count=0, bitmap=1) + bits
 
 
-def pack_input(config, steps):
-    """INPUT payload: one record per row of ``steps`` (a ``(k, M)`` bool array)."""
-    return b"".join(input_record(config, row) for row in np.asarray(steps, dtype=bool))
+def pack_input(config, steps, first_step):
+    """INPUT payload: the step index of the first row (modulo 2**16), then one record per row
+    of ``steps`` (a ``(k, M)`` bool array)."""
+    return pack_layout(INPUT_ARGS, first_step=int(first_step) & 0xFFFF) + b"".join(
+        input_record(config, row) for row in np.asarray(steps, dtype=bool))
 
 
 # -- response payloads ----------------------------------------------------------------------------
@@ -431,6 +433,17 @@ def unpack_nack(payload):
     return code, fields["opcode"]
 
 
+def nack_expected(payload, received, input_slots):
+    """The index of the next input step a device expects, from an INPUT_GAP NACK received
+    after ``received`` outputs of the run: the NACK carries its low
+    :func:`~spikeforge.rtl.protocol.input_index_bits` bits, and the index is at least
+    ``received`` and at most ``input_slots`` more."""
+    unpack_nack(payload)
+    bits = input_index_bits(input_slots)
+    low = unpack_layout(NACK, payload)["expected"]
+    return received + ((low - received) & ((1 << bits) - 1))
+
+
 _NACK_HINTS = {
     ErrorCode.UNKNOWN_OPCODE: "the device does not know this request: host and bitstream "
                               "speak different protocol versions",
@@ -441,6 +454,9 @@ _NACK_HINTS = {
     ErrorCode.BUSY: "a run is in progress: stop it first (STOP) or wait for its last output",
     ErrorCode.NO_CREDIT: "more input steps were sent than the device has free slots",
     ErrorCode.BAD_ARGUMENT: "an argument is out of range (probe or input index, flags)",
+    ErrorCode.INPUT_GAP: "an earlier INPUT frame of the run was lost: the device expects the "
+                         "steps from the index it reports",
+    ErrorCode.INPUT_REPEAT: "the INPUT frame repeats steps the device already has: dropped",
 }
 
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from ...config import ConfigError
 from ...rtl.protocol import (FRAME_OVERHEAD, INPUT_RECORD, PROTOCOL_VERSION, REGION_ARGS_BYTES,
-                             REGION_CRC_RESULT, RUN_RESULT, STOP_RESULT, Opcode, layout_bytes,
-                             word_bytes)
+                             REGION_CRC_RESULT, RUN_RESULT, STOP_RESULT, ErrorCode, INPUT_ARGS,
+                             Opcode, layout_bytes, word_bytes)
 from ...rtl.regions import Region, region_depth
 from . import codec
 from .base import Device, DeviceError, Identity, RunResult, as_region, register_scheme
@@ -35,6 +35,10 @@ MAX_INFLIGHT = 128
 #: Seconds without an output during a run after which the host asks the device for STATUS: a
 #: device that does not answer it is reported at once, one that is still stepping is waited for.
 HEARTBEAT = 2.0
+
+#: Times the host resends a streamed run's unconsumed INPUT frames when no output came in time,
+#: before it asks the device why (a lost last frame draws no INPUT_GAP NACK).
+INPUT_RESENDS = 2
 
 
 class LinkError(DeviceError):
@@ -372,6 +376,11 @@ class SerialDevice(Device):
         if frame is None:
             raise self._silence("RUN", 1)
         credits = codec.unpack_result(RUN_RESULT, self._check(frame, Opcode.RUN))["free_slots"]
+        # NACKs of INPUT frames of an earlier run (repeats the device dropped) came before the
+        # RUN's acknowledgement: none of them is about this run
+        for stale in [f for f in self._frames
+                      if f.is_nack and _nacked_opcode(f) == Opcode.INPUT.value]:
+            self._frames.remove(stale)
         slots = credits
         self._received = 0
         try:
@@ -390,20 +399,62 @@ class SerialDevice(Device):
         c = self.config
         sent = 0
         received = self._received = 0
+        # the INPUT frames not yet consumed, as (first step, steps, payload), kept as sent: a
+        # resend has the same grouping, so the step the device expects is always a frame's first
+        pending = deque()
+        sends = 0               # INPUT frames written (first sends and resends)
+        sent_at = {}            # sequence number -> value of ``sends`` when written
+        gap = None              # (expected step, ``sends`` after the resend) of the last gap
+        resends = 0
+
+        def send_input(first, payload):
+            nonlocal sends
+            frame_seq = self._next_seq()
+            self._send(frame_seq, Opcode.INPUT, payload)
+            sends += 1
+            sent_at[frame_seq] = sends
+
+        def resend_from(step):
+            for first, count, payload in pending:
+                if first >= step:
+                    send_input(first, payload)
+
         # an OUTPUT frame frees one input slot: credits return with the outputs
         while received < steps:
             if stream and sent < steps and credits:
                 count = min(credits, steps - sent,
-                            max(1, self.max_payload
+                            max(1, (self.max_payload - layout_bytes(INPUT_ARGS))
                                    // (layout_bytes(INPUT_RECORD) + -(-c.inputs // 8))))
-                self._send(self._next_seq(), Opcode.INPUT,
-                           codec.pack_input(c, inputs[sent:sent + count]))
+                payload = codec.pack_input(c, inputs[sent:sent + count], sent)
+                pending.append((sent, count, payload))
+                send_input(sent, payload)
                 sent += count
                 credits -= count
             frame = self._next_output(seq, received, steps)
             if frame is None:
+                if stream and pending and resends < INPUT_RESENDS:
+                    # the last frames may be lost (no later frame draws a gap NACK): send the
+                    # unconsumed ones again; the device drops the steps it has
+                    resends += 1
+                    resend_from(0)
+                    continue
                 raise self._stalled(received, steps, sent if stream else None, slots)
             if frame.is_nack:
+                code, opcode = codec.unpack_nack(frame.payload)
+                if opcode == Opcode.INPUT.value and code == ErrorCode.INPUT_REPEAT:
+                    continue
+                if opcode == Opcode.INPUT.value and code == ErrorCode.INPUT_GAP:
+                    expected = codec.nack_expected(frame.payload, received, slots)
+                    if not received <= expected <= sent:
+                        raise LinkError(f"{self.url}: the device expects input step "
+                                        f"{expected} while {sent} were sent and {received} "
+                                        f"outputs received: a protocol mismatch; rebuild the "
+                                        f"bitstream")
+                    # later frames sent before the resend draw the same NACK: ignore those
+                    if gap is None or gap[0] != expected or sent_at.get(frame.seq, 0) > gap[1]:
+                        resend_from(expected)
+                        gap = (expected, sends)
+                    continue
                 self._check(frame, Opcode.INPUT)
             out = codec.unpack_output(c, frame.payload, len(probes))
             if out.step != received:
@@ -416,7 +467,11 @@ class SerialDevice(Device):
                 result.probes["i"][received] = out.i
             received += 1
             self._received = received
-            credits += stream
+            resends = 0
+            if stream:
+                credits += 1
+                while pending and pending[0][0] + pending[0][1] <= received:
+                    pending.popleft()
 
     def _next_output(self, seq, received, steps):
         """The next OUTPUT (or NACK) of the run ``seq``; None when none came for
@@ -502,3 +557,11 @@ def _drain(sock):
             break
         parts.append(part)
     return b"".join(parts)
+
+
+def _nacked_opcode(frame):
+    """The request opcode a NACK frame refuses (None if its payload does not decode)."""
+    try:
+        return codec.unpack_nack(frame.payload)[1]
+    except codec.CodecError:
+        return None

@@ -137,18 +137,18 @@ def test_identify_reports_the_model_features(flags):
 
 PAYLOAD_LAYOUTS = ("HEADER", "REGION_ARGS", "RESET_ARGS", "REGION_CRC_ARGS", "REGION_CRC_RESULT",
                    "RUN_ARGS", "PROBE_INDEX", "RUN_RESULT", "STOP_RESULT", "NACK", "STATUS",
-                   "OUTPUT_HEADER", "SPIKE_COUNT", "INPUT_RECORD", "IDENTIFY")
+                   "OUTPUT_HEADER", "SPIKE_COUNT", "INPUT_ARGS", "INPUT_RECORD", "IDENTIFY")
 
 
-def test_payload_layouts_keep_the_bytes_of_protocol_2():
+def test_payload_layouts_keep_the_bytes_of_protocol_3():
     from spikeforge.rtl import protocol
 
     sizes = {name: protocol.layout_bytes(getattr(protocol, name)) for name in PAYLOAD_LAYOUTS}
-    assert protocol.PROTOCOL_VERSION == 2
+    assert protocol.PROTOCOL_VERSION == 3
     assert sizes == {"HEADER": 4, "REGION_ARGS": 7, "RESET_ARGS": 1, "REGION_CRC_ARGS": 1,
                      "REGION_CRC_RESULT": 4, "RUN_ARGS": 10, "PROBE_INDEX": 2, "RUN_RESULT": 1,
-                     "STOP_RESULT": 4, "NACK": 2, "STATUS": 34, "OUTPUT_HEADER": 9,
-                     "SPIKE_COUNT": 2, "INPUT_RECORD": 2, "IDENTIFY": 37}
+                     "STOP_RESULT": 4, "NACK": 4, "STATUS": 34, "OUTPUT_HEADER": 9,
+                     "SPIKE_COUNT": 2, "INPUT_ARGS": 2, "INPUT_RECORD": 2, "IDENTIFY": 37}
 
 
 @settings(max_examples=50)
@@ -173,6 +173,30 @@ def test_status_and_nack_unpack_the_protocol_2_bytes():
     status = codec.unpack_status(counters + bytes([1]) + (99).to_bytes(4, "little") + bytes([3]))
     assert status["good_frames"] == 1 and status["step_overruns"] == 7
     assert status["running"] is True and status["steps_done"] == 99 and status["free_slots"] == 3
-    assert codec.unpack_nack(bytes([4, 0x11])) == (codec.ErrorCode.BAD_RANGE, 0x11)
+    assert codec.unpack_nack(bytes([4, 0x11, 0, 0])) == (codec.ErrorCode.BAD_RANGE, 0x11)
     with pytest.raises(codec.PayloadError, match="expected 34"):
         codec.unpack_status(counters)
+
+
+def test_input_payload_starts_with_the_first_step_index():
+    config = CoreConfig(neurons=8, inputs=4, lanes=2)
+    rows = np.array([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=bool)
+    payload = codec.pack_input(config, rows, 0x10203)          # modulo 2**16 on the wire
+    assert payload[:2] == bytes([0x03, 0x02])
+    assert payload[2:] == codec.input_record(config, rows[0]) + codec.input_record(config, rows[1])
+
+
+@pytest.mark.parametrize("slots", [1, 2, 4, 8, 64])
+def test_a_gap_nack_decodes_to_the_expected_step(slots):
+    from spikeforge.rtl.protocol import NACK, input_index_bits, pack_layout
+
+    bits = input_index_bits(slots)
+    assert (1 << bits) >= 2 * slots
+    for received in (0, 5, 65530, 70000):
+        for expected in range(received, received + slots + 1):
+            payload = pack_layout(NACK, error=codec.ErrorCode.INPUT_GAP.value,
+                                  opcode=Opcode.INPUT.value,
+                                  expected=expected & ((1 << bits) - 1))
+            assert codec.unpack_nack(payload) == (codec.ErrorCode.INPUT_GAP, Opcode.INPUT.value)
+            assert codec.nack_expected(payload, received, slots) == expected
+    assert "lost" in codec.describe_nack(payload)

@@ -317,7 +317,7 @@ def test_engine_run_matches_twin(stream):
                 if sent < steps and credits:
                     count = min(credits, steps - sent)
                     await send(request(101, Opcode.INPUT, codec.pack_input(
-                        c, raster[sent:sent + count])))
+                        c, raster[sent:sent + count], sent)))
                     sent += count
                     credits -= count
                 [frame] = await receive(1)
