@@ -341,3 +341,40 @@ def test_engine_run_matches_twin(stream):
         assert out.cycles > 0
     counters = codec.unpack_status(status.payload)
     assert not counters["running"] and counters["steps_done"] == steps
+
+
+def test_engine_refuses_input_gaps_and_drops_repeats():
+    """An INPUT frame ahead of the step the engine expects draws INPUT_GAP with that step; one
+    behind it draws INPUT_REPEAT and is dropped whole; the run goes on with the right frames."""
+    c = SMALL
+    raster = np.random.default_rng(2).random((4, c.inputs)) < 0.5
+    slots = 3                                   # simulate()'s input_slots
+
+    async def script(send, receive, ctx):
+        await send(request(1, Opcode.RUN, codec.pack_run(4, stream=True)))
+        out = await receive(1)
+        await send(request(2, Opcode.INPUT, codec.pack_input(c, raster[1:2], 1)))     # gap
+        out += await receive(1)
+        await send(request(3, Opcode.INPUT, codec.pack_input(c, raster[0:2], 0)))
+        out += await receive(2)
+        await send(request(4, Opcode.INPUT, codec.pack_input(c, raster[0:2], 0)))     # repeat
+        out += await receive(1)
+        await send(request(5, Opcode.INPUT, codec.pack_input(c, raster[3:4], 3)))     # gap
+        out += await receive(1)
+        await send(request(6, Opcode.INPUT, codec.pack_input(c, raster[2:4], 2)))
+        out += await receive(2)
+        await send(request(7, Opcode.STATUS))
+        out += await receive(1)
+        return out
+
+    ack, gap0, out0, out1, repeat, gap2, out2, out3, status = simulate(c, script)["value"]
+    assert ack.acks(Opcode.RUN)
+    assert codec.unpack_nack(gap0.payload) == (ErrorCode.INPUT_GAP, Opcode.INPUT.value)
+    assert gap0.seq == 2 and codec.nack_expected(gap0.payload, 0, slots) == 0
+    assert codec.unpack_nack(repeat.payload) == (ErrorCode.INPUT_REPEAT, Opcode.INPUT.value)
+    assert codec.unpack_nack(gap2.payload)[0] == ErrorCode.INPUT_GAP
+    assert codec.nack_expected(gap2.payload, 2, slots) == 2
+    steps = [codec.unpack_output(c, frame.payload, 0).step for frame in (out0, out1, out2, out3)]
+    assert steps == [0, 1, 2, 3]
+    fields = codec.unpack_status(status.payload)
+    assert fields["nacks"] == 3 and fields["steps_done"] == 4 and not fields["running"]
