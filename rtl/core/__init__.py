@@ -15,21 +15,29 @@ One time step runs three phases (see ``docs/model.md`` for the cycle formula):
 * **C, potentiation** (learning on only). For every neuron that fired, its column is walked, one
   synapse per clock.
 
-Host access (``bus_*``) and the region CRC engine work while the core is idle.
+Host access (the region bus) and the region CRC engine work while the core is idle.
+
+The parts, one module each: :mod:`.store` (memories and their inventory, host access, region
+CRC), :mod:`.poisson` (phase 0), :mod:`.delivery` (phase A), :mod:`.neuron` (phase B),
+:mod:`.potentiation` (phase C) and :mod:`.sequencer` (the step's state machine);
+:mod:`.interface` holds the core's signature. Every part builds into the core's one module and
+shares a namespace of memory ports and signals (``k``): the phases take turns on the same
+memory ports, so their address and write multiplexers stay those of one flat design.
 """
 
 from types import SimpleNamespace
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
-from ...config import CoreConfig, ceil_log2
-from ..regions import Region, addr_bits, bus_width, region_layout
+from ...config import CoreConfig
+from ..regions import Region, bus_width, region_layout
 from . import delivery, neuron, poisson, potentiation, sequencer, store
+from .interface import CoreSignature, RegionBusSignature, input_layout
 from .store import MemorySpec, inventory
 
-__all__ = ["Core", "OVERHEAD_BASE", "OVERHEAD_LEARN", "MemorySpec", "inventory"]
+__all__ = ["Core", "CoreSignature", "RegionBusSignature", "input_layout", "OVERHEAD_BASE",
+           "OVERHEAD_LEARN", "MemorySpec", "inventory"]
 
 #: Fixed cycles of every step: phase A prime and drain, phase B drain (four pipeline stages),
 #: finish.
@@ -41,33 +49,8 @@ OVERHEAD_LEARN = 2
 class Core(wiring.Component):
     """A time-multiplexed core of ``config.neurons`` LIF neurons.
 
-    Ports
-    -----
-    start : In(1)
-        Pulse while ``busy`` is low to run one time step.
-    learn : In(1)
-        Sampled with ``start``: apply STDP during this step.
-    busy : Out(1)
-        High from ``start`` until the step (or a region CRC) is finished.
-    done : Out(1)
-        One-cycle pulse at the end of a step.
-    step_cycles : Out(32)
-        Clock cycles taken by the last step, from ``start`` to ``done`` (read it while idle:
-        during a step it counts up).
-    step_count : Out(32)
-        Steps run since reset.
-    in_valid, in_index, in_ready
-        Push one input spike (input line ``in_index``) for the next step while idle. The events of
-        one step must be distinct; they are consumed (and the list emptied) by the step.
-    in_count : Out
-        Input spikes pushed for the next step.
-    bus_region, bus_addr, bus_wdata, bus_we, bus_re, bus_rdata, bus_rvalid, bus_ready
-        Word access to the regions of :class:`~spikeforge.rtl.regions.Region` while idle.
-        ``bus_rdata`` is valid (``bus_rvalid``) one cycle after ``bus_re``, three cycles for the
-        WEIGHT and MASK regions (their read address and the word read are registered).
-    crc_start, crc_value, crc_done
-        ``crc_start`` with ``bus_region`` computes the CRC-32 of all the region's words (zero
-        extended to the bus width); ``crc_value`` holds it when ``crc_done`` pulses.
+    Ports are those of :class:`~spikeforge.rtl.core.interface.CoreSignature`: the input
+    stream, the region bus (host access and the region CRC, while idle) and step control.
 
     Arguments
     ---------
@@ -82,44 +65,15 @@ class Core(wiring.Component):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         self.config = config
         self.crc_serial = bool(crc_serial)
-        c = config
-        self._bus_width = bus_width(c)
-        super().__init__({
-            "start": In(1),
-            "learn": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "step_cycles": Out(32),
-            "step_count": Out(32),
-            "in_valid": In(1),
-            "in_index": In(c.input_index_bits),
-            "in_ready": Out(1),
-            "in_count": Out(range(c.inputs + 1)),
-            "bus_region": In(Region),
-            "bus_addr": In(addr_bits(c)),
-            "bus_wdata": In(self._bus_width),
-            "bus_we": In(1),
-            "bus_re": In(1),
-            "bus_rdata": Out(self._bus_width),
-            "bus_rvalid": Out(1),
-            "bus_ready": Out(1),
-            "crc_start": In(1),
-            "crc_value": Out(32),
-            "crc_done": Out(1),
-        })
+        self._bus_width = bus_width(config)
+        super().__init__(CoreSignature(config))
 
     def elaborate(self, platform):
         c = self.config
         m = Module()
         # the parts share one namespace of memory ports and signals, ``k``
         k = SimpleNamespace(config=c, crc_serial=self.crc_serial, bus_width=self._bus_width)
-        k.step = self
-        k.bus = SimpleNamespace(region=self.bus_region, addr=self.bus_addr, wdata=self.bus_wdata,
-                                we=self.bus_we, re=self.bus_re, rdata=self.bus_rdata,
-                                rvalid=self.bus_rvalid, ready=self.bus_ready,
-                                crc_start=self.crc_start, crc_value=self.crc_value,
-                                crc_done=self.crc_done)
-        k.input = SimpleNamespace(valid=self.in_valid, index=self.in_index, ready=self.in_ready)
+        k.step, k.bus, k.input = self, self.bus, self.input
 
         store.attach_memories(k, store.build_memories(m, c))
         k.gl = Signal(region_layout(c, Region.GLOBAL), init={

@@ -40,7 +40,8 @@ def build(m, k):
     k.b1_valid = b1_valid = Signal()
     k.b1_index = b1_index = Signal(range(max(N, M) + 1))
     k.b1_lane = b1_lane = Signal(range(L))
-    k.b1_xbank = b1_xbank = Signal(range(B))          # pre-trace bank of the neuron and input in stage 1
+    # the pre-trace bank of the neuron and input in stage 1
+    k.b1_xbank = b1_xbank = Signal(range(B))
 
     b2_valid, b3_valid, b4_valid = Signal(), Signal(), Signal()
     b2_index = Signal(range(max(N, M) + 1))
@@ -48,7 +49,7 @@ def build(m, k):
     b4_index = Signal(range(max(N, M) + 1))
     b2_lane, b3_lane, b4_lane = Signal(range(L)), Signal(range(L)), Signal(range(L))
     b2_xbank = Signal(range(B))
-    k.b4_spike = b4_spike = Signal()                  # the neuron in stage 4 fires
+    k.b4_spike = b4_spike = Signal()      # the neuron in stage 4 fires
 
     st = k.s_rp.data
     # the early fields are valid in stage 1, the late ones in stage 3

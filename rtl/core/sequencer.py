@@ -46,7 +46,7 @@ def _idle(m, k):
         k.rd_addr.eq(bus.addr),
     ]
     if M:
-        index = inp.index
+        index = inp.payload.index
         with m.If(inp.valid & (n_in < M) & (index < M)):
             m.d.comb += [k.inl_wp.addr.eq(n_in), k.inl_wp.data.eq(index),
                          k.inl_wp.en.eq(1),
