@@ -22,7 +22,12 @@ __all__ = ["build", "prime", "states"]
 
 
 def build(m, k):
-    """The event fetch and the pipeline stages 0 to 2 of phase A."""
+    """The event fetch and the pipeline stages 0 to 2 of phase A.
+
+    Uses the weight, mask, accumulator, post-trace and list memory ports, ``w_word_q`` and
+    ``w_mask_q`` of the store, ``n_rec``, ``n_in``, ``learn_r`` and ``gl``; adds the event
+    counters and the stage-0 registers that :func:`states` drives.
+    """
     c = k.config
     N, M, L, Wr, B = c.neurons, c.inputs, c.lanes, c.words_per_row, c.banks
     stdp, sround = c.stdp, c.stochastic_rounding

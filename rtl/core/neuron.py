@@ -16,7 +16,11 @@ __all__ = ["build", "states"]
 
 
 def build(m, k):
-    """The four pipeline stages of phase B; the sequencer issues one neuron per clock."""
+    """The four pipeline stages of phase B; :func:`states` issues one neuron per clock.
+
+    Uses the state, parameter, accumulator, trace and list memory ports, ``n_spk`` and ``gl``;
+    adds ``b_index``, ``b_drain``, the stage-1 registers and ``b4_spike``.
+    """
     c = k.config
     N, M, L, B = c.neurons, c.inputs, c.lanes, c.banks
     lg_lanes, lg_banks = ceil_log2(L), ceil_log2(B)

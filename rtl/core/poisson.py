@@ -13,7 +13,11 @@ __all__ = ["build", "issue"]
 
 
 def build(m, k):
-    """The draw stage of the Poisson sources (phase 0)."""
+    """The draw stage of the Poisson sources (phase 0).
+
+    Uses the Poisson and input-list memory ports and ``n_in``; adds ``p_index``, ``p1_valid``
+    and ``p1_index``, which the sequencer drives.
+    """
     M = k.config.inputs
     ps_rp, ps_wp, pr_rp = k.ps_rp, k.ps_wp, k.pr_rp
     inl_wp, inm_wp, inm_rp = k.inl_wp, k.inm_wp, k.inm_rp

@@ -15,7 +15,11 @@ __all__ = ["build", "enter", "states"]
 
 
 def build(m, k):
-    """The pipeline of phase C: the column's rows read, potentiated and written back."""
+    """The pipeline of phase C: the column's rows read, potentiated and written back.
+
+    Uses the weight, mask and pre-trace memory ports and ``gl``; adds the column counters and
+    the stage-0 registers that :func:`states` drives.
+    """
     c = k.config
     N, M, L, Wr, B = c.neurons, c.inputs, c.lanes, c.words_per_row, c.banks
     nb_n, nb_m = c.neuron_bank_rows, c.input_bank_rows
