@@ -35,7 +35,7 @@ def build(m, k):
     word_layout = region_layout(c, Region.WEIGHT)
 
     k.a_event = Signal(range(N + M + 1))   # event being issued
-    k.a_word = a_word = Signal(range(Wr))
+    k.a_word = Signal(range(Wr))
     k.a_q_reg = Signal(range(max(N, M)))   # index of the row within its section
     k.a_in_reg = Signal()                  # the row is an input row
     k.ev_src_in_q = ev_src_in_q = Signal()  # the fetched list entry is an input event

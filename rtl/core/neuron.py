@@ -39,8 +39,8 @@ def build(m, k):
     # addressed by neuron (or input), so the addresses differ.
     F = c.decay_bits
     vb_shape = signed(c.v_bits)
-    k.b_index = b_index = Signal(range(max(N, M) + 1))
-    k.b_drain = b_drain = Signal(range(4))
+    k.b_index = Signal(range(max(N, M) + 1))
+    k.b_drain = Signal(range(4))
     k.b1_valid = b1_valid = Signal()
     k.b1_index = b1_index = Signal(range(max(N, M) + 1))
     k.b1_lane = b1_lane = Signal(range(L))

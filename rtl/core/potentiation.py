@@ -27,10 +27,10 @@ def build(m, k):
     word_layout = region_layout(c, Region.WEIGHT)
     # The column of a neuron that spiked is walked one bank row at a time: B rows (one
     # per bank) per clock, in bank row order — neuron rows, then input rows.
-    k.c_spike = c_spike = Signal(range(N + 1))
-    k.c_brow = c_brow = Signal(range(nb_n + nb_m))  # bank row being issued
-    k.c_addr = c_addr = Signal(range(c.bank_depth + Wr))
-    k.c_post_q = c_post_q = Signal(range(N))
+    k.c_spike = Signal(range(N + 1))
+    k.c_brow = Signal(range(nb_n + nb_m))      # bank row being issued
+    k.c_addr = Signal(range(c.bank_depth + Wr))
+    k.c_post_q = Signal(range(N))
     # stage 0: the weight and mask address is registered at the memories
     k.c0_valid = c0_valid = Signal()
     k.c0_src_in = c0_src_in = Signal()
