@@ -7,6 +7,9 @@
 // behind byte streams (rx__payload/valid/ready, tx__...), one byte per clock at most — the fast
 // path of the simulated board; the bytes are the same, only the bit timing is skipped.
 //
+// Built with -DSIMBOARD_RESET the top has a `rst` input, held for 8 cycles at start; without it
+// the top has no reset input and starts in its power-on state (the state a reset gives).
+//
 // Usage: simboard --divisor D [--port P]
 //   Listens on 127.0.0.1:P (P=0: any free port), prints "listening <port>" on stdout, serves one
 //   connection and exits when it closes (or when the parent process dies), printing the number
@@ -162,12 +165,14 @@ int main(int argc, char** argv) {
 #else
     top->rx = 1;
 #endif
+#ifdef SIMBOARD_RESET
     top->rst = 1;
     for (int k = 0; k < 8; k++) {
         top->clk = 0; top->eval();
         top->clk = 1; top->eval();
     }
     top->rst = 0;
+#endif
 
     UartDriver driver{divisor};
     UartSampler sampler{divisor};

@@ -174,33 +174,54 @@ def bench_twin_command(steps, neurons, targets, learning, repeats, batch, out_pa
 
 
 @bench_group.command("sim")
-@click.option("--steps", type=click.IntRange(min=10), default=500, show_default=True,
+@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True,
               help="Steps of the streamed run.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Interleaved runs of every build; the median is reported.")
+@click.option("--build", "builds", multiple=True, type=click.Choice(["plain", "fast"]),
+              help="Build recipes to compare (repeat; default plain and fast).")
 @out_option
 @json_option
-def bench_sim_command(steps, out_path, as_json):
-    """Simulated clock cycles and time steps per second of the simulated board (sim://).
+def bench_sim_command(steps, repeats, builds, out_path, as_json):
+    """Time steps per second of the simulated board (sim://), build against build.
 
     Runs the N=100, M=64, L=8 digits-sized workload through the public Device API, exactly as a
-    user's run goes: every byte crosses the simulated UART pins.
+    user's run goes. The plain build (the board top with its reset input, default C++ flags)
+    and the fast build (what sim:// uses) run interleaved; the figures are medians of steps
+    per second of wall time and per CPU-second of the simulated board's process, printed with
+    the load average.
 
     \b
     Examples:
       spikeforge bench sim
-      spikeforge bench sim --steps 2000 --json
+      spikeforge bench sim --steps 5000 --repeats 5 --json
+      spikeforge bench sim --build fast
     """
     from ...sim.bench import bench_sim
 
-    figures = bench_sim(steps=steps,
+    figures = bench_sim(steps=steps, repeats=repeats, builds=builds or ("plain", "fast"),
                         progress=None if as_json else lambda text: click.echo(text, err=True))
-    rows = [("simulated board", [
-        ("simulated clock cycles per second", f"{figures['simulated_cycles_per_s']:,.0f}"),
-        ("time steps per second (streamed run)", f"{figures['steps_per_s']:.0f}"),
-        ("core cycles per step", f"{figures['core_cycles_per_step']:.0f}"
-         if figures["core_cycles_per_step"] is not None else "-"),
-        ("start of a cached build", f"{figures['start_s']:.2f} s"),
-        ("spikes equal to the twin's", "yes" if figures["spikes_equal_twin"] else "NO"),
-    ])]
+    load = figures["load_average"]
+    rows = []
+    for build, f in figures["builds"].items():
+        rows.append((f"simulated board, {build} build (load average {load['min']:.1f}-"
+                     f"{load['max']:.1f} on {figures['cpus']} CPUs)", [
+            ("time steps per second (wall)", f"{f['steps_per_s']:.0f}"),
+            ("time steps per CPU-second of the board process",
+             f"{f['steps_per_board_cpu_s']:.0f}" if f["steps_per_board_cpu_s"] else "-"),
+            ("host CPU per step", f"{f['host_cpu_us_per_step']:.0f} us"),
+            ("simulated clock cycles per second", f"{f['simulated_cycles_per_s']:,.0f}"),
+            ("core cycles per step", f"{f['core_cycles_per_step']:.0f}"
+             if f["core_cycles_per_step"] is not None else "-"),
+            ("start of a cached build", f"{f['start_s']:.2f} s"),
+            ("spikes equal to the twin's", "yes" if f["spikes_equal_twin"] else "NO"),
+        ]))
+    if "speedup" in figures:
+        rows.append(("fast over plain", [
+            (key.replace("_", " "), f"{value:.2f}x" if value else "-")
+            for key, value in figures["speedup"].items()]
+            + [("core cycles equal across builds",
+                "yes" if figures["core_cycles_equal_across_builds"] else "NO")]))
     _emit("sim", [figures], out_path, as_json, rows)
 
 
