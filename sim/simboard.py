@@ -8,7 +8,9 @@ so the host speaks exactly the bytes a real board would see — and stops it on
 
 Two ways in for the bytes: ``sim://`` hands them to the engine's byte streams
 (:class:`~spikeforge.rtl.top.ByteTop`, the fast path), ``sim://?uart=pins`` shifts them bit by bit
-through the UART pins of :class:`~spikeforge.rtl.top.Top`, exactly as on a board.
+through the UART pins of :class:`~spikeforge.rtl.top.Top`, exactly as on a board, at
+:data:`SIM_DIVISOR` clock cycles per bit, or at a board's own divisor with
+``sim://?uart=pins&divisor=20`` (the divisor is a parameter of the build: one build per value).
 
 Builds are cached per configuration and per version of the RTL and the harness (in
 :func:`spikeforge.sim.toolchain.cache_dir`), so a second start of a configuration takes a
@@ -68,10 +70,10 @@ BUILDS = {
 }
 
 
-def _build_key(config, uart, build="fast"):
+def _build_key(config, uart, build="fast", divisor=SIM_DIVISOR):
     text = json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash(),
                        "harness": hashlib.sha256(_HARNESS.read_bytes()).hexdigest(),
-                       "clk_hz": SIM_CLK_HZ, "divisor": SIM_DIVISOR, "uart": uart,
+                       "clk_hz": SIM_CLK_HZ, "divisor": divisor, "uart": uart,
                        "build": BUILDS[build], "wrapper": _WRAPPER_VERSION},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -112,9 +114,18 @@ def _without_reset(top):
     return NoResetTop(wiring.Signature(members))
 
 
-def build_simboard(config, *, uart="bytes", build="fast", progress=None):
+def _check_divisor(divisor):
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
+        raise DeviceError(f"divisor={divisor!r}: the UART needs an integer of at least 4 clock "
+                          f"cycles per bit; use e.g. divisor={SIM_DIVISOR}")
+    return divisor
+
+
+def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, progress=None):
     """Compile the simulated board for ``config`` (or reuse the cached build); return the path
-    of its executable. ``uart`` is one of :data:`UART_MODES`, ``build`` one of :data:`BUILDS`."""
+    of its executable. ``uart`` is one of :data:`UART_MODES`, ``build`` one of :data:`BUILDS`;
+    ``divisor`` is the UART's clock cycles per bit with ``uart="pins"`` (a parameter of the
+    build: the baud rate is ``SIM_CLK_HZ / divisor``; the byte streams ignore it)."""
     from ..rtl.top import ByteTop, Top
 
     if not isinstance(config, CoreConfig):
@@ -124,7 +135,8 @@ def build_simboard(config, *, uart="bytes", build="fast", progress=None):
     if build not in BUILDS:
         raise DeviceError(f"build={build!r}: choose one of {', '.join(BUILDS)}")
     recipe = BUILDS[build]
-    folder = cache_dir(f"simboard/{_build_key(config, uart, build)}")
+    divisor = _check_divisor(divisor) if uart == "pins" else SIM_DIVISOR
+    folder = cache_dir(f"simboard/{_build_key(config, uart, build, divisor)}")
     binary = folder / "simboard"
     with FileLock(folder / ".lock"):          # one build per configuration at a time
         if binary.exists():
@@ -137,7 +149,7 @@ def build_simboard(config, *, uart="bytes", build="fast", progress=None):
         if uart == "bytes":
             top = ByteTop(config, SIM_CLK_HZ, board="sim")
         else:
-            top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // SIM_DIVISOR, board="sim")
+            top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // divisor, board="sim")
         if not recipe["reset_input"]:
             top = _without_reset(top)
         (folder / "top.v").write_text(verilog.convert(top, name="top"))
@@ -170,13 +182,15 @@ class SimDevice(SerialDevice):
     recovery = "the simulated board exited or hangs; open sim:// again"
     silence_hint = "the simulated board is running but does not answer; open sim:// again"
 
-    def __init__(self, config, *, uart="bytes", build="fast", timeout=30.0, progress=None,
-                 url=None, **options):
+    def __init__(self, config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, timeout=30.0,
+                 progress=None, url=None, **options):
         url = url or ("sim://" if uart == "bytes" else f"sim://?uart={uart}")
-        binary = build_simboard(config, uart=uart, build=build, progress=progress)
+        binary = build_simboard(config, uart=uart, build=build, divisor=divisor,
+                                progress=progress)
         self.uart = uart
         self.build = build
-        self.process = subprocess.Popen([str(binary), "--divisor", str(SIM_DIVISOR),
+        self.divisor = divisor if uart == "pins" else SIM_DIVISOR
+        self.process = subprocess.Popen([str(binary), "--divisor", str(self.divisor),
                                          "--port", "0"],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
@@ -196,6 +210,34 @@ class SimDevice(SerialDevice):
 
     #: Clock cycles the simulated board ran, known after :meth:`close`.
     sim_cycles = None
+
+    def mark(self, timeout=10.0):
+        """Where the simulated board is, in its own clock cycles: a dict with ``cycles`` (so
+        far), ``first_in`` (the cycle the first byte from the host since the previous mark
+        entered the top, or None) and ``last_out`` (the cycle the last byte left it, or None).
+
+        Two marks around a run time it in simulated cycles:
+        ``second["last_out"] - second["first_in"] + 1`` cycles from its RUN frame's first byte
+        to its last OUTPUT byte, whatever the host's speed.
+        """
+        import select
+        import signal
+
+        self.process.send_signal(signal.SIGUSR1)
+        stream = self.process.stderr
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            words = stream.readline().split()
+            if not words:
+                break
+            if len(words) == 5 and words[:2] == ["simboard:", "mark"]:
+                cycles, first, last = (int(word) for word in words[2:])
+                return {"cycles": cycles, "first_in": None if first < 0 else first,
+                        "last_out": None if last < 0 else last}
+        raise DeviceError("the simulated board did not answer a mark; open sim:// again")
 
     def _transport_error(self, doing, error):
         try:
@@ -240,13 +282,23 @@ class SimDevice(SerialDevice):
 def _open(url, config, **options):
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    unknown = set(query) - {"uart"}
+    unknown = set(query) - {"uart", "divisor"}
     if parts.netloc or parts.path or unknown:
-        raise DeviceError(f"{url!r}: the simulated board takes no address, and only the option "
-                          f"uart=bytes|pins; use sim:// or sim://?uart=pins")
+        raise DeviceError(f"{url!r}: the simulated board takes no address, and only the options "
+                          f"uart=bytes|pins and divisor=D (clock cycles per UART bit with "
+                          f"uart=pins); use sim://, sim://?uart=pins or "
+                          f"sim://?uart=pins&divisor=20")
     uart = query.get("uart", ["bytes"])[-1]
     if uart not in UART_MODES:
         raise DeviceError(f"{url!r}: uart={uart!r} is not one of {', '.join(UART_MODES)}")
+    if "divisor" in query:
+        text = query["divisor"][-1]
+        if uart != "pins":
+            raise DeviceError(f"{url!r}: divisor applies to the UART pins only; add uart=pins")
+        if not text.isdigit() or int(text) < 4:
+            raise DeviceError(f"{url!r}: divisor={text!r} must be a whole number of clock "
+                              f"cycles per bit, at least 4 (e.g. divisor=20)")
+        options["divisor"] = int(text)
     return SimDevice(config, uart=uart, url=url, **options)
 
 
