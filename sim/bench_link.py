@@ -139,12 +139,16 @@ def streamed_step_cycles(core, engine, wire_in, wire_out, divisor):
     """Clock cycles of a streamed step at ``divisor`` clocks per UART bit, and which side bounds
     it: the link (a step's OUTPUT or INPUT frame takes longer on the wire than the step's work)
     or the core (its cycles, the engine's, and the wait for room in the transmit FIFO when the
-    OUTPUT frame is longer than it)."""
+    OUTPUT frame is longer than it; ``"core+link"`` when that wait is the larger part)."""
     byte = 10 * divisor
     link = np.maximum(wire_in, wire_out) * byte
-    work = core + engine + np.maximum(0, wire_out - _tx_fifo_depth()) * byte
+    wait = np.maximum(0, wire_out - _tx_fifo_depth()) * byte
+    work = core + engine + wait
     cycles = np.maximum(link, work)
-    return cycles, ("link" if link.mean() >= work.mean() else "core")
+    if link.mean() >= work.mean():
+        return cycles, "link"
+    # the step's work and the part of its OUTPUT frame beyond the FIFO take turns
+    return cycles, ("core" if (core + engine).mean() >= wait.mean() else "core+link")
 
 
 def measure_streamed(config, twin, raster, *, uart="bytes", divisor=4, progress=None):

@@ -46,6 +46,10 @@ def test_step_cycles_take_the_slower_of_core_and_link():
     cycles, bound = streamed_step_cycles(np.array([30_000.0]), engine, np.array([5]),
                                          np.array([100]), 20)
     assert cycles.tolist() == [30_000 + 100 + (100 - 16) * 200] and bound == "core"
+    # ... and when that wait is longer than the core's and the engine's cycles
+    cycles, bound = streamed_step_cycles(np.array([3_500.0]), engine, np.array([5]),
+                                         np.array([100]), 20)
+    assert cycles.tolist() == [3_500 + 100 + (100 - 16) * 200] and bound == "core+link"
 
 
 @pytest.mark.sim
