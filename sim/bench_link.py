@@ -4,6 +4,12 @@
 uploads a full WEIGHT region with pipelined WRITE frames and runs a streamed run, and reports
 payload bytes per second computed from simulated clock cycles (not wall time) as a fraction of
 the line rate (``baud / 10`` bytes per second for 8N1).
+
+:func:`bench_streamed` gives each board's streamed steps per second: computed from the core's
+cycles (the formula the RTL follows), the engine's, and the bytes of each step's INPUT and
+OUTPUT frames (:func:`streamed_wire_bytes`) at the board's clock and line rate, and measured on
+``sim://`` with the UART pins at the board's divisor, timed in simulated cycles
+(:meth:`~spikeforge.sim.simboard.SimDevice.mark`).
 """
 
 import json
