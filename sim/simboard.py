@@ -47,7 +47,7 @@ from ..host.device.link import LinkError, SerialDevice
 from .toolchain import ToolchainError, cache_dir, ensure_verilator, run_build
 from .verilator import rtl_source_hash
 
-__all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "BUILDS", "build_simboard", "SimDevice"]
+__all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "MAX_DIVISOR", "BUILDS", "build_simboard", "SimDevice"]
 
 #: Nominal clock of the simulated board (what IDENTIFY reports; paced runs count cycles of it).
 SIM_CLK_HZ = 50_000_000
@@ -115,10 +115,15 @@ def _without_reset(top):
     return NoResetTop(wiring.Signature(members))
 
 
+#: The largest UART divisor of a simulated board (50 MHz / 65,535: 763 baud).
+MAX_DIVISOR = 65_535
+
+
 def _check_divisor(divisor):
-    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
-        raise DeviceError(f"divisor={divisor!r}: the UART needs an integer of at least 4 clock "
-                          f"cycles per bit; use e.g. divisor={SIM_DIVISOR}")
+    if (isinstance(divisor, bool) or not isinstance(divisor, int)
+            or not 4 <= divisor <= MAX_DIVISOR):
+        raise DeviceError(f"divisor={divisor!r}: the UART needs a whole number of 4 to "
+                          f"{MAX_DIVISOR} clock cycles per bit; use e.g. divisor={SIM_DIVISOR}")
     return divisor
 
 
@@ -296,9 +301,9 @@ def _open(url, config, **options):
         text = query["divisor"][-1]
         if uart != "pins":
             raise DeviceError(f"{url!r}: divisor applies to the UART pins only; add uart=pins")
-        if not text.isdigit() or int(text) < 4:
+        if not (text.isascii() and text.isdigit()) or not 4 <= int(text) <= MAX_DIVISOR:
             raise DeviceError(f"{url!r}: divisor={text!r} must be a whole number of clock "
-                              f"cycles per bit, at least 4 (e.g. divisor=20)")
+                              f"cycles per bit, 4 to {MAX_DIVISOR} (e.g. divisor=20)")
         options["divisor"] = int(text)
     return SimDevice(config, uart=uart, url=url, **options)
 

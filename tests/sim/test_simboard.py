@@ -128,7 +128,9 @@ def test_sim_url_options_are_checked():
                        ("sim://board7", "takes no address"),
                        ("sim://?speed=9", "only the options uart=bytes|pins and divisor=D"),
                        ("sim://?divisor=20", "divisor applies to the UART pins only"),
-                       ("sim://?uart=pins&divisor=2", "at least 4"),
+                       ("sim://?uart=pins&divisor=2", "4 to 65535"),
+                       ("sim://?uart=pins&divisor=99999999", "4 to 65535"),
+                       ("sim://?uart=pins&divisor=%C2%B2", "must be a whole number"),
                        ("sim://?uart=pins&divisor=x", "divisor='x' must be a whole number")):
         with pytest.raises(DeviceError) as error:
             open_device(url, CONFIG)
