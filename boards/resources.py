@@ -1,7 +1,8 @@
 """How much RAM a core configuration needs on a board, decided before synthesis.
 
 The core keeps all its state in memories (see :mod:`spikeforge.rtl.core`); their depths and widths
-follow from the :class:`~spikeforge.config.CoreConfig` alone. :func:`memories` lists them,
+follow from the :class:`~spikeforge.config.CoreConfig` alone. :func:`memories` lists them (from
+the core's own inventory of its memories, and the command engine's buffers),
 :func:`estimate` maps each onto the RAM primitives of a board's FPGA the way Yosys (or Vivado)
 does, and :func:`check` refuses a configuration that cannot fit, with the reason and the largest
 network that would, so that nobody waits minutes for a place-and-route to fail.
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from ..config import CoreConfig
 from .registry import BoardError, get_board
 
-__all__ = ["MemoryNeed", "Estimate", "memories", "link_memories", "estimate", "check",
+__all__ = ["MemoryNeed", "Estimate", "memories", "core_memories", "link_memories", "estimate",
+           "check",
            "largest_neurons",
            "core_supports_spram", "BRAM_SHAPES", "SPRAM_DEPTH", "SPRAM_WIDTH"]
 
@@ -118,36 +120,21 @@ class Estimate:
 
 
 def memories(config, link=None):
-    """(name, depth, width) of every memory the core builds for ``config``.
+    """(name, depth, width) of every memory the core and its command engine build for
+    ``config``.
 
-    The names are those of the core's :class:`~amaranth.lib.memory.Memory` submodules.
+    The core's memories come from its inventory (:func:`spikeforge.rtl.core.inventory`), the
+    data the core builds its memories from; the names are those of its
+    :class:`~amaranth.lib.memory.Memory` submodules.
     """
-    from ..rtl.regions import Region, late_param_bits, region_width
-    c = config
-    banks = getattr(c, "banks", None) or 1
-    bank_depth = getattr(c, "bank_depth", c.weight_depth)
-    neuron_rows = getattr(c, "neuron_bank_rows", c.neurons)
-    input_rows = getattr(c, "input_bank_rows", c.inputs)
-    found = [
-        *((f"weights{bank}", bank_depth, c.lanes * c.weight_bits) for bank in range(banks)),
-        ("params", c.neurons, region_width(c, Region.PARAM) - late_param_bits(c)),
-        ("params_late", c.neurons, late_param_bits(c)),
-        ("state", c.neurons, region_width(c, Region.STATE)),
-        *((f"acc{lane}", c.words_per_row, c.acc_bits) for lane in range(c.lanes)),
-        ("spike_list", c.neurons, c.neuron_index_bits),
-    ]
-    if c.inputs:
-        found += [("input_list", c.inputs, c.input_index_bits), ("input_map", c.inputs, 1)]
-    if c.stdp:
-        found += [(f"mask{bank}", bank_depth, c.lanes) for bank in range(banks)]
-        found += [(f"xtrace{bank}", neuron_rows, c.trace_bits) for bank in range(banks)]
-        found += [(f"ytrace{lane}", c.words_per_row, c.trace_bits) for lane in range(c.lanes)]
-        if c.inputs:
-            found += [(f"xintrace{bank}", input_rows, c.trace_bits) for bank in range(banks)]
-    if getattr(c, "has_poisson", False):
-        found += [("poisson_rate", c.inputs, c.poisson_rate_bits),
-                  ("poisson_state", c.inputs, c.poisson_state_bits)]
-    return found + link_memories(config, link)
+    return ([(spec.name, spec.depth, spec.width) for spec in core_memories(config)]
+            + link_memories(config, link))
+
+
+def core_memories(config):
+    """The :class:`~spikeforge.rtl.core.MemorySpec` of every memory of the core."""
+    from ..rtl.core import inventory
+    return inventory(config)
 
 
 def link_memories(config, link=None):
@@ -192,8 +179,9 @@ def estimate(config, board):
     device = spec.device
     family = device.family
     result = Estimate(config, device)
+    styles = {item.name: item.style for item in core_memories(config)}
     for name, depth, width in memories(config, spec.link_params(config)):
-        if name.startswith("weights") and _uses_spram(config, device):
+        if styles.get(name) == "spram" and _uses_spram(config, device):
             result.items.append(MemoryNeed(name, depth, width, "spram",
                                            _spram_blocks(depth, width)))
         elif name.startswith("mask") and _uses_spram(config, device):

@@ -29,7 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import ceil_log2
-from .core import Core
+from .core import CoreSignature
 from .framing import COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
 from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INPUT_ARGS,
                        INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS, REGION_CRC_RESULT,
@@ -96,7 +96,7 @@ class Engine(wiring.Component):
         Bytes to send to the host.
     uart_framing_errors, uart_overruns : In(16)
         The UART's error counters, reported by STATUS.
-    core : Out(Core signature, flipped)
+    core : Out(CoreSignature, flipped)
         Connected to the core's ports.
     running : Out(1)
         A run is in progress.
@@ -113,15 +113,12 @@ class Engine(wiring.Component):
         self.config = link.config
         self.identify = bytes(identify)
         self.clk_hz = clk_hz
-        # only the core's signature is needed here; the core itself is built by the caller
-        core_shape = Core(self.config)
-        core_shape._MustUse__silence = True
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
             "uart_framing_errors": In(16),
             "uart_overruns": In(16),
-            "core": Out(core_shape.signature.flip()),
+            "core": Out(CoreSignature(self.config).flip()),
             "running": Out(1),
             "frame_good": Out(1),
             "frame_bad": Out(1),
@@ -335,7 +332,7 @@ class Engine(wiring.Component):
         use_list = Signal()
         last_step = Signal()
         state_layout = region_layout(c, Region.STATE)
-        state_view = data.View(state_layout, core.bus_rdata[:state_layout.size])
+        state_view = data.View(state_layout, core.bus.rdata[:state_layout.size])
 
         # requests are assembled in ``sh`` too: no response is being sent while one is read
         widx = Signal(range(lk.max_payload + 1))
@@ -584,7 +581,7 @@ class Engine(wiring.Component):
                     with m.Elif(~rg_ok_q):
                         fail(ErrorCode.BAD_REGION)
                     with m.Else():
-                        m.d.comb += [core.bus_region.eq(region), core.crc_start.eq(1)]
+                        m.d.comb += [core.bus.region.eq(region), core.bus.crc_start.eq(1)]
                         m.next = "CRC_WAIT"
                 with m.Case(Opcode.RUN.value):
                     probes_n = run_args.probes
@@ -662,8 +659,8 @@ class Engine(wiring.Component):
                         respond(Opcode.RESET.value | ACK, 0, None)
                     for index, rg in enumerate(listing):
                         with m.If(z_index == index):
-                            m.d.comb += [core.bus_region.eq(rg), core.bus_addr.eq(z_addr),
-                                         core.bus_wdata.eq(0), core.bus_we.eq(1)]
+                            m.d.comb += [core.bus.region.eq(rg), core.bus.addr.eq(z_addr),
+                                         core.bus.wdata.eq(0), core.bus.we.eq(1)]
                             with m.If(z_addr == region_depth(c, rg) - 1):
                                 m.d.sync += [z_addr.eq(0), z_index.eq(z_index + 1)]
                             with m.Else():
@@ -677,8 +674,8 @@ class Engine(wiring.Component):
             with m.If(k + 1 == rg_wb):
                 m.next = "WR_WORD"
         with m.State("WR_WORD"):
-            m.d.comb += [core.bus_region.eq(region), core.bus_addr.eq(offset + widx),
-                         core.bus_wdata.eq(sh), core.bus_we.eq(1)]
+            m.d.comb += [core.bus.region.eq(region), core.bus.addr.eq(offset + widx),
+                         core.bus.wdata.eq(sh), core.bus.we.eq(1)]
             m.d.sync += [sh.eq(0), k.eq(0), widx.eq(widx + 1)]
             with m.If(remain == 0):
                 respond(Opcode.WRITE.value | ACK, 0, None)
@@ -687,26 +684,26 @@ class Engine(wiring.Component):
 
         # -- READ: words from the bus into the response
         with m.State("RD_ISSUE"):
-            m.d.comb += [core.bus_region.eq(region), core.bus_addr.eq(offset + k),
-                         core.bus_re.eq(1)]
+            m.d.comb += [core.bus.region.eq(region), core.bus.addr.eq(offset + k),
+                         core.bus.re.eq(1)]
             m.next = "RD_DATA"
         with m.State("RD_DATA"):
             # one cycle after the issue, two for weights
-            with m.If(core.bus_rvalid):
+            with m.If(core.bus.rvalid):
                 m.d.sync += k.eq(k + 1)
                 with m.If(k + 1 == wcount):
-                    emit_then(core.bus_rdata, rg_wb, "CRC")
+                    emit_then(core.bus.rdata, rg_wb, "CRC")
                 with m.Else():
-                    emit_then(core.bus_rdata, rg_wb, "RD_ISSUE")
+                    emit_then(core.bus.rdata, rg_wb, "RD_ISSUE")
 
         # -- REGION_CRC
         with m.State("CRC_WAIT"):
-            with m.If(core.crc_done):
+            with m.If(core.bus.crc_done):
                 respond(Opcode.REGION_CRC.value | ACK, layout_bytes(REGION_CRC_RESULT),
                         "CRC_BODY")
         with m.State("CRC_BODY"):
             # held by the core until the next CRC
-            emit_then(core.crc_value, layout_bytes(REGION_CRC_RESULT), "CRC")
+            emit_then(core.bus.crc_value, layout_bytes(REGION_CRC_RESULT), "CRC")
 
         # -- RUN: probe list, then start
         with m.State("RUN_PROBE"):
@@ -831,8 +828,8 @@ class Engine(wiring.Component):
                 m.d.comb += slot_rp.addr.eq(rd_base + k)
                 m.next = "PUSH_DATA"
         with m.State("PUSH_DATA"):
-            m.d.comb += [core.in_valid.eq(1), core.in_index.eq(slot_rp.data)]
-            with m.If(core.in_ready):
+            m.d.comb += [core.input.valid.eq(1), core.input.payload.index.eq(slot_rp.data)]
+            with m.If(core.input.ready):
                 m.d.sync += k.eq(k + 1)
                 m.next = "PUSH"
 
@@ -855,10 +852,10 @@ class Engine(wiring.Component):
                 m.next = "COUNT"
         # pass 1 over the spike bits: count them, to send the shorter encoding
         with m.State("COUNT"):
-            m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(neuron),
-                         core.bus_re.eq(neuron < N)]
+            m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
+                         core.bus.re.eq(neuron < N)]
             m.d.sync += neuron.eq(neuron + 1)
-            with m.If(core.bus_rvalid & state_view.s):
+            with m.If(core.bus.rvalid & state_view.s):
                 m.d.sync += n_spikes.eq(n_spikes + 1)
             with m.If(neuron == N):
                 m.next = "OUT_HDR"
@@ -894,8 +891,8 @@ class Engine(wiring.Component):
                 m.next = "OUT_MAP"
         with m.State("OUT_MAP"):
             # bitmap: read 8 spike bits, send the byte
-            m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(neuron),
-                         core.bus_re.eq(1)]
+            m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
+                         core.bus.re.eq(1)]
             m.next = "OUT_MAP_BIT"
         with m.State("OUT_MAP_BIT"):
             new_bits = Cat(bits[1:], state_view.s)
@@ -913,8 +910,8 @@ class Engine(wiring.Component):
                 m.d.sync += k.eq(0)
                 m.next = "OUT_PROBE"
             with m.Else():
-                m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(neuron),
-                             core.bus_re.eq(1)]
+                m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
+                             core.bus.re.eq(1)]
                 m.next = "OUT_LIST_BIT"
         with m.State("OUT_LIST_BIT"):
             m.d.sync += neuron.eq(neuron + 1)
@@ -929,8 +926,8 @@ class Engine(wiring.Component):
                 m.d.comb += probe_rp.addr.eq(k)
                 m.next = "OUT_PROBE_ADDR"
         with m.State("OUT_PROBE_ADDR"):
-            m.d.comb += [core.bus_region.eq(Region.STATE), core.bus_addr.eq(probe_rp.data),
-                         core.bus_re.eq(1)]
+            m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(probe_rp.data),
+                         core.bus.re.eq(1)]
             m.next = "OUT_PROBE_DATA"
         with m.State("OUT_PROBE_DATA"):
             m.d.sync += k.eq(k + 1)

@@ -129,42 +129,123 @@ def bench_core(workloads=None, *, steps_scale=1.0, progress=None):
     return results
 
 
-def bench_sim(config=None, *, steps=500, progress=None):
-    """Speed of the simulated board (``sim://``) on the digits-sized workload.
+def _process_cpu_s(pid):
+    """CPU seconds (user + system) used so far by process ``pid``, or None off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
-    Returns simulated clock cycles per second (everything the board simulated while open,
-    divided by the time it was open), time steps per second of a streamed run through the
-    public Device API, the core's own cycles per step, and the time to open a cached build.
-    """
+
+def _load_average():
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def _sim_run(config, twin, raster, build):
+    """One streamed run on a simulated board built with ``build``: its figures."""
     from ..host.device import open_device
-    from .simboard import SIM_CLK_HZ, build_simboard
 
-    config = config or CoreConfig(neurons=100, inputs=64, lanes=8)
-    if progress:
-        progress(f"sim://, {config.describe()}, {steps} steps")
-    build_simboard(config, progress=progress)
-    twin, raster, _ = build_workload(config, {"kind": "digits", "steps": steps})
+    steps = len(raster)
     started = time.perf_counter()
-    device = open_device("sim://", config)
+    device = open_device("sim://", config, build=build)
     opened = time.perf_counter() - started
     try:
         device.load_network(twin.network)
+        board_cpu = _process_cpu_s(device.process.pid)
+        host_cpu = time.process_time()
         run_started = time.perf_counter()
         result = device.run(inputs=raster)
         run_wall = time.perf_counter() - run_started
+        host_cpu = time.process_time() - host_cpu
+        after = _process_cpu_s(device.process.pid)
+        board_cpu = after - board_cpu if board_cpu is not None and after is not None else None
     finally:
         device.close()
     session = time.perf_counter() - started
+    return {"start_s": opened, "run_wall_s": run_wall, "board_cpu_s": board_cpu,
+            "host_cpu_s": host_cpu, "simulated_cycles": device.sim_cycles,
+            "simulated_cycles_per_s": device.sim_cycles / session if device.sim_cycles
+            else None,
+            "steps_per_s": steps / run_wall,
+            "steps_per_board_cpu_s": steps / board_cpu if board_cpu else None,
+            "cycles": result.cycles, "spikes": result.spikes}
+
+
+def bench_sim(config=None, *, steps=500, builds=("plain", "fast"), repeats=3, progress=None):
+    """Speed of the simulated board (``sim://``) on the digits-sized workload.
+
+    Every build recipe of :data:`~spikeforge.sim.simboard.BUILDS` in ``builds`` runs the same
+    streamed run ``repeats`` times, interleaved (A, B, A, B, ...), so a busy machine slows them
+    alike. Figures are medians over the repeats: time steps per second of wall time, time steps
+    per CPU-second of the simulated board's process (what the simulation itself costs, less
+    sensitive to other load), host CPU per step, simulated clock cycles per second (everything
+    the board simulated while open, over the time it was open), the core's cycles per step
+    (equal for every build), the time to open a cached build; and the load average (1 minute)
+    seen before and after each run.
+    """
+    from .simboard import BUILDS, SIM_CLK_HZ, build_simboard
+
+    config = config or CoreConfig(neurons=100, inputs=64, lanes=8)
+    unknown = [build for build in builds if build not in BUILDS]
+    if unknown or not builds:
+        raise ValueError(f"unknown build recipe {unknown[0] if unknown else None!r}: choose "
+                         f"from {', '.join(BUILDS)}")
+    for build in builds:
+        if progress:
+            progress(f"sim:// ({build} build), {config.describe()}, {steps} steps")
+        build_simboard(config, build=build, progress=progress)
+    twin, raster, _ = build_workload(config, {"kind": "digits", "steps": steps})
     reference = twin.run(raster)["spikes"]
-    cycles = np.asarray(result.cycles) if result.cycles is not None else None
-    return {
+    runs = {build: [] for build in builds}
+    load = [_load_average()]
+    for repeat in range(repeats):
+        for build in builds:
+            if progress:
+                progress(f"run {repeat + 1}/{repeats}: {build} build")
+            runs[build].append(_sim_run(config, twin, raster, build))
+            load.append(_load_average())
+
+    def median(build, key):
+        values = [run[key] for run in runs[build] if run[key] is not None]
+        return float(np.median(values)) if values else None
+
+    figures = {}
+    for build in builds:
+        cycles = [np.asarray(run["cycles"]) for run in runs[build] if run["cycles"] is not None]
+        figures[build] = {
+            "steps_per_s": median(build, "steps_per_s"),
+            "steps_per_board_cpu_s": median(build, "steps_per_board_cpu_s"),
+            "host_cpu_us_per_step": 1e6 * median(build, "host_cpu_s") / steps,
+            "simulated_cycles_per_s": median(build, "simulated_cycles_per_s"),
+            "simulated_cycles": median(build, "simulated_cycles"),
+            "start_s": median(build, "start_s"),
+            "core_cycles_per_step": float(cycles[0].mean()) if cycles else None,
+            "spikes_equal_twin": all(np.array_equal(run["spikes"], reference)
+                                     for run in runs[build]),
+        }
+    core_cycles = [np.asarray(run["cycles"]).tolist() for build in builds
+                   for run in runs[build] if run["cycles"] is not None]
+    last = figures[builds[-1]]
+    result = {
         "neurons": config.neurons, "inputs": config.inputs, "lanes": config.lanes,
-        "steps": steps,
-        "start_s": opened,
-        "simulated_cycles": device.sim_cycles,
-        "simulated_cycles_per_s": device.sim_cycles / session if device.sim_cycles else None,
-        "steps_per_s": steps / run_wall,
-        "core_cycles_per_step": float(cycles.mean()) if cycles is not None else None,
+        "steps": steps, "repeats": repeats, "build": builds[-1],
+        # the figures of the last recipe (the default build) at the top level
+        **{key: last[key] for key in ("steps_per_s", "steps_per_board_cpu_s",
+                                      "host_cpu_us_per_step", "simulated_cycles_per_s",
+                                      "core_cycles_per_step", "start_s",
+                                      "spikes_equal_twin")},
         "simulated_clock_hz": SIM_CLK_HZ,
-        "spikes_equal_twin": bool(np.array_equal(result.spikes, reference)),
+        "builds": figures,
+        "core_cycles_equal_across_builds": all(c == core_cycles[0] for c in core_cycles),
+        "load_average": {"min": min(load), "median": float(np.median(load)),
+                         "max": max(load)},
+        "cpus": os.cpu_count(),
     }
+    if len(builds) > 1:
+        first = figures[builds[0]]
+        result["speedup"] = {
+            key: last[key] / first[key] if first[key] and last[key] else None
+            for key in ("steps_per_s", "steps_per_board_cpu_s")}
+    return result

@@ -4,15 +4,24 @@
 uploads a full WEIGHT region with pipelined WRITE frames and runs a streamed run, and reports
 payload bytes per second computed from simulated clock cycles (not wall time) as a fraction of
 the line rate (``baud / 10`` bytes per second for 8N1).
+
+:func:`bench_streamed` gives each board's streamed steps per second: computed from the core's
+cycles (the formula the RTL follows), the engine's, and the bytes of each step's INPUT and
+OUTPUT frames (:func:`streamed_wire_bytes`) at the board's clock and line rate, and measured on
+``sim://`` with the UART pins at the board's divisor, timed in simulated cycles
+(:meth:`~spikeforge.sim.simboard.SimDevice.mark`).
 """
 
 import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from ..config import CoreConfig
 
-__all__ = ["bench_link"]
+__all__ = ["bench_link", "output_payload", "streamed_wire_bytes", "core_cycles",
+           "engine_cycles", "streamed_step_cycles", "measure_streamed", "bench_streamed"]
 
 
 def bench_link(config=None, *, clk_hz=12_000_000, divisor=4, steps=50):
@@ -55,3 +64,218 @@ def bench_link(config=None, *, clk_hz=12_000_000, divisor=4, steps=50):
 
 if __name__ == "__main__":  # pragma: no cover
     print(json.dumps(bench_link(), indent=2))
+
+
+# -- streamed runs per board: bytes per step from the protocol, cycles per step from the RTL --
+
+#: Bytes of the UART's transmit FIFO (:data:`spikeforge.rtl.uart.FIFO_DEPTH`): the last bytes of
+#: a step's OUTPUT frame leave while the next step computes.
+def _tx_fifo_depth():
+    from ..rtl.uart import FIFO_DEPTH
+    return FIFO_DEPTH
+
+
+def output_payload(config, step, cycles, spikes, *, last=False, probes=()):
+    """The OUTPUT payload the engine sends for one step (docs/protocol.md): ``step`` u32,
+    ``cycles`` u32, flags u8, the spikes as a bitmap or a list (whichever is shorter), then
+    ``v`` and ``i`` of each probe (``probes``: pairs of integers)."""
+    from ..rtl.protocol import OutputFlag, field_bytes
+
+    n = config.neurons
+    spikes = np.asarray(spikes, dtype=bool).reshape(-1)
+    indices = np.flatnonzero(spikes)
+    size = field_bytes(config.neuron_index_bits)
+    use_list = 2 + len(indices) * size < -(-n // 8)
+    flags = (OutputFlag.LAST if last else 0) | (OutputFlag.LIST if use_list else 0)
+    body = int(step).to_bytes(4, "little") + int(cycles).to_bytes(4, "little") + bytes((flags,))
+    if use_list:
+        body += len(indices).to_bytes(2, "little") + b"".join(
+            int(k).to_bytes(size, "little") for k in indices)
+    else:
+        body += np.packbits(spikes, bitorder="little").tobytes()
+    vb, ib = field_bytes(config.v_bits), field_bytes(config.i_bits)
+    for v, i in probes:
+        body += ((int(v) & ((1 << 8 * vb) - 1)).to_bytes(vb, "little")
+                 + (int(i) & ((1 << 8 * ib) - 1)).to_bytes(ib, "little"))
+    return body
+
+
+def streamed_wire_bytes(config, raster, spikes, cycles, *, seq=1):
+    """Bytes on the wire of each step of a streamed run: ``(input, output)`` arrays.
+
+    ``raster`` (steps × M) are the inputs, ``spikes`` (steps × N) and ``cycles`` the outputs.
+    Output: one OUTPUT frame per step (COBS, CRC and delimiter included). Input: one INPUT frame
+    of one record per step, as the host sends them once the run is under way (each OUTPUT
+    returns one credit).
+    """
+    from ..host.device import codec
+    from ..rtl.protocol import Opcode
+
+    steps = len(spikes)
+    out = np.array([len(codec.encode_frame(seq, Opcode.OUTPUT, output_payload(
+        config, k, cycles[k], spikes[k], last=(k == steps - 1)))) for k in range(steps)])
+    stream = bool(config.inputs) and bool(np.asarray(raster).any())
+    inp = np.array([len(codec.encode_frame(seq, Opcode.INPUT, codec.input_record(config, row)))
+                    if stream else 0 for row in np.asarray(raster, dtype=bool)])
+    return inp, out
+
+
+def core_cycles(config, raster, spikes, *, learn=False):
+    """The core's clock cycles of each step of a run after a network upload, by the formula of
+    docs/model.md (the RTL reports the same count)."""
+    from .driver import expected_cycles
+
+    raster = np.asarray(raster, dtype=bool)
+    spikes = np.asarray(spikes, dtype=bool)
+    previous = np.concatenate([[0], spikes.sum(axis=1)[:-1]])
+    arrivals = raster.sum(axis=1) + previous
+    return np.array([expected_cycles(config, int(a), int(s), learn)
+                     for k, (a, s) in enumerate(zip(arrivals, spikes.sum(axis=1)))])
+
+
+def engine_cycles(config, out_wire_bytes, fixed):
+    """Cycles the command engine spends on a step besides the core's (transmitter always
+    ready): a pass over the N spike bits to count them, a second pass reading them for the
+    bitmap or list (two cycles per neuron), about one cycle per byte of the OUTPUT frame, and
+    ``fixed`` cycles of state changes (measured on ``sim://``)."""
+    return 3 * config.neurons + np.asarray(out_wire_bytes) + fixed
+
+
+def streamed_step_cycles(core, engine, wire_in, wire_out, divisor):
+    """Clock cycles of a streamed step at ``divisor`` clocks per UART bit, and which side bounds
+    it: the link (a step's OUTPUT or INPUT frame takes longer on the wire than the step's work)
+    or the core (its cycles, the engine's, and the wait for room in the transmit FIFO when the
+    OUTPUT frame is longer than it; ``"core+link"`` when that wait is the larger part)."""
+    byte = 10 * divisor
+    link = np.maximum(wire_in, wire_out) * byte
+    wait = np.maximum(0, wire_out - _tx_fifo_depth()) * byte
+    work = core + engine + wait
+    cycles = np.maximum(link, work)
+    if link.mean() >= work.mean():
+        return cycles, "link"
+    # the step's work and the part of its OUTPUT frame beyond the FIFO take turns
+    return cycles, ("core" if (core + engine).mean() >= wait.mean() else "core+link")
+
+
+def measure_streamed(config, twin, raster, *, uart="bytes", divisor=4, progress=None):
+    """A streamed run on ``sim://`` timed in simulated cycles, from the first byte of its RUN
+    frame to the last byte of its last OUTPUT frame; with the bytes the host sent and received
+    during it."""
+    from ..host.device import open_device
+
+    if progress:
+        progress(f"sim:// uart={uart}" + (f" divisor={divisor}" if uart == "pins" else "")
+                 + f", {config.describe()}, {len(raster)} steps")
+    url = f"sim://?uart=pins&divisor={divisor}" if uart == "pins" else "sim://"
+    device = open_device(url, config)
+    try:
+        device.load_network(twin.network)
+        counts = {"sent": 0, "received": 0}
+        send, read = device.port.write, device._read
+
+        def counted_write(data):
+            counts["sent"] += len(data)
+            return send(data)
+
+        def counted_read():
+            chunk = read()
+            counts["received"] += len(chunk)
+            return chunk
+
+        device.mark()
+        device.port.write, device._read = counted_write, counted_read
+        try:
+            result = device.run(inputs=raster)
+        finally:
+            device.port.write, device._read = send, read
+        mark = device.mark()
+    finally:
+        device.close()
+    window = mark["last_out"] - mark["first_in"] + 1
+    from ..host.device import codec
+    from ..rtl.protocol import ACK, Opcode
+    # the RUN's answer: free_slots u8 (never 0 when a run starts: every value has one length)
+    run_ack = len(codec.encode_frame(1, Opcode.RUN.value | ACK, b"\x01"))
+    return {"window_cycles": int(window), "bytes_sent": counts["sent"], "run_ack_bytes": run_ack,
+            "bytes_received": counts["received"], "spikes": result.spikes,
+            "cycles": np.asarray(result.cycles)}
+
+
+def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
+    """Streamed steps per second of each board: computed and measured.
+
+    For each board of :mod:`spikeforge.boards.registry`: its default configuration runs the
+    digits-like workload (inputs at rate 0.1, spikes of every neuron returned, no probes) in the
+    twin; the core's cycles per step come from the formula the RTL follows, the engine's from
+    its passes over the spike bits (its fixed part measured on ``sim://``), the bytes per step
+    from the protocol's layouts; the board's clock and line rate (``clk_hz / baud`` clocks per
+    bit) turn them into steps per second, bounded by the core or by the link. With ``measure``
+    the same workload at N=100, M=64, L=8 also runs on ``sim://`` with the UART pins at each
+    board's divisor, timed in simulated cycles, beside the figure computed for it.
+    """
+    from ..boards.registry import BOARDS
+    from .bench import build_workload
+
+    n100 = CoreConfig(neurons=100, inputs=64, lanes=8)
+    twin, raster, _ = build_workload(n100, {"kind": "digits", "steps": steps})
+    reference = twin.run(raster)["spikes"]
+    # the engine's fixed cycles: a run without streamed inputs on the byte streams never waits
+    # for the host, so its cycles are the core's and the engine's alone (every neuron spikes)
+    dense, _, _ = build_workload(n100, {"kind": "dense", "steps": steps})
+    free = measure_streamed(n100, dense, np.zeros((steps, n100.inputs), dtype=bool),
+                            progress=progress)
+    _, free_out = streamed_wire_bytes(n100, np.zeros((steps, n100.inputs), dtype=bool),
+                                      free["spikes"], free["cycles"])
+    measured_engine = free["window_cycles"] / steps - free["cycles"].mean()
+    fixed = float(measured_engine - (3 * n100.neurons + free_out.mean()))
+    calibration = {
+        "config": n100.describe(), "steps": steps,
+        "workload": "every neuron spikes every step, no streamed inputs",
+        "cycles_per_step_measured": free["window_cycles"] / steps,
+        "core_cycles_per_step": float(free["cycles"].mean()),
+        "engine_cycles_per_step_measured": float(measured_engine),
+        "output_bytes_per_step": float(free_out.mean()),
+        "output_bytes_received_equal_computed": bool(
+            free["bytes_received"] == free_out.sum() + free["run_ack_bytes"]),
+        "engine_fixed_cycles": fixed,
+    }
+    rows = []
+    for name in boards or BOARDS:
+        board = BOARDS[name]
+        divisor = board.clk_hz / board.baud
+        row = {"board": name, "clk_hz": board.clk_hz, "baud": board.baud,
+               "divisor": divisor}
+        for label, config in (("default", board.default_config()), ("n100", n100)):
+            twin, raster, _ = build_workload(config, {"kind": "digits", "steps": steps})
+            spikes = twin.run(raster)["spikes"]
+            core = core_cycles(config, raster, spikes, learn=False)
+            wire_in, wire_out = streamed_wire_bytes(config, raster, spikes, core)
+            engine = engine_cycles(config, wire_out, fixed)
+            cycles, bound = streamed_step_cycles(core, engine, wire_in, wire_out, divisor)
+            row[label] = {
+                "config": config.describe(), "neurons": config.neurons,
+                "core_cycles_per_step": float(core.mean()),
+                "engine_cycles_per_step": float(engine.mean()),
+                "input_bytes_per_step": float(wire_in.mean()),
+                "output_bytes_per_step": float(wire_out.mean()),
+                "core_bound_steps_per_s": board.clk_hz / float((core + engine).mean()),
+                "link_bound_steps_per_s": board.baud / 10
+                / float(np.maximum(wire_in, wire_out).mean()),
+                "computed_steps_per_s": board.clk_hz / float(cycles.mean()),
+                "bound": bound,
+            }
+        if measure and float(divisor).is_integer():
+            twin, raster, _ = build_workload(n100, {"kind": "digits", "steps": steps})
+            run = measure_streamed(n100, twin, raster, uart="pins", divisor=int(divisor),
+                                   progress=progress)
+            row["n100"].update({
+                "measured_cycles_per_step": run["window_cycles"] / steps,
+                "measured_steps_per_s": board.clk_hz * steps / run["window_cycles"],
+                "measured_spikes_equal_twin": bool(np.array_equal(run["spikes"], reference)),
+                "measured_core_cycles_equal_formula": bool(
+                    np.array_equal(run["cycles"], core_cycles(n100, raster, reference))),
+            })
+        rows.append(row)
+    return {"calibration": calibration, "boards": rows,
+            "workload": f"digits-like: inputs at rate 0.1, {steps} steps, every neuron's spikes "
+                        f"returned, no probes, learning off"}

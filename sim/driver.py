@@ -7,6 +7,8 @@ Amaranth's simulator (:class:`AmaranthIO`) and for cocotb (in ``spikeforge.sim.t
 same test code checks the core in both.
 """
 
+import enum
+
 import numpy as np
 
 from ..host.model.regions import twin_region_words
@@ -31,18 +33,27 @@ class AmaranthIO:
         self.ctx = ctx
         self.dut = dut
 
+    def _port(self, name):
+        # a dotted name walks into an interface ("bus.region"); a port with a layout is set
+        # and read as its bits
+        port = self.dut
+        for part in name.split("."):
+            port = getattr(port, part)
+        return port.as_value() if hasattr(port, "as_value") else port
+
     async def set(self, name, value):
-        self.ctx.set(getattr(self.dut, name), value)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        self.ctx.set(self._port(name), value)
 
     async def get(self, name):
-        value = self.ctx.get(getattr(self.dut, name))
-        return int(value.as_value().value) if hasattr(value, "as_value") else int(value)
+        return int(self.ctx.get(self._port(name)))
 
     async def tick(self):
         await self.ctx.tick()
 
     async def wait(self, name):
-        await self.ctx.tick().until(getattr(self.dut, name))
+        await self.ctx.tick().until(self._port(name))
 
 
 #: Clocks within which the core's bus returns a read (rtl.core: one, three for WEIGHT and MASK).
@@ -58,43 +69,43 @@ class CoreDriver:
 
     async def write(self, region, addr, word):
         io = self.io
-        await io.set("bus_region", Region(region))
-        await io.set("bus_addr", addr)
-        await io.set("bus_wdata", int(word))
-        await io.set("bus_we", 1)
+        await io.set("bus.region", Region(region))
+        await io.set("bus.addr", addr)
+        await io.set("bus.wdata", int(word))
+        await io.set("bus.we", 1)
         await io.tick()
-        await io.set("bus_we", 0)
+        await io.set("bus.we", 0)
 
     async def write_region(self, region, words, offset=0):
         io = self.io
-        await io.set("bus_region", Region(region))
-        await io.set("bus_we", 1)
+        await io.set("bus.region", Region(region))
+        await io.set("bus.we", 1)
         for index, word in enumerate(words):
-            await io.set("bus_addr", offset + index)
-            await io.set("bus_wdata", int(word))
+            await io.set("bus.addr", offset + index)
+            await io.set("bus.wdata", int(word))
             await io.tick()
-        await io.set("bus_we", 0)
+        await io.set("bus.we", 0)
 
     async def read_region(self, region, offset=0, count=None):
         io = self.io
         if count is None:
             count = region_depth(self.config, region) - offset
-        await io.set("bus_region", Region(region))
-        await io.set("bus_re", 1)
+        await io.set("bus.region", Region(region))
+        await io.set("bus.re", 1)
         words = []
         # one read issued per clock; the data arrive in order, a few clocks later (bus_rvalid)
         for index in range(count):
-            await io.set("bus_addr", offset + index)
+            await io.set("bus.addr", offset + index)
             await io.tick()
-            if await io.get("bus_rvalid"):
-                words.append(await io.get("bus_rdata"))
-        await io.set("bus_re", 0)
+            if await io.get("bus.rvalid"):
+                words.append(await io.get("bus.rdata"))
+        await io.set("bus.re", 0)
         for _ in range(READ_LATENCY_MAX):
             if len(words) == count:
                 break
             await io.tick()
-            if await io.get("bus_rvalid"):
-                words.append(await io.get("bus_rdata"))
+            if await io.get("bus.rvalid"):
+                words.append(await io.get("bus.rdata"))
         if len(words) != count:
             raise AssertionError(f"{count - len(words)} of {count} reads of {Region(region).name} "
                                  f"returned no data within {READ_LATENCY_MAX} clocks")
@@ -107,21 +118,21 @@ class CoreDriver:
 
     async def crc(self, region):
         io = self.io
-        await io.set("bus_region", Region(region))
-        await io.set("crc_start", 1)
+        await io.set("bus.region", Region(region))
+        await io.set("bus.crc_start", 1)
         await io.tick()
-        await io.set("crc_start", 0)
-        await io.wait("crc_done")
-        return await io.get("crc_value")
+        await io.set("bus.crc_start", 0)
+        await io.wait("bus.crc_done")
+        return await io.get("bus.crc_value")
 
     async def step(self, inputs=(), learn=False):
         """Push the input spikes (distinct input indices) and run one step; return its cycles."""
         io = self.io
         for index in inputs:
-            await io.set("in_index", int(index))
-            await io.set("in_valid", 1)
+            await io.set("input.payload", int(index))
+            await io.set("input.valid", 1)
             await io.tick()
-        await io.set("in_valid", 0)
+        await io.set("input.valid", 0)
         await io.set("learn", int(bool(learn)))
         await io.set("start", 1)
         await io.tick()

@@ -7,10 +7,17 @@
 // behind byte streams (rx__payload/valid/ready, tx__...), one byte per clock at most — the fast
 // path of the simulated board; the bytes are the same, only the bit timing is skipped.
 //
+// Built with -DSIMBOARD_RESET the top has a `rst` input, held for 8 cycles at start; without it
+// the top has no reset input and starts in its power-on state (the state a reset gives).
+//
 // Usage: simboard --divisor D [--port P]
 //   Listens on 127.0.0.1:P (P=0: any free port), prints "listening <port>" on stdout, serves one
 //   connection and exits when it closes (or when the parent process dies), printing the number
 //   of clock cycles it simulated on stderr ("simboard: <cycles> cycles").
+//   On SIGUSR1 it prints "simboard: mark <cycles> <first> <last>" on stderr: the cycles so far,
+//   the cycle at which the first byte from the host since the previous mark entered the top
+//   (-1: none) and the cycle at which the last byte left it (-1: none yet). The host times a run
+//   in simulated cycles with two marks.
 
 #include "Vtop.h"
 #include "verilated.h"
@@ -43,6 +50,10 @@
 #endif
 
 namespace {
+
+volatile std::sig_atomic_t mark_requested = 0;
+
+void request_mark(int) { mark_requested = 1; }
 
 [[noreturn]] void fail(const char* what) {
     std::fprintf(stderr, "simboard: %s: %s\n", what, std::strerror(errno));
@@ -133,6 +144,7 @@ int main(int argc, char** argv) {
     }
     prctl(PR_SET_PDEATHSIG, SIGTERM);    // never outlive the host process
     std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGUSR1, request_mark);
 
     int listener = socket(AF_INET, SOCK_STREAM, 0);
     if (listener < 0) fail("socket");
@@ -162,12 +174,14 @@ int main(int argc, char** argv) {
 #else
     top->rx = 1;
 #endif
+#ifdef SIMBOARD_RESET
     top->rst = 1;
     for (int k = 0; k < 8; k++) {
         top->clk = 0; top->eval();
         top->clk = 1; top->eval();
     }
     top->rst = 0;
+#endif
 
     UartDriver driver{divisor};
     UartSampler sampler{divisor};
@@ -176,6 +190,8 @@ int main(int argc, char** argv) {
     const int batch = 256;               // cycles between looks at the socket
     long quiet = 0;                       // cycles without any UART activity
     unsigned long long cycles = 0;
+    long long first_in = -1;              // cycle of the first byte in since the last mark
+    long long last_out = -1;              // cycle of the last byte out
 
     for (;;) {
         for (int k = 0; k < batch; k++) {
@@ -187,17 +203,34 @@ int main(int argc, char** argv) {
             bool given = top->TX_VALID;
             uint8_t byte = top->TX_PAYLOAD;
             top->clk = 1; top->eval();
-            if (taken) driver.queue.pop_front();
-            if (given) out.push_back(byte);
+            if (taken) {
+                driver.queue.pop_front();
+                if (first_in < 0) first_in = static_cast<long long>(cycles) + k;
+            }
+            if (given) {
+                out.push_back(byte);
+                last_out = static_cast<long long>(cycles) + k;
+            }
 #else
+            bool starting = driver.bit < 0 && !driver.queue.empty();
             top->rx = driver.level();
+            if (starting && first_in < 0) first_in = static_cast<long long>(cycles) + k;
             top->clk = 0; top->eval();
             top->clk = 1; top->eval();
             int byte = sampler.sample(top->tx);
-            if (byte >= 0) out.push_back(static_cast<uint8_t>(byte));
+            if (byte >= 0) {
+                out.push_back(static_cast<uint8_t>(byte));
+                last_out = static_cast<long long>(cycles) + k;
+            }
 #endif
         }
         cycles += batch;
+        if (mark_requested) {
+            mark_requested = 0;
+            std::fprintf(stderr, "simboard: mark %llu %lld %lld\n", cycles, first_in, last_out);
+            std::fflush(stderr);
+            first_in = -1;
+        }
         bool active = !driver.idle() || !sampler.idle() || !out.empty();
         quiet = active ? 0 : quiet + batch;
         // Wait for the host only when the top has been silent for a while: a run streams

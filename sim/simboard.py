@@ -8,11 +8,24 @@ so the host speaks exactly the bytes a real board would see — and stops it on
 
 Two ways in for the bytes: ``sim://`` hands them to the engine's byte streams
 (:class:`~spikeforge.rtl.top.ByteTop`, the fast path), ``sim://?uart=pins`` shifts them bit by bit
-through the UART pins of :class:`~spikeforge.rtl.top.Top`, exactly as on a board.
+through the UART pins of :class:`~spikeforge.rtl.top.Top`, exactly as on a board, at
+:data:`SIM_DIVISOR` clock cycles per bit, or at a board's own divisor with
+``sim://?uart=pins&divisor=20`` (the divisor is a parameter of the build: one build per value).
 
 Builds are cached per configuration and per version of the RTL and the harness (in
 :func:`spikeforge.sim.toolchain.cache_dir`), so a second start of a configuration takes a
 moment, not a compilation.
+
+Two build recipes (:data:`BUILDS`) give the same bytes and the same cycle counts:
+
+* ``"fast"`` (the default): the sync domain is built without a reset input (the design starts in
+  its power-on state, which is the state a reset gives), so the next-state logic of every
+  register no longer depends on a top-level input and Verilator evaluates it once per clock
+  edge instead of on every call of ``eval()``; the model's C++ is one file (``--output-split 0``,
+  so the compiler inlines across what Verilator would split into several) compiled with ``-O2``
+  instead of Verilator's default ``-Os``;
+* ``"plain"``: the board top as a board builds it (a ``rst`` input, held for 8 cycles at start)
+  with Verilator's default C++ flags; kept to measure the other against and to debug.
 """
 
 import hashlib
@@ -34,7 +47,7 @@ from ..host.device.link import LinkError, SerialDevice
 from .toolchain import ToolchainError, cache_dir, ensure_verilator, run_build
 from .verilator import rtl_source_hash
 
-__all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "build_simboard", "SimDevice"]
+__all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "MAX_DIVISOR", "BUILDS", "build_simboard", "SimDevice"]
 
 #: Nominal clock of the simulated board (what IDENTIFY reports; paced runs count cycles of it).
 SIM_CLK_HZ = 50_000_000
@@ -49,24 +62,87 @@ _HARNESS = Path(__file__).resolve().parent / "simboard.cpp"
 UART_MODES = ("bytes", "pins")
 
 
-def _build_key(config, uart):
+#: Build recipes of the simulated board: whether the top keeps its reset input, and the extra
+#: Verilator arguments (``-MAKEFLAGS`` sets the C++ optimisation of the generated model).
+BUILDS = {
+    "fast": {"reset_input": False,
+             "verilator": ["--output-split", "0", "-MAKEFLAGS", "OPT_FAST=-O2 OPT_GLOBAL=-O2"]},
+    "plain": {"reset_input": True, "verilator": []},
+}
+
+
+def _build_key(config, uart, build="fast", divisor=SIM_DIVISOR):
     text = json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash(),
                        "harness": hashlib.sha256(_HARNESS.read_bytes()).hexdigest(),
-                       "clk_hz": SIM_CLK_HZ, "divisor": SIM_DIVISOR, "uart": uart},
+                       "clk_hz": SIM_CLK_HZ, "divisor": divisor, "uart": uart,
+                       "build": BUILDS[build], "wrapper": _WRAPPER_VERSION},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def build_simboard(config, *, uart="bytes", progress=None):
+#: Changes when :func:`_without_reset` builds a different design.
+_WRAPPER_VERSION = 1
+
+
+def _without_reset(top):
+    """``top`` with its ports and a ``clk`` input, its sync domain built without a reset.
+
+    Every register starts at its initial value, which is the value a reset gives it, so the
+    design behaves as the board top does after its reset: same bytes, same cycle counts.
+    """
+    from amaranth.hdl import ClockDomain, ClockSignal, Module
+    from amaranth.lib import wiring
+
+    members = dict(top.signature.members)
+    members["clk"] = wiring.In(1)
+
+    class NoResetTop(wiring.Component):
+        def elaborate(self, platform):
+            m = Module()
+            m.domains.sync = ClockDomain("sync", reset_less=True)
+            m.submodules.top = top
+            m.d.comb += ClockSignal("sync").eq(self.clk)
+            for name, member in top.signature.members.items():
+                outer, inner = getattr(self, name), getattr(top, name)
+                if not member.is_port:
+                    wiring.connect(m, wiring.flipped(outer), inner)
+                elif member.flow == wiring.In:
+                    m.d.comb += inner.eq(outer)
+                else:
+                    m.d.comb += outer.eq(inner)
+            return m
+
+    return NoResetTop(wiring.Signature(members))
+
+
+#: The largest UART divisor of a simulated board (50 MHz / 65,535: 763 baud).
+MAX_DIVISOR = 65_535
+
+
+def _check_divisor(divisor):
+    if (isinstance(divisor, bool) or not isinstance(divisor, int)
+            or not 4 <= divisor <= MAX_DIVISOR):
+        raise DeviceError(f"divisor={divisor!r}: the UART needs a whole number of 4 to "
+                          f"{MAX_DIVISOR} clock cycles per bit; use e.g. divisor={SIM_DIVISOR}")
+    return divisor
+
+
+def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, progress=None):
     """Compile the simulated board for ``config`` (or reuse the cached build); return the path
-    of its executable. ``uart`` is one of :data:`UART_MODES`."""
+    of its executable. ``uart`` is one of :data:`UART_MODES`, ``build`` one of :data:`BUILDS`;
+    ``divisor`` is the UART's clock cycles per bit with ``uart="pins"`` (a parameter of the
+    build: the baud rate is ``SIM_CLK_HZ / divisor``; the byte streams ignore it)."""
     from ..rtl.top import ByteTop, Top
 
     if not isinstance(config, CoreConfig):
         raise TypeError(f"config must be a CoreConfig, not {config!r}")
     if uart not in UART_MODES:
         raise DeviceError(f"uart={uart!r}: choose one of {', '.join(UART_MODES)}")
-    folder = cache_dir(f"simboard/{_build_key(config, uart)}")
+    if build not in BUILDS:
+        raise DeviceError(f"build={build!r}: choose one of {', '.join(BUILDS)}")
+    recipe = BUILDS[build]
+    divisor = _check_divisor(divisor) if uart == "pins" else SIM_DIVISOR
+    folder = cache_dir(f"simboard/{_build_key(config, uart, build, divisor)}")
     binary = folder / "simboard"
     with FileLock(folder / ".lock"):          # one build per configuration at a time
         if binary.exists():
@@ -79,14 +155,19 @@ def build_simboard(config, *, uart="bytes", progress=None):
         if uart == "bytes":
             top = ByteTop(config, SIM_CLK_HZ, board="sim")
         else:
-            top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // SIM_DIVISOR, board="sim")
+            top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // divisor, board="sim")
+        if not recipe["reset_input"]:
+            top = _without_reset(top)
         (folder / "top.v").write_text(verilog.convert(top, name="top"))
         shutil.copy(_HARNESS, folder / "simboard.cpp")
         command = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
+                   *recipe["verilator"],
                    "--top-module", "top", "-Mdir", "obj", "-j", str(os.cpu_count() or 2),
                    "-o", "simboard", "simboard.cpp", "top.v"]
         if uart == "bytes":
             command[1:1] = ["-CFLAGS", "-DSIMBOARD_BYTES"]
+        if recipe["reset_input"]:
+            command[1:1] = ["-CFLAGS", "-DSIMBOARD_RESET"]
         log = folder / "build.log"
         started = time.monotonic()
         returncode = run_build(command, cwd=folder, env=env, log=log)
@@ -107,12 +188,15 @@ class SimDevice(SerialDevice):
     recovery = "the simulated board exited or hangs; open sim:// again"
     silence_hint = "the simulated board is running but does not answer; open sim:// again"
 
-    def __init__(self, config, *, uart="bytes", timeout=30.0, progress=None, url=None,
-                 **options):
+    def __init__(self, config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, timeout=30.0,
+                 progress=None, url=None, **options):
         url = url or ("sim://" if uart == "bytes" else f"sim://?uart={uart}")
-        binary = build_simboard(config, uart=uart, progress=progress)
+        binary = build_simboard(config, uart=uart, build=build, divisor=divisor,
+                                progress=progress)
         self.uart = uart
-        self.process = subprocess.Popen([str(binary), "--divisor", str(SIM_DIVISOR),
+        self.build = build
+        self.divisor = divisor if uart == "pins" else SIM_DIVISOR
+        self.process = subprocess.Popen([str(binary), "--divisor", str(self.divisor),
                                          "--port", "0"],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
@@ -132,6 +216,34 @@ class SimDevice(SerialDevice):
 
     #: Clock cycles the simulated board ran, known after :meth:`close`.
     sim_cycles = None
+
+    def mark(self, timeout=10.0):
+        """Where the simulated board is, in its own clock cycles: a dict with ``cycles`` (so
+        far), ``first_in`` (the cycle the first byte from the host since the previous mark
+        entered the top, or None) and ``last_out`` (the cycle the last byte left it, or None).
+
+        Two marks around a run time it in simulated cycles:
+        ``second["last_out"] - second["first_in"] + 1`` cycles from its RUN frame's first byte
+        to its last OUTPUT byte, whatever the host's speed.
+        """
+        import select
+        import signal
+
+        self.process.send_signal(signal.SIGUSR1)
+        stream = self.process.stderr
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            words = stream.readline().split()
+            if not words:
+                break
+            if len(words) == 5 and words[:2] == ["simboard:", "mark"]:
+                cycles, first, last = (int(word) for word in words[2:])
+                return {"cycles": cycles, "first_in": None if first < 0 else first,
+                        "last_out": None if last < 0 else last}
+        raise DeviceError("the simulated board did not answer a mark; open sim:// again")
 
     def _transport_error(self, doing, error):
         try:
@@ -176,13 +288,23 @@ class SimDevice(SerialDevice):
 def _open(url, config, **options):
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    unknown = set(query) - {"uart"}
+    unknown = set(query) - {"uart", "divisor"}
     if parts.netloc or parts.path or unknown:
-        raise DeviceError(f"{url!r}: the simulated board takes no address, and only the option "
-                          f"uart=bytes|pins; use sim:// or sim://?uart=pins")
+        raise DeviceError(f"{url!r}: the simulated board takes no address, and only the options "
+                          f"uart=bytes|pins and divisor=D (clock cycles per UART bit with "
+                          f"uart=pins); use sim://, sim://?uart=pins or "
+                          f"sim://?uart=pins&divisor=20")
     uart = query.get("uart", ["bytes"])[-1]
     if uart not in UART_MODES:
         raise DeviceError(f"{url!r}: uart={uart!r} is not one of {', '.join(UART_MODES)}")
+    if "divisor" in query:
+        text = query["divisor"][-1]
+        if uart != "pins":
+            raise DeviceError(f"{url!r}: divisor applies to the UART pins only; add uart=pins")
+        if not (text.isascii() and text.isdigit()) or not 4 <= int(text) <= MAX_DIVISOR:
+            raise DeviceError(f"{url!r}: divisor={text!r} must be a whole number of clock "
+                              f"cycles per bit, 4 to {MAX_DIVISOR} (e.g. divisor=20)")
+        options["divisor"] = int(text)
     return SimDevice(config, uart=uart, url=url, **options)
 
 

@@ -33,7 +33,8 @@ class CocotbIO:
     def _handle(self, name):
         handle = self._handles.get(name)
         if handle is None:
-            handle = self._handles[name] = getattr(self.dut, name)
+            # a dotted port name ("bus.region") is the flattened Verilog port "bus__region"
+            handle = self._handles[name] = getattr(self.dut, name.replace(".", "__"))
         return handle
 
     async def set(self, name, value):
@@ -56,7 +57,7 @@ async def start(dut):
     """Start the clock, reset the core, and return a driver for it."""
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     io = CocotbIO(dut)
-    for name in ("start", "learn", "in_valid", "bus_we", "bus_re", "crc_start"):
+    for name in ("start", "learn", "input.valid", "bus.we", "bus.re", "bus.crc_start"):
         await io.set(name, 0)
     dut.rst.value = 1
     for _ in range(3):

@@ -277,13 +277,14 @@ def test_wheel_and_sdist_install_into_a_fresh_venv_and_run_the_twin(tmp_path):
 
     sdist_names = {name.split("/", 1)[1] for name in tarfile.open(sdist).getnames()
                    if "/" in name}
-    for name in ("pyproject.toml", "README.md", "rtl/core.py", "host/cli.py",
+    for name in ("pyproject.toml", "README.md", "rtl/core/__init__.py", "host/cli.py",
                  "sim/simboard.cpp", "examples/synfire.toml", "examples/nir_lif.npz",
                  "docs/model.md", "tests/test_packaging.py"):
         assert name in sdist_names, name
     wheel_names = zipfile.ZipFile(wheel).namelist()
     assert "spikeforge/sim/simboard.cpp" in wheel_names
     assert "spikeforge/_extras.py" in wheel_names
+    assert "spikeforge/rtl/core/neuron.py" in wheel_names
 
     # a fresh venv, the wheel with its default dependencies only (pip's cache serves them)
     venv = tmp_path / "venv"

@@ -174,55 +174,125 @@ def bench_twin_command(steps, neurons, targets, learning, repeats, batch, out_pa
 
 
 @bench_group.command("sim")
-@click.option("--steps", type=click.IntRange(min=10), default=500, show_default=True,
+@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True,
               help="Steps of the streamed run.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Interleaved runs of every build; the median is reported.")
+@click.option("--build", "builds", multiple=True, type=click.Choice(["plain", "fast"]),
+              help="Build recipes to compare (repeat; default plain and fast).")
 @out_option
 @json_option
-def bench_sim_command(steps, out_path, as_json):
-    """Simulated clock cycles and time steps per second of the simulated board (sim://).
+def bench_sim_command(steps, repeats, builds, out_path, as_json):
+    """Time steps per second of the simulated board (sim://), build against build.
 
     Runs the N=100, M=64, L=8 digits-sized workload through the public Device API, exactly as a
-    user's run goes: every byte crosses the simulated UART pins.
+    user's run goes. The plain build (the board top with its reset input, default C++ flags)
+    and the fast build (what sim:// uses) run interleaved; the figures are medians of steps
+    per second of wall time and per CPU-second of the simulated board's process, printed with
+    the load average.
 
     \b
     Examples:
       spikeforge bench sim
-      spikeforge bench sim --steps 2000 --json
+      spikeforge bench sim --steps 5000 --repeats 5 --json
+      spikeforge bench sim --build fast
     """
     from ...sim.bench import bench_sim
 
-    figures = bench_sim(steps=steps,
+    figures = bench_sim(steps=steps, repeats=repeats, builds=builds or ("plain", "fast"),
                         progress=None if as_json else lambda text: click.echo(text, err=True))
-    rows = [("simulated board", [
-        ("simulated clock cycles per second", f"{figures['simulated_cycles_per_s']:,.0f}"),
-        ("time steps per second (streamed run)", f"{figures['steps_per_s']:.0f}"),
-        ("core cycles per step", f"{figures['core_cycles_per_step']:.0f}"
-         if figures["core_cycles_per_step"] is not None else "-"),
-        ("start of a cached build", f"{figures['start_s']:.2f} s"),
-        ("spikes equal to the twin's", "yes" if figures["spikes_equal_twin"] else "NO"),
-    ])]
+    load = figures["load_average"]
+    rows = []
+    for build, f in figures["builds"].items():
+        rows.append((f"simulated board, {build} build (load average {load['min']:.1f}-"
+                     f"{load['max']:.1f} on {figures['cpus']} CPUs)", [
+            ("time steps per second (wall)", f"{f['steps_per_s']:.0f}"),
+            ("time steps per CPU-second of the board process",
+             f"{f['steps_per_board_cpu_s']:.0f}" if f["steps_per_board_cpu_s"] else "-"),
+            ("host CPU per step", f"{f['host_cpu_us_per_step']:.0f} us"),
+            ("simulated clock cycles per second", f"{f['simulated_cycles_per_s']:,.0f}"),
+            ("core cycles per step", f"{f['core_cycles_per_step']:.0f}"
+             if f["core_cycles_per_step"] is not None else "-"),
+            ("start of a cached build", f"{f['start_s']:.2f} s"),
+            ("spikes equal to the twin's", "yes" if f["spikes_equal_twin"] else "NO"),
+        ]))
+    if "speedup" in figures:
+        rows.append(("fast over plain", [
+            (key.replace("_", " "), f"{value:.2f}x" if value else "-")
+            for key, value in figures["speedup"].items()]
+            + [("core cycles equal across builds",
+                "yes" if figures["core_cycles_equal_across_builds"] else "NO")]))
     _emit("sim", [figures], out_path, as_json, rows)
 
 
 @bench_group.command("link")
 @click.option("--steps", type=click.IntRange(min=10), default=50, show_default=True,
-              help="Steps of the streamed run.")
+              help="Steps of the streamed run of the upload measurement.")
+@click.option("--upload/--no-upload", default=True, show_default=True,
+              help="Measure the weight upload and a streamed run on the cocotb-driven device.")
+@click.option("--streamed/--no-streamed", default=True, show_default=True,
+              help="Streamed steps/s per board: computed, and measured on sim://.")
+@click.option("--streamed-steps", type=click.IntRange(min=10), default=200, show_default=True,
+              help="Steps of the per-board streamed workload.")
+@click.option("--board", "boards", multiple=True,
+              help="Boards of the per-board figures (repeat; default all).")
+@click.option("--measure/--no-measure", default=True, show_default=True,
+              help="Run the per-board workload on sim:// at each board's divisor.")
 @out_option
 @json_option
-def bench_link_command(steps, out_path, as_json):
-    """Payload bytes per second of the link, as a fraction of the line rate.
+def bench_link_command(steps, upload, streamed, streamed_steps, boards, measure, out_path,
+                       as_json):
+    """Payload bytes per second of the link, and streamed steps/s per board.
 
-    Measured cycle-accurately on the Verilator-built device at 3 Mbaud (12 MHz, 4 clocks per
-    bit): a full weight upload and a streamed run.
+    The upload figures are measured cycle-accurately on the Verilator-built device at 3 Mbaud
+    (12 MHz, 4 clocks per bit): a full weight upload and a streamed run.
+
+    The per-board figures run each board's default configuration on the digits-like workload
+    (inputs at rate 0.1, every neuron's spikes returned): steps/s bounded by the core (its cycles
+    by the formula the RTL follows, plus the engine's) or by the link (bytes per step from the
+    protocol's layouts over the board's baud rate), whichever is slower. The same workload at
+    N=100 runs on sim:// with the UART pins at each board's divisor (clk_hz / baud), timed in
+    simulated cycles, beside the figure computed for it.
 
     \b
     Examples:
       spikeforge bench link
-      spikeforge bench link --json --out bench-results/link.json
+      spikeforge bench link --no-upload --json
+      spikeforge bench link --no-upload --board ulx3s --board ecpix5
     """
-    from ...sim.bench_link import bench_link
+    from ...boards.registry import get_board
+    from ...sim.bench_link import bench_link, bench_streamed
 
-    figures = bench_link(steps=steps)
-    rows = [("link", [(name.replace("_", " "), f"{value:.3f}" if isinstance(value, float)
-                       else value) for name, value in figures.items()])]
+    progress = None if as_json else (lambda text: click.echo(text, err=True))
+    names = [get_board(name).name for name in boards] or None
+    figures, rows = {}, []
+    if upload:
+        figures["link"] = bench_link(steps=steps)
+        rows.append(("link", [(name.replace("_", " "), f"{value:.3f}"
+                               if isinstance(value, float) else value)
+                              for name, value in figures["link"].items()]))
+    if streamed:
+        figures["streamed"] = result = bench_streamed(names, steps=streamed_steps,
+                                                      measure=measure, progress=progress)
+        for row in result["boards"]:
+            table = []
+            for label in ("default", "n100"):
+                f = row[label]
+                table += [
+                    (f"{f['config'].split(' [')[0]}: bytes per step in / out",
+                     f"{f['input_bytes_per_step']:.1f} / {f['output_bytes_per_step']:.1f}"),
+                    (f"  core + engine cycles per step",
+                     f"{f['core_cycles_per_step']:.0f} + {f['engine_cycles_per_step']:.0f}"),
+                    ("  steps/s bound by the core / by the link",
+                     f"{f['core_bound_steps_per_s']:,.0f} / {f['link_bound_steps_per_s']:,.0f}"),
+                    ("  streamed steps/s computed (bound)",
+                     f"{f['computed_steps_per_s']:,.0f} ({f['bound']})"),
+                ]
+                if "measured_steps_per_s" in f:
+                    table.append(("  streamed steps/s measured on sim://",
+                                  f"{f['measured_steps_per_s']:,.0f}"))
+            rows.append((f"{row['board']}: {row['clk_hz'] / 1e6:g} MHz, {row['baud']:,} baud "
+                         f"({row['divisor']:g} clocks per bit)", table))
+    if not figures:
+        raise click.UsageError("nothing to measure: drop --no-upload or --no-streamed")
     _emit("link", [figures], out_path, as_json, rows)

@@ -104,23 +104,21 @@ def test_icebreaker_refusal_explains_the_spram():
     assert check(lean, "icebreaker").spram >= 1
 
 
-def test_spram_count_refusal(monkeypatch):
-    # as if the core had single-ported weights: 464 rows x 200 words of 16 bits = 92,800 words,
-    # 6 SPRAMs of 16 K words
-    from spikeforge.boards import resources
-    monkeypatch.setattr(resources, "_uses_spram", lambda config, device: True)
-    config = CoreConfig(neurons=400, inputs=64, lanes=2, stdp=False)
+def test_spram_count_refusal():
+    # single-ported weights: 464 rows x 200 words of 16 bits = 92,800 words, 6 SPRAMs of 16 K
+    # words
+    config = CoreConfig(neurons=400, inputs=64, lanes=2, banks=1, stdp=False,
+                        single_port_weights=True)
     with pytest.raises(BoardError) as info:
         check(config, "icebreaker")
     assert str(info.value).startswith("N=400 M=64 L=2 needs 6 SPRAMs for its weights; "
                                       "the UP5K has 4; use at most N=")
 
 
-def test_spram_packs_two_8_bit_weights_per_row(monkeypatch):
-    from spikeforge.boards import resources
-    monkeypatch.setattr(resources, "_uses_spram", lambda config, device: True)
+def test_spram_packs_two_8_bit_weights_per_row():
     # 256 x 256 one-lane weights: 65,536 bytes = 32 K rows of 16 bits = 2 SPRAMs
-    config = CoreConfig(neurons=256, inputs=0, lanes=1, stdp=False)
+    config = CoreConfig(neurons=256, inputs=0, lanes=1, banks=1, stdp=False,
+                        single_port_weights=True)
     assert estimate(config, "icebreaker").spram == 2
 
 
@@ -142,3 +140,18 @@ def test_tang_nano_9k_model_matches_its_builds():
     assert estimate(spec.default_config(neurons=128), spec).bram == 21
     assert estimate(spec.default_config(), spec).bram == 26          # N=160: every B-SRAM
     assert largest_neurons(spec.default_config(), spec) == 160
+
+
+def test_the_estimate_reads_the_ram_style_from_the_core_inventory():
+    from spikeforge.rtl.core import inventory
+    single = CoreConfig(neurons=12, inputs=5, lanes=1, banks=1, stdp=False,
+                        single_port_weights=True)
+    specs = {spec.name: spec for spec in inventory(single)}
+    assert (specs["weights0"].ports, specs["weights0"].style) == ("1rw", "spram")
+    assert all(spec.style == "ebr" for name, spec in specs.items() if name != "weights0")
+    kinds = {item.name: item.kind for item in estimate(single, "icebreaker").items}
+    assert kinds["weights0"] == "spram" and kinds["state"] == "bram"
+    dual = single.replace(single_port_weights=False)
+    assert {spec.name: spec.style for spec in inventory(dual)}["weights0"] == "ebr"
+    kinds = {item.name: item.kind for item in estimate(dual, "icebreaker").items}
+    assert kinds["weights0"] == "bram"

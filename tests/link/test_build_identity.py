@@ -41,6 +41,17 @@ def test_a_change_of_the_design_moves_the_code_identity(rtl_copy):
     assert code_identity([rtl_copy]) != before
 
 
+def test_the_core_package_is_hashed_like_the_rest_of_rtl(rtl_copy):
+    """The parts of rtl/core/ are walked: a comment there leaves the identity, a change of the
+    design there moves it."""
+    before = code_identity([rtl_copy])
+    neuron = rtl_copy / "core" / "neuron.py"
+    edit(neuron, "def build(m, k):", "# a comment above the builder\n\n\ndef build(m, k):")
+    assert code_identity([rtl_copy]) == before
+    edit(neuron, "with m.If(b_drain == 3):", "with m.If(b_drain == 2):")
+    assert code_identity([rtl_copy]) != before
+
+
 def test_code_identity_does_not_depend_on_string_hashing(rtl_copy):
     """Constant sets are hashed in a fixed order (their order in memory follows the per-process
     string hash seed)."""

@@ -126,7 +126,12 @@ def test_cli_info_on_the_simulated_board(tmp_path):
 def test_sim_url_options_are_checked():
     for url, words in (("sim://?uart=fast", "uart='fast' is not one of bytes, pins"),
                        ("sim://board7", "takes no address"),
-                       ("sim://?speed=9", "only the option uart=bytes|pins")):
+                       ("sim://?speed=9", "only the options uart=bytes|pins and divisor=D"),
+                       ("sim://?divisor=20", "divisor applies to the UART pins only"),
+                       ("sim://?uart=pins&divisor=2", "4 to 65535"),
+                       ("sim://?uart=pins&divisor=99999999", "4 to 65535"),
+                       ("sim://?uart=pins&divisor=%C2%B2", "must be a whole number"),
+                       ("sim://?uart=pins&divisor=x", "divisor='x' must be a whole number")):
         with pytest.raises(DeviceError) as error:
             open_device(url, CONFIG)
         assert words in str(error.value)

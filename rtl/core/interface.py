@@ -1,0 +1,82 @@
+"""The core's interface: its input stream, its region bus, and step control.
+
+:class:`CoreSignature` is the core's side; the command engine takes its flip. The members:
+
+``input`` : In(stream of :func:`input_layout`)
+    Push one input spike (input line ``payload.index``) for the next step while the core is
+    idle. The events of one step must be distinct; they are consumed (and the list emptied) by
+    the step. ``ready`` is low while a step or CRC runs and once ``M`` events are pushed.
+``in_count`` : Out
+    Input spikes pushed for the next step.
+``bus`` : In(:class:`RegionBusSignature`)
+    Word access to the regions of :class:`~spikeforge.rtl.regions.Region` while idle, and the
+    region CRC engine.
+``start``, ``learn`` : In(1)
+    ``start`` pulsed while ``busy`` is low runs one time step; ``learn``, sampled with it,
+    applies STDP during that step.
+``busy``, ``done`` : Out(1)
+    ``busy`` is high from ``start`` until the step (or a region CRC) is finished; ``done``
+    pulses for one cycle at the end of a step.
+``step_cycles``, ``step_count`` : Out(32)
+    Clock cycles taken by the last step, from ``start`` to ``done`` (read it while idle: during
+    a step it counts up); steps run since reset.
+"""
+
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..regions import Region, addr_bits, bus_width
+
+__all__ = ["input_layout", "RegionBusSignature", "CoreSignature"]
+
+
+def input_layout(config):
+    """The payload of the core's input stream: one input line's index."""
+    return data.StructLayout({"index": config.input_index_bits})
+
+
+class RegionBusSignature(wiring.Signature):
+    """Word access to the core's regions, seen from the requester (the core takes its flip).
+
+    ``region``, ``addr``, ``wdata``, ``we`` write one word in the cycle ``we`` is high;
+    ``re`` issues one read per cycle, whose ``rdata`` arrives with ``rvalid`` one cycle later
+    (three for the WEIGHT and MASK regions: their read address and the word read are
+    registered), in order. ``ready`` is high while the core is idle: requests are taken only
+    then. ``crc_start`` with ``region`` computes the CRC-32 of all the region's words (zero
+    extended to the bus width); ``crc_value`` holds it when ``crc_done`` pulses, until the next
+    CRC.
+    """
+
+    def __init__(self, config):
+        width = bus_width(config)
+        super().__init__({
+            "region": Out(Region),
+            "addr": Out(addr_bits(config)),
+            "wdata": Out(width),
+            "we": Out(1),
+            "re": Out(1),
+            "rdata": In(width),
+            "rvalid": In(1),
+            "ready": In(1),
+            "crc_start": Out(1),
+            "crc_value": In(32),
+            "crc_done": In(1),
+        })
+
+
+class CoreSignature(wiring.Signature):
+    """The ports of a :class:`~spikeforge.rtl.core.Core` for ``config`` (see the module)."""
+
+    def __init__(self, config):
+        self.config = config
+        super().__init__({
+            "start": In(1),
+            "learn": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "step_cycles": Out(32),
+            "step_count": Out(32),
+            "input": In(stream.Signature(input_layout(config))),
+            "in_count": Out(range(config.inputs + 1)),
+            "bus": In(RegionBusSignature(config)),
+        })
