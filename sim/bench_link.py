@@ -105,8 +105,8 @@ def streamed_wire_bytes(config, raster, spikes, cycles, *, seq=1):
 
     ``raster`` (steps × M) are the inputs, ``spikes`` (steps × N) and ``cycles`` the outputs.
     Output: one OUTPUT frame per step (COBS, CRC and delimiter included). Input: one INPUT frame
-    of one record per step, as the host sends them once the run is under way (each OUTPUT
-    returns one credit).
+    of one record per step (with its step index), as the host sends them once the run is under
+    way (each OUTPUT returns one credit).
     """
     from ..host.device import codec
     from ..rtl.protocol import Opcode
@@ -115,8 +115,9 @@ def streamed_wire_bytes(config, raster, spikes, cycles, *, seq=1):
     out = np.array([len(codec.encode_frame(seq, Opcode.OUTPUT, output_payload(
         config, k, cycles[k], spikes[k], last=(k == steps - 1)))) for k in range(steps)])
     stream = bool(config.inputs) and bool(np.asarray(raster).any())
-    inp = np.array([len(codec.encode_frame(seq, Opcode.INPUT, codec.input_record(config, row)))
-                    if stream else 0 for row in np.asarray(raster, dtype=bool)])
+    inp = np.array([len(codec.encode_frame(seq, Opcode.INPUT,
+                                           codec.pack_input(config, [row], k)))
+                    if stream else 0 for k, row in enumerate(np.asarray(raster, dtype=bool))])
     return inp, out
 
 
