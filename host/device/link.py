@@ -523,8 +523,9 @@ class SerialDevice(Device):
                 return LinkError(
                     f"{where}: {sent - arrived} of the {sent} input steps sent never reached "
                     f"the board ({status['crc_errors']} frames failed their CRC and "
-                    f"{status['frame_errors']} were malformed there so far): the link corrupted "
-                    f"an INPUT frame, and the board waited for inputs that did not come. The run "
+                    f"{status['frame_errors']} were malformed there so far), though the host sent "
+                    f"them {1 + INPUT_RESENDS} times: the link lost INPUT frames, and the board "
+                    f"waited for inputs that did not come. The run "
                     f"was stopped after {done} steps and its outputs are discarded: rerun it "
                     f"(if this repeats, lower the baud rate or check the cable)")
         return LinkError(f"{where}; the board reports {status['steps_done']} steps done and "

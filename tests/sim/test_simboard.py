@@ -212,3 +212,40 @@ def test_lost_and_repeated_input_frames_are_resent_and_the_run_is_exact(pattern)
     assert status["steps_done"] == len(raster) and not status["running"]
     # each lost frame drew a gap NACK or a resend; each repeat was refused
     assert status["nacks"] >= seen["repeat"]
+
+
+def test_inputs_lost_for_good_stop_the_run_with_the_reason():
+    """When every INPUT frame from the second on is lost, resends included, the host stops
+    resending after INPUT_RESENDS timeouts, says why, and stops the run; a rerun is exact."""
+    rng = np.random.default_rng(3)
+    network = random_network(CONFIG, rng, regime="active")
+    raster = random_inputs(CONFIG, rng, 40, 0.3)
+    with open_device("model://", CONFIG) as model:
+        model.load_network(network)
+        model.seed_poisson(5)
+        want = model.run(inputs=raster)
+    with open_device("sim://", CONFIG, timeout=1.0) as device:
+        device.load_network(network)
+        device.seed_poisson(5)
+        send = device._send
+        inputs = []
+
+        def losing_send(seq, opcode, payload=b""):
+            if opcode == Opcode.INPUT:
+                inputs.append(seq)
+                if len(inputs) >= 2:
+                    return
+            send(seq, opcode, payload)
+
+        device._send = losing_send
+        with pytest.raises(LinkError, match=r"input steps sent never reached the board .*"
+                                            r"sent them 3 times.* run was stopped"):
+            device.run(inputs=raster)
+        device._send = send
+        assert not device.status()["running"]
+        device.reset("state")                          # what the failed run changed
+        device.load_network(network)
+        device.seed_poisson(5)
+        got = device.run(inputs=raster)
+    assert len(inputs) > 2                             # the lost frames were resent
+    assert np.array_equal(got.spikes, want.spikes) and want.spikes.any()
