@@ -74,7 +74,7 @@ from ..model.fast import BatchTwin, make_twin
 from ..model.params import GlobalParams, Network, NeuronParams
 from ..model.quantize import fraction_factor
 
-__all__ = ["DigitsRecipe", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
+__all__ = ["DigitsRecipe", "RECIPES", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
            "build_network",
            "eval_params", "encode", "train", "evaluate", "predict", "run_recipe",
            "neuron_class", "input_layout", "CLASSES"]
@@ -132,6 +132,8 @@ class DigitsRecipe:
         Threshold of the output neurons during evaluation (0: keep ``thr``).
     w_shift : int
         Accumulated weights enter the current multiplied by ``2^w_shift``.
+    v_min : int or None
+        The membrane floor (``v_floor`` is built into the core when it is set); None: no floor.
     init_low, init_high : int
         Initial image weights are uniform integers in ``[init_low, init_high]``.
 
@@ -140,6 +142,9 @@ class DigitsRecipe:
     w_min, w_max, a_plus, a_minus, stdp_shift, x_inc, y_inc, alpha_x, alpha_y :
         As in ``docs/model.md``; decay factors as fractions of 1. Only the image synapses of
         the outputs are plastic (mask 1); teacher, relay and recurrent synapses are fixed.
+    stochastic_rounding : bool
+        Build the core with stochastic rounding of the STDP updates (the rounding seed is drawn
+        from ``seed``).
 
     Schedule
     --------
@@ -172,6 +177,7 @@ class DigitsRecipe:
     reset_sub: int = 1
     eval_thr: int = 1000
     w_shift: int = 0
+    v_min: int = None
     init_low: int = -4
     init_high: int = 4
     # STDP
@@ -184,6 +190,7 @@ class DigitsRecipe:
     y_inc: int = 64
     alpha_x: float = 0.9375
     alpha_y: float = 0.75
+    stochastic_rounding: bool = False
     # schedule
     epochs: int = 2
     seed: int = 1
@@ -215,10 +222,27 @@ class DigitsRecipe:
 
     def config(self, **changes):
         """The :class:`CoreConfig` of the recipe (default widths)."""
+        if self.stochastic_rounding:
+            changes.setdefault("stochastic_rounding", True)
+        if self.v_min is not None:
+            changes.setdefault("v_floor", True)
         return CoreConfig(neurons=self.neurons, inputs=self.inputs, **changes)
 
     def to_dict(self):
         return asdict(self)
+
+
+#: The named recipes of ``spikeforge demo digits --recipe``. ``relays``: the original recipe (one
+#: teacher line amplified by nine relay neurons per class). ``lines``: no relay neurons; twelve
+#: teacher input lines per class, two output neurons per class, stochastic rounding of the STDP
+#: updates and the membrane floor.
+RECIPES = {
+    "relays": DigitsRecipe(),
+    "lines": DigitsRecipe(
+        relays_per_class=0, teacher_lines=12, neurons_per_class=2, teach_steps=12,
+        eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96, alpha_x=0.9, alpha_y=0.85,
+        w_min=-127, v_min=-20000, stochastic_rounding=True),
+}
 
 
 def input_layout(recipe):
@@ -305,11 +329,18 @@ def build_network(recipe, rng=None):
         alpha_v=np.where(is_relay, 0, frac(recipe.alpha_v)),
         alpha_i=np.where(is_relay, 0, frac(recipe.alpha_i)),
         bias=0, theta_inc=0, alpha_th=0)
+    extra = {}
+    if recipe.v_min is not None:
+        extra["v_min"] = recipe.v_min
+    if recipe.stochastic_rounding:
+        # drawn after the weights, so recipes without rounding keep their weights
+        extra["sr_seed"] = None
     glob = GlobalParams(
         w_shift=recipe.w_shift, w_min=recipe.w_min, w_max=recipe.w_max,
         a_plus=recipe.a_plus, a_minus=recipe.a_minus, stdp_shift=recipe.stdp_shift,
         x_inc=recipe.x_inc, y_inc=recipe.y_inc,
-        alpha_x=frac(recipe.alpha_x), alpha_y=frac(recipe.alpha_y))
+        alpha_x=frac(recipe.alpha_x), alpha_y=frac(recipe.alpha_y),
+        **{k: v for k, v in extra.items() if v is not None})
     W = np.zeros((config.rows, n), dtype=np.int64)
     mask = np.zeros((config.rows, n), dtype=bool)
     # relay rows (recurrent): drive their class's outputs, inhibit the others
@@ -326,6 +357,8 @@ def build_network(recipe, rng=None):
     W[n + recipe.image_inputs:] = np.where(
         line_same, recipe.teacher_weight,
         np.where(is_relay[None, :], 0, recipe.teacher_inhibit))
+    if recipe.stochastic_rounding:
+        glob.sr_seed = int(rng.integers(1, 1 << 32))
     return Network(config, neuron, glob, W, mask).validate()
 
 
