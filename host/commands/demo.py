@@ -420,7 +420,8 @@ def digits_unsupervised_command(device_url, neurons, epochs, train_samples, test
             ("split", f"{summary['split']['call']}: {summary['split']['train']} train, "
                       f"{summary['split']['test']} test"),
             ("encoding", summary["encoding"]),
-            ("samples (train / test)", f"{summary['train_samples']} / {summary['test_samples']}"),
+            ("samples learned (all epochs) / tested",
+             f"{summary['train_samples']} / {summary['test_samples']}"),
             ("spikes per sample (train / test)",
              f"{summary['spikes_per_sample']['train']:.1f} / "
              f"{summary['spikes_per_sample']['test']:.1f}"),

@@ -18,11 +18,19 @@ The network
 Training
 --------
 
-Each training sample is ``present_steps`` steps of the rate-coded image followed by
-``rest_steps`` silent steps, all with learning on (nothing arrives and nothing spikes in the
-silence, so no weight changes there). The rest lets ``v``, ``i`` and the traces decay back
-towards zero before the next image while ``theta`` carries over: the network is never reset
-while it learns, exactly as a core would run.
+Each training sample is ``present_steps`` steps of the rate-coded image, then
+``negative_steps`` steps of its negative (each line at the rate of ``1 - pixel``), then
+``rest_steps`` silent steps, all with learning on; the network is never reset while it learns,
+exactly as a core would run, and ``theta`` carries over from sample to sample.
+
+Why the negative: pair STDP changes a synapse only when its line spikes. A neuron that wins an
+image is potentiated on the lines that spiked before its spikes; lines that stay silent in the
+image would never be depressed, and the receptive field would grow into the union of every
+image the neuron ever won. The negative image arrives while the winner's post trace ``y`` is
+still high, so the lines *absent* from the image are depressed by ``a_minus * y`` (post before
+pre): a normalisation of the receptive field towards the image, made by the core's own rule
+(no weight-sum normalisation exists on chip). The silence lets ``v``, ``i`` and the traces
+decay before the next image (nothing arrives and nothing spikes there, so no weight changes).
 
 Labelling and evaluation (learning off)
 ----------------------------------------
@@ -70,9 +78,11 @@ class UnsupervisedRecipe:
     rate : float
         Spike probability per step of a full-intensity line (Bernoulli, seeded numpy
         generator).
-    present_steps, rest_steps :
-        Steps of image presentation, then of silence, per training sample; evaluation samples
-        are ``present_steps`` long and start from a reset state.
+    present_steps, negative_steps, negative_rate, rest_steps :
+        A training sample is ``present_steps`` steps of the image, then ``negative_steps``
+        steps of its negative (``1 - pixel`` at ``negative_rate``), then ``rest_steps`` silent
+        steps; evaluation samples are the ``present_steps`` image steps alone, each from a
+        reset state.
 
     Network
     -------
@@ -111,35 +121,35 @@ class UnsupervisedRecipe:
     split_seed: int = 42
     stratify: bool = True
     on_off: bool = True
-    rate: float = 0.25
-    present_steps: int = 48
-    negative_steps: int = 8
-    negative_rate: float = 0.25
+    rate: float = 0.5
+    present_steps: int = 32
+    negative_steps: int = 16
+    negative_rate: float = 0.125
     rest_steps: int = 64
     neurons: int = 100
-    inhibit: int = -128
-    thr: int = 600
+    inhibit: int = -64
+    thr: int = 8000
     alpha_v: float = 0.9
     alpha_i: float = 0.0
     refrac: int = 2
     v_reset: int = 0
-    v_min: int = -600
-    theta_inc: int = 64
+    v_min: int = -8000
+    theta_inc: int = 256
     alpha_th: float = 4095 / 4096
-    eval_thr_scale: float = 1.0
+    eval_thr_scale: float = 0.5
     eval_theta: bool = True
-    w_shift: int = 0
-    init_low: int = 0
-    init_high: int = 16
+    w_shift: int = 2
+    init_low: int = 15
+    init_high: int = 47
     w_min: int = 0
     w_max: int = 63
-    a_plus: int = 32
-    a_minus: int = 32
-    stdp_shift: int = 10
+    a_plus: int = 16
+    a_minus: int = 64
+    stdp_shift: int = 11
     x_inc: int = 64
-    y_inc: int = 64
+    y_inc: int = 32
     alpha_x: float = 0.8
-    alpha_y: float = 0.8
+    alpha_y: float = 0.95
     epochs: int = 1
     seed: int = 1
 
@@ -258,7 +268,9 @@ def describe_encoding(recipe):
     if recipe.on_off:
         text += f", its OFF line with {recipe.rate} * (1 - pixel/16)"
     return (text + f"; {recipe.present_steps} image steps per sample, followed in training by "
-            f"{recipe.rest_steps} silent steps; no label is presented")
+            f"{recipe.negative_steps} steps of the negative image at rate "
+            f"{recipe.negative_rate} and {recipe.rest_steps} silent steps; no label is "
+            f"presented")
 
 
 # -- backend helpers ------------------------------------------------------------------------------
