@@ -3,15 +3,11 @@ by a stored digest (sha256 of the weights as little-endian int16), so any change
 the recipes or the encodings that alters what is learned shows up here. Accuracy is not tested
 here (the demo commands measure it)."""
 
-import dataclasses
-import hashlib
-
 import numpy as np
-import pytest
 
 from spikeforge.host.demos import digits as D
 from spikeforge.host.demos import digits_unsupervised as U
-from spikeforge.host.device import open_device
+from spikeforge.host.demos.prefix import learn_prefix, weights_digest as digest
 
 SAMPLES = 30
 
@@ -20,27 +16,12 @@ UNSUPERVISED_DIGEST = "4019c4322fc7339cb5911ecf023c94bb5a4d7a06eb4cd05b64202624f
 LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
 
 
-def digest(weights):
-    return hashlib.sha256(np.ascontiguousarray(weights, dtype="<i2").tobytes()).hexdigest()
-
-
-def unsupervised_prefix(url, samples=SAMPLES, neurons=100):
-    recipe = dataclasses.replace(U.UnsupervisedRecipe(), neurons=neurons)
-    data = D.load_data(recipe)
-    with open_device(url, recipe.config()) as device:
-        backend = D.DeviceBackend(device)
-        trained = U.train(backend, recipe, data, np.random.default_rng(recipe.seed),
-                          evaluate_epochs=False, stop_after=samples)
-        trained["theta"] = U.read_theta(backend)
-    return trained
+def unsupervised_prefix(url, samples=SAMPLES):
+    return learn_prefix(url, "unsupervised", samples)
 
 
 def lines_prefix(url, samples=SAMPLES):
-    recipe = dataclasses.replace(D.RECIPES["lines"], epochs=1)
-    data = D.load_data(recipe)
-    data.x_train, data.y_train = data.x_train[:samples], data.y_train[:samples]
-    with open_device(url, recipe.config()) as device:
-        return D.train(D.DeviceBackend(device), recipe, data, np.random.default_rng(recipe.seed))
+    return learn_prefix(url, "lines", samples)
 
 
 def test_unsupervised_prefix_weights_match_the_stored_digest():
