@@ -121,20 +121,20 @@ class UnsupervisedRecipe:
     split_seed: int = 42
     stratify: bool = True
     on_off: bool = True
-    rate: float = 0.5
+    rate: float = 0.375
     present_steps: int = 32
     negative_steps: int = 16
-    negative_rate: float = 0.125
+    negative_rate: float = 0.25
     rest_steps: int = 64
     neurons: int = 100
-    inhibit: int = -64
-    thr: int = 8000
+    inhibit: int = -96
+    thr: int = 12000
     alpha_v: float = 0.9
     alpha_i: float = 0.0
     refrac: int = 2
     v_reset: int = 0
-    v_min: int = -8000
-    theta_inc: int = 256
+    v_min: int = -12000
+    theta_inc: int = 128
     alpha_th: float = 4095 / 4096
     eval_thr_scale: float = 0.5
     eval_theta: bool = True
@@ -144,13 +144,13 @@ class UnsupervisedRecipe:
     w_min: int = 0
     w_max: int = 63
     a_plus: int = 16
-    a_minus: int = 64
+    a_minus: int = 48
     stdp_shift: int = 11
     x_inc: int = 64
     y_inc: int = 32
     alpha_x: float = 0.8
-    alpha_y: float = 0.95
-    epochs: int = 1
+    alpha_y: float = 0.97
+    epochs: int = 2
     seed: int = 1
 
     @property

@@ -12,7 +12,7 @@ from spikeforge.host.demos.prefix import learn_prefix, weights_digest as digest
 SAMPLES = 30
 
 #: sha256 of the weights after the first 30 training samples, seed 1, on model://
-UNSUPERVISED_DIGEST = "4019c4322fc7339cb5911ecf023c94bb5a4d7a06eb4cd05b64202624f8551bcc"
+UNSUPERVISED_DIGEST = "a688b442ee2ee301adb833d3e09118c33f2ff83aa3375621fa5eba66b052de8a"
 LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
 
 
