@@ -69,7 +69,8 @@ def digits_command(device_url, recipe_name, epochs, train_samples, test_samples,
       spikeforge demo digits --recipe lines --device model://
     """
     from ..demos.digits import RECIPES, DeviceBackend, run_recipe
-    from ..runs.plots import plot_confusion, plot_receptive_fields
+    from ..runs.plots import (plot_confusion, plot_learning_curve, plot_receptive_fields,
+                              plot_weight_histograms)
 
     if out_dir is not None:     # checked before the run: pictures go with the results
         require("matplotlib", "demos", "the demo's pictures")
@@ -106,7 +107,8 @@ def digits_command(device_url, recipe_name, epochs, train_samples, test_samples,
         if log:
             log(f"digits on {device_url} ({device.backend}): {recipe.config().describe()}")
         result = run_recipe(recipe, DeviceBackend(device), log=log,
-                            train_samples=train_samples, test_samples=test_samples)
+                            train_samples=train_samples, test_samples=test_samples,
+                            evaluate_epochs=out_dir is not None)
     test, train = result["test"], result["train"]
     summary = _supervised_summary(device_url, result)
     if out_dir is not None:
@@ -122,6 +124,15 @@ def digits_command(device_url, recipe_name, epochs, train_samples, test_samples,
                                     f"({result['backend']})")
         plot_confusion(result["confusion"], out_dir / "confusion.png",
                        title=f"test accuracy {result['accuracy']:.1%}")
+        epochs = summary["epochs"]
+        plot_learning_curve([record["epoch"] for record in epochs],
+                            [record["accuracy"] for record in epochs],
+                            out_dir / "learning_curve.png")
+        plot_weight_histograms(
+            [summary["initial_weight_histogram"]]
+            + [record["weight_histogram"] for record in epochs],
+            summary["weight_histogram_edges"], out_dir / "weight_histograms.png",
+            labels=["start"] + [f"epoch {record['epoch']}" for record in epochs])
     if as_json:
         print_json(summary)
         return
@@ -150,6 +161,9 @@ def digits_command(device_url, recipe_name, epochs, train_samples, test_samples,
 
 def _supervised_summary(device_url, result):
     test, train = result["test"], result["train"]
+    recipe = result["recipe"]
+    edges = np.arange(recipe["w_min"], recipe["w_max"] + 2) - 0.5
+    initial = np.asarray(train["initial_weights"])[np.asarray(train["mask"])]
     return {
         "device": device_url, "backend": result["backend"], "config": result["config"],
         "accuracy": result["accuracy"], "split": result["split"],
@@ -162,6 +176,9 @@ def _supervised_summary(device_url, result):
         "synaptic_ops_per_sample": {"train": train["synaptic_ops_per_sample"],
                                     "test": test["synaptic_ops_per_sample"]},
         "confusion": np.asarray(result["confusion"]).tolist(),
+        "weight_histogram_edges": edges.tolist(),
+        "initial_weight_histogram": np.histogram(initial, bins=edges)[0].tolist(),
+        "epochs": [_epoch_json(record) for record in train["epochs"]],
         "wall_s": result["wall_s"], "recipe": result["recipe"],
     }
 

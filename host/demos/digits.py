@@ -512,12 +512,18 @@ def _arrivals(raster, spikes):
     return int(raster.sum()) + int(spikes[:-1].sum())
 
 
-def train(backend, recipe, data, rng=None, log=None):
+def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
     """Load the recipe's network into ``backend`` and train it on ``data.x_train`` with
     learning on.
 
+    With ``evaluate_epochs`` the held-out part is evaluated after every epoch but the last
+    (:func:`evaluate`, its own encoding seed, so the learned weights do not change), and the
+    training parameters are restored before learning goes on.
+
     Returns a dict: initial and learned weights, mask, samples, steps, spikes and synaptic
-    operations per sample (arriving rows times N, summed over the steps), wall time.
+    operations per sample (arriving rows times N, summed over the steps), wall time, and
+    ``epochs`` (per epoch: the weight histogram of the plastic synapses, one bin per weight
+    value, and with ``evaluate_epochs`` the accuracy after all but the last epoch).
     """
     if rng is None:
         rng = np.random.default_rng(recipe.seed)
@@ -525,6 +531,7 @@ def train(backend, recipe, data, rng=None, log=None):
     backend.load(network)
     n = recipe.neurons
     steps = spikes = output_spikes = arrivals = 0
+    epochs = []
     start = time.perf_counter()
     for epoch in range(recipe.epochs):
         order = rng.permutation(len(data.y_train))
@@ -536,6 +543,14 @@ def train(backend, recipe, data, rng=None, log=None):
             spikes += int(out.sum())
             output_spikes += int(out[:, :recipe.outputs].sum())
             arrivals += _arrivals(raster, out)
+        weights = backend.weights()
+        record = {"epoch": epoch + 1, "weight_histogram": np.histogram(
+            weights[network.mask], bins=np.arange(recipe.w_min, recipe.w_max + 2) - 0.5)[0]}
+        if evaluate_epochs and epoch + 1 < recipe.epochs:
+            record["accuracy"] = evaluate(backend, recipe, data.x_test, data.y_test,
+                                          np.random.default_rng([recipe.seed, 1]))["accuracy"]
+            backend.set_params(network.neuron_params)
+        epochs.append(record)
         if log:
             log(f"epoch {epoch + 1}/{recipe.epochs}: {time.perf_counter() - start:.1f} s")
     samples = max(1, recipe.epochs * len(data.y_train))
@@ -544,7 +559,7 @@ def train(backend, recipe, data, rng=None, log=None):
             "steps_per_sample": recipe.train_steps_per_sample,
             "spikes_per_sample": spikes / samples,
             "output_spikes_per_sample": output_spikes / samples,
-            "synaptic_ops_per_sample": arrivals * n / samples,
+            "synaptic_ops_per_sample": arrivals * n / samples, "epochs": epochs,
             "wall_s": time.perf_counter() - start}
 
 
@@ -598,7 +613,8 @@ def evaluate(backend, recipe, images, labels, rng=None):
             "wall_s": time.perf_counter() - start}
 
 
-def run_recipe(recipe=None, backend=None, log=None, *, train_samples=None, test_samples=None):
+def run_recipe(recipe=None, backend=None, log=None, *, train_samples=None, test_samples=None,
+               evaluate_epochs=False):
     """The whole demo: split, train with learning on, evaluate on the held-out part with
     learning off. ``train_samples`` / ``test_samples`` keep only the first samples of each part
     (for quick runs and for comparing backends on a prefix). Returns a dict of the results."""
@@ -610,9 +626,11 @@ def run_recipe(recipe=None, backend=None, log=None, *, train_samples=None, test_
     if test_samples is not None:
         data.x_test, data.y_test = data.x_test[:test_samples], data.y_test[:test_samples]
     start = time.perf_counter()
-    trained = train(backend, recipe, data, np.random.default_rng(recipe.seed), log=log)
+    trained = train(backend, recipe, data, np.random.default_rng(recipe.seed), log=log,
+                    evaluate_epochs=evaluate_epochs)
     test = evaluate(backend, recipe, data.x_test, data.y_test,
                     np.random.default_rng([recipe.seed, 1]))
+    trained["epochs"][-1]["accuracy"] = test["accuracy"]
     return {"recipe": recipe.to_dict(),
             "backend": getattr(backend, "name", type(backend).__name__),
             "config": recipe.config().describe(), "split": data.split,

@@ -79,3 +79,16 @@ def test_labelling_and_votes():
     assert neuron_label.tolist() == [0, 1, 1]
     assert U.label_neurons(np.zeros((2, 2)), np.array([0, 1])).tolist() == [-1, -1]
     assert U.classify(np.array([[0, 2, 0], [3, 0, 0]]), neuron_label).tolist() == [1, 0]
+
+
+def test_supervised_learning_curve_does_not_change_what_is_learned():
+    recipe = D.RECIPES["lines"]
+    runs = [D.run_recipe(recipe, D.TwinBackend(), train_samples=20, test_samples=10,
+                         evaluate_epochs=curve) for curve in (False, True)]
+    plain, curve = (run["train"] for run in runs)
+    assert np.array_equal(plain["weights"], curve["weights"])
+    assert runs[0]["accuracy"] == runs[1]["accuracy"]
+    assert "accuracy" not in plain["epochs"][0]
+    assert [0.0 <= record["accuracy"] <= 1.0 for record in curve["epochs"]] == [True, True]
+    assert curve["epochs"][-1]["accuracy"] == runs[1]["accuracy"]
+    assert sum(curve["epochs"][0]["weight_histogram"]) == int(curve["mask"].sum())
