@@ -59,7 +59,8 @@ from ..model.quantize import fraction_factor
 from .digits import CLASSES, PIXELS, load_data
 
 __all__ = ["UnsupervisedRecipe", "build_network", "encode", "train", "label_neurons",
-           "classify", "evaluate", "run_recipe", "read_theta", "write_theta"]
+           "classify", "evaluate", "run_recipe", "read_theta", "write_theta",
+           "read_state", "write_state"]
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,26 @@ def write_theta(backend, theta):
         backend.device.write_state({"theta": np.asarray(theta, dtype=np.int64)})
 
 
+#: the neuron and trace state an evaluation saves and restores
+_STATE = ("v", "i", "r", "s", "theta", "x", "y", "xin")
+
+
+def read_state(backend):
+    """Copies of the neuron and trace state (``v, i, r, s, theta, x, y, xin``) of ``backend``."""
+    twin = getattr(backend, "twin", None)
+    state = twin.state_dict() if twin is not None else backend.device.read_state()
+    return {name: np.array(state[name]) for name in _STATE}
+
+
+def write_state(backend, state):
+    """Write state arrays read by :func:`read_state` back into ``backend``."""
+    twin = getattr(backend, "twin", None)
+    if twin is not None:
+        twin.load_state(state)
+    else:
+        backend.device.write_state(state)
+
+
 def _sr_seed(backend):
     twin = getattr(backend, "twin", None)
     if twin is not None:
@@ -344,12 +365,14 @@ def evaluate(backend, recipe, data, seed=None):
     """Label the neurons on the training set and classify the test set, learning off.
 
     The backend's ``theta`` is folded into the thresholds; afterwards the training
-    parameters and ``theta`` are restored, so training can continue. Returns accuracy,
+    parameters and the whole neuron state are restored, so training continues exactly as if
+    no evaluation had happened. Returns accuracy,
     confusion, neuron labels, theta and spike statistics.
     """
     seed = recipe.seed if seed is None else seed
     start = time.perf_counter()
-    theta = read_theta(backend)
+    saved = read_state(backend)
+    theta = saved["theta"]
     train_params = build_network(recipe, np.random.default_rng(0)).neuron_params
     backend.set_params(eval_params(recipe, theta))
     train_counts = _responses(backend, recipe,
@@ -361,10 +384,10 @@ def evaluate(backend, recipe, data, seed=None):
     labels = np.asarray(data.y_test, dtype=np.int64)
     confusion = np.zeros((CLASSES, CLASSES), dtype=np.int64)
     np.add.at(confusion, (labels, predictions), 1)
-    # back to training: parameters, a reset state holding the learned theta
+    # back to training: its parameters and the whole neuron state as it was, so that an
+    # evaluation between epochs changes nothing that is learned afterwards
     backend.set_params(train_params)
-    backend.reset()
-    write_theta(backend, theta)
+    write_state(backend, saved)
     return {"accuracy": float(np.mean(predictions == labels)) if len(labels) else 0.0,
             "train_accuracy": float(np.mean(classify(train_counts, neuron_label)
                                             == data.y_train)),

@@ -92,3 +92,22 @@ def test_supervised_learning_curve_does_not_change_what_is_learned():
     assert [0.0 <= record["accuracy"] <= 1.0 for record in curve["epochs"]] == [True, True]
     assert curve["epochs"][-1]["accuracy"] == runs[1]["accuracy"]
     assert sum(curve["epochs"][0]["weight_histogram"]) == int(curve["mask"].sum())
+
+
+def test_unsupervised_learning_curve_does_not_change_what_is_learned():
+    recipe = U.UnsupervisedRecipe(epochs=2)
+    data = D.load_data(recipe)
+    data.x_train, data.y_train = data.x_train[:25], data.y_train[:25]
+    data.x_test, data.y_test = data.x_test[:10], data.y_test[:10]
+    runs = []
+    for curve in (False, True):
+        backend = D.TwinBackend()
+        trained = U.train(backend, recipe, data, np.random.default_rng(recipe.seed),
+                          evaluate_epochs=curve)
+        runs.append((trained, U.read_state(backend)))
+    (plain, plain_state), (curve, curve_state) = runs
+    assert [("accuracy" in record) for record in curve["epochs"]] == [True, True]
+    assert np.array_equal(plain["weights"], curve["weights"])
+    assert plain["sr_seed"] == curve["sr_seed"]
+    for name, value in plain_state.items():
+        assert np.array_equal(value, curve_state[name]), name
