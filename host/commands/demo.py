@@ -290,7 +290,7 @@ def _unsupervised_summary(device_url, result):
         "encoding": result["encoding"], "train_samples": train["samples"],
         "test_samples": test["samples"],
         "steps_per_sample": {"train": train["steps_per_sample"],
-                             "test": recipe["present_steps"]},
+                             "test": recipe["eval_steps"]},
         "spikes_per_sample": {"train": train["spikes_per_sample"],
                               "test": test["spikes_per_sample"]},
         "labelled_neurons": test["labelled_neurons"],

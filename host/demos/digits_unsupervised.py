@@ -82,8 +82,7 @@ class UnsupervisedRecipe:
     present_steps, negative_steps, negative_rate, rest_steps :
         A training sample is ``present_steps`` steps of the image, then ``negative_steps``
         steps of its negative (``1 - pixel`` at ``negative_rate``), then ``rest_steps`` silent
-        steps; evaluation samples are the ``present_steps`` image steps alone, each from a
-        reset state.
+        steps; evaluation samples are ``eval_steps`` image steps, each from a reset state.
 
     Network
     -------
@@ -96,6 +95,9 @@ class UnsupervisedRecipe:
         the membrane floor.
     theta_inc, alpha_th :
         The adaptive threshold: increment per spike, decay factor per step (a fraction of 1).
+    eval_steps : int
+        Steps of image presentation of a labelling or test sample (longer than in training:
+        more spikes, finer counts).
     eval_thr_scale, eval_theta :
         Evaluation thresholds are ``round((thr + theta) * eval_thr_scale)`` (without
         ``eval_theta``: ``round(thr * eval_thr_scale)``).
@@ -137,6 +139,7 @@ class UnsupervisedRecipe:
     v_min: int = -12000
     theta_inc: int = 128
     alpha_th: float = 4095 / 4096
+    eval_steps: int = 128
     eval_thr_scale: float = 0.5
     eval_theta: bool = True
     w_shift: int = 2
@@ -168,7 +171,7 @@ class UnsupervisedRecipe:
 
     @property
     def eval_steps_per_sample(self):
-        return self.present_steps
+        return self.eval_steps
 
     def config(self, **changes):
         """The :class:`CoreConfig` of the recipe: stochastic rounding and the floor on."""
@@ -244,13 +247,13 @@ def _line_probabilities(images, recipe, rate, negative=False):
 def encode(images, recipe, rng, train=False):
     """Bool rasters ``(samples, T, inputs)`` of ``images`` (``(samples, 64)`` in ``[0, 1]``).
 
-    Evaluation (``train`` False): the image for ``present_steps`` steps. Training: the image,
+    Evaluation (``train`` False): the image for ``eval_steps`` steps. Training: the image,
     then its negative (``1 - pixel``) at ``negative_rate`` for ``negative_steps`` steps, then
     ``rest_steps`` silent steps."""
     rng = np.random.default_rng(rng)
     images = np.asarray(images, dtype=float).reshape(-1, PIXELS)
     samples = images.shape[0]
-    present = recipe.present_steps
+    present = recipe.present_steps if train else recipe.eval_steps
     steps = recipe.train_steps_per_sample if train else present
     raster = np.zeros((samples, steps, recipe.inputs), dtype=bool)
     p = _line_probabilities(images, recipe, recipe.rate)
@@ -268,7 +271,8 @@ def describe_encoding(recipe):
             f"pixel/16")
     if recipe.on_off:
         text += f", its OFF line with {recipe.rate} * (1 - pixel/16)"
-    return (text + f"; {recipe.present_steps} image steps per sample, followed in training by "
+    return (text + f"; {recipe.present_steps} image steps per training sample ("
+            f"{recipe.eval_steps} per labelling or test sample), followed in training by "
             f"{recipe.negative_steps} steps of the negative image at rate "
             f"{recipe.negative_rate} and {recipe.rest_steps} silent steps; no label is "
             f"presented")

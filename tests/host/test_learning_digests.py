@@ -69,7 +69,7 @@ def test_unsupervised_encoding_presents_image_then_negative_then_silence():
     assert on[present:present + negative, 32:].any()
     assert not on[present:present + negative, :32].any()
     assert not raster[present + negative:].any()
-    assert U.encode(image, recipe, 3).shape == (1, present, recipe.inputs)
+    assert U.encode(image, recipe, 3).shape == (1, recipe.eval_steps, recipe.inputs)
 
 
 def test_labelling_and_votes():
