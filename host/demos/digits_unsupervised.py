@@ -139,8 +139,8 @@ class UnsupervisedRecipe:
     v_min: int = -12000
     theta_inc: int = 128
     alpha_th: float = 4095 / 4096
-    eval_steps: int = 128
-    eval_thr_scale: float = 0.5
+    eval_steps: int = 256
+    eval_thr_scale: float = 0.7
     eval_theta: bool = True
     w_shift: int = 2
     init_low: int = 15
