@@ -59,8 +59,8 @@ from ..model.quantize import fraction_factor
 from .digits import CLASSES, PIXELS, load_data
 
 __all__ = ["UnsupervisedRecipe", "build_network", "encode", "train", "label_neurons",
-           "classify", "evaluate", "run_recipe", "read_theta", "write_theta",
-           "read_state", "write_state"]
+           "classify", "evaluate", "run_recipe", "read_theta", "read_state",
+           "write_state"]
 
 
 @dataclass(frozen=True)
@@ -286,14 +286,6 @@ def read_theta(backend):
     if twin is not None:
         return np.array(twin.theta, dtype=np.int64)
     return np.asarray(backend.device.read_state()["theta"], dtype=np.int64)
-
-
-def write_theta(backend, theta):
-    twin = getattr(backend, "twin", None)
-    if twin is not None:
-        twin.load_state({"theta": np.asarray(theta, dtype=np.int64)})
-    else:
-        backend.device.write_state({"theta": np.asarray(theta, dtype=np.int64)})
 
 
 #: the neuron and trace state an evaluation saves and restores
