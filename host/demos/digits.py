@@ -31,7 +31,8 @@ is potentiated until it spikes for its images by itself, and the two terms balan
 spikes about ``(potentiation per teaching spike) / (net depression per free spike)`` times per
 image of its class.
 
-Evaluation presents the image only (``free_steps`` steps, teacher silent, learning off). The
+Evaluation presents the image only (``eval_steps`` steps, by default ``free_steps``; teacher
+silent, learning off). The
 output thresholds are lowered to ``eval_thr`` for it so that the spike counts resolve the
 summed weighted input finely; the predicted class is the output neuron with most spikes (ties:
 the earliest first spike, then the lowest class).
@@ -101,8 +102,11 @@ class DigitsRecipe:
         Spike probability per step of a full-intensity pixel (Bernoulli rate coding from a
         seeded numpy generator).
     free_steps : int
-        Steps of image presentation: the free phase of a training sample, the whole of an
-        evaluation sample.
+        Steps of image presentation: the free phase of a training sample, and the whole of an
+        evaluation sample unless ``eval_steps`` is set.
+    eval_steps : int or None
+        Steps of an evaluation sample (None: ``free_steps``); longer presentations give finer
+        spike counts.
     teach_steps : int
         Steps of the teaching phase appended to each training sample: the image is silent and
         the teacher lines of the label spike in every step.
@@ -162,6 +166,7 @@ class DigitsRecipe:
     on_off: bool = False
     rate: float = 0.5
     free_steps: int = 48
+    eval_steps: int = None
     teach_steps: int = 8
     # network
     neurons_per_class: int = 1
@@ -218,7 +223,7 @@ class DigitsRecipe:
 
     @property
     def eval_steps_per_sample(self):
-        return self.free_steps
+        return self.free_steps if self.eval_steps is None else self.eval_steps
 
     def config(self, **changes):
         """The :class:`CoreConfig` of the recipe (default widths)."""
@@ -240,7 +245,7 @@ RECIPES = {
     "relays": DigitsRecipe(),
     "lines": DigitsRecipe(
         relays_per_class=0, teacher_lines=12, neurons_per_class=2, teach_steps=12,
-        eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96, alpha_x=0.9, alpha_y=0.85,
+        eval_steps=256, eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96, alpha_x=0.9, alpha_y=0.85,
         w_min=-127, v_min=-20000, stochastic_rounding=True),
 }
 
@@ -377,7 +382,8 @@ def encode(images, recipe, rng, labels=None):
     """Spike rasters of ``images`` (``(samples, 64)`` in ``[0, 1]``): bool
     ``(samples, T, M)``.
 
-    Without ``labels`` (evaluation) ``T = free_steps`` and the teacher lines are silent. With
+    Without ``labels`` (evaluation) ``T = eval_steps_per_sample`` and the teacher lines are
+    silent. With
     ``labels`` (training) ``teach_steps`` steps follow in which the image is silent and the
     teacher lines of the label spike in every step. ``rng``: a ``numpy.random.Generator`` or a
     seed; the rasters are a deterministic function of it.
@@ -393,14 +399,15 @@ def encode(images, recipe, rng, labels=None):
     if recipe.on_off:
         p = np.concatenate([p, recipe.rate - p], axis=1)
     teach = recipe.teach_steps if labels is not None else 0
-    raster = np.zeros((samples, recipe.free_steps + teach, recipe.inputs), dtype=bool)
-    draws = rng.random((samples, recipe.free_steps, recipe.image_inputs))
-    raster[:, :recipe.free_steps, :recipe.image_inputs] = draws < p[:, None, :]
+    present = recipe.free_steps if labels is not None else recipe.eval_steps_per_sample
+    raster = np.zeros((samples, present + teach, recipe.inputs), dtype=bool)
+    draws = rng.random((samples, present, recipe.image_inputs))
+    raster[:, :present, :recipe.image_inputs] = draws < p[:, None, :]
     if labels is not None and teach:
         labels = np.asarray(labels, dtype=np.int64).reshape(samples)
         for line in range(recipe.teacher_lines):
             column = recipe.image_inputs + labels * recipe.teacher_lines + line
-            raster[np.arange(samples), recipe.free_steps:, column] = True
+            raster[np.arange(samples), present:, column] = True
     return raster
 
 
@@ -409,7 +416,9 @@ def describe_encoding(recipe):
             f"{recipe.rate} * pixel/16 (Bernoulli, seeded numpy generator)")
     if recipe.on_off:
         text += f", its OFF line with {recipe.rate} * (1 - pixel/16)"
-    return (text + f"; {recipe.free_steps} image steps per sample, followed in training by "
+    if recipe.eval_steps is not None:
+        text += f"; {recipe.eval_steps} image steps per test sample"
+    return (text + f"; {recipe.free_steps} image steps per training sample, followed by "
             f"{recipe.teach_steps} teaching steps (image silent, {recipe.teacher_lines} "
             f"teacher line(s) of the label spiking every step)")
 
