@@ -31,7 +31,8 @@ is potentiated until it spikes for its images by itself, and the two terms balan
 spikes about ``(potentiation per teaching spike) / (net depression per free spike)`` times per
 image of its class.
 
-Evaluation presents the image only (``free_steps`` steps, teacher silent, learning off). The
+Evaluation presents the image only (``eval_steps`` steps, by default ``free_steps``; teacher
+silent, learning off). The
 output thresholds are lowered to ``eval_thr`` for it so that the spike counts resolve the
 summed weighted input finely; the predicted class is the output neuron with most spikes (ties:
 the earliest first spike, then the lowest class).
@@ -74,7 +75,7 @@ from ..model.fast import BatchTwin, make_twin
 from ..model.params import GlobalParams, Network, NeuronParams
 from ..model.quantize import fraction_factor
 
-__all__ = ["DigitsRecipe", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
+__all__ = ["DigitsRecipe", "RECIPES", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
            "build_network",
            "eval_params", "encode", "train", "evaluate", "predict", "run_recipe",
            "neuron_class", "input_layout", "CLASSES"]
@@ -101,8 +102,11 @@ class DigitsRecipe:
         Spike probability per step of a full-intensity pixel (Bernoulli rate coding from a
         seeded numpy generator).
     free_steps : int
-        Steps of image presentation: the free phase of a training sample, the whole of an
-        evaluation sample.
+        Steps of image presentation: the free phase of a training sample, and the whole of an
+        evaluation sample unless ``eval_steps`` is set.
+    eval_steps : int or None
+        Steps of an evaluation sample (None: ``free_steps``); longer presentations give finer
+        spike counts.
     teach_steps : int
         Steps of the teaching phase appended to each training sample: the image is silent and
         the teacher lines of the label spike in every step.
@@ -132,6 +136,8 @@ class DigitsRecipe:
         Threshold of the output neurons during evaluation (0: keep ``thr``).
     w_shift : int
         Accumulated weights enter the current multiplied by ``2^w_shift``.
+    v_min : int or None
+        The membrane floor (``v_floor`` is built into the core when it is set); None: no floor.
     init_low, init_high : int
         Initial image weights are uniform integers in ``[init_low, init_high]``.
 
@@ -140,6 +146,9 @@ class DigitsRecipe:
     w_min, w_max, a_plus, a_minus, stdp_shift, x_inc, y_inc, alpha_x, alpha_y :
         As in ``docs/model.md``; decay factors as fractions of 1. Only the image synapses of
         the outputs are plastic (mask 1); teacher, relay and recurrent synapses are fixed.
+    stochastic_rounding : bool
+        Build the core with stochastic rounding of the STDP updates (the rounding seed is drawn
+        from ``seed``).
 
     Schedule
     --------
@@ -157,6 +166,7 @@ class DigitsRecipe:
     on_off: bool = False
     rate: float = 0.5
     free_steps: int = 48
+    eval_steps: int = None
     teach_steps: int = 8
     # network
     neurons_per_class: int = 1
@@ -172,6 +182,7 @@ class DigitsRecipe:
     reset_sub: int = 1
     eval_thr: int = 1000
     w_shift: int = 0
+    v_min: int = None
     init_low: int = -4
     init_high: int = 4
     # STDP
@@ -184,6 +195,7 @@ class DigitsRecipe:
     y_inc: int = 64
     alpha_x: float = 0.9375
     alpha_y: float = 0.75
+    stochastic_rounding: bool = False
     # schedule
     epochs: int = 2
     seed: int = 1
@@ -211,14 +223,31 @@ class DigitsRecipe:
 
     @property
     def eval_steps_per_sample(self):
-        return self.free_steps
+        return self.free_steps if self.eval_steps is None else self.eval_steps
 
     def config(self, **changes):
         """The :class:`CoreConfig` of the recipe (default widths)."""
+        if self.stochastic_rounding:
+            changes.setdefault("stochastic_rounding", True)
+        if self.v_min is not None:
+            changes.setdefault("v_floor", True)
         return CoreConfig(neurons=self.neurons, inputs=self.inputs, **changes)
 
     def to_dict(self):
         return asdict(self)
+
+
+#: The named recipes of ``spikeforge demo digits --recipe``. ``relays``: the original recipe (one
+#: teacher line amplified by nine relay neurons per class). ``lines``: no relay neurons; twelve
+#: teacher input lines per class, two output neurons per class, stochastic rounding of the STDP
+#: updates and the membrane floor.
+RECIPES = {
+    "relays": DigitsRecipe(),
+    "lines": DigitsRecipe(
+        relays_per_class=0, teacher_lines=12, neurons_per_class=2, teach_steps=12,
+        eval_steps=256, eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96, alpha_x=0.9, alpha_y=0.85,
+        w_min=-127, v_min=-20000, stochastic_rounding=True),
+}
 
 
 def input_layout(recipe):
@@ -305,11 +334,18 @@ def build_network(recipe, rng=None):
         alpha_v=np.where(is_relay, 0, frac(recipe.alpha_v)),
         alpha_i=np.where(is_relay, 0, frac(recipe.alpha_i)),
         bias=0, theta_inc=0, alpha_th=0)
+    extra = {}
+    if recipe.v_min is not None:
+        extra["v_min"] = recipe.v_min
+    if recipe.stochastic_rounding:
+        # drawn after the weights, so recipes without rounding keep their weights
+        extra["sr_seed"] = None
     glob = GlobalParams(
         w_shift=recipe.w_shift, w_min=recipe.w_min, w_max=recipe.w_max,
         a_plus=recipe.a_plus, a_minus=recipe.a_minus, stdp_shift=recipe.stdp_shift,
         x_inc=recipe.x_inc, y_inc=recipe.y_inc,
-        alpha_x=frac(recipe.alpha_x), alpha_y=frac(recipe.alpha_y))
+        alpha_x=frac(recipe.alpha_x), alpha_y=frac(recipe.alpha_y),
+        **{k: v for k, v in extra.items() if v is not None})
     W = np.zeros((config.rows, n), dtype=np.int64)
     mask = np.zeros((config.rows, n), dtype=bool)
     # relay rows (recurrent): drive their class's outputs, inhibit the others
@@ -326,6 +362,8 @@ def build_network(recipe, rng=None):
     W[n + recipe.image_inputs:] = np.where(
         line_same, recipe.teacher_weight,
         np.where(is_relay[None, :], 0, recipe.teacher_inhibit))
+    if recipe.stochastic_rounding:
+        glob.sr_seed = int(rng.integers(1, 1 << 32))
     return Network(config, neuron, glob, W, mask).validate()
 
 
@@ -344,7 +382,8 @@ def encode(images, recipe, rng, labels=None):
     """Spike rasters of ``images`` (``(samples, 64)`` in ``[0, 1]``): bool
     ``(samples, T, M)``.
 
-    Without ``labels`` (evaluation) ``T = free_steps`` and the teacher lines are silent. With
+    Without ``labels`` (evaluation) ``T = eval_steps_per_sample`` and the teacher lines are
+    silent. With
     ``labels`` (training) ``teach_steps`` steps follow in which the image is silent and the
     teacher lines of the label spike in every step. ``rng``: a ``numpy.random.Generator`` or a
     seed; the rasters are a deterministic function of it.
@@ -360,14 +399,15 @@ def encode(images, recipe, rng, labels=None):
     if recipe.on_off:
         p = np.concatenate([p, recipe.rate - p], axis=1)
     teach = recipe.teach_steps if labels is not None else 0
-    raster = np.zeros((samples, recipe.free_steps + teach, recipe.inputs), dtype=bool)
-    draws = rng.random((samples, recipe.free_steps, recipe.image_inputs))
-    raster[:, :recipe.free_steps, :recipe.image_inputs] = draws < p[:, None, :]
+    present = recipe.free_steps if labels is not None else recipe.eval_steps_per_sample
+    raster = np.zeros((samples, present + teach, recipe.inputs), dtype=bool)
+    draws = rng.random((samples, present, recipe.image_inputs))
+    raster[:, :present, :recipe.image_inputs] = draws < p[:, None, :]
     if labels is not None and teach:
         labels = np.asarray(labels, dtype=np.int64).reshape(samples)
         for line in range(recipe.teacher_lines):
             column = recipe.image_inputs + labels * recipe.teacher_lines + line
-            raster[np.arange(samples), recipe.free_steps:, column] = True
+            raster[np.arange(samples), present:, column] = True
     return raster
 
 
@@ -376,7 +416,9 @@ def describe_encoding(recipe):
             f"{recipe.rate} * pixel/16 (Bernoulli, seeded numpy generator)")
     if recipe.on_off:
         text += f", its OFF line with {recipe.rate} * (1 - pixel/16)"
-    return (text + f"; {recipe.free_steps} image steps per sample, followed in training by "
+    if recipe.eval_steps is not None:
+        text += f"; {recipe.eval_steps} image steps per test sample"
+    return (text + f"; {recipe.free_steps} image steps per training sample, followed by "
             f"{recipe.teach_steps} teaching steps (image silent, {recipe.teacher_lines} "
             f"teacher line(s) of the label spiking every step)")
 
@@ -479,12 +521,18 @@ def _arrivals(raster, spikes):
     return int(raster.sum()) + int(spikes[:-1].sum())
 
 
-def train(backend, recipe, data, rng=None, log=None):
+def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
     """Load the recipe's network into ``backend`` and train it on ``data.x_train`` with
     learning on.
 
+    With ``evaluate_epochs`` the held-out part is evaluated after every epoch but the last
+    (:func:`evaluate`, its own encoding seed, so the learned weights do not change), and the
+    training parameters are restored before learning goes on.
+
     Returns a dict: initial and learned weights, mask, samples, steps, spikes and synaptic
-    operations per sample (arriving rows times N, summed over the steps), wall time.
+    operations per sample (arriving rows times N, summed over the steps), wall time, and
+    ``epochs`` (per epoch: the weight histogram of the plastic synapses, one bin per weight
+    value, and with ``evaluate_epochs`` the accuracy after all but the last epoch).
     """
     if rng is None:
         rng = np.random.default_rng(recipe.seed)
@@ -492,6 +540,7 @@ def train(backend, recipe, data, rng=None, log=None):
     backend.load(network)
     n = recipe.neurons
     steps = spikes = output_spikes = arrivals = 0
+    epochs = []
     start = time.perf_counter()
     for epoch in range(recipe.epochs):
         order = rng.permutation(len(data.y_train))
@@ -503,6 +552,14 @@ def train(backend, recipe, data, rng=None, log=None):
             spikes += int(out.sum())
             output_spikes += int(out[:, :recipe.outputs].sum())
             arrivals += _arrivals(raster, out)
+        weights = backend.weights()
+        record = {"epoch": epoch + 1, "weight_histogram": np.histogram(
+            weights[network.mask], bins=np.arange(recipe.w_min, recipe.w_max + 2) - 0.5)[0]}
+        if evaluate_epochs and epoch + 1 < recipe.epochs:
+            record["accuracy"] = evaluate(backend, recipe, data.x_test, data.y_test,
+                                          np.random.default_rng([recipe.seed, 1]))["accuracy"]
+            backend.set_params(network.neuron_params)
+        epochs.append(record)
         if log:
             log(f"epoch {epoch + 1}/{recipe.epochs}: {time.perf_counter() - start:.1f} s")
     samples = max(1, recipe.epochs * len(data.y_train))
@@ -511,7 +568,7 @@ def train(backend, recipe, data, rng=None, log=None):
             "steps_per_sample": recipe.train_steps_per_sample,
             "spikes_per_sample": spikes / samples,
             "output_spikes_per_sample": output_spikes / samples,
-            "synaptic_ops_per_sample": arrivals * n / samples,
+            "synaptic_ops_per_sample": arrivals * n / samples, "epochs": epochs,
             "wall_s": time.perf_counter() - start}
 
 
@@ -565,7 +622,8 @@ def evaluate(backend, recipe, images, labels, rng=None):
             "wall_s": time.perf_counter() - start}
 
 
-def run_recipe(recipe=None, backend=None, log=None, *, train_samples=None, test_samples=None):
+def run_recipe(recipe=None, backend=None, log=None, *, train_samples=None, test_samples=None,
+               evaluate_epochs=False):
     """The whole demo: split, train with learning on, evaluate on the held-out part with
     learning off. ``train_samples`` / ``test_samples`` keep only the first samples of each part
     (for quick runs and for comparing backends on a prefix). Returns a dict of the results."""
@@ -577,9 +635,11 @@ def run_recipe(recipe=None, backend=None, log=None, *, train_samples=None, test_
     if test_samples is not None:
         data.x_test, data.y_test = data.x_test[:test_samples], data.y_test[:test_samples]
     start = time.perf_counter()
-    trained = train(backend, recipe, data, np.random.default_rng(recipe.seed), log=log)
+    trained = train(backend, recipe, data, np.random.default_rng(recipe.seed), log=log,
+                    evaluate_epochs=evaluate_epochs)
     test = evaluate(backend, recipe, data.x_test, data.y_test,
                     np.random.default_rng([recipe.seed, 1]))
+    trained["epochs"][-1]["accuracy"] = test["accuracy"]
     return {"recipe": recipe.to_dict(),
             "backend": getattr(backend, "name", type(backend).__name__),
             "config": recipe.config().describe(), "split": data.split,

@@ -17,7 +17,9 @@ import numpy as np
 from spikeforge.config import ConfigError
 
 __all__ = ["save_figure", "plot_raster", "plot_traces", "plot_weights", "plot_run",
-           "plot_receptive_fields", "plot_confusion", "plot_weight_histogram"]
+           "plot_receptive_fields", "plot_confusion", "plot_weight_histogram",
+           "plot_receptive_field_grid", "plot_learning_curve", "plot_weight_histograms",
+           "plot_thresholds"]
 
 
 def _figure(**options):
@@ -208,6 +210,78 @@ def plot_weight_histogram(initial, final, path=None, limits=None, bins=20,
     axis.set_xlabel("weight")
     axis.set_ylabel("synapses")
     axis.legend()
+    axis.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig if path is None else save_figure(fig, path)
+
+
+def plot_receptive_field_grid(weights, path=None, labels=None, on_off=False, pixels=64,
+                              title="receptive fields"):
+    """The input weights of every neuron as an 8x8 picture, in a grid (``weights``:
+    ``(lines, neurons)``; with ``on_off`` the picture is the ON weights minus the OFF weights);
+    ``labels``: a class per neuron (-1: none) written above its picture."""
+    weights = np.asarray(weights, dtype=float)
+    image = weights[:pixels] - weights[pixels:2 * pixels] if on_off else weights[:pixels]
+    side = int(round(pixels ** 0.5))
+    neurons = image.shape[1]
+    cols = int(np.ceil(np.sqrt(neurons)))
+    rows = int(np.ceil(neurons / cols))
+    fig, axes = _subplots(rows, cols, squeeze=False, figsize=(0.55 * cols + 1, 0.6 * rows + 0.8))
+    limit = max(1.0, float(np.abs(image).max()))
+    for k, axis in enumerate(axes.ravel()):
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if k >= neurons:
+            axis.set_axis_off()
+            continue
+        axis.imshow(image[:, k].reshape(side, side), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        if labels is not None:
+            axis.set_title("-" if labels[k] < 0 else str(labels[k]), fontsize=6, pad=1)
+    fig.suptitle(title, fontsize=9)
+    return fig if path is None else save_figure(fig, path)
+
+
+def plot_learning_curve(epochs, accuracies, path=None, train_accuracies=None,
+                        title="accuracy after each epoch"):
+    """Held-out (and optionally training) accuracy after each epoch."""
+    fig, axis = _subplots(figsize=(5, 3.5))
+    axis.plot(epochs, np.asarray(accuracies) * 100, "o-", label="test")
+    if train_accuracies is not None:
+        axis.plot(epochs, np.asarray(train_accuracies) * 100, "s--", label="train")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("accuracy (%)")
+    axis.set_xticks(list(epochs))
+    axis.grid(alpha=0.3)
+    axis.legend()
+    axis.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig if path is None else save_figure(fig, path)
+
+
+def plot_weight_histograms(histograms, edges, path=None, labels=None,
+                           title="plastic weights after each epoch"):
+    """One line per histogram (``histograms``: counts per bin, one row per epoch)."""
+    histograms = np.asarray(histograms)
+    edges = np.asarray(edges, dtype=float)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig, axis = _subplots(figsize=(6, 3.5))
+    for k, counts in enumerate(histograms):
+        label = labels[k] if labels is not None else f"epoch {k}"
+        axis.step(centres, counts, where="mid", label=label)
+    axis.set_xlabel("weight")
+    axis.set_ylabel("synapses")
+    axis.legend(fontsize=7)
+    axis.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig if path is None else save_figure(fig, path)
+
+
+def plot_thresholds(thresholds, path=None, bins=30, title="effective thresholds"):
+    """Histogram of per-neuron thresholds (e.g. ``thr + theta`` after learning)."""
+    fig, axis = _subplots(figsize=(5, 3.5))
+    axis.hist(np.asarray(thresholds), bins=bins)
+    axis.set_xlabel("threshold")
+    axis.set_ylabel("neurons")
     axis.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig if path is None else save_figure(fig, path)

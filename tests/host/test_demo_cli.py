@@ -36,3 +36,43 @@ def test_demo_digits_with_a_bad_device_is_a_clear_error():
     assert result.exit_code == 2
     assert "unknown device URL scheme" in result.output
     assert "Traceback" not in result.output
+
+
+def test_demo_digits_unsupervised_reports_curves_and_draws(tmp_path):
+    result = CliRunner().invoke(main, [
+        "demo", "digits-unsupervised", "--device", "model://", "--epochs", "2",
+        "--train-samples", "20", "--test-samples", "10", "--json", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["train_samples"] == 40 and summary["test_samples"] == 10
+    assert [record["epoch"] for record in summary["epochs"]] == [1, 2]
+    recipe = summary["recipe"]
+    bins = recipe["w_max"] - recipe["w_min"] + 1
+    for record in summary["epochs"]:
+        assert 0.0 <= record["accuracy"] <= 1.0
+        assert len(record["weight_histogram"]) == bins
+        assert sum(record["weight_histogram"]) == 128 * recipe["neurons"]
+    assert summary["accuracy"] == summary["epochs"][-1]["accuracy"]
+    assert len(summary["theta"]) == len(summary["neuron_label"]) == recipe["neurons"]
+    assert sum(map(sum, summary["confusion"])) == 10
+    for name in ("results.json", "weights.npz", "receptive_fields.png", "learning_curve.png",
+                 "weight_histograms.png", "thresholds.png", "confusion.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_demo_seeds_print_mean_and_range():
+    result = CliRunner().invoke(main, [
+        "demo", "digits", "--recipe", "lines", "--device", "model://", "--epochs", "1",
+        "--train-samples", "20", "--test-samples", "10", "--seeds", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["seeds"] == [1, 2]
+    accuracies = [run["accuracy"] for run in summary["runs"]]
+    assert summary["accuracies"] == accuracies
+    assert summary["min"] == min(accuracies) and summary["max"] == max(accuracies)
+    assert summary["mean"] == pytest.approx(sum(accuracies) / 2)
+    result = CliRunner().invoke(main, [
+        "demo", "digits-unsupervised", "--device", "model://", "--train-samples", "10",
+        "--test-samples", "5", "--seeds", "2"])
+    assert result.exit_code == 0, result.output
+    assert "2 seeds: mean" in result.output and "range" in result.output

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from spikeforge.host.cli import main
 from spikeforge.host.device import open_device
 from spikeforge.host.demos.digits import DeviceBackend, DigitsRecipe, TwinBackend, run_recipe
+from spikeforge.host.demos.prefix import learn_prefix
 from spikeforge.host.demos.song2000 import run_song2000, song2000_network
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
@@ -52,3 +53,15 @@ def test_demo_digits_command_reports_and_draws(tmp_path):
     assert sum(map(sum, summary["confusion"])) == 10
     for name in ("results.json", "weights.npz", "receptive_fields.png", "confusion.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_unsupervised_and_lines_prefixes_learn_identical_weights_on_sim_and_model():
+    samples = 6
+    model, sim = (learn_prefix(url, "unsupervised", samples) for url in ("model://", "sim://"))
+    assert not np.array_equal(model["weights"], model["initial_weights"])
+    assert np.array_equal(sim["weights"], model["weights"])
+    assert np.array_equal(sim["theta"], model["theta"]) and model["theta"].any()
+    assert sim["sr_seed"] == model["sr_seed"]
+    model, sim = (learn_prefix(url, "lines", samples) for url in ("model://", "sim://"))
+    assert not np.array_equal(model["weights"], model["initial_weights"])
+    assert np.array_equal(sim["weights"], model["weights"])

@@ -1,0 +1,493 @@
+"""Unsupervised digits: excitatory neurons that compete through fixed lateral inhibition and
+adaptive thresholds learn prototypes of scikit-learn's 8x8 digits with the core's own STDP
+(after Diehl & Cook, 2015). No label reaches the network while it learns.
+
+The network
+-----------
+
+* ``neurons`` excitatory neurons, each with a plastic synapse from every image line (the input
+  matrix, mask 1, weights in ``[w_min, w_max]``);
+* all-to-all lateral inhibition on the recurrent matrix: ``inhibit`` from every neuron onto
+  every other, fixed (mask 0); no self-connection;
+* the adaptive threshold: every spike raises the neuron's threshold offset ``theta`` by
+  ``theta_inc``; it decays by the factor ``alpha_th`` per step, so a neuron that wins often
+  becomes harder to excite and the others get their turn;
+* pair STDP with stochastic rounding, and the membrane floor ``v_min`` (the inhibition cannot
+  push a membrane arbitrarily far down).
+
+Training
+--------
+
+Each training sample is ``present_steps`` steps of the rate-coded image, then
+``negative_steps`` steps of its negative (each line at the rate of ``1 - pixel``), then
+``rest_steps`` silent steps, all with learning on; the network is never reset while it learns,
+exactly as a core would run, and ``theta`` carries over from sample to sample.
+
+Why the negative: pair STDP changes a synapse only when its line spikes. A neuron that wins an
+image is potentiated on the lines that spiked before its spikes; lines that stay silent in the
+image would never be depressed, and the receptive field would grow into the union of every
+image the neuron ever won. The negative image arrives while the winner's post trace ``y`` is
+still high, so the lines *absent* from the image are depressed by ``a_minus * y`` (post before
+pre): a normalisation of the receptive field towards the image, made by the core's own rule
+(no weight-sum normalisation exists on chip). The silence lets ``v``, ``i`` and the traces
+decay before the next image (nothing arrives and nothing spikes there, so no weight changes).
+
+Labelling and evaluation (learning off)
+----------------------------------------
+
+After learning, ``theta`` is read back and folded into the thresholds (``thr + theta``,
+``theta_inc = 0``), the neuron state is reset before every sample, and
+
+1. every training image is presented once; each neuron is labelled with the class for which it
+   spiked most on average (a neuron that never spiked gets no label);
+2. every test image is presented; the predicted class is the one whose labelled neurons spiked
+   most on average (ties: the lowest class; no spike at all: class 0 counts as a miss like any
+   other wrong answer).
+
+The labels are used only here, after learning, by the host.
+"""
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from spikeforge.config import CoreConfig
+
+from ..model.params import GlobalParams, Network, NeuronParams
+from ..model.quantize import fraction_factor
+from .digits import CLASSES, PIXELS, load_data
+
+__all__ = ["UnsupervisedRecipe", "build_network", "encode", "train", "label_neurons",
+           "classify", "evaluate", "run_recipe", "read_theta", "read_state",
+           "write_state"]
+
+
+@dataclass(frozen=True)
+class UnsupervisedRecipe:
+    """Every hyperparameter of the unsupervised digits demo. The defaults are the recipe.
+
+    Data and encoding
+    -----------------
+    test_size, split_seed, stratify :
+        The split of :func:`spikeforge.host.demos.digits.load_data` (1,203 training and 594
+        test samples).
+    on_off : bool
+        Two lines per pixel: ON fires with probability ``rate * p``, OFF with
+        ``rate * (1 - p)``, ``p = pixel / 16``; every image then brings the same total input
+        rate.
+    rate : float
+        Spike probability per step of a full-intensity line (Bernoulli, seeded numpy
+        generator).
+    present_steps, negative_steps, negative_rate, rest_steps :
+        A training sample is ``present_steps`` steps of the image, then ``negative_steps``
+        steps of its negative (``1 - pixel`` at ``negative_rate``), then ``rest_steps`` silent
+        steps; evaluation samples are ``eval_steps`` image steps, each from a reset state.
+
+    Network
+    -------
+    neurons : int
+        Excitatory neurons (all of the core's neurons).
+    inhibit : int
+        Fixed recurrent weight from every neuron onto every other.
+    thr, alpha_v, alpha_i, refrac, v_reset, v_min :
+        LIF parameters; decay factors as fractions of 1 (``round(fraction * 2^F)``); ``v_min``
+        the membrane floor.
+    theta_inc, alpha_th :
+        The adaptive threshold: increment per spike, decay factor per step (a fraction of 1).
+    eval_steps : int
+        Steps of image presentation of a labelling or test sample (longer than in training:
+        more spikes, finer counts).
+    eval_thr_scale, eval_theta :
+        Evaluation thresholds are ``round((thr + theta) * eval_thr_scale)`` (without
+        ``eval_theta``: ``round(thr * eval_thr_scale)``).
+    w_shift, init_low, init_high :
+        Weight scaling, and the uniform integer range of the initial input weights.
+
+    STDP
+    ----
+    w_min, w_max, a_plus, a_minus, stdp_shift, x_inc, y_inc, alpha_x, alpha_y :
+        As in ``docs/model.md``; only the input synapses are plastic. Stochastic rounding is
+        on; its seed is drawn from ``seed``.
+
+    Schedule
+    --------
+    epochs : int
+        Passes over the training set, each in a fresh random order.
+    seed : int
+        Seeds the initial weights, the sample order, the training rasters and the rounding
+        seed; the labelling and test rasters use ``default_rng([seed, 1])`` and
+        ``default_rng([seed, 2])``.
+    """
+
+    test_size: float = 0.33
+    split_seed: int = 42
+    stratify: bool = True
+    on_off: bool = True
+    rate: float = 0.375
+    present_steps: int = 32
+    negative_steps: int = 16
+    negative_rate: float = 0.25
+    rest_steps: int = 64
+    neurons: int = 100
+    inhibit: int = -96
+    thr: int = 12000
+    alpha_v: float = 0.9
+    alpha_i: float = 0.0
+    refrac: int = 2
+    v_reset: int = 0
+    v_min: int = -12000
+    theta_inc: int = 128
+    alpha_th: float = 4095 / 4096
+    eval_steps: int = 256
+    eval_thr_scale: float = 0.7
+    eval_theta: bool = True
+    w_shift: int = 2
+    init_low: int = 15
+    init_high: int = 47
+    w_min: int = 0
+    w_max: int = 63
+    a_plus: int = 16
+    a_minus: int = 48
+    stdp_shift: int = 11
+    x_inc: int = 64
+    y_inc: int = 32
+    alpha_x: float = 0.8
+    alpha_y: float = 0.97
+    epochs: int = 2
+    seed: int = 1
+
+    @property
+    def image_inputs(self):
+        return PIXELS * (2 if self.on_off else 1)
+
+    @property
+    def inputs(self):
+        return self.image_inputs
+
+    @property
+    def train_steps_per_sample(self):
+        return self.present_steps + self.negative_steps + self.rest_steps
+
+    @property
+    def eval_steps_per_sample(self):
+        return self.eval_steps
+
+    def config(self, **changes):
+        """The :class:`CoreConfig` of the recipe: stochastic rounding and the floor on."""
+        return CoreConfig(neurons=self.neurons, inputs=self.inputs, stochastic_rounding=True,
+                          v_floor=True, **changes)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+# -- network --------------------------------------------------------------------------------------
+
+def _neuron_params(recipe, config, thr=None, theta_inc=None):
+    def frac(value):
+        return fraction_factor(value, config.decay_bits)
+
+    return NeuronParams.full(
+        config, thr=recipe.thr if thr is None else thr, v_reset=recipe.v_reset, reset_sub=0,
+        refrac=recipe.refrac, alpha_v=frac(recipe.alpha_v), alpha_i=frac(recipe.alpha_i),
+        bias=0, theta_inc=recipe.theta_inc if theta_inc is None else theta_inc,
+        alpha_th=frac(recipe.alpha_th))
+
+
+def build_network(recipe, rng=None):
+    """The recipe's network with random initial input weights drawn from ``rng``."""
+    if rng is None:
+        rng = np.random.default_rng(recipe.seed)
+    config = recipe.config()
+    n = recipe.neurons
+
+    def frac(value):
+        return fraction_factor(value, config.decay_bits)
+
+    glob = GlobalParams(
+        w_shift=recipe.w_shift, w_min=recipe.w_min, w_max=recipe.w_max,
+        a_plus=recipe.a_plus, a_minus=recipe.a_minus, stdp_shift=recipe.stdp_shift,
+        x_inc=recipe.x_inc, y_inc=recipe.y_inc, alpha_x=frac(recipe.alpha_x),
+        alpha_y=frac(recipe.alpha_y), v_min=recipe.v_min,
+        sr_seed=int(rng.integers(1, 1 << 32)))
+    W = np.zeros((config.rows, n), dtype=np.int64)
+    mask = np.zeros((config.rows, n), dtype=bool)
+    W[:n, :n] = recipe.inhibit
+    np.fill_diagonal(W[:n, :n], 0)
+    W[n:, :] = rng.integers(recipe.init_low, recipe.init_high, size=(recipe.inputs, n),
+                            endpoint=True)
+    mask[n:, :] = True
+    return Network(config, _neuron_params(recipe, config), glob, W, mask).validate()
+
+
+def eval_params(recipe, theta):
+    """Neuron parameters of labelling and evaluation: thresholds ``(thr + theta) * scale``,
+    no threshold adaptation."""
+    config = recipe.config()
+    top = (1 << (config.v_bits - 1)) - 1
+    theta = np.asarray(theta, dtype=np.int64) if recipe.eval_theta else 0
+    thr = np.clip(np.round((recipe.thr + theta)
+                           * recipe.eval_thr_scale), 1, top).astype(np.int64)
+    return _neuron_params(recipe, config, thr=thr, theta_inc=0).validate(config)
+
+
+# -- encoding -------------------------------------------------------------------------------------
+
+def _line_probabilities(images, recipe, rate, negative=False):
+    q = np.clip(images, 0.0, 1.0)
+    if negative:
+        q = 1.0 - q
+    p = q * rate
+    if recipe.on_off:
+        p = np.concatenate([p, rate - p], axis=1)
+    return p
+
+
+def encode(images, recipe, rng, train=False):
+    """Bool rasters ``(samples, T, inputs)`` of ``images`` (``(samples, 64)`` in ``[0, 1]``).
+
+    Evaluation (``train`` False): the image for ``eval_steps`` steps. Training: the image,
+    then its negative (``1 - pixel``) at ``negative_rate`` for ``negative_steps`` steps, then
+    ``rest_steps`` silent steps."""
+    rng = np.random.default_rng(rng)
+    images = np.asarray(images, dtype=float).reshape(-1, PIXELS)
+    samples = images.shape[0]
+    present = recipe.present_steps if train else recipe.eval_steps
+    steps = recipe.train_steps_per_sample if train else present
+    raster = np.zeros((samples, steps, recipe.inputs), dtype=bool)
+    p = _line_probabilities(images, recipe, recipe.rate)
+    raster[:, :present] = rng.random((samples, present, recipe.inputs)) < p[:, None, :]
+    if train and recipe.negative_steps:
+        p = _line_probabilities(images, recipe, recipe.negative_rate, negative=True)
+        end = present + recipe.negative_steps
+        raster[:, present:end] = (rng.random((samples, recipe.negative_steps, recipe.inputs))
+                                  < p[:, None, :])
+    return raster
+
+
+def describe_encoding(recipe):
+    text = (f"rate coding: each step a pixel's line spikes with probability {recipe.rate} * "
+            f"pixel/16")
+    if recipe.on_off:
+        text += f", its OFF line with {recipe.rate} * (1 - pixel/16)"
+    return (text + f"; {recipe.present_steps} image steps per training sample ("
+            f"{recipe.eval_steps} per labelling or test sample), followed in training by "
+            f"{recipe.negative_steps} steps of the negative image at rate "
+            f"{recipe.negative_rate} and {recipe.rest_steps} silent steps; no label is "
+            f"presented")
+
+
+# -- backend helpers ------------------------------------------------------------------------------
+
+def read_theta(backend):
+    """The adaptive-threshold offsets held by ``backend`` (a twin or a device backend)."""
+    twin = getattr(backend, "twin", None)
+    if twin is not None:
+        return np.array(twin.theta, dtype=np.int64)
+    return np.asarray(backend.device.read_state()["theta"], dtype=np.int64)
+
+
+#: the neuron and trace state an evaluation saves and restores
+_STATE = ("v", "i", "r", "s", "theta", "x", "y", "xin")
+
+
+def read_state(backend):
+    """Copies of the neuron and trace state (``v, i, r, s, theta, x, y, xin``) of ``backend``."""
+    twin = getattr(backend, "twin", None)
+    state = twin.state_dict() if twin is not None else backend.device.read_state()
+    return {name: np.array(state[name]) for name in _STATE}
+
+
+def write_state(backend, state):
+    """Write state arrays read by :func:`read_state` back into ``backend``."""
+    twin = getattr(backend, "twin", None)
+    if twin is not None:
+        twin.load_state(state)
+    else:
+        backend.device.write_state(state)
+
+
+def _sr_seed(backend):
+    twin = getattr(backend, "twin", None)
+    if twin is not None:
+        return int(twin.sr_seed)
+    from ...rtl.regions import Region, unpack_region
+
+    device = backend.device
+    return int(unpack_region(device.config, Region.GLOBAL,
+                             device.read_region(Region.GLOBAL))["sr_seed"])
+
+
+def _responses(backend, recipe, rasters):
+    """Spike counts ``(samples, neurons)`` of every raster run from the reset state with
+    learning off."""
+    batched = getattr(backend, "run_batch", None)
+    out = batched(rasters) if batched else None
+    if out is not None:
+        return out.sum(axis=1)
+    counts = np.zeros((len(rasters), recipe.neurons), dtype=np.int64)
+    for k, raster in enumerate(rasters):
+        backend.reset()
+        counts[k] = backend.run(raster, False).sum(axis=0)
+    return counts
+
+
+# -- labelling and classification -----------------------------------------------------------------
+
+def label_neurons(counts, labels):
+    """Each neuron's class: the class with the highest mean spike count over its samples; -1
+    for a neuron that never spiked."""
+    labels = np.asarray(labels, dtype=np.int64)
+    mean = np.stack([counts[labels == c].mean(axis=0) if np.any(labels == c)
+                     else np.zeros(counts.shape[1]) for c in range(CLASSES)])
+    neuron_label = mean.argmax(axis=0)
+    neuron_label[counts.sum(axis=0) == 0] = -1
+    return neuron_label
+
+
+def classify(counts, neuron_label):
+    """Predicted classes ``(samples,)``: the class whose labelled neurons spiked most on
+    average (ties: the lowest class)."""
+    votes = np.zeros((counts.shape[0], CLASSES))
+    for c in range(CLASSES):
+        members = neuron_label == c
+        if members.any():
+            votes[:, c] = counts[:, members].mean(axis=1)
+    return votes.argmax(axis=1)
+
+
+def evaluate(backend, recipe, data, seed=None):
+    """Label the neurons on the training set and classify the test set, learning off.
+
+    The backend's ``theta`` is folded into the thresholds; afterwards the training
+    parameters and the whole neuron state are restored, so training continues exactly as if
+    no evaluation had happened. Returns accuracy,
+    confusion, neuron labels, theta and spike statistics.
+    """
+    seed = recipe.seed if seed is None else seed
+    start = time.perf_counter()
+    saved = read_state(backend)
+    theta = saved["theta"]
+    train_params = build_network(recipe, np.random.default_rng(0)).neuron_params
+    backend.set_params(eval_params(recipe, theta))
+    train_counts = _responses(backend, recipe,
+                              encode(data.x_train, recipe, np.random.default_rng([seed, 1])))
+    test_counts = _responses(backend, recipe,
+                             encode(data.x_test, recipe, np.random.default_rng([seed, 2])))
+    neuron_label = label_neurons(train_counts, data.y_train)
+    predictions = classify(test_counts, neuron_label)
+    labels = np.asarray(data.y_test, dtype=np.int64)
+    confusion = np.zeros((CLASSES, CLASSES), dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    # back to training: its parameters and the whole neuron state as it was, so that an
+    # evaluation between epochs changes nothing that is learned afterwards
+    backend.set_params(train_params)
+    write_state(backend, saved)
+    return {"accuracy": float(np.mean(predictions == labels)) if len(labels) else 0.0,
+            "train_accuracy": float(np.mean(classify(train_counts, neuron_label)
+                                            == data.y_train)),
+            "confusion": confusion, "predictions": predictions,
+            "neuron_label": neuron_label, "theta": theta,
+            "labelled_neurons": int(np.sum(neuron_label >= 0)),
+            "spikes_per_sample": float(test_counts.sum(axis=1).mean()) if len(labels) else 0.0,
+            "silent_test_samples": int(np.sum(test_counts.sum(axis=1) == 0)),
+            "samples": len(labels), "wall_s": time.perf_counter() - start}
+
+
+# -- training -------------------------------------------------------------------------------------
+
+def weight_histogram(recipe, weights):
+    """Counts of the plastic (input) weights in one bin per integer value of
+    ``[w_min, w_max]``; returns ``(counts, edges)``."""
+    edges = np.arange(recipe.w_min, recipe.w_max + 2) - 0.5
+    counts, _ = np.histogram(np.asarray(weights)[recipe.neurons:], bins=edges)
+    return counts, edges
+
+
+def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=True, on_epoch=None,
+          stop_after=None):
+    """Load the recipe's network into ``backend`` and learn ``data.x_train`` unsupervised.
+
+    After every epoch (``evaluate_epochs``) the network is labelled and evaluated, and
+    ``on_epoch(epoch, backend, evaluation)`` is called. ``stop_after``: stop after that many
+    samples (for prefix comparisons). Returns weights, per-epoch records and statistics.
+    """
+    if rng is None:
+        rng = np.random.default_rng(recipe.seed)
+    network = build_network(recipe, rng)
+    backend.load(network)
+    backend.reset()
+    n = recipe.neurons
+    epochs, samples, spikes = [], 0, 0
+    neuron_spikes = np.zeros(n, dtype=np.int64)
+    start = time.perf_counter()
+    done = False
+    evaluation = None
+    for epoch in range(recipe.epochs):
+        order = rng.permutation(len(data.y_train))
+        rasters = encode(data.x_train[order], recipe, rng, train=True)
+        epoch_spikes = np.zeros(n, dtype=np.int64)
+        for raster in rasters:
+            out = backend.run(raster, True)
+            epoch_spikes += out.sum(axis=0)
+            samples += 1
+            if stop_after is not None and samples >= stop_after:
+                done = True
+                break
+        spikes += int(epoch_spikes.sum())
+        neuron_spikes += epoch_spikes
+        record = {"epoch": epoch + 1, "samples": samples,
+                  "active_neurons": int(np.sum(epoch_spikes > 0)),
+                  "train_spikes_per_sample": float(epoch_spikes.sum()) / max(1, len(rasters)),
+                  "wall_s": time.perf_counter() - start}
+        evaluation = None
+        if evaluate_epochs and not done:
+            evaluation = evaluate(backend, recipe, data)
+            theta = evaluation["theta"]
+            record.update(accuracy=evaluation["accuracy"],
+                          train_accuracy=evaluation["train_accuracy"],
+                          labelled_neurons=evaluation["labelled_neurons"],
+                          weight_histogram=weight_histogram(recipe, backend.weights())[0],
+                          theta_percentiles=np.percentile(theta, [0, 25, 50, 75, 100]))
+            if on_epoch:
+                on_epoch(epoch + 1, backend, evaluation)
+        epochs.append(record)
+        if log:
+            text = f"epoch {epoch + 1}/{recipe.epochs}: {record['wall_s']:.1f} s"
+            if "accuracy" in record:
+                text += f", test accuracy {record['accuracy']:.1%}"
+            log(text)
+        if done:
+            break
+    return {"initial_weights": network.W, "weights": backend.weights(), "mask": network.mask,
+            "samples": samples, "steps": samples * recipe.train_steps_per_sample,
+            "steps_per_sample": recipe.train_steps_per_sample,
+            "spikes_per_sample": spikes / max(1, samples), "epochs": epochs,
+            "neuron_spikes": neuron_spikes,
+            "sr_seed": _sr_seed(backend), "evaluation": evaluation,
+            "wall_s": time.perf_counter() - start}
+
+
+def run_recipe(recipe=None, backend=None, log=None, *, train_samples=None, test_samples=None,
+               evaluate_epochs=True, on_epoch=None):
+    """Split, learn unsupervised, label and evaluate. Returns a dict of the results."""
+    from .digits import TwinBackend
+
+    recipe = recipe or UnsupervisedRecipe()
+    backend = backend or TwinBackend()
+    data = load_data(recipe)
+    if train_samples is not None:
+        data.x_train, data.y_train = data.x_train[:train_samples], data.y_train[:train_samples]
+    if test_samples is not None:
+        data.x_test, data.y_test = data.x_test[:test_samples], data.y_test[:test_samples]
+    start = time.perf_counter()
+    trained = train(backend, recipe, data, np.random.default_rng(recipe.seed), log=log,
+                    evaluate_epochs=evaluate_epochs, on_epoch=on_epoch)
+    test = trained.pop("evaluation", None) or evaluate(backend, recipe, data)
+    return {"recipe": recipe.to_dict(),
+            "backend": getattr(backend, "name", type(backend).__name__),
+            "config": recipe.config().describe(), "split": data.split,
+            "encoding": describe_encoding(recipe), "accuracy": test["accuracy"],
+            "confusion": test["confusion"], "train": trained, "test": test,
+            "wall_s": time.perf_counter() - start}

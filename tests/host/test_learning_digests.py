@@ -1,0 +1,113 @@
+"""Shortened runs of the learning recipes: the exact weights they learn on model:// are held
+by a stored digest (sha256 of the weights as little-endian int16), so any change to the twin,
+the recipes or the encodings that alters what is learned shows up here. Accuracy is not tested
+here (the demo commands measure it)."""
+
+import numpy as np
+
+from spikeforge.host.demos import digits as D
+from spikeforge.host.demos import digits_unsupervised as U
+from spikeforge.host.demos.prefix import learn_prefix, weights_digest as digest
+
+SAMPLES = 30
+
+#: sha256 of the weights after the first 30 training samples, seed 1, on model://
+UNSUPERVISED_DIGEST = "a688b442ee2ee301adb833d3e09118c33f2ff83aa3375621fa5eba66b052de8a"
+LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
+
+
+def unsupervised_prefix(url, samples=SAMPLES):
+    return learn_prefix(url, "unsupervised", samples)
+
+
+def lines_prefix(url, samples=SAMPLES):
+    return learn_prefix(url, "lines", samples)
+
+
+def test_unsupervised_prefix_weights_match_the_stored_digest():
+    trained = unsupervised_prefix("model://")
+    assert trained["samples"] == SAMPLES
+    changed = trained["weights"] != trained["initial_weights"]
+    assert changed.any()
+    assert not (changed & ~trained["mask"]).any()       # only plastic synapses learn
+    assert digest(trained["weights"]) == UNSUPERVISED_DIGEST
+
+
+def test_lines_recipe_prefix_weights_match_the_stored_digest():
+    trained = lines_prefix("model://")
+    assert trained["samples"] == SAMPLES
+    assert D.RECIPES["lines"].relays_per_class == 0
+    changed = trained["weights"] != trained["initial_weights"]
+    assert changed.any()
+    assert not (changed & ~trained["mask"]).any()
+    assert digest(trained["weights"]) == LINES_DIGEST
+
+
+def test_unsupervised_network_has_fixed_inhibition_and_no_label_input():
+    recipe = U.UnsupervisedRecipe()
+    network = U.build_network(recipe, np.random.default_rng(0))
+    n = recipe.neurons
+    recurrent = network.W[:n, :n]
+    assert (np.diag(recurrent) == 0).all()
+    assert (recurrent[~np.eye(n, dtype=bool)] == recipe.inhibit).all()
+    assert not network.mask[:n].any() and network.mask[n:].all()
+    assert recipe.inputs == 128 and network.config.stochastic_rounding
+    assert network.config.v_floor and network.global_params.v_min == recipe.v_min
+
+
+def test_unsupervised_encoding_presents_image_then_negative_then_silence():
+    recipe = U.UnsupervisedRecipe()
+    image = np.zeros((1, 64))
+    image[0, :32] = 1.0
+    raster = U.encode(image, recipe, 3, train=True)[0]
+    present, negative = recipe.present_steps, recipe.negative_steps
+    assert raster.shape == (recipe.train_steps_per_sample, recipe.inputs)
+    on, off = raster[:, :64], raster[:, 64:]
+    assert on[:present, :32].any() and not on[:present, 32:].any()
+    assert off[:present, 32:].any() and not off[:present, :32].any()
+    # the negative swaps the roles of the lines
+    assert on[present:present + negative, 32:].any()
+    assert not on[present:present + negative, :32].any()
+    assert not raster[present + negative:].any()
+    assert U.encode(image, recipe, 3).shape == (1, recipe.eval_steps, recipe.inputs)
+
+
+def test_labelling_and_votes():
+    counts = np.array([[5, 0, 1], [4, 0, 0], [0, 3, 0], [0, 6, 2]])
+    labels = np.array([0, 0, 1, 1])
+    neuron_label = U.label_neurons(counts, labels)
+    assert neuron_label.tolist() == [0, 1, 1]
+    assert U.label_neurons(np.zeros((2, 2)), np.array([0, 1])).tolist() == [-1, -1]
+    assert U.classify(np.array([[0, 2, 0], [3, 0, 0]]), neuron_label).tolist() == [1, 0]
+
+
+def test_supervised_learning_curve_does_not_change_what_is_learned():
+    recipe = D.RECIPES["lines"]
+    runs = [D.run_recipe(recipe, D.TwinBackend(), train_samples=20, test_samples=10,
+                         evaluate_epochs=curve) for curve in (False, True)]
+    plain, curve = (run["train"] for run in runs)
+    assert np.array_equal(plain["weights"], curve["weights"])
+    assert runs[0]["accuracy"] == runs[1]["accuracy"]
+    assert "accuracy" not in plain["epochs"][0]
+    assert [0.0 <= record["accuracy"] <= 1.0 for record in curve["epochs"]] == [True, True]
+    assert curve["epochs"][-1]["accuracy"] == runs[1]["accuracy"]
+    assert sum(curve["epochs"][0]["weight_histogram"]) == int(curve["mask"].sum())
+
+
+def test_unsupervised_learning_curve_does_not_change_what_is_learned():
+    recipe = U.UnsupervisedRecipe(epochs=2)
+    data = D.load_data(recipe)
+    data.x_train, data.y_train = data.x_train[:25], data.y_train[:25]
+    data.x_test, data.y_test = data.x_test[:10], data.y_test[:10]
+    runs = []
+    for curve in (False, True):
+        backend = D.TwinBackend()
+        trained = U.train(backend, recipe, data, np.random.default_rng(recipe.seed),
+                          evaluate_epochs=curve)
+        runs.append((trained, U.read_state(backend)))
+    (plain, plain_state), (curve, curve_state) = runs
+    assert [("accuracy" in record) for record in curve["epochs"]] == [True, True]
+    assert np.array_equal(plain["weights"], curve["weights"])
+    assert plain["sr_seed"] == curve["sr_seed"]
+    for name, value in plain_state.items():
+        assert np.array_equal(value, curve_state[name]), name
