@@ -22,7 +22,8 @@ __all__ = ["PROTOCOL_VERSION", "CRC", "HEADER", "HEADER_BYTES", "CRC_BYTES", "FR
            "field_bytes", "REGION_ARGS", "REGION_ARGS_BYTES", "RESET_ARGS", "REGION_CRC_ARGS",
            "RUN_ARGS", "PROBE_INDEX", "REQUEST_ARGS", "STATUS", "STATUS_COUNTER", "NACK",
            "REGION_CRC_RESULT", "RUN_RESULT", "STOP_RESULT", "OUTPUT_HEADER", "SPIKE_COUNT",
-           "INPUT_RECORD", "INPUT_ARGS", "input_index_bits", "layout_bytes", "pack_layout", "unpack_layout"]
+           "INPUT_RECORD", "INPUT_ARGS", "input_index_bits", "layout_bytes", "pack_layout",
+           "unpack_layout"]
 
 #: Bumped whenever a payload or the framing changes incompatibly.
 PROTOCOL_VERSION = 3

@@ -14,17 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...rtl.protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, IDENTIFY,
-                            INPUT_ARGS, INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS,
-                            REGION_CRC_ARGS, RESET_ARGS, RUN_ARGS, SPIKE_COUNT, STATUS,
-                            ErrorCode, Feature, Opcode, OutputFlag, ResetFlag, RunFlag,
-                            field_bytes, input_index_bits, layout_bytes, pack_layout, unpack_layout, word_bytes)
+                            INPUT_ARGS, INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX,
+                            REGION_ARGS, REGION_CRC_ARGS, RESET_ARGS, RUN_ARGS, SPIKE_COUNT,
+                            STATUS, ErrorCode, Feature, Opcode, OutputFlag, ResetFlag, RunFlag,
+                            field_bytes, input_index_bits, layout_bytes, pack_layout,
+                            unpack_layout, word_bytes)
 from ...rtl.regions import Region, region_depth
 
 __all__ = ["CodecError", "FramingError", "ChecksumError", "PayloadError", "Frame",
            "cobs_encode", "cobs_decode", "encode_frame", "decode_frame", "FrameDecoder",
            "crc32", "pack_write", "pack_read", "pack_region_crc", "pack_run", "pack_input",
            "input_record", "pack_reset", "unpack_words", "unpack_identify", "unpack_status",
-           "unpack_output", "unpack_nack", "nack_expected", "unpack_result", "describe_nack", "Output"]
+           "unpack_output", "unpack_nack", "nack_expected", "unpack_result", "describe_nack",
+           "Output"]
 
 
 class CodecError(ValueError):
