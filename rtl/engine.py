@@ -35,8 +35,8 @@ from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INP
                        INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS,
                        REGION_CRC_RESULT, REQUEST_ARGS, RUN_ARGS, RUN_RESULT, SPIKE_COUNT, STATUS,
                        STATUS_COUNTERS, STOP_RESULT, ErrorCode, LinkParams, Opcode, OutputFlag,
-                       ResetFlag, RunFlag, field_bytes, input_index_bits, layout_bytes, reset_regions,
-                       word_bytes)
+                       ResetFlag, RunFlag, field_bytes, input_index_bits, layout_bytes,
+                       reset_regions, word_bytes)
 from .regions import Region, region_depth, region_layout
 
 __all__ = ["Engine"]
