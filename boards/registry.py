@@ -169,6 +169,19 @@ class BoardSpec:
         return CoreConfig(**sizes)
 
 
+# The UP5K boards' core: logic cells are the UP5K's limit, so the build leaves out learning,
+# the adaptive threshold and the Poisson generators, and keeps 16-bit state. The weights sit in
+# the SPRAM, which is single-ported: one address for reading and writing them, which needs
+# learning off (docs/boards.md).
+_UP5K_SIZES = dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
+                   single_port_weights=True, adaptive_threshold=False, poisson=False,
+                   v_bits=16, i_bits=16, theta_bits=8, refrac_bits=4)
+# a 1 KiB receive ring (2 EBR) instead of the default 4 KiB (8 EBR); 16-bit STATUS counters,
+# two input slots and a byte-serial region CRC (logic cells, not RAM, are what the UP5K runs
+# out of)
+_UP5K_LINK = dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True)
+
+
 BOARDS = {spec.name: spec for spec in [
     BoardSpec(
         name="icebreaker",
@@ -179,17 +192,8 @@ BOARDS = {spec.name: spec for spec in [
         # PLL 12 -> 18 MHz (3 Mbaud = 18 MHz / 6); N=256 M=64 measured 22.7 MHz (docs/boards.md)
         clk_hz=18e6,
         baud=3_000_000,
-        # The weights sit in the SPRAM, which is single-ported: the core is built with one
-        # address for reading and writing them, which needs learning off (docs/boards.md).
-        # Logic cells are the UP5K's limit: the board's build leaves out learning, the
-        # adaptive threshold and the Poisson generators, and keeps 16-bit state (docs/boards.md).
-        sizes=dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
-                   single_port_weights=True, adaptive_threshold=False, poisson=False,
-                   v_bits=16, i_bits=16, theta_bits=8, refrac_bits=4),
-        # a 1 KiB receive ring (2 EBR) instead of the default 4 KiB (8 EBR); 16-bit STATUS
-        # counters, two input slots and a byte-serial region CRC (logic cells, not RAM, are
-        # what the UP5K runs out of)
-        link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True),
+        sizes=_UP5K_SIZES,
+        link=_UP5K_LINK,
         loader_args=("-b", "ice40_generic"),
         bitstream_ext="bin",
     ),
@@ -205,10 +209,8 @@ BOARDS = {spec.name: spec for spec in [
         # 1 Mbaud = 18 MHz / 18
         baud=1_000_000,
         # the iCEBreaker's configuration: the same device, and logic cells are its limit
-        sizes=dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
-                   single_port_weights=True, adaptive_threshold=False, poisson=False,
-                   v_bits=16, i_bits=16, theta_bits=8, refrac_bits=4),
-        link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True),
+        sizes=_UP5K_SIZES,
+        link=_UP5K_LINK,
         # programmed by copying the .bin onto the iCELink's USB drive (spikeforge.boards.flash):
         # openFPGALoader has no iCESugar target and cannot reach its SPI flash
         drive_label="iCELink",
