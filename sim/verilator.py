@@ -70,8 +70,12 @@ def _runner():
 
 
 def _build_key(config, top_name):
+    # the built simulator loads cocotb's VPI library from the installation that built it (its
+    # run path): a build made by another environment's cocotb is not reused
+    cocotb = require("cocotb", "sim", "RTL simulations")
     text = json.dumps({"config": config.to_dict(), "top": top_name, "rtl": rtl_source_hash(),
-                       "flow": code_identity([Path(__file__)])},
+                       "flow": code_identity([Path(__file__)]),
+                       "cocotb": str(Path(cocotb.__file__).resolve().parent)},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

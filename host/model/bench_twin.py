@@ -127,6 +127,7 @@ def _build_brian2(network, raster, learn):
     dt = 1 * ms
     namespace = {
         "v_low": float(config.v_range[0]), "v_high": float(config.v_range[1]),
+        "v_floor": float(config.v_range[0]),   # the benchmark's core has no membrane floor
         "i_low": float(config.i_range[0]), "i_high": float(config.i_range[1]),
         "scale": float(2 ** g.w_shift), "theta_top": float((1 << config.theta_bits) - 1),
         "alpha_x": g.alpha_x / scale, "alpha_y": g.alpha_y / scale,

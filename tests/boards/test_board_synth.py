@@ -53,6 +53,7 @@ def test_ulx3s_512_neurons_at_40_mhz(tmp_path):
     assert result["bram"] <= spec.device.bram_count
 
 
+@pytest.mark.all_boards
 def test_tang_nano_9k_160_neurons_with_learning(tmp_path):
     """The Tang Nano 9K's own configuration: N=160, M=32 with learning, every block RAM, from
     the 27 MHz oscillator (about 8 minutes: nextpnr-himbaechel places and routes for 7)."""
