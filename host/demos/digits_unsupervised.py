@@ -164,7 +164,7 @@ class UnsupervisedRecipe:
     w_min: int = 0
     w_max: int = 63
     a_plus: int = 16
-    a_minus: int = 48
+    a_minus: int = 40
     stdp_shift: int = 11
     x_inc: int = 64
     y_inc: int = 32

@@ -13,7 +13,7 @@ from spikeforge.host.demos.prefix import learn_prefix, weights_digest as digest
 SAMPLES = 30
 
 #: sha256 of the weights after the first 30 training samples, seed 1, on model://
-UNSUPERVISED_DIGEST = "a688b442ee2ee301adb833d3e09118c33f2ff83aa3375621fa5eba66b052de8a"
+UNSUPERVISED_DIGEST = "beebb859c54b9ea6efefe358b9444e44d9ad5f04b9ffd6525a24e3bfd5165948"
 LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
 
 
