@@ -45,6 +45,13 @@ After learning, ``theta`` is read back and folded into the thresholds (``thr + t
    other wrong answer).
 
 The labels are used only here, after learning, by the host.
+
+That is the ``spikes`` readout. The ``drive`` readout (``readout="drive"``) sets the recurrent
+weights to 0 while labelling and testing (and writes them back afterwards) and makes every
+neuron count its input drive (threshold ``eval_thr``, subtractive reset, no refractory period,
+the slowest leak); a neuron is labelled with the class whose samples it is the top-counting
+neuron of most often, and a test sample goes to the label of the top-counting labelled neuron
+(or the majority of the ``vote_top`` best).
 """
 
 import time
@@ -61,6 +68,10 @@ from .digits import CLASSES, PIXELS, load_data
 __all__ = ["UnsupervisedRecipe", "build_network", "encode", "train", "label_neurons",
            "classify", "evaluate", "run_recipe", "read_theta", "read_state",
            "write_state"]
+
+
+#: the readouts of labelling and testing (see ``UnsupervisedRecipe.readout``)
+READOUTS = ("spikes", "drive")
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,14 @@ class UnsupervisedRecipe:
     alpha_y: float = 0.97
     epochs: int = 2
     seed: int = 1
+
+    def __post_init__(self):
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout {self.readout!r} is unknown: choose one of "
+                             f"{', '.join(READOUTS)}")
+        if self.label_top < 1 or self.vote_top < 1:
+            raise ValueError(f"label_top and vote_top must be at least 1, not "
+                             f"{self.label_top} and {self.vote_top}")
 
     @property
     def image_inputs(self):

@@ -106,6 +106,13 @@ def test_labelling_by_rank_and_top_k_votes():
     assert U.classify(np.array([[1, 5, 0, 0]]), np.array([0, 1, 2, 3]), top=2).tolist() == [1]
 
 
+def test_unknown_readout_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="spikes, drive"):
+        U.UnsupervisedRecipe(readout="membrane")
+    with pytest.raises(ValueError, match="at least 1"):
+        U.UnsupervisedRecipe(vote_top=0)
+
+
 def test_drive_readout_parameters_and_a_silent_recurrent_matrix_while_evaluating():
     recipe = U.UnsupervisedRecipe(readout="drive", eval_steps=16)
     config = recipe.config()
