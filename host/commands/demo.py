@@ -362,6 +362,10 @@ def seeds_summary(accuracies, seeds):
               help="Excitatory neurons (default: the recipe's, 100).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Passes over the training set (default: the recipe's).")
+@click.option("--readout", type=click.Choice(["spikes", "drive"]), default=None,
+              help="spikes (the recipe's): spike counts with the lateral inhibition on; "
+                   "drive: inhibition off, counts that measure each neuron's input drive, "
+                   "labels and votes by the top-ranked neuron.")
 @click.option("--train-samples", type=click.IntRange(min=1), default=None, metavar="K",
               help="Learn from (and label with) the first K training samples only.")
 @click.option("--test-samples", type=click.IntRange(min=1), default=None, metavar="K",
@@ -378,8 +382,8 @@ def seeds_summary(accuracies, seeds):
                                  "folder per seed with --seeds).")
 @json_option
 @device_command
-def digits_unsupervised_command(device_url, neurons, epochs, train_samples, test_samples, seed,
-                                seeds, workers, out_dir, as_json):
+def digits_unsupervised_command(device_url, neurons, epochs, readout, train_samples, test_samples,
+                                seed, seeds, workers, out_dir, as_json):
     """Learn scikit-learn's 8x8 digits without a teacher (after Diehl & Cook, 2015).
 
     Excitatory neurons with fixed all-to-all lateral inhibition and adaptive thresholds learn
@@ -393,6 +397,7 @@ def digits_unsupervised_command(device_url, neurons, epochs, train_samples, test
       spikeforge demo digits-unsupervised --device model://
       spikeforge demo digits-unsupervised --device model:// --neurons 512 --seeds 5 --workers 2
       spikeforge demo digits-unsupervised --device model:// --out results/unsupervised
+      spikeforge demo digits-unsupervised --device model:// --readout drive --seeds 5
     """
     from ..demos.digits_unsupervised import UnsupervisedRecipe
 
@@ -404,6 +409,8 @@ def digits_unsupervised_command(device_url, neurons, epochs, train_samples, test
         changes["neurons"] = neurons
     if epochs is not None:
         changes["epochs"] = epochs
+    if readout is not None:
+        changes["readout"] = readout
     first = base.seed if seed is None else seed
     jobs = [{"recipe": dict(changes, seed=s), "device": device_url,
              "train_samples": train_samples, "test_samples": test_samples,

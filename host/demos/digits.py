@@ -54,6 +54,8 @@ The backend interface
 * ``run(raster, learn)`` — one step per row of a bool ``(T, M)`` input raster, STDP on or off;
   returns the bool ``(T, N)`` spike raster;
 * ``weights()`` — the current ``(N+M, N)`` weight matrix;
+* ``set_weights(W)`` — replace the ``(N+M, N)`` weight matrix, keeping mask, parameters and
+  state (the unsupervised recipe's evaluation silences the recurrent matrix with it);
 * optionally ``run_batch(rasters)`` — every raster of ``(S, T, M)`` run from the reset state
   with learning off, as ``reset()`` and ``run(raster, False)`` one after another would, in one
   batch; returns the ``(S, T, N)`` spikes, or None when it cannot (the evaluation then runs
@@ -463,6 +465,9 @@ class TwinBackend:
                           np.asarray(twin.W, dtype=np.int64), np.array(twin.mask))
         self.twin = make_twin(network, self.kernel)
 
+    def set_weights(self, weights):
+        self.twin.load_state({"W": np.asarray(weights, dtype=np.int64)})
+
     def run_batch(self, rasters):
         self.twin.reset_state()
         return batch_run_twin(self.twin, rasters)
@@ -495,6 +500,12 @@ class DeviceBackend:
         config = self.device.config
         self.device.write_region(Region.PARAM,
                                  pack_region(config, Region.PARAM, neuron_params.to_dict()))
+
+    def set_weights(self, weights):
+        from ...rtl.regions import Region, pack_region
+
+        self.device.write_region(Region.WEIGHT,
+                                 pack_region(self.device.config, Region.WEIGHT, weights))
 
     def reset(self):
         self.device.reset("state")

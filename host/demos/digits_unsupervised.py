@@ -45,6 +45,13 @@ After learning, ``theta`` is read back and folded into the thresholds (``thr + t
    other wrong answer).
 
 The labels are used only here, after learning, by the host.
+
+That is the ``spikes`` readout. The ``drive`` readout (``readout="drive"``) sets the recurrent
+weights to 0 while labelling and testing (and writes them back afterwards) and makes every
+neuron count its input drive (threshold ``eval_thr``, subtractive reset, no refractory period,
+the slowest leak); a neuron is labelled with the class whose samples it is the top-counting
+neuron of most often, and a test sample goes to the label of the top-counting labelled neuron
+(or the majority of the ``vote_top`` best).
 """
 
 import time
@@ -61,6 +68,10 @@ from .digits import CLASSES, PIXELS, load_data
 __all__ = ["UnsupervisedRecipe", "build_network", "encode", "train", "label_neurons",
            "classify", "evaluate", "run_recipe", "read_theta", "read_state",
            "write_state"]
+
+
+#: the readouts of labelling and testing (see ``UnsupervisedRecipe.readout``)
+READOUTS = ("spikes", "drive")
 
 
 @dataclass(frozen=True)
@@ -98,9 +109,21 @@ class UnsupervisedRecipe:
     eval_steps : int
         Steps of image presentation of a labelling or test sample (longer than in training:
         more spikes, finer counts).
+    readout : str
+        ``"drive"``: labelling and test samples run without lateral inhibition (the recurrent
+        weights are set to 0 for them and restored afterwards), every neuron at threshold
+        ``eval_thr`` with subtractive reset, no refractory period and the slowest leak, so
+        that its spike count measures its input drive; a neuron's response is being among the
+        ``label_top`` highest counts of a sample (labelling), and the ``vote_top`` labelled
+        neurons with the highest counts vote (classification). ``"spikes"``: the training
+        network with inhibition, thresholds ``(thr + theta) * eval_thr_scale``; responses are
+        spike counts, labels the class of the highest mean count, the vote the class whose
+        labelled neurons spiked most on average.
+    eval_thr, label_top, vote_top :
+        The ``"drive"`` readout's threshold and ranks (see ``readout``).
     eval_thr_scale, eval_theta :
-        Evaluation thresholds are ``round((thr + theta) * eval_thr_scale)`` (without
-        ``eval_theta``: ``round(thr * eval_thr_scale)``).
+        ``"spikes"`` readout: thresholds are ``round((thr + theta) * eval_thr_scale)``
+        (without ``eval_theta``: ``round(thr * eval_thr_scale)``).
     w_shift, init_low, init_high :
         Weight scaling, and the uniform integer range of the initial input weights.
 
@@ -140,6 +163,10 @@ class UnsupervisedRecipe:
     theta_inc: int = 128
     alpha_th: float = 4095 / 4096
     eval_steps: int = 256
+    readout: str = "spikes"
+    eval_thr: int = 8000
+    label_top: int = 1
+    vote_top: int = 1
     eval_thr_scale: float = 0.7
     eval_theta: bool = True
     w_shift: int = 2
@@ -148,7 +175,7 @@ class UnsupervisedRecipe:
     w_min: int = 0
     w_max: int = 63
     a_plus: int = 16
-    a_minus: int = 48
+    a_minus: int = 40
     stdp_shift: int = 11
     x_inc: int = 64
     y_inc: int = 32
@@ -156,6 +183,14 @@ class UnsupervisedRecipe:
     alpha_y: float = 0.97
     epochs: int = 2
     seed: int = 1
+
+    def __post_init__(self):
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout {self.readout!r} is unknown: choose one of "
+                             f"{', '.join(READOUTS)}")
+        if self.label_top < 1 or self.vote_top < 1:
+            raise ValueError(f"label_top and vote_top must be at least 1, not "
+                             f"{self.label_top} and {self.vote_top}")
 
     @property
     def image_inputs(self):
@@ -222,10 +257,21 @@ def build_network(recipe, rng=None):
 
 
 def eval_params(recipe, theta):
-    """Neuron parameters of labelling and evaluation: thresholds ``(thr + theta) * scale``,
-    no threshold adaptation."""
+    """Neuron parameters of labelling and evaluation, no threshold adaptation.
+
+    ``readout="drive"``: threshold ``eval_thr`` for every neuron, subtractive reset, no
+    refractory period, the slowest leak the core has (``alpha_v = (2^F - 1) / 2^F``), so a
+    neuron's spike count is its input drive (the weighted sum of the input spikes it received)
+    divided by ``eval_thr``. ``readout="spikes"``: the training neuron with thresholds
+    ``(thr + theta) * eval_thr_scale``."""
     config = recipe.config()
     top = (1 << (config.v_bits - 1)) - 1
+    if recipe.readout == "drive":
+        n = recipe.neurons
+        return NeuronParams.full(
+            config, thr=np.full(n, recipe.eval_thr), v_reset=0, reset_sub=1, refrac=0,
+            alpha_v=(1 << config.decay_bits) - 1, alpha_i=0, bias=0, theta_inc=0,
+            alpha_th=0).validate(config)
     theta = np.asarray(theta, dtype=np.int64) if recipe.eval_theta else 0
     thr = np.clip(np.round((recipe.thr + theta)
                            * recipe.eval_thr_scale), 1, top).astype(np.int64)
@@ -335,26 +381,61 @@ def _responses(backend, recipe, rasters):
 
 # -- labelling and classification -----------------------------------------------------------------
 
-def label_neurons(counts, labels):
-    """Each neuron's class: the class with the highest mean spike count over its samples; -1
-    for a neuron that never spiked."""
+def wins(counts, top):
+    """``(samples, neurons)`` 0/1: 1 for the ``top`` neurons with the highest counts of each
+    sample (ties: the lower neuron index first); none for a sample without any spike."""
+    counts = np.asarray(counts)
+    order = np.argsort(-counts, axis=1, kind="stable")[:, :top]
+    out = np.zeros(counts.shape, dtype=np.int64)
+    np.put_along_axis(out, order, 1, axis=1)
+    out[counts.sum(axis=1) == 0] = 0
+    return out
+
+
+def label_neurons(counts, labels, top=None):
+    """Each neuron's class: its strongest class response over the training samples, -1 for a
+    neuron without any response.
+
+    ``top=None``: the response is the spike count (the class with the highest mean count).
+    ``top=k``: the response is being among the ``k`` neurons with the highest counts of a
+    sample (the class whose samples the neuron ranks among the top ``k`` of most often, as a
+    fraction of the class's samples)."""
     labels = np.asarray(labels, dtype=np.int64)
-    mean = np.stack([counts[labels == c].mean(axis=0) if np.any(labels == c)
-                     else np.zeros(counts.shape[1]) for c in range(CLASSES)])
+    response = np.asarray(counts) if top is None else wins(counts, top)
+    mean = np.stack([response[labels == c].mean(axis=0) if np.any(labels == c)
+                     else np.zeros(response.shape[1]) for c in range(CLASSES)])
     neuron_label = mean.argmax(axis=0)
-    neuron_label[counts.sum(axis=0) == 0] = -1
+    neuron_label[response.sum(axis=0) == 0] = -1
     return neuron_label
 
 
-def classify(counts, neuron_label):
-    """Predicted classes ``(samples,)``: the class whose labelled neurons spiked most on
-    average (ties: the lowest class)."""
-    votes = np.zeros((counts.shape[0], CLASSES))
-    for c in range(CLASSES):
-        members = neuron_label == c
-        if members.any():
-            votes[:, c] = counts[:, members].mean(axis=1)
-    return votes.argmax(axis=1)
+def classify(counts, neuron_label, top=None):
+    """Predicted classes ``(samples,)`` from the labelled neurons' votes.
+
+    ``top=None``: the class whose labelled neurons spiked most on average (ties: the lowest
+    class). ``top=k``: the ``k`` labelled neurons with the highest counts vote with their
+    labels (ties between neurons: the lower index first; a tie of votes goes to the class of
+    the higher-ranked neuron)."""
+    counts = np.asarray(counts)
+    if top is None:
+        votes = np.zeros((counts.shape[0], CLASSES))
+        for c in range(CLASSES):
+            members = neuron_label == c
+            if members.any():
+                votes[:, c] = counts[:, members].mean(axis=1)
+        return votes.argmax(axis=1)
+    labelled = np.flatnonzero(neuron_label >= 0)
+    if labelled.size == 0:
+        return np.zeros(counts.shape[0], dtype=np.int64)
+    order = np.argsort(-counts[:, labelled], axis=1, kind="stable")[:, :top]
+    ranked = neuron_label[labelled][order]                       # (samples, k) classes
+    tally = np.zeros((counts.shape[0], CLASSES), dtype=np.int64)
+    np.add.at(tally, (np.arange(counts.shape[0])[:, None], ranked), 1)
+    # the best-ranked neuron's class wins a tie of votes
+    first = np.full((counts.shape[0], CLASSES), top, dtype=np.int64)
+    for k in range(ranked.shape[1] - 1, -1, -1):
+        first[np.arange(counts.shape[0]), ranked[:, k]] = k
+    return np.array([np.lexsort((f, -t))[0] for t, f in zip(tally, first)], dtype=np.int64)
 
 
 def evaluate(backend, recipe, data, seed=None):
@@ -371,21 +452,34 @@ def evaluate(backend, recipe, data, seed=None):
     theta = saved["theta"]
     train_params = build_network(recipe, np.random.default_rng(0)).neuron_params
     backend.set_params(eval_params(recipe, theta))
+    weights = None
+    if recipe.readout == "drive":
+        # no lateral inhibition while the responses are measured: each neuron's count
+        # follows its own input drive, not which neuron fired first
+        weights = backend.weights()
+        silent = weights.copy()
+        silent[:recipe.neurons] = 0
+        backend.set_weights(silent)
     train_counts = _responses(backend, recipe,
                               encode(data.x_train, recipe, np.random.default_rng([seed, 1])))
     test_counts = _responses(backend, recipe,
                              encode(data.x_test, recipe, np.random.default_rng([seed, 2])))
-    neuron_label = label_neurons(train_counts, data.y_train)
-    predictions = classify(test_counts, neuron_label)
+    label_top = vote_top = None
+    if recipe.readout == "drive":
+        label_top, vote_top = recipe.label_top, recipe.vote_top
+    neuron_label = label_neurons(train_counts, data.y_train, label_top)
+    predictions = classify(test_counts, neuron_label, vote_top)
     labels = np.asarray(data.y_test, dtype=np.int64)
     confusion = np.zeros((CLASSES, CLASSES), dtype=np.int64)
     np.add.at(confusion, (labels, predictions), 1)
-    # back to training: its parameters and the whole neuron state as it was, so that an
-    # evaluation between epochs changes nothing that is learned afterwards
+    # back to training: its weights, parameters and the whole neuron state as it was, so that
+    # an evaluation between epochs changes nothing that is learned afterwards
+    if weights is not None:
+        backend.set_weights(weights)
     backend.set_params(train_params)
     write_state(backend, saved)
     return {"accuracy": float(np.mean(predictions == labels)) if len(labels) else 0.0,
-            "train_accuracy": float(np.mean(classify(train_counts, neuron_label)
+            "train_accuracy": float(np.mean(classify(train_counts, neuron_label, vote_top)
                                             == data.y_train)),
             "confusion": confusion, "predictions": predictions,
             "neuron_label": neuron_label, "theta": theta,

@@ -76,3 +76,16 @@ def test_demo_seeds_print_mean_and_range():
         "--test-samples", "5", "--seeds", "2"])
     assert result.exit_code == 0, result.output
     assert "2 seeds: mean" in result.output and "range" in result.output
+
+
+def test_demo_unsupervised_drive_readout_option():
+    args = ["demo", "digits-unsupervised", "--device", "model://", "--epochs", "1",
+            "--train-samples", "15", "--test-samples", "6", "--json"]
+    runs = [json.loads(CliRunner().invoke(main, args + extra).output)
+            for extra in ([], ["--readout", "drive"])]
+    assert [run["recipe"]["readout"] for run in runs] == ["spikes", "drive"]
+    # the readout changes the evaluation only: the same weights are learned
+    assert runs[0]["epochs"][0]["weight_histogram"] == runs[1]["epochs"][0]["weight_histogram"]
+    assert runs[0]["sr_seed"] == runs[1]["sr_seed"]
+    result = CliRunner().invoke(main, args + ["--readout", "membrane"])
+    assert result.exit_code != 0 and "membrane" in result.output

@@ -4,6 +4,7 @@ the recipes or the encodings that alters what is learned shows up here. Accuracy
 here (the demo commands measure it)."""
 
 import numpy as np
+import pytest
 
 from spikeforge.host.demos import digits as D
 from spikeforge.host.demos import digits_unsupervised as U
@@ -12,7 +13,7 @@ from spikeforge.host.demos.prefix import learn_prefix, weights_digest as digest
 SAMPLES = 30
 
 #: sha256 of the weights after the first 30 training samples, seed 1, on model://
-UNSUPERVISED_DIGEST = "a688b442ee2ee301adb833d3e09118c33f2ff83aa3375621fa5eba66b052de8a"
+UNSUPERVISED_DIGEST = "beebb859c54b9ea6efefe358b9444e44d9ad5f04b9ffd6525a24e3bfd5165948"
 LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
 
 
@@ -81,6 +82,66 @@ def test_labelling_and_votes():
     assert U.classify(np.array([[0, 2, 0], [3, 0, 0]]), neuron_label).tolist() == [1, 0]
 
 
+def test_wins_rank_the_top_neurons_of_each_sample():
+    counts = np.array([[5, 7, 1], [2, 2, 0], [0, 0, 0]])
+    assert U.wins(counts, 1).tolist() == [[0, 1, 0], [1, 0, 0], [0, 0, 0]]
+    assert U.wins(counts, 2).tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 0]]
+
+
+def test_labelling_by_rank_and_top_k_votes():
+    # neuron 0 is the top neuron of the class-0 samples, neuron 2 of the class-1 samples;
+    # neuron 1 responds most on average to class 1 but is never the top neuron
+    counts = np.array([[9, 5, 0], [8, 6, 1], [1, 7, 9], [0, 8, 9]])
+    labels = np.array([0, 0, 1, 1])
+    assert U.label_neurons(counts, labels).tolist() == [0, 1, 1]
+    by_rank = U.label_neurons(counts, labels, top=1)
+    assert by_rank.tolist() == [0, -1, 1]
+    # the unlabelled neuron 1 has the highest count here but does not vote
+    assert U.classify(np.array([[3, 9, 1], [1, 9, 3]]), by_rank, top=1).tolist() == [0, 1]
+    labels3 = np.array([0, 1, 1, -1])
+    votes = np.array([[9, 8, 7, 10], [9, 1, 2, 10]])
+    assert U.classify(votes, labels3, top=1).tolist() == [0, 0]
+    assert U.classify(votes, labels3, top=3).tolist() == [1, 1]     # two votes for class 1
+    # a tie of votes goes to the class of the better-ranked neuron
+    assert U.classify(np.array([[1, 5, 0, 0]]), np.array([0, 1, 2, 3]), top=2).tolist() == [1]
+
+
+def test_unknown_readout_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="spikes, drive"):
+        U.UnsupervisedRecipe(readout="membrane")
+    with pytest.raises(ValueError, match="at least 1"):
+        U.UnsupervisedRecipe(vote_top=0)
+
+
+def test_drive_readout_parameters_and_a_silent_recurrent_matrix_while_evaluating():
+    recipe = U.UnsupervisedRecipe(readout="drive", eval_steps=16)
+    config = recipe.config()
+    params = U.eval_params(recipe, np.full(recipe.neurons, 500))
+    assert (params.thr == recipe.eval_thr).all() and (params.reset_sub == 1).all()
+    assert (params.refrac == 0).all() and (params.theta_inc == 0).all()
+    assert (params.alpha_v == (1 << config.decay_bits) - 1).all()
+
+    class Recording(D.TwinBackend):
+        recurrent_during_runs = []
+
+        def run_batch(self, rasters):
+            self.recurrent_during_runs.append(np.abs(self.twin.W[:recipe.neurons]).max())
+            return super().run_batch(rasters)
+
+    data = D.load_data(recipe)
+    data.x_train, data.y_train = data.x_train[:20], data.y_train[:20]
+    data.x_test, data.y_test = data.x_test[:8], data.y_test[:8]
+    backend = Recording()
+    U.train(backend, recipe, data, np.random.default_rng(recipe.seed), evaluate_epochs=False)
+    weights, state = backend.weights(), U.read_state(backend)
+    result = U.evaluate(backend, recipe, data)
+    assert Recording.recurrent_during_runs == [0, 0]
+    assert np.array_equal(backend.weights(), weights)          # inhibition restored
+    for name, value in U.read_state(backend).items():
+        assert np.array_equal(value, state[name]), name
+    assert result["samples"] == 8 and 0.0 <= result["accuracy"] <= 1.0
+
+
 def test_supervised_learning_curve_does_not_change_what_is_learned():
     recipe = D.RECIPES["lines"]
     runs = [D.run_recipe(recipe, D.TwinBackend(), train_samples=20, test_samples=10,
@@ -94,8 +155,9 @@ def test_supervised_learning_curve_does_not_change_what_is_learned():
     assert sum(curve["epochs"][0]["weight_histogram"]) == int(curve["mask"].sum())
 
 
-def test_unsupervised_learning_curve_does_not_change_what_is_learned():
-    recipe = U.UnsupervisedRecipe(epochs=2)
+@pytest.mark.parametrize("readout", ["spikes", "drive"])
+def test_unsupervised_learning_curve_does_not_change_what_is_learned(readout):
+    recipe = U.UnsupervisedRecipe(epochs=2, readout=readout, eval_steps=64)
     data = D.load_data(recipe)
     data.x_train, data.y_train = data.x_train[:25], data.y_train[:25]
     data.x_test, data.y_test = data.x_test[:10], data.y_test[:10]
@@ -111,3 +173,19 @@ def test_unsupervised_learning_curve_does_not_change_what_is_learned():
     assert plain["sr_seed"] == curve["sr_seed"]
     for name, value in plain_state.items():
         assert np.array_equal(value, curve_state[name]), name
+
+
+def test_device_backend_writes_the_weight_matrix():
+    from spikeforge.host.device import open_device
+
+    recipe = U.UnsupervisedRecipe(neurons=12)
+    network = U.build_network(recipe, np.random.default_rng(4))
+    with open_device("model://", recipe.config()) as device:
+        backend = D.DeviceBackend(device)
+        backend.load(network)
+        changed = network.W.copy()
+        changed[:recipe.neurons] = 0
+        changed[recipe.neurons:, 3] = 7
+        backend.set_weights(changed)
+        assert np.array_equal(backend.weights(), changed)
+        assert np.array_equal(device.read_network().mask, network.mask)
