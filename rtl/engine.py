@@ -32,10 +32,11 @@ from ..config import ceil_log2
 from .core import CoreSignature
 from .framing import COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
 from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INPUT_ARGS,
-                       INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS,
+                       INPUT_RECORD, MAX_COUNT_WINDOW, NACK, OUTPUT_HEADER, PROBE_INDEX,
+                       RECORD, REGION_ARGS,
                        REGION_CRC_RESULT, REQUEST_ARGS, RUN_ARGS, RUN_RESULT, SPIKE_COUNT, STATUS,
                        STATUS_COUNTERS, STOP_RESULT, ErrorCode, LinkParams, Opcode, OutputFlag,
-                       ResetFlag, RunFlag, field_bytes, input_index_bits, layout_bytes,
+                       RecordSelect, ResetFlag, RunFlag, field_bytes, input_index_bits, layout_bytes,
                        reset_regions, word_bytes)
 from .regions import Region, region_depth, region_layout
 
@@ -268,6 +269,29 @@ class Engine(wiring.Component):
         run_period = run_args.period_us
         steps_done = Signal(32)
         n_probes = Signal(8)
+        # recording: whose spikes are sent, counts, and the step's place in its window of
+        # ``every`` steps (probes and counts are sent in a window's last step)
+        record = data.View(RECORD, run_args.record)
+        counts_mode = Signal()
+        if lk.record_counts:
+            m.d.comb += counts_mode.eq(record.counts)
+        phase = Signal.like(run_args.every)
+        win_end = Signal()
+        m.d.comb += win_end.eq(phase == run_args.every - 1)
+        send_probes = Signal()
+        send_counts = Signal()
+        # the neuron whose word the bus read last is recorded (its spikes, its count)
+        selected = Signal()
+        m.d.comb += selected.eq((record.select == RecordSelect.ALL)
+                                | ((record.select == RecordSelect.SET) & core.bus.record))
+        # its spike is sent (counts are sent instead of spikes)
+        sent_bit = Signal()
+        m.d.comb += sent_bit.eq(selected & ~counts_mode)
+        n_sel = Signal(range(N + 1))
+        if lk.record_counts:
+            m.submodules.counts = counts_mem = Memory(shape=8, depth=N, init=[], attrs=_NO_RW)
+            cnt_wp = counts_mem.write_port()
+            cnt_rp = counts_mem.read_port()
         max_probes = max(lk.max_probes, 1)
         pb = layout_bytes(PROBE_INDEX)
         pb_bits = ceil_log2(pb)
@@ -333,6 +357,8 @@ class Engine(wiring.Component):
         last_step = Signal()
         state_layout = region_layout(c, Region.STATE)
         state_view = data.View(state_layout, core.bus.rdata[:state_layout.size])
+        if lk.record_counts:
+            m.d.comb += cnt_rp.addr.eq(neuron)
 
         # requests are assembled in ``sh`` too: no response is being sent while one is read
         widx = Signal(range(lk.max_payload + 1))
@@ -362,6 +388,11 @@ class Engine(wiring.Component):
         stored = [not offset_at + len(offset) <= bit < offset_at + REGION_ARGS["offset"].width
                   for bit in range(len(args))]
         learn_refused = Const(0) if c.stdp else run_flags[_bit(RunFlag.LEARN)]
+        # select 3, bits that must be 0, every 0; counts without the count memory or over
+        # windows a u8 count could overflow
+        record_refused = ((record.select == 3) | (record.zero != 0) | (run_args.every == 0)
+                          | (record.counts & ((run_args.every > MAX_COUNT_WINDOW)
+                                              | (not lk.record_counts))))
         out_list = Signal()
 
         return SimpleNamespace(**locals())
@@ -591,6 +622,8 @@ class Engine(wiring.Component):
                         fail(ErrorCode.BAD_LENGTH)
                     with m.Elif((probes_n > lk.max_probes) | learn_refused):
                         fail(ErrorCode.BAD_ARGUMENT)
+                    with m.Elif(x.record_refused):
+                        fail(ErrorCode.BAD_ARGUMENT)
                     with m.Else():
                         m.d.sync += [k.eq(0), n_probes.eq(probes_n)]
                         m.next = "RUN_PROBE"
@@ -709,7 +742,7 @@ class Engine(wiring.Component):
         with m.State("RUN_PROBE"):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
-                             steps_done.eq(0)]
+                             steps_done.eq(0), x.phase.eq(0)]
                 if self.config.inputs:
                     m.d.sync += x.rec_index.eq(0)
                 respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
@@ -842,51 +875,76 @@ class Engine(wiring.Component):
         ret, run_flags, run_seq, run_steps = x.ret, x.run_flags, x.run_seq, x.run_steps
         running, state_view, step_cycles = x.running, x.state_view, x.step_cycles
         steps_done, use_list, vb = x.steps_done, x.use_list, x.vb
+        counts_mode, lk, n_sel, phase, record = x.counts_mode, x.lk, x.n_sel, x.phase, x.record
+        selected, send_counts, send_probes = x.selected, x.send_counts, x.send_probes
+        sent_bit, win_end = x.sent_bit, x.win_end
         with m.State("START"):
             m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
             m.next = "STEP_WAIT"
         with m.State("STEP_WAIT"):
             with m.If(core.done):
                 m.d.sync += [neuron.eq(0),
-                             n_spikes.eq(0)]
+                             n_spikes.eq(0), n_sel.eq(0)]
                 m.next = "COUNT"
-        # pass 1 over the spike bits: count them, to send the shorter encoding
+        # pass 1 over the spike bits: count those sent, to send the shorter encoding; count
+        # the recorded neurons, and add the spikes to their window's counts
         with m.State("COUNT"):
             m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
                          core.bus.re.eq(neuron < N)]
             m.d.sync += neuron.eq(neuron + 1)
-            with m.If(core.bus.rvalid & state_view.s):
+            with m.If(core.bus.rvalid & state_view.s & sent_bit):
                 m.d.sync += n_spikes.eq(n_spikes + 1)
+            with m.If(core.bus.rvalid & selected):
+                m.d.sync += n_sel.eq(n_sel + 1)
+            if lk.record_counts:
+                # the count of the neuron read last cycle: restarted in a window's first step
+                m.d.comb += [x.cnt_wp.addr.eq(neuron - 1),
+                             x.cnt_wp.data.eq(Mux(phase == 0, 0, x.cnt_rp.data)
+                                              + state_view.s),
+                             x.cnt_wp.en.eq(core.bus.rvalid & counts_mode)]
             with m.If(neuron == N):
                 m.next = "OUT_HDR"
         with m.State("OUT_HDR"):
             list_bytes = layout_bytes(SPIKE_COUNT) + n_spikes * ib_n
-            m.d.comb += use_list.eq(list_bytes < nb_bitmap)
+            # nothing selected, or counts instead of spikes: an empty list
+            m.d.comb += use_list.eq((list_bytes < nb_bitmap) | counts_mode
+                                    | (record.select == RecordSelect.NONE))
             spike_bytes = Mux(use_list, list_bytes, nb_bitmap)
             last = (run_steps != 0) & (steps_done + 1 == run_steps)
+            probes_now = win_end & (n_probes != 0)
+            counts_now = win_end & counts_mode
             m.d.sync += [
                 resp_seq.eq(run_seq), resp_op.eq(Opcode.OUTPUT.value),
-                resp_len.eq(layout_bytes(OUTPUT_HEADER) + spike_bytes + n_probes * (vb + ib)),
+                resp_len.eq(layout_bytes(OUTPUT_HEADER) + spike_bytes
+                            + Mux(counts_now, n_sel, 0)
+                            + Mux(probes_now, n_probes * (vb + ib), 0)),
                 ret.eq(code_of("OUT_FIXED")),
                 last_step.eq(last), out_list.eq(use_list), neuron.eq(0),
+                send_probes.eq(probes_now), send_counts.eq(counts_now),
             ]
             with m.If(last):
                 m.d.sync += running.eq(0)
             m.next = "RESP_HDR"
         with m.State("OUT_FIXED"):
             # step, cycles and flags are sent in pieces: fewer wide inputs to the shifter
-            m.d.sync += steps_done.eq(steps_done + 1)
+            m.d.sync += [steps_done.eq(steps_done + 1), phase.eq(Mux(win_end, 0, phase + 1))]
             emit_then(steps_done, _bytes_of(OUTPUT_HEADER, "step"), "OUT_CYCLES")
         with m.State("OUT_CYCLES"):
             emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_FLAGS")
         with m.State("OUT_FLAGS"):
             flags = Signal(OUTPUT_HEADER["flags"].shape)
             m.d.comb += [flags[_bit(OutputFlag.LAST)].eq(last_step),
-                         flags[_bit(OutputFlag.LIST)].eq(out_list)]
+                         flags[_bit(OutputFlag.LIST)].eq(out_list),
+                         flags[_bit(OutputFlag.PROBES)].eq(send_probes),
+                         flags[_bit(OutputFlag.COUNTS)].eq(send_counts)]
             emit_then(flags, _bytes_of(OUTPUT_HEADER, "flags"), "OUT_SPIKES")
         with m.State("OUT_SPIKES"):
             with m.If(out_list):
-                emit_then(n_spikes, layout_bytes(SPIKE_COUNT), "OUT_LIST")
+                m.d.sync += k.eq(0)
+                with m.If(n_spikes == 0):
+                    emit_then(n_spikes, layout_bytes(SPIKE_COUNT), "OUT_COUNTS")
+                with m.Else():
+                    emit_then(n_spikes, layout_bytes(SPIKE_COUNT), "OUT_LIST")
             with m.Else():
                 m.next = "OUT_MAP"
         with m.State("OUT_MAP"):
@@ -895,11 +953,11 @@ class Engine(wiring.Component):
                          core.bus.re.eq(1)]
             m.next = "OUT_MAP_BIT"
         with m.State("OUT_MAP_BIT"):
-            new_bits = Cat(bits[1:], state_view.s)
+            new_bits = Cat(bits[1:], state_view.s & sent_bit)
             m.d.sync += [bits.eq(new_bits), neuron.eq(neuron + 1)]
             shift = (8 - (N % 8)) % 8
             with m.If(neuron == N - 1):
-                emit_then(new_bits >> shift, 1, "OUT_PROBE")
+                emit_then(new_bits >> shift, 1, "OUT_COUNTS")
                 m.d.sync += k.eq(0)
             with m.Elif(neuron[:3] == 7):
                 emit_then(new_bits, 1, "OUT_MAP")
@@ -908,19 +966,38 @@ class Engine(wiring.Component):
         with m.State("OUT_LIST"):
             with m.If(neuron == N):
                 m.d.sync += k.eq(0)
-                m.next = "OUT_PROBE"
+                m.next = "OUT_COUNTS"
             with m.Else():
                 m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
                              core.bus.re.eq(1)]
                 m.next = "OUT_LIST_BIT"
         with m.State("OUT_LIST_BIT"):
             m.d.sync += neuron.eq(neuron + 1)
-            with m.If(state_view.s):
+            with m.If(state_view.s & sent_bit):
                 emit_then(neuron, ib_n, "OUT_LIST")
             with m.Else():
                 m.next = "OUT_LIST"
+        # the window's counts of the recorded neurons
+        with m.State("OUT_COUNTS"):
+            m.d.sync += neuron.eq(0)
+            m.next = "OUT_CNT" if lk.record_counts else "OUT_PROBE"
+        if lk.record_counts:
+            with m.State("OUT_CNT"):
+                with m.If(~send_counts | (neuron == N)):
+                    m.next = "OUT_PROBE"
+                with m.Else():
+                    # the read sets the RECORD bit beside it; the count is read at ``neuron``
+                    m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
+                                 core.bus.re.eq(1)]
+                    m.next = "OUT_CNT_BIT"
+            with m.State("OUT_CNT_BIT"):
+                m.d.sync += neuron.eq(neuron + 1)
+                with m.If(selected):
+                    emit_then(x.cnt_rp.data, 1, "OUT_CNT")
+                with m.Else():
+                    m.next = "OUT_CNT"
         with m.State("OUT_PROBE"):
-            with m.If(k == n_probes):
+            with m.If(~send_probes | (k == n_probes)):
                 m.next = "CRC"
             with m.Else():
                 m.d.comb += probe_rp.addr.eq(k)

@@ -42,7 +42,8 @@ class RegionBusSignature(wiring.Signature):
     ``re`` issues one read per cycle, whose ``rdata`` arrives with ``rvalid`` one cycle later
     (three for the WEIGHT and MASK regions: their read address and the word read are
     registered), in order. ``ready`` is high while the core is idle: requests are taken only
-    then. ``crc_start`` with ``region`` computes the CRC-32 of all the region's words (zero
+    then. ``record`` is the RECORD bit of the neuron a one-cycle read (PARAM, STATE, ...)
+    addressed, beside its ``rdata``. ``crc_start`` with ``region`` computes the CRC-32 of all the region's words (zero
     extended to the bus width); ``crc_value`` holds it when ``crc_done`` pulses, until the next
     CRC.
     """
@@ -57,6 +58,7 @@ class RegionBusSignature(wiring.Signature):
             "re": Out(1),
             "rdata": In(width),
             "rvalid": In(1),
+            "record": In(1),
             "ready": In(1),
             "crc_start": Out(1),
             "crc_value": In(32),
