@@ -177,6 +177,45 @@ def test_engine_nacks_bad_requests():
     assert frames[-1].acks(Opcode.IDENTIFY)
 
 
+def run_payload(select=0, counts=0, zero=0, every=1):
+    """A RUN payload with any ``record`` and ``every``, also those the host codec refuses."""
+    from spikeforge.rtl.protocol import RECORD, RUN_ARGS
+
+    record = pack_layout(RECORD, select=select, counts=counts, zero=zero)[0]
+    return pack_layout(RUN_ARGS, steps=1, flags=0, period_us=0, probes=0, record=record,
+                       every=every)
+
+
+@pytest.mark.parametrize("record_counts", [True, False])
+def test_engine_nacks_bad_recording_arguments(record_counts):
+    bad = [run_payload(select=3), run_payload(zero=1), run_payload(zero=16),
+           run_payload(every=0), run_payload(counts=1, every=256),
+           run_payload(counts=1, every=0)]
+    good = [run_payload(select=2, every=7), run_payload(counts=1, every=255)]
+    if not record_counts:
+        bad.append(good.pop())
+    link = LinkParams(SMALL, max_payload=128, input_slots=3, max_probes=4,
+                      record_counts=record_counts)
+
+    async def script(send, receive, ctx):
+        out = []
+        for seq, payload in enumerate(bad + good, 1):
+            await send(request(seq, Opcode.RUN, payload))
+            out += await receive(1)
+            if seq > len(bad):
+                out += await receive(1)         # the run's one OUTPUT
+        return out
+
+    frames = simulate(SMALL, script, link)["value"]
+    for seq, frame in enumerate(frames[:len(bad)], 1):
+        assert frame.is_nack and frame.seq == seq
+        assert codec.unpack_nack(frame.payload)[0] == ErrorCode.BAD_ARGUMENT
+    answers = frames[len(bad):]
+    assert len(answers) == 2 * len(good)
+    for ack, output in zip(answers[::2], answers[1::2]):
+        assert ack.acks(Opcode.RUN) and output.is_output
+
+
 #: the engine as small FPGAs build it: 16-bit counters, byte-serial region CRC, two slots
 SMALL_FPGA = dict(counter_bits=16, crc_serial=True, input_slots=2)
 

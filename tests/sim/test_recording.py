@@ -82,3 +82,30 @@ def test_bad_recording_arguments_are_refused_with_one_line():
                               ({"every": 300, "counts": True}, "at most 255")]:
             with pytest.raises(ConfigError, match=words):
                 device.run(5, **kwargs)
+
+
+@pytest.mark.parametrize("url", ["model://", "sim://"])
+def test_record_region_is_configuration(url):
+    """RECORD: zero at power-on, read back as written, in the region CRC, kept by a state
+    RESET, zeroed by RESET with ALL."""
+    from spikeforge.rtl.regions import region_crc
+
+    rng = np.random.default_rng(3)
+    words = [int(bit) for bit in rng.integers(0, 2, CONFIG.neurons)]
+    with open_device(url, CONFIG) as device:
+        assert device.read_region(Region.RECORD) == [0] * CONFIG.neurons
+        device.write_region(Region.RECORD, words)
+        assert device.read_region(Region.RECORD) == words
+        assert device.region_crc(Region.RECORD) == region_crc(CONFIG, words)
+        assert region_crc(CONFIG, words) != region_crc(CONFIG, [0] * CONFIG.neurons)
+        device.write_region(Region.RECORD, [1, 0], offset=4)
+        words[4:6] = [1, 0]
+        assert device.read_region(Region.RECORD, 3, 4) == words[3:7]
+        device.reset("state")
+        assert device.read_region(Region.RECORD) == words
+        # a run recording a set writes its set into the region
+        device.run(3, record=[0, 5])
+        assert device.read_region(Region.RECORD) == [int(n in (0, 5))
+                                                     for n in range(CONFIG.neurons)]
+        device.reset("all")
+        assert device.read_region(Region.RECORD) == [0] * CONFIG.neurons
