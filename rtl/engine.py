@@ -322,7 +322,19 @@ class Engine(wiring.Component):
         # step results
         # the core holds step_cycles until its next step ends: no copy is kept here
         step_cycles = core.step_cycles
-        n_spikes = Signal(range(N + 1))
+        # the core keeps the step's spikes as a list (its next step's events): the engine sends
+        # OUTPUT from it (CoreSignature) instead of counting spike bits
+        n_spikes = core.spike_count
+        # cycles from the start of the previous step of the run (``span`` of OUTPUT_HEADER):
+        # ``span_count`` counts from the start of a step and is stopped at 0 until the run's
+        # first start; ``span`` holds its value of the last start until OUTPUT has sent it
+        span_count = Signal(_bytes_of(OUTPUT_HEADER, "span") * 8)
+        span = Signal.like(span_count)
+        span_on = Signal()
+        with m.If(span_on):
+            m.d.sync += span_count.eq(span_count + 1)
+        # the spike list's read address (used by OUT_LIST; the core ignores it while busy)
+        m.d.comb += core.spike_addr.eq(k)
         neuron = Signal(range(max(N, M) + 9))   # neuron or input line
         bits = Signal(8)
         nb_bitmap = -(-N // 8)
@@ -709,7 +721,7 @@ class Engine(wiring.Component):
         with m.State("RUN_PROBE"):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
-                             steps_done.eq(0)]
+                             steps_done.eq(0), x.span_count.eq(0), x.span_on.eq(0)]
                 if self.config.inputs:
                     m.d.sync += x.rec_index.eq(0)
                 respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
@@ -844,20 +856,11 @@ class Engine(wiring.Component):
         steps_done, use_list, vb = x.steps_done, x.use_list, x.vb
         with m.State("START"):
             m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
+            m.d.sync += [x.span.eq(x.span_count), x.span_count.eq(1), x.span_on.eq(1)]
             m.next = "STEP_WAIT"
         with m.State("STEP_WAIT"):
+            # the core hands over the step's spike count and list with ``done``
             with m.If(core.done):
-                m.d.sync += [neuron.eq(0),
-                             n_spikes.eq(0)]
-                m.next = "COUNT"
-        # pass 1 over the spike bits: count them, to send the shorter encoding
-        with m.State("COUNT"):
-            m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
-                         core.bus.re.eq(neuron < N)]
-            m.d.sync += neuron.eq(neuron + 1)
-            with m.If(core.bus.rvalid & state_view.s):
-                m.d.sync += n_spikes.eq(n_spikes + 1)
-            with m.If(neuron == N):
                 m.next = "OUT_HDR"
         with m.State("OUT_HDR"):
             list_bytes = layout_bytes(SPIKE_COUNT) + n_spikes * ib_n
@@ -868,7 +871,7 @@ class Engine(wiring.Component):
                 resp_seq.eq(run_seq), resp_op.eq(Opcode.OUTPUT.value),
                 resp_len.eq(layout_bytes(OUTPUT_HEADER) + spike_bytes + n_probes * (vb + ib)),
                 ret.eq(code_of("OUT_FIXED")),
-                last_step.eq(last), out_list.eq(use_list), neuron.eq(0),
+                last_step.eq(last), out_list.eq(use_list), neuron.eq(0), k.eq(0),
             ]
             with m.If(last):
                 m.d.sync += running.eq(0)
@@ -878,7 +881,9 @@ class Engine(wiring.Component):
             m.d.sync += steps_done.eq(steps_done + 1)
             emit_then(steps_done, _bytes_of(OUTPUT_HEADER, "step"), "OUT_CYCLES")
         with m.State("OUT_CYCLES"):
-            emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_FLAGS")
+            emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_SPAN")
+        with m.State("OUT_SPAN"):
+            emit_then(x.span, _bytes_of(OUTPUT_HEADER, "span"), "OUT_FLAGS")
         with m.State("OUT_FLAGS"):
             flags = Signal(OUTPUT_HEADER["flags"].shape)
             m.d.comb += [flags[_bit(OutputFlag.LAST)].eq(last_step),
@@ -906,19 +911,14 @@ class Engine(wiring.Component):
             with m.Else():
                 m.next = "OUT_MAP"
         with m.State("OUT_LIST"):
-            with m.If(neuron == N):
+            # the list's entries from the core's read port: entry k is there one cycle after
+            # its address, and every EMIT takes at least one cycle
+            with m.If(k == n_spikes):
                 m.d.sync += k.eq(0)
                 m.next = "OUT_PROBE"
             with m.Else():
-                m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
-                             core.bus.re.eq(1)]
-                m.next = "OUT_LIST_BIT"
-        with m.State("OUT_LIST_BIT"):
-            m.d.sync += neuron.eq(neuron + 1)
-            with m.If(state_view.s):
-                emit_then(neuron, ib_n, "OUT_LIST")
-            with m.Else():
-                m.next = "OUT_LIST"
+                m.d.sync += k.eq(k + 1)
+                emit_then(core.spike_index, ib_n, "OUT_LIST")
         with m.State("OUT_PROBE"):
             with m.If(k == n_probes):
                 m.next = "CRC"

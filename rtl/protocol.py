@@ -26,7 +26,7 @@ __all__ = ["PROTOCOL_VERSION", "CRC", "HEADER", "HEADER_BYTES", "CRC_BYTES", "FR
            "unpack_layout"]
 
 #: Bumped whenever a payload or the framing changes incompatibly.
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 #: CRC of a decoded frame: the same parameters give ``CRC.compute()`` on the host and
 #: ``CRC.create()`` (a byte-wide processor) in the engine.
@@ -153,7 +153,7 @@ REQUEST_ARGS = {
 #: ``ceil(N/8)`` bytes, or with ``LIST`` a :data:`SPIKE_COUNT` and that many neuron indices of
 #: ``field_bytes(neuron_index_bits)`` bytes; then per probe ``v`` and ``i`` of
 #: ``field_bytes(v_bits)`` and ``field_bytes(i_bits)`` bytes, two's complement.
-OUTPUT_HEADER = data.StructLayout({"step": 32, "cycles": 32, "flags": 8})
+OUTPUT_HEADER = data.StructLayout({"step": 32, "cycles": 32, "span": 32, "flags": 8})
 SPIKE_COUNT = data.StructLayout({"count": 16})
 
 #: Header of one step's record in an INPUT payload. With ``bitmap`` set (``count`` 0) a bitmap

@@ -84,12 +84,17 @@ class RunResult:
 
     ``spikes`` is a ``(steps, N)`` bool raster; ``probes`` maps ``"v"`` and ``"i"`` to
     ``(steps, len(probe_ids))`` int64 arrays, the values after each step; ``cycles`` holds the
-    core's clock cycles per step where the backend measures them (else ``None``).
+    core's clock cycles per step where the backend measures them (else ``None``); ``span``
+    holds, per step, the device's clock cycles from the start of the previous step of the run
+    to the start of this one (0 in the first step): the core's cycles of the previous step plus
+    the command engine's, waits for inputs and pacing. Backends without a command engine
+    (``model://``) give ``None``.
     """
     spikes: np.ndarray
     probe_ids: tuple = ()
     probes: dict = field(default_factory=dict)
     cycles: np.ndarray = None
+    span: np.ndarray = None
 
     @property
     def steps(self):

@@ -355,9 +355,12 @@ def unpack_status(payload):
 @dataclass(frozen=True)
 class Output:
     """One OUTPUT frame: the step (counted from 0 in its run), the core's clock cycles for it,
-    the spikes (bool, N), probed ``v`` and ``i`` (int64), and whether it ends the run."""
+    ``span`` (the device's clock cycles from the start of the previous step of the run to the
+    start of this one, 0 in the first step), the spikes (bool, N), probed ``v`` and ``i``
+    (int64), and whether it ends the run."""
     step: int
     cycles: int
+    span: int
     spikes: np.ndarray
     v: np.ndarray
     i: np.ndarray
@@ -376,7 +379,7 @@ def unpack_output(config, payload, probes):
         header = unpack_layout(OUTPUT_HEADER, payload)
     except ValueError:
         raise PayloadError(f"OUTPUT payload of {len(payload)} bytes is too short") from None
-    step, cycles = header["step"], header["cycles"]
+    step, cycles, span = header["step"], header["cycles"], header["span"]
     flags = OutputFlag(header["flags"])
     rest = payload[layout_bytes(OUTPUT_HEADER):]
     spikes = np.zeros(n, dtype=bool)
@@ -413,7 +416,7 @@ def unpack_output(config, payload, probes):
         base = k * (vb + ib)
         v[k] = _signed(int.from_bytes(rest[base:base + vb], "little"), config.v_bits)
         i[k] = _signed(int.from_bytes(rest[base + vb:base + vb + ib], "little"), config.i_bits)
-    return Output(step, cycles, spikes, v, i, bool(flags & OutputFlag.LAST))
+    return Output(step, cycles, span, spikes, v, i, bool(flags & OutputFlag.LAST))
 
 
 def unpack_result(layout, payload):

@@ -365,7 +365,8 @@ class SerialDevice(Device):
                            probes={"v": np.zeros((steps, len(probes)), dtype=np.int64),
                                    "i": np.zeros((steps, len(probes)), dtype=np.int64)}
                            if probes else {},
-                           cycles=np.zeros(steps, dtype=np.int64))
+                           cycles=np.zeros(steps, dtype=np.int64),
+                           span=np.zeros(steps, dtype=np.int64))
         if steps == 0:
             return result
         stream = bool(c.inputs) and bool(np.asarray(inputs).any())
@@ -391,7 +392,7 @@ class SerialDevice(Device):
             error.partial = RunResult(
                 spikes=result.spikes[:done], probe_ids=result.probe_ids,
                 probes={name: values[:done] for name, values in result.probes.items()},
-                cycles=result.cycles[:done])
+                cycles=result.cycles[:done], span=result.span[:done])
             raise
         return result
 
@@ -462,6 +463,7 @@ class SerialDevice(Device):
                                 f"{received} was expected: outputs were lost on the link")
             result.spikes[received] = out.spikes
             result.cycles[received] = out.cycles
+            result.span[received] = out.span
             if probes:
                 result.probes["v"][received] = out.v
                 result.probes["i"][received] = out.i

@@ -113,11 +113,12 @@ def test_output_round_trip():
     c = CONFIG
     spikes = np.zeros(c.neurons, dtype=bool)
     spikes[[1, 9]] = True
-    payload = ((7).to_bytes(4, "little") + (123).to_bytes(4, "little") + bytes([3])
+    payload = ((7).to_bytes(4, "little") + (123).to_bytes(4, "little")
+               + (456).to_bytes(4, "little") + bytes([3])
                + (2).to_bytes(2, "little") + bytes([1, 9])
                + (-5 & 0xFFFFFF).to_bytes(3, "little") + (77).to_bytes(3, "little"))
     out = codec.unpack_output(c, payload, 1)
-    assert out.step == 7 and out.cycles == 123 and out.last
+    assert out.step == 7 and out.cycles == 123 and out.span == 456 and out.last
     assert np.array_equal(out.spikes, spikes)
     assert out.v.tolist() == [-5] and out.i.tolist() == [77]
 
@@ -140,14 +141,14 @@ PAYLOAD_LAYOUTS = ("HEADER", "REGION_ARGS", "RESET_ARGS", "REGION_CRC_ARGS", "RE
                    "OUTPUT_HEADER", "SPIKE_COUNT", "INPUT_ARGS", "INPUT_RECORD", "IDENTIFY")
 
 
-def test_payload_layouts_keep_the_bytes_of_protocol_3():
+def test_payload_layouts_keep_the_bytes_of_protocol_4():
     from spikeforge.rtl import protocol
 
     sizes = {name: protocol.layout_bytes(getattr(protocol, name)) for name in PAYLOAD_LAYOUTS}
-    assert protocol.PROTOCOL_VERSION == 3
+    assert protocol.PROTOCOL_VERSION == 4
     assert sizes == {"HEADER": 4, "REGION_ARGS": 7, "RESET_ARGS": 1, "REGION_CRC_ARGS": 1,
                      "REGION_CRC_RESULT": 4, "RUN_ARGS": 10, "PROBE_INDEX": 2, "RUN_RESULT": 1,
-                     "STOP_RESULT": 4, "NACK": 4, "STATUS": 34, "OUTPUT_HEADER": 9,
+                     "STOP_RESULT": 4, "NACK": 4, "STATUS": 34, "OUTPUT_HEADER": 13,
                      "SPIKE_COUNT": 2, "INPUT_ARGS": 2, "INPUT_RECORD": 2, "IDENTIFY": 37}
 
 
