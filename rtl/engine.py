@@ -287,7 +287,9 @@ class Engine(wiring.Component):
         # its spike is sent (counts are sent instead of spikes)
         sent_bit = Signal()
         m.d.comb += sent_bit.eq(selected & ~counts_mode)
+        # recorded neurons (counted at RUN), spikes sent in the step
         n_sel = Signal(range(N + 1))
+        n_sent = Signal(range(N + 1))
         if lk.record_counts:
             m.submodules.counts = counts_mem = Memory(shape=8, depth=N, init=[], attrs=_NO_RW)
             cnt_wp = counts_mem.write_port()
@@ -346,7 +348,19 @@ class Engine(wiring.Component):
         # step results
         # the core holds step_cycles until its next step ends: no copy is kept here
         step_cycles = core.step_cycles
-        n_spikes = Signal(range(N + 1))
+        # the core keeps the step's spikes as a list (its next step's events): the engine sends
+        # OUTPUT from it (CoreSignature) instead of counting spike bits
+        n_spikes = core.spike_count
+        # cycles from the start of the previous step of the run (``span`` of OUTPUT_HEADER):
+        # ``span_count`` counts from the start of a step and is stopped at 0 until the run's
+        # first start; ``span`` holds its value of the last start until OUTPUT has sent it
+        span_count = Signal(_bytes_of(OUTPUT_HEADER, "span") * 8)
+        span = Signal.like(span_count)
+        span_on = Signal()
+        with m.If(span_on):
+            m.d.sync += span_count.eq(span_count + 1)
+        # the spike list's read address (used by OUT_LIST; the core ignores it while busy)
+        m.d.comb += core.spike_addr.eq(k)
         neuron = Signal(range(max(N, M) + 9))   # neuron or input line
         bits = Signal(8)
         nb_bitmap = -(-N // 8)
@@ -742,10 +756,11 @@ class Engine(wiring.Component):
         with m.State("RUN_PROBE"):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
-                             steps_done.eq(0), x.phase.eq(0)]
+                             steps_done.eq(0), x.span_count.eq(0), x.span_on.eq(0),
+                             x.phase.eq(0), x.neuron.eq(0), x.n_sel.eq(0)]
                 if self.config.inputs:
                     m.d.sync += x.rec_index.eq(0)
-                respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
+                m.next = "RUN_SCAN"
             with m.Else():
                 m.d.comb += take.eq(1)
                 m.d.sync += [k.eq(k + 1), remain.eq(remain - 1)]
@@ -757,6 +772,18 @@ class Engine(wiring.Component):
                         fail(ErrorCode.BAD_ARGUMENT)
                     m.d.comb += [probe_wp.addr.eq(k[pb_bits:]), probe_wp.data.eq(index),
                                  probe_wp.en.eq(1)]
+        # count the recorded neurons (their counts' bytes), zero the counts of the last run
+        with m.State("RUN_SCAN"):
+            m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(x.neuron),
+                         core.bus.re.eq(x.neuron < N)]
+            if self.link.record_counts:
+                m.d.comb += [x.cnt_wp.addr.eq(x.neuron), x.cnt_wp.data.eq(0),
+                             x.cnt_wp.en.eq(x.neuron < N)]
+            m.d.sync += x.neuron.eq(x.neuron + 1)
+            with m.If(core.bus.rvalid & x.selected):
+                m.d.sync += x.n_sel.eq(x.n_sel + 1)
+            with m.If(x.neuron == N):
+                respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
         with m.State("RUN_BODY"):
             emit_then(free_slots.as_unsigned(), layout_bytes(RUN_RESULT), "CRC")
 
@@ -875,37 +902,62 @@ class Engine(wiring.Component):
         ret, run_flags, run_seq, run_steps = x.ret, x.run_flags, x.run_seq, x.run_steps
         running, state_view, step_cycles = x.running, x.state_view, x.step_cycles
         steps_done, use_list, vb = x.steps_done, x.use_list, x.vb
-        counts_mode, lk, n_sel, phase, record = x.counts_mode, x.lk, x.n_sel, x.phase, x.record
-        selected, send_counts, send_probes = x.selected, x.send_counts, x.send_probes
-        sent_bit, win_end = x.sent_bit, x.win_end
+        counts_mode, lk, n_sel, n_sent = x.counts_mode, x.lk, x.n_sel, x.n_sent
+        phase, record, selected = x.phase, x.record, x.selected
+        send_counts, send_probes, sent_bit, win_end = (x.send_counts, x.send_probes, x.sent_bit,
+                                                        x.win_end)
+        select_all = record.select == RecordSelect.ALL
+        select_set = (record.select == RecordSelect.SET) & ~counts_mode
         with m.State("START"):
             m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
+            m.d.sync += [x.span.eq(x.span_count), x.span_count.eq(1), x.span_on.eq(1)]
             m.next = "STEP_WAIT"
         with m.State("STEP_WAIT"):
+            # the core hands over the step's spike count and list with ``done``
             with m.If(core.done):
-                m.d.sync += [neuron.eq(0),
-                             n_spikes.eq(0), n_sel.eq(0)]
-                m.next = "COUNT"
-        # pass 1 over the spike bits: count those sent, to send the shorter encoding; count
-        # the recorded neurons, and add the spikes to their window's counts
-        with m.State("COUNT"):
-            m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
-                         core.bus.re.eq(neuron < N)]
-            m.d.sync += neuron.eq(neuron + 1)
-            with m.If(core.bus.rvalid & state_view.s & sent_bit):
-                m.d.sync += n_spikes.eq(n_spikes + 1)
-            with m.If(core.bus.rvalid & selected):
-                m.d.sync += n_sel.eq(n_sel + 1)
-            if lk.record_counts:
-                # the count of the neuron read last cycle: restarted in a window's first step
-                m.d.comb += [x.cnt_wp.addr.eq(neuron - 1),
-                             x.cnt_wp.data.eq(Mux(phase == 0, 0, x.cnt_rp.data)
-                                              + state_view.s),
-                             x.cnt_wp.en.eq(core.bus.rvalid & counts_mode)]
-            with m.If(neuron == N):
+                m.d.sync += [k.eq(0),
+                             n_sent.eq(Mux(select_all & ~counts_mode, core.spike_count, 0))]
+                with m.If(select_set):
+                    m.next = "SEL_LIST"
+                if lk.record_counts:
+                    with m.Elif(counts_mode):
+                        m.next = "CNT_LIST"
+                with m.Else():
+                    m.next = "OUT_HDR"
+        # a recorded set: count the spikes of recorded neurons in the core's list (its entry k
+        # is there one cycle after its address; a bus read at it gives its RECORD bit)
+        with m.State("SEL_LIST"):
+            with m.If(k == n_spikes):
                 m.next = "OUT_HDR"
+            with m.Else():
+                m.next = "SEL_READ"
+        with m.State("SEL_READ"):
+            m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(core.spike_index),
+                         core.bus.re.eq(1)]
+            m.d.sync += k.eq(k + 1)
+            m.next = "SEL_BIT"
+        with m.State("SEL_BIT"):
+            with m.If(core.bus.record):
+                m.d.sync += n_sent.eq(n_sent + 1)
+            m.next = "SEL_LIST"
+        if lk.record_counts:
+            # counts: add the step's spikes to their neurons' counts (zeroed when sent)
+            cnt_rp, cnt_wp = x.cnt_rp, x.cnt_wp
+            with m.State("CNT_LIST"):
+                with m.If(k == n_spikes):
+                    m.next = "OUT_HDR"
+                with m.Else():
+                    m.next = "CNT_READ"
+            with m.State("CNT_READ"):
+                m.d.comb += cnt_rp.addr.eq(core.spike_index)
+                m.next = "CNT_WRITE"
+            with m.State("CNT_WRITE"):
+                m.d.comb += [cnt_wp.addr.eq(core.spike_index), cnt_wp.data.eq(cnt_rp.data + 1),
+                             cnt_wp.en.eq(1)]
+                m.d.sync += k.eq(k + 1)
+                m.next = "CNT_LIST"
         with m.State("OUT_HDR"):
-            list_bytes = layout_bytes(SPIKE_COUNT) + n_spikes * ib_n
+            list_bytes = layout_bytes(SPIKE_COUNT) + n_sent * ib_n
             # nothing selected, or counts instead of spikes: an empty list
             m.d.comb += use_list.eq((list_bytes < nb_bitmap) | counts_mode
                                     | (record.select == RecordSelect.NONE))
@@ -919,7 +971,7 @@ class Engine(wiring.Component):
                             + Mux(counts_now, n_sel, 0)
                             + Mux(probes_now, n_probes * (vb + ib), 0)),
                 ret.eq(code_of("OUT_FIXED")),
-                last_step.eq(last), out_list.eq(use_list), neuron.eq(0),
+                last_step.eq(last), out_list.eq(use_list), neuron.eq(0), k.eq(0),
                 send_probes.eq(probes_now), send_counts.eq(counts_now),
             ]
             with m.If(last):
@@ -930,7 +982,9 @@ class Engine(wiring.Component):
             m.d.sync += [steps_done.eq(steps_done + 1), phase.eq(Mux(win_end, 0, phase + 1))]
             emit_then(steps_done, _bytes_of(OUTPUT_HEADER, "step"), "OUT_CYCLES")
         with m.State("OUT_CYCLES"):
-            emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_FLAGS")
+            emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_SPAN")
+        with m.State("OUT_SPAN"):
+            emit_then(x.span, _bytes_of(OUTPUT_HEADER, "span"), "OUT_FLAGS")
         with m.State("OUT_FLAGS"):
             flags = Signal(OUTPUT_HEADER["flags"].shape)
             m.d.comb += [flags[_bit(OutputFlag.LAST)].eq(last_step),
@@ -940,15 +994,14 @@ class Engine(wiring.Component):
             emit_then(flags, _bytes_of(OUTPUT_HEADER, "flags"), "OUT_SPIKES")
         with m.State("OUT_SPIKES"):
             with m.If(out_list):
-                m.d.sync += k.eq(0)
-                with m.If(n_spikes == 0):
-                    emit_then(n_spikes, layout_bytes(SPIKE_COUNT), "OUT_COUNTS")
+                with m.If(n_sent == 0):
+                    emit_then(n_sent, layout_bytes(SPIKE_COUNT), "OUT_COUNTS")
                 with m.Else():
-                    emit_then(n_spikes, layout_bytes(SPIKE_COUNT), "OUT_LIST")
+                    emit_then(n_sent, layout_bytes(SPIKE_COUNT), "OUT_LIST")
             with m.Else():
                 m.next = "OUT_MAP"
         with m.State("OUT_MAP"):
-            # bitmap: read 8 spike bits, send the byte
+            # bitmap: read 8 spike bits (and RECORD bits), send the byte
             m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
                          core.bus.re.eq(1)]
             m.next = "OUT_MAP_BIT"
@@ -958,39 +1011,47 @@ class Engine(wiring.Component):
             shift = (8 - (N % 8)) % 8
             with m.If(neuron == N - 1):
                 emit_then(new_bits >> shift, 1, "OUT_COUNTS")
-                m.d.sync += k.eq(0)
             with m.Elif(neuron[:3] == 7):
                 emit_then(new_bits, 1, "OUT_MAP")
             with m.Else():
                 m.next = "OUT_MAP"
         with m.State("OUT_LIST"):
-            with m.If(neuron == N):
-                m.d.sync += k.eq(0)
+            # the list's entries from the core's read port: entry k is there one cycle after
+            # its address, and every EMIT takes at least one cycle
+            with m.If(k == n_spikes):
                 m.next = "OUT_COUNTS"
+            with m.Elif(select_set):
+                m.next = "OUT_LIST_READ"
             with m.Else():
-                m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
-                             core.bus.re.eq(1)]
-                m.next = "OUT_LIST_BIT"
+                m.d.sync += k.eq(k + 1)
+                emit_then(core.spike_index, ib_n, "OUT_LIST")
+        # a recorded set: only the entries whose RECORD bit is set
+        with m.State("OUT_LIST_READ"):
+            m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(core.spike_index),
+                         core.bus.re.eq(1)]
+            m.d.sync += [k.eq(k + 1), neuron.eq(core.spike_index)]
+            m.next = "OUT_LIST_BIT"
         with m.State("OUT_LIST_BIT"):
-            m.d.sync += neuron.eq(neuron + 1)
-            with m.If(state_view.s & sent_bit):
+            with m.If(core.bus.record):
                 emit_then(neuron, ib_n, "OUT_LIST")
             with m.Else():
                 m.next = "OUT_LIST"
-        # the window's counts of the recorded neurons
+        # the window's counts of the recorded neurons, each zeroed for the next window
         with m.State("OUT_COUNTS"):
-            m.d.sync += neuron.eq(0)
+            m.d.sync += [neuron.eq(0), k.eq(0)]
             m.next = "OUT_CNT" if lk.record_counts else "OUT_PROBE"
         if lk.record_counts:
             with m.State("OUT_CNT"):
                 with m.If(~send_counts | (neuron == N)):
                     m.next = "OUT_PROBE"
                 with m.Else():
-                    # the read sets the RECORD bit beside it; the count is read at ``neuron``
-                    m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
+                    # the read gives the RECORD bit; the count is read at ``neuron``
+                    m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(neuron),
                                  core.bus.re.eq(1)]
                     m.next = "OUT_CNT_BIT"
             with m.State("OUT_CNT_BIT"):
+                m.d.comb += [x.cnt_wp.addr.eq(neuron), x.cnt_wp.data.eq(0),
+                             x.cnt_wp.en.eq(1)]
                 m.d.sync += neuron.eq(neuron + 1)
                 with m.If(selected):
                     emit_then(x.cnt_rp.data, 1, "OUT_CNT")

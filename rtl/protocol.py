@@ -175,7 +175,7 @@ REQUEST_ARGS = {
 #: with ``COUNTS`` one u8 spike count per recorded neuron, in ascending neuron order; with
 #: ``PROBES`` per probe ``v`` and ``i`` of ``field_bytes(v_bits)`` and ``field_bytes(i_bits)``
 #: bytes, two's complement.
-OUTPUT_HEADER = data.StructLayout({"step": 32, "cycles": 32, "flags": 8})
+OUTPUT_HEADER = data.StructLayout({"step": 32, "cycles": 32, "span": 32, "flags": 8})
 SPIKE_COUNT = data.StructLayout({"count": 16})
 
 #: Header of one step's record in an INPUT payload. With ``bitmap`` set (``count`` 0) a bitmap

@@ -75,11 +75,11 @@ def _tx_fifo_depth():
     return FIFO_DEPTH
 
 
-def output_payload(config, step, cycles, spikes, *, last=False, probes=()):
-    """The OUTPUT payload the engine sends for one step (docs/protocol.md): ``step`` u32,
-    ``cycles`` u32, flags u8, the spikes as a bitmap or a list (whichever is shorter), then
-    ``v`` and ``i`` of each probe (``probes``: pairs of integers)."""
-    from ..rtl.protocol import OutputFlag, field_bytes
+def output_payload(config, step, cycles, spikes, *, span=0, last=False, probes=()):
+    """The OUTPUT payload the engine sends for one step (docs/protocol.md): ``OUTPUT_HEADER``
+    (``step``, ``cycles``, ``span``, flags), the spikes as a bitmap or a list (whichever is
+    shorter), then ``v`` and ``i`` of each probe (``probes``: pairs of integers)."""
+    from ..rtl.protocol import OUTPUT_HEADER, OutputFlag, field_bytes, pack_layout
 
     n = config.neurons
     spikes = np.asarray(spikes, dtype=bool).reshape(-1)
@@ -87,7 +87,7 @@ def output_payload(config, step, cycles, spikes, *, last=False, probes=()):
     size = field_bytes(config.neuron_index_bits)
     use_list = 2 + len(indices) * size < -(-n // 8)
     flags = (OutputFlag.LAST if last else 0) | (OutputFlag.LIST if use_list else 0)
-    body = int(step).to_bytes(4, "little") + int(cycles).to_bytes(4, "little") + bytes((flags,))
+    body = pack_layout(OUTPUT_HEADER, step=step, cycles=cycles, span=span, flags=flags)
     if use_list:
         body += len(indices).to_bytes(2, "little") + b"".join(
             int(k).to_bytes(size, "little") for k in indices)

@@ -171,12 +171,17 @@ class RunResult:
     len(recorded))`` uint8 array of their spike counts over each window of ``every`` steps;
     ``probes`` maps ``"v"`` and ``"i"`` to ``(len(probe_steps), len(probe_ids))`` int64 arrays,
     the values after the steps ``probe_steps`` (every step by default); ``cycles`` holds the
-    core's clock cycles per step where the backend measures them (else ``None``).
+    core's clock cycles per step where the backend measures them (else ``None``).; ``span``
+    holds, per step, the device's clock cycles from the start of the previous step of the run
+    to the start of this one (0 in the first step): the core's cycles of the previous step plus
+    the command engine's, waits for inputs and pacing. Backends without a command engine
+    (``model://``) give ``None``.
     """
     spikes: np.ndarray
     probe_ids: tuple = ()
     probes: dict = field(default_factory=dict)
     cycles: np.ndarray = None
+    span: np.ndarray = None
     recorded: np.ndarray = None
     counts: np.ndarray = None
     probe_steps: np.ndarray = None

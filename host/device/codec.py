@@ -379,12 +379,14 @@ def unpack_status(payload):
 @dataclass(frozen=True)
 class Output:
     """One OUTPUT frame: the step (counted from 0 in its run), the core's clock cycles for it,
-    the recorded neurons' spikes (bool, N; neurons not recorded False), probed ``v`` and ``i``
-    (int64; ``None`` in steps without probes), whether it ends the run, and the recorded
-    neurons' spike counts over the window ending in this step (uint8 per recorded neuron in
-    ascending order; ``None`` in other steps)."""
+    ``span`` (the device's clock cycles from the start of the previous step of the run to the
+    start of this one, 0 in the first step), the recorded neurons' spikes (bool, N; neurons not
+    recorded False), probed ``v`` and ``i`` (int64; ``None`` in steps without probes), whether
+    it ends the run, and the recorded neurons' spike counts over the window ending in this step
+    (uint8 per recorded neuron in ascending order; ``None`` in other steps)."""
     step: int
     cycles: int
+    span: int
     spikes: np.ndarray
     v: np.ndarray
     i: np.ndarray
@@ -405,7 +407,7 @@ def unpack_output(config, payload, probes, recorded=None):
         header = unpack_layout(OUTPUT_HEADER, payload)
     except ValueError:
         raise PayloadError(f"OUTPUT payload of {len(payload)} bytes is too short") from None
-    step, cycles = header["step"], header["cycles"]
+    step, cycles, span = header["step"], header["cycles"], header["span"]
     flags = OutputFlag(header["flags"])
     rest = payload[layout_bytes(OUTPUT_HEADER):]
     spikes = np.zeros(n, dtype=bool)
@@ -444,7 +446,8 @@ def unpack_output(config, payload, probes, recorded=None):
     if not flags & OutputFlag.PROBES:
         if len(rest):
             raise PayloadError(f"OUTPUT without probes has {len(rest)} bytes left over")
-        return Output(step, cycles, spikes, None, None, bool(flags & OutputFlag.LAST), counts)
+        return Output(step, cycles, span, spikes, None, None, bool(flags & OutputFlag.LAST),
+                      counts)
     vb, ib = field_bytes(config.v_bits), field_bytes(config.i_bits)
     if len(rest) != probes * (vb + ib):
         raise PayloadError(f"OUTPUT probe part of {len(rest)} bytes, expected {probes} probes "
@@ -455,7 +458,7 @@ def unpack_output(config, payload, probes, recorded=None):
         base = k * (vb + ib)
         v[k] = _signed(int.from_bytes(rest[base:base + vb], "little"), config.v_bits)
         i[k] = _signed(int.from_bytes(rest[base + vb:base + vb + ib], "little"), config.i_bits)
-    return Output(step, cycles, spikes, v, i, bool(flags & OutputFlag.LAST), counts)
+    return Output(step, cycles, span, spikes, v, i, bool(flags & OutputFlag.LAST), counts)
 
 
 def unpack_result(layout, payload):

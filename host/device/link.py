@@ -381,7 +381,8 @@ class SerialDevice(Device):
                            cycles=np.zeros(steps, dtype=np.int64), recorded=recorded,
                            counts=(np.zeros((len(probe_steps), len(recorded)), dtype=np.uint8)
                                    if recording.counts else None),
-                           probe_steps=probe_steps, every=recording.every)
+                           probe_steps=probe_steps, every=recording.every,
+                           span=np.zeros(steps, dtype=np.int64))
         if steps == 0:
             return result
         stream = bool(c.inputs) and bool(np.asarray(inputs).any())
@@ -414,7 +415,8 @@ class SerialDevice(Device):
                 probes={name: values[:at] for name, values in result.probes.items()},
                 cycles=result.cycles[:done], recorded=recorded,
                 counts=None if result.counts is None else result.counts[:at],
-                probe_steps=probe_steps[:at], every=recording.every)
+                probe_steps=probe_steps[:at], every=recording.every,
+                span=result.span[:done])
             raise
         return result
 
@@ -486,6 +488,7 @@ class SerialDevice(Device):
                                 f"{received} was expected: outputs were lost on the link")
             result.spikes[received] = out.spikes
             result.cycles[received] = out.cycles
+            result.span[received] = out.span
             at, into_window = divmod(received + 1, recording.every)
             if (out.v is not None) != bool(probes and not into_window) \
                     or (out.counts is not None) != (recording.counts and not into_window):

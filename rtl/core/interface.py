@@ -20,6 +20,15 @@
 ``step_cycles``, ``step_count`` : Out(32)
     Clock cycles taken by the last step, from ``start`` to ``done`` (read it while idle: during
     a step it counts up); steps run since reset.
+``spike_count`` : Out(range(N + 1))
+    Neurons that fired in the last step: the length of the core's spike list. Valid from the
+    cycle ``done`` is high until the next ``start``.
+``spike_addr`` : In(neuron_index_bits), ``spike_index`` : Out(neuron_index_bits)
+    Read port of the spike list while idle: ``spike_index`` is entry ``spike_addr`` of the list,
+    one cycle after ``spike_addr`` (a synchronous read, always enabled). Entries
+    ``0 .. spike_count - 1`` are the neurons that fired in the last step, in ascending order
+    (phase B appends them as it walks the neurons). The list is the next step's event list, so
+    it is only read here, never written.
 """
 
 from amaranth.lib import data, stream, wiring
@@ -81,4 +90,7 @@ class CoreSignature(wiring.Signature):
             "input": In(stream.Signature(input_layout(config))),
             "in_count": Out(range(config.inputs + 1)),
             "bus": In(RegionBusSignature(config)),
+            "spike_count": Out(range(config.neurons + 1)),
+            "spike_addr": In(config.neuron_index_bits),
+            "spike_index": Out(config.neuron_index_bits),
         })

@@ -113,11 +113,12 @@ def test_output_round_trip():
     c = CONFIG
     spikes = np.zeros(c.neurons, dtype=bool)
     spikes[[1, 9]] = True
-    payload = ((7).to_bytes(4, "little") + (123).to_bytes(4, "little") + bytes([3 | 4])
+    payload = ((7).to_bytes(4, "little") + (123).to_bytes(4, "little")
+               + (456).to_bytes(4, "little") + bytes([3 | 4])
                + (2).to_bytes(2, "little") + bytes([1, 9])
                + (-5 & 0xFFFFFF).to_bytes(3, "little") + (77).to_bytes(3, "little"))
     out = codec.unpack_output(c, payload, 1)
-    assert out.step == 7 and out.cycles == 123 and out.last
+    assert out.step == 7 and out.cycles == 123 and out.span == 456 and out.last
     assert np.array_equal(out.spikes, spikes)
     assert out.v.tolist() == [-5] and out.i.tolist() == [77]
     assert out.counts is None
@@ -125,7 +126,7 @@ def test_output_round_trip():
 
 def test_output_without_probes_carries_none_and_counts_follow_the_spikes():
     c = CONFIG                                          # N=10
-    header = (8).to_bytes(4, "little") + (50).to_bytes(4, "little")
+    header = (8).to_bytes(4, "little") + (50).to_bytes(4, "little") + (60).to_bytes(4, "little")
     # a step inside a window: empty list, no probes
     out = codec.unpack_output(c, header + bytes([2]) + bytes([0, 0]), 2, recorded=[1, 4])
     assert out.v is None and out.i is None and out.counts is None and not out.spikes.any()
@@ -191,7 +192,7 @@ def test_payload_layouts_keep_the_bytes_of_protocol_4():
     assert protocol.PROTOCOL_VERSION == 4
     assert sizes == {"HEADER": 4, "REGION_ARGS": 7, "RESET_ARGS": 1, "REGION_CRC_ARGS": 1,
                      "REGION_CRC_RESULT": 4, "RUN_ARGS": 13, "PROBE_INDEX": 2, "RUN_RESULT": 1,
-                     "STOP_RESULT": 4, "NACK": 4, "STATUS": 34, "OUTPUT_HEADER": 9,
+                     "STOP_RESULT": 4, "NACK": 4, "STATUS": 34, "OUTPUT_HEADER": 13,
                      "SPIKE_COUNT": 2, "INPUT_ARGS": 2, "INPUT_RECORD": 2, "IDENTIFY": 37}
 
 
