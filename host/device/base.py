@@ -203,7 +203,8 @@ class RunResult:
         from ..formats.neo_io import run_to_neo
 
         return run_to_neo(self.spikes, dt_ms=dt_ms, probe_ids=self.probe_ids,
-                          probes=self.probes, units=units)
+                          probes=self.probes, units=units, recorded=self.recorded,
+                          every=self.every)
 
 
 class Device(abc.ABC):
