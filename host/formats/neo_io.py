@@ -87,8 +87,9 @@ def run_to_neo(spikes, *, dt_ms=1.0, inputs=None, probe_ids=(), probes=None, uni
         values = np.asarray(values)
         if values.shape != (steps // every, len(probe_ids)):
             raise ConfigError(f"probe {quantity!r} has shape {values.shape}; expected "
-                              f"({steps // every}, {len(probe_ids)}): a row per recorded step, "
-                              f"a column per probed neuron")
+                              f"({steps // every}, {len(probe_ids)}): a row per "
+                              f"{'step' if every == 1 else f'{every}th step'}, a column per "
+                              f"probed neuron")
         unit = (units or {}).get(quantity, pq.dimensionless)
         signal = values.astype(np.float64) * unit
         segment.analogsignals.append(neo.AnalogSignal(
