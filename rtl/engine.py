@@ -282,8 +282,11 @@ class Engine(wiring.Component):
         send_counts = Signal()
         # the neuron whose word the bus read last is recorded (its spikes, its count)
         selected = Signal()
-        m.d.comb += selected.eq((record.select == RecordSelect.ALL)
-                                | ((record.select == RecordSelect.SET) & core.bus.record))
+        if lk.record_set:
+            m.d.comb += selected.eq((record.select == RecordSelect.ALL)
+                                    | ((record.select == RecordSelect.SET) & core.bus.record))
+        else:
+            m.d.comb += selected.eq(record.select == RecordSelect.ALL)
         # its spike is sent (counts are sent instead of spikes)
         sent_bit = Signal()
         m.d.comb += sent_bit.eq(selected & ~counts_mode)
@@ -406,7 +409,8 @@ class Engine(wiring.Component):
         # windows a u8 count could overflow
         record_refused = ((record.select == 3) | (record.zero != 0) | (run_args.every == 0)
                           | (record.counts & ((run_args.every > MAX_COUNT_WINDOW)
-                                              | (not lk.record_counts))))
+                                              | (not lk.record_counts)))
+                          | ((record.select == RecordSelect.SET) & (not lk.record_set)))
         out_list = Signal()
 
         return SimpleNamespace(**locals())
@@ -760,7 +764,10 @@ class Engine(wiring.Component):
                              x.phase.eq(0), x.neuron.eq(0), x.n_sel.eq(0)]
                 if self.config.inputs:
                     m.d.sync += x.rec_index.eq(0)
-                m.next = "RUN_SCAN"
+                if self.link.record_counts:
+                    m.next = "RUN_SCAN"
+                else:
+                    respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
             with m.Else():
                 m.d.comb += take.eq(1)
                 m.d.sync += [k.eq(k + 1), remain.eq(remain - 1)]
@@ -772,18 +779,19 @@ class Engine(wiring.Component):
                         fail(ErrorCode.BAD_ARGUMENT)
                     m.d.comb += [probe_wp.addr.eq(k[pb_bits:]), probe_wp.data.eq(index),
                                  probe_wp.en.eq(1)]
-        # count the recorded neurons (their counts' bytes), zero the counts of the last run
-        with m.State("RUN_SCAN"):
-            m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(x.neuron),
-                         core.bus.re.eq(x.neuron < N)]
-            if self.link.record_counts:
+        if self.link.record_counts:
+            # with counts: count the recorded neurons (their counts' bytes), zero the counts
+            # of the last run
+            with m.State("RUN_SCAN"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(x.neuron),
+                             core.bus.re.eq(x.neuron < N)]
                 m.d.comb += [x.cnt_wp.addr.eq(x.neuron), x.cnt_wp.data.eq(0),
                              x.cnt_wp.en.eq(x.neuron < N)]
-            m.d.sync += x.neuron.eq(x.neuron + 1)
-            with m.If(core.bus.rvalid & x.selected):
-                m.d.sync += x.n_sel.eq(x.n_sel + 1)
-            with m.If(x.neuron == N):
-                respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
+                m.d.sync += x.neuron.eq(x.neuron + 1)
+                with m.If(core.bus.rvalid & x.selected):
+                    m.d.sync += x.n_sel.eq(x.n_sel + 1)
+                with m.If(x.neuron == N):
+                    respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
         with m.State("RUN_BODY"):
             emit_then(free_slots.as_unsigned(), layout_bytes(RUN_RESULT), "CRC")
 
@@ -907,7 +915,8 @@ class Engine(wiring.Component):
         send_counts, send_probes, sent_bit, win_end = (x.send_counts, x.send_probes, x.sent_bit,
                                                         x.win_end)
         select_all = record.select == RecordSelect.ALL
-        select_set = (record.select == RecordSelect.SET) & ~counts_mode
+        select_set = ((record.select == RecordSelect.SET) & ~counts_mode if lk.record_set
+                      else Const(0))
         with m.State("START"):
             m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
             m.d.sync += [x.span.eq(x.span_count), x.span_count.eq(1), x.span_on.eq(1)]
@@ -917,29 +926,31 @@ class Engine(wiring.Component):
             with m.If(core.done):
                 m.d.sync += [k.eq(0),
                              n_sent.eq(Mux(select_all & ~counts_mode, core.spike_count, 0))]
-                with m.If(select_set):
-                    m.next = "SEL_LIST"
+                # a pass over the list for a recorded set, or to add up counts
+                m.next = "OUT_HDR"
+                if lk.record_set:
+                    with m.If(select_set):
+                        m.next = "SEL_LIST"
                 if lk.record_counts:
-                    with m.Elif(counts_mode):
+                    with m.If(counts_mode):
                         m.next = "CNT_LIST"
-                with m.Else():
-                    m.next = "OUT_HDR"
         # a recorded set: count the spikes of recorded neurons in the core's list (its entry k
         # is there one cycle after its address; a bus read at it gives its RECORD bit)
-        with m.State("SEL_LIST"):
-            with m.If(k == n_spikes):
-                m.next = "OUT_HDR"
-            with m.Else():
-                m.next = "SEL_READ"
-        with m.State("SEL_READ"):
-            m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(core.spike_index),
-                         core.bus.re.eq(1)]
-            m.d.sync += k.eq(k + 1)
-            m.next = "SEL_BIT"
-        with m.State("SEL_BIT"):
-            with m.If(core.bus.record):
-                m.d.sync += n_sent.eq(n_sent + 1)
-            m.next = "SEL_LIST"
+        if lk.record_set:
+            with m.State("SEL_LIST"):
+                with m.If(k == n_spikes):
+                    m.next = "OUT_HDR"
+                with m.Else():
+                    m.next = "SEL_READ"
+            with m.State("SEL_READ"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD),
+                             core.bus.addr.eq(core.spike_index), core.bus.re.eq(1)]
+                m.d.sync += k.eq(k + 1)
+                m.next = "SEL_BIT"
+            with m.State("SEL_BIT"):
+                with m.If(core.bus.record):
+                    m.d.sync += n_sent.eq(n_sent + 1)
+                m.next = "SEL_LIST"
         if lk.record_counts:
             # counts: add the step's spikes to their neurons' counts (zeroed when sent)
             cnt_rp, cnt_wp = x.cnt_rp, x.cnt_wp
@@ -1021,21 +1032,22 @@ class Engine(wiring.Component):
             with m.If(k == n_spikes):
                 m.next = "OUT_COUNTS"
             with m.Elif(select_set):
-                m.next = "OUT_LIST_READ"
+                m.next = "OUT_LIST_READ" if lk.record_set else "OUT_LIST"
             with m.Else():
                 m.d.sync += k.eq(k + 1)
                 emit_then(core.spike_index, ib_n, "OUT_LIST")
-        # a recorded set: only the entries whose RECORD bit is set
-        with m.State("OUT_LIST_READ"):
-            m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(core.spike_index),
-                         core.bus.re.eq(1)]
-            m.d.sync += [k.eq(k + 1), neuron.eq(core.spike_index)]
-            m.next = "OUT_LIST_BIT"
-        with m.State("OUT_LIST_BIT"):
-            with m.If(core.bus.record):
-                emit_then(neuron, ib_n, "OUT_LIST")
-            with m.Else():
-                m.next = "OUT_LIST"
+        if lk.record_set:
+            # a recorded set: only the entries whose RECORD bit is set
+            with m.State("OUT_LIST_READ"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD),
+                             core.bus.addr.eq(core.spike_index), core.bus.re.eq(1)]
+                m.d.sync += [k.eq(k + 1), neuron.eq(core.spike_index)]
+                m.next = "OUT_LIST_BIT"
+            with m.State("OUT_LIST_BIT"):
+                with m.If(core.bus.record):
+                    emit_then(neuron, ib_n, "OUT_LIST")
+                with m.Else():
+                    m.next = "OUT_LIST"
         # the window's counts of the recorded neurons, each zeroed for the next window
         with m.State("OUT_COUNTS"):
             m.d.sync += [neuron.eq(0), k.eq(0)]

@@ -103,6 +103,7 @@ class Feature(enum.IntFlag):
     STOCHASTIC_ROUNDING = 4
     V_FLOOR = 8
     RECORD_COUNTS = 16  #: the engine has a count memory: RUN may ask for spike counts
+    RECORD_SET = 32     #: the engine filters spikes by the RECORD region: RUN may select SET
 
 
 # -- payloads ------------------------------------------------------------------------------------
@@ -266,10 +267,15 @@ class LinkParams:
     record_counts : bool
         The engine keeps a count memory (N × 8 bits) and can send spike counts over windows of
         steps (RUN's ``record.counts``, IDENTIFY's :attr:`Feature.RECORD_COUNTS`).
+    record_set : bool
+        The engine sends only the spikes of the neurons set in the RECORD region when RUN
+        selects SET (IDENTIFY's :attr:`Feature.RECORD_SET`). Without it, RUN records ALL or
+        NONE (the region is still there, but unused).
     """
 
     def __init__(self, config, *, max_payload=1024, rx_buffer=None, input_slots=4,
-                 max_probes=8, counter_bits=32, crc_serial=False, record_counts=True):
+                 max_probes=8, counter_bits=32, crc_serial=False, record_counts=True,
+                 record_set=True):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         if not 16 <= max_payload <= 16384:
@@ -300,6 +306,7 @@ class LinkParams:
         self.counter_bits = counter_bits
         self.crc_serial = bool(crc_serial)
         self.record_counts = bool(record_counts)
+        self.record_set = bool(record_set)
 
     @property
     def window(self):
@@ -335,7 +342,8 @@ def identify_payload(link, *, clk_hz, baud, board, build=None):
                 | (Feature.ADAPTIVE_THRESHOLD if c.adaptive_threshold else 0)
                 | (Feature.STOCHASTIC_ROUNDING if c.stochastic_rounding else 0)
                 | (Feature.V_FLOOR if c.v_floor else 0)
-                | (Feature.RECORD_COUNTS if link.record_counts else 0))
+                | (Feature.RECORD_COUNTS if link.record_counts else 0)
+                | (Feature.RECORD_SET if link.record_set else 0))
     values = {
         "protocol": PROTOCOL_VERSION, "config_hash": c.hash, "neurons": c.neurons,
         "inputs": c.inputs, "lanes": c.lanes, "weight_bits": c.weight_bits,

@@ -253,6 +253,9 @@ class Device(abc.ABC):
     def _check_counts(self):
         """Raise :class:`ConfigError` if the device cannot send spike counts."""
 
+    def _check_set(self):
+        """Raise :class:`ConfigError` if the device cannot record a set of neurons."""
+
     def close(self):
         """Release the transport; the device cannot be used afterwards."""
 
@@ -437,6 +440,8 @@ class Device(abc.ABC):
                               f"{MAX_COUNT_WINDOW} (the counts are 8 bits); use a smaller every")
         if counts:
             self._check_counts()
+        if select == "set":
+            self._check_set()
         recording = Recording(select, recorded, int(every), bool(counts))
         if select == "set":
             words = [0] * c.neurons

@@ -362,6 +362,7 @@ def unpack_identify(payload):
     result["stochastic_rounding"] = bool(features & Feature.STOCHASTIC_ROUNDING)
     result["v_floor"] = bool(features & Feature.V_FLOOR)
     result["record_counts"] = bool(features & Feature.RECORD_COUNTS)
+    result["record_set"] = bool(features & Feature.RECORD_SET)
     return result
 
 

@@ -366,6 +366,12 @@ class SerialDevice(Device):
                               f"instead of counts, or build the bitstream with "
                               f"record_counts=True")
 
+    def _check_set(self):
+        if self.info is not None and not self.info.get("record_set"):
+            raise ConfigError(f"{self.url} ({self.info['board']}) was built without recording "
+                              f"a set of neurons (LinkParams record_set=False): record all "
+                              f"neurons or none, or build the bitstream with record_set=True")
+
     def _run(self, steps, inputs, learn, probes, period_us=0, recording=None):
         c = self.config
         recording = recording or Recording()

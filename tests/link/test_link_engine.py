@@ -186,16 +186,20 @@ def run_payload(select=0, counts=0, zero=0, every=1):
                        every=every)
 
 
-@pytest.mark.parametrize("record_counts", [True, False])
-def test_engine_nacks_bad_recording_arguments(record_counts):
+@pytest.mark.parametrize("options", [True, False])
+def test_engine_nacks_bad_recording_arguments(options):
+    """Bad ``record`` and ``every`` are refused; so are counts and a set on an engine built
+    without them (the small FPGAs)."""
     bad = [run_payload(select=3), run_payload(zero=1), run_payload(zero=16),
            run_payload(every=0), run_payload(counts=1, every=256),
            run_payload(counts=1, every=0)]
-    good = [run_payload(select=2, every=7), run_payload(counts=1, every=255)]
-    if not record_counts:
-        bad.append(good.pop())
+    good = [run_payload(select=2, every=7), run_payload(counts=1, every=255),
+            run_payload(select=1, every=3)]
+    if not options:
+        bad += good[1:]
+        good = good[:1]
     link = LinkParams(SMALL, max_payload=128, input_slots=3, max_probes=4,
-                      record_counts=record_counts)
+                      record_counts=options, record_set=options)
 
     async def script(send, receive, ctx):
         out = []
