@@ -205,7 +205,9 @@ class Engine(wiring.Component):
         # response field, the header and the arguments of a request
         probe_bytes = field_bytes(c.v_bits) + field_bytes(c.i_bits)
         field_max = max(layout_bytes(field.shape) for layout in _SENT for _, field in layout)
-        sh = Signal(8 * max(wb_max, probe_bytes, field_max, HEADER_BYTES, *_ARGS.values()))
+        # (RUN's arguments go to their own register, not through ``sh``)
+        sh = Signal(8 * max(wb_max, probe_bytes, field_max, HEADER_BYTES,
+                            *(n for op, n in _ARGS.items() if op != Opcode.RUN)))
         sh_n = Signal(range(sh.shape().width // 8 + 1))
         ret = Signal(8)
         ret_states = {}
@@ -275,9 +277,11 @@ class Engine(wiring.Component):
         counts_mode = Signal()
         if lk.record_counts:
             m.d.comb += counts_mode.eq(record.counts)
+        # steps left in the window, this one included (a count down: no subtraction of
+        # ``every`` to compare with)
         phase = Signal.like(run_args.every)
         win_end = Signal()
-        m.d.comb += win_end.eq(phase == run_args.every - 1)
+        m.d.comb += win_end.eq(phase == 1)
         send_probes = Signal()
         send_counts = Signal()
         # the neuron whose word the bus read last is recorded (its spikes, its count)
@@ -293,6 +297,10 @@ class Engine(wiring.Component):
         # recorded neurons (counted at RUN), spikes sent in the step
         n_sel = Signal(range(N + 1))
         n_sent = Signal(range(N + 1))
+        if not lk.record_set:
+            # all or none: no pass over the list counts them
+            m.d.comb += n_sent.eq(Mux((record.select == RecordSelect.ALL) & ~counts_mode,
+                                      core.spike_count, 0))
         if lk.record_counts:
             m.submodules.counts = counts_mem = Memory(shape=8, depth=N, init=[], attrs=_NO_RW)
             cnt_wp = counts_mem.write_port()
@@ -761,7 +769,7 @@ class Engine(wiring.Component):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
                              steps_done.eq(0), x.span_count.eq(0), x.span_on.eq(0),
-                             x.phase.eq(0), x.neuron.eq(0), x.n_sel.eq(0)]
+                             x.phase.eq(x.run_args.every), x.neuron.eq(0), x.n_sel.eq(0)]
                 if self.config.inputs:
                     m.d.sync += x.rec_index.eq(0)
                 if self.link.record_counts:
@@ -924,8 +932,9 @@ class Engine(wiring.Component):
         with m.State("STEP_WAIT"):
             # the core hands over the step's spike count and list with ``done``
             with m.If(core.done):
-                m.d.sync += [k.eq(0),
-                             n_sent.eq(Mux(select_all & ~counts_mode, core.spike_count, 0))]
+                m.d.sync += k.eq(0)
+                if lk.record_set:
+                    m.d.sync += n_sent.eq(Mux(select_all & ~counts_mode, core.spike_count, 0))
                 # a pass over the list for a recorded set, or to add up counts
                 m.next = "OUT_HDR"
                 if lk.record_set:
@@ -990,7 +999,8 @@ class Engine(wiring.Component):
             m.next = "RESP_HDR"
         with m.State("OUT_FIXED"):
             # step, cycles and flags are sent in pieces: fewer wide inputs to the shifter
-            m.d.sync += [steps_done.eq(steps_done + 1), phase.eq(Mux(win_end, 0, phase + 1))]
+            m.d.sync += [steps_done.eq(steps_done + 1),
+                         phase.eq(Mux(win_end, x.run_args.every, phase - 1))]
             emit_then(steps_done, _bytes_of(OUTPUT_HEADER, "step"), "OUT_CYCLES")
         with m.State("OUT_CYCLES"):
             emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_SPAN")
