@@ -386,6 +386,41 @@ def test_engine_run_matches_twin(stream):
     assert not counters["running"] and counters["steps_done"] == steps
 
 
+@pytest.mark.parametrize("record", ["all", "none"])
+def test_small_fpga_engine_records_all_or_none_and_every_other_probe(record):
+    """An engine built without sets and counts (the UP5K boards): all spikes or none, and
+    the probes of every second step, as the twin gives them."""
+    c = SMALL
+    rng = np.random.default_rng(6)
+    network = random_network(c, rng, regime="active")
+    steps, probes = 7, [1, 4]
+    expected = Twin(network).run(np.zeros((steps, c.inputs), bool), probes=probes)
+    assert expected["spikes"].any()
+    link = LinkParams(c, max_payload=128, max_probes=4, record_set=False, record_counts=False,
+                      **SMALL_FPGA)
+
+    async def script(send, receive, ctx):
+        await upload(send, receive, c, network_regions(c, network))
+        await send(request(100, Opcode.RUN, codec.pack_run(steps, probes=probes, record=record,
+                                                           every=2)))
+        [ack] = await receive(1)
+        assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
+        return await receive(steps)
+
+    outputs = simulate(c, script, link)["value"]
+    for step, frame in enumerate(outputs):
+        out = codec.unpack_output(c, frame.payload, len(probes),
+                                  None if record == "all" else [])
+        assert out.step == step
+        want = expected["spikes"][step] if record == "all" else np.zeros(c.neurons, bool)
+        assert np.array_equal(out.spikes, want), step
+        if step % 2:
+            assert np.array_equal(out.v, expected["v"][step]), step
+            assert np.array_equal(out.i, expected["i"][step]), step
+        else:
+            assert out.v is None and out.i is None
+
+
 def test_engine_refuses_input_gaps_and_drops_repeats():
     """An INPUT frame ahead of the step the engine expects draws INPUT_GAP with that step; one
     behind it draws INPUT_REPEAT and is dropped whole; the run goes on with the right frames."""
