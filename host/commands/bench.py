@@ -238,10 +238,13 @@ def bench_sim_command(steps, repeats, builds, out_path, as_json):
               help="Boards of the per-board figures (repeat; default all).")
 @click.option("--measure/--no-measure", default=True, show_default=True,
               help="Run the per-board workload on sim:// at each board's divisor.")
+@click.option("--recording/--no-recording", default=True, show_default=True,
+              help="Streamed steps/s per board with recording selection (all, a set of 32, "
+                   "none, counts of 32 over 10 steps).")
 @out_option
 @json_option
-def bench_link_command(steps, upload, streamed, streamed_steps, boards, measure, out_path,
-                       as_json):
+def bench_link_command(steps, upload, streamed, streamed_steps, boards, measure, recording,
+                       out_path, as_json):
     """Payload bytes per second of the link, and streamed steps/s per board.
 
     The upload figures are measured cycle-accurately on the Verilator-built device at 3 Mbaud
@@ -293,6 +296,30 @@ def bench_link_command(steps, upload, streamed, streamed_steps, boards, measure,
                                   f"{f['measured_steps_per_s']:,.0f}"))
             rows.append((f"{row['board']}: {row['clk_hz'] / 1e6:g} MHz, {row['baud']:,} baud "
                          f"({row['divisor']:g} clocks per bit)", table))
+    if recording:
+        from ...sim.bench_link import bench_recording
+
+        figures["recording"] = result = bench_recording(names, steps=streamed_steps,
+                                                        measure=measure, progress=progress)
+        for row in result["boards"]:
+            table = []
+            for mode, f in row["modes"].items():
+                if not f["built"]:
+                    table.append((f"{mode}", "not built on this board"))
+                    continue
+                rates = ", ".join(f"{r['computed_steps_per_s']:,.0f} at {r['baud']:,} baud "
+                                  f"({r['bound']})" for r in f["line_rates"])
+                table.append((f"{mode}: bytes out, engine cycles per step",
+                              f"{f['output_bytes_per_step']:.1f}, "
+                              f"{f['engine_cycles_per_step']:.0f}"))
+                table.append((f"  streamed steps/s computed", rates))
+            rows.append((f"recording, {row['board']}: {row['config'].split(' [')[0]}", table))
+        if result["measured_n100"]:
+            rows.append(("recording, N=100 on sim:// (divisor 20)", [
+                (mode, f"{f['measured_cycles_per_step']:.0f} cycles/step measured, "
+                       f"{f['computed_cycles_per_step']:.0f} computed ({f['bound']})")
+                for mode, f in result["measured_n100"].items()]))
     if not figures:
-        raise click.UsageError("nothing to measure: drop --no-upload or --no-streamed")
+        raise click.UsageError("nothing to measure: drop --no-upload, --no-streamed or "
+                               "--no-recording")
     _emit("link", [figures], out_path, as_json, rows)
