@@ -437,7 +437,8 @@ def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extr
     for name in boards or BOARDS:
         board = BOARDS[name]
         config = board.default_config()
-        link = board.link_params(config)
+        from ..rtl.protocol import LinkParams
+        link = board.link_params(config) or LinkParams(config)
         ctwin, craster, _ = build_workload(config, {"kind": "digits", "steps": steps})
         spikes = ctwin.run(craster)["spikes"]
         core = core_cycles(config, craster, spikes, learn=False)
