@@ -327,11 +327,12 @@ class Engine(wiring.Component):
         n_spikes = core.spike_count
         # cycles from the start of the previous step of the run (``span`` of OUTPUT_HEADER):
         # ``span_count`` counts from the start of a step and is stopped at 0 until the run's
-        # first start; ``span`` holds its value of the last start until OUTPUT has sent it
-        span_count = Signal(_bytes_of(OUTPUT_HEADER, "span") * 8)
+        # first start; ``span`` holds its value of the last start until OUTPUT has sent it.
+        # ``counter_bits`` wide, like the STATUS counters, but it saturates instead of wrapping.
+        span_count = Signal(lk.counter_bits)
         span = Signal.like(span_count)
         span_on = Signal()
-        with m.If(span_on):
+        with m.If(span_on & ~span_count.all()):
             m.d.sync += span_count.eq(span_count + 1)
         # the spike list's read address (used by OUT_LIST; the core ignores it while busy)
         m.d.comb += core.spike_addr.eq(k)
@@ -871,7 +872,7 @@ class Engine(wiring.Component):
                 resp_seq.eq(run_seq), resp_op.eq(Opcode.OUTPUT.value),
                 resp_len.eq(layout_bytes(OUTPUT_HEADER) + spike_bytes + n_probes * (vb + ib)),
                 ret.eq(code_of("OUT_FIXED")),
-                last_step.eq(last), out_list.eq(use_list), neuron.eq(0), k.eq(0),
+                last_step.eq(last), out_list.eq(use_list), neuron.eq(0), k.eq(0), bits.eq(0),
             ]
             with m.If(last):
                 m.d.sync += running.eq(0)
@@ -895,21 +896,22 @@ class Engine(wiring.Component):
             with m.Else():
                 m.next = "OUT_MAP"
         with m.State("OUT_MAP"):
-            # bitmap: read 8 spike bits, send the byte
-            m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
-                         core.bus.re.eq(1)]
-            m.next = "OUT_MAP_BIT"
-        with m.State("OUT_MAP_BIT"):
-            new_bits = Cat(bits[1:], state_view.s)
-            m.d.sync += [bits.eq(new_bits), neuron.eq(neuron + 1)]
-            shift = (8 - (N % 8)) % 8
-            with m.If(neuron == N - 1):
-                emit_then(new_bits >> shift, 1, "OUT_PROBE")
-                m.d.sync += k.eq(0)
-            with m.Elif(neuron[:3] == 7):
-                emit_then(new_bits, 1, "OUT_MAP")
+            # bitmap: byte ``neuron`` collects the list's entries of its eight neurons (the
+            # list is in ascending order); the entry at ``k`` is read
+            index = core.spike_index
+            with m.If((k != n_spikes) & (index[3:] == neuron)):
+                m.d.sync += [bits.bit_select(index[:3], 1).eq(1), k.eq(k + 1)]
+                m.next = "OUT_MAP_READ"
             with m.Else():
-                m.next = "OUT_MAP"
+                m.d.sync += [bits.eq(0), neuron.eq(neuron + 1)]
+                with m.If(neuron == nb_bitmap - 1):
+                    m.d.sync += k.eq(0)
+                    emit_then(bits, 1, "OUT_PROBE")
+                with m.Else():
+                    emit_then(bits, 1, "OUT_MAP")
+        with m.State("OUT_MAP_READ"):
+            # the read of the list's next entry
+            m.next = "OUT_MAP"
         with m.State("OUT_LIST"):
             # the list's entries from the core's read port: entry k is there one cycle after
             # its address, and every EMIT takes at least one cycle
