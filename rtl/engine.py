@@ -340,11 +340,15 @@ class Engine(wiring.Component):
         # ``span_count`` counts from the start of a step and is stopped at 0 until the run's
         # first start; ``span`` holds its value of the last start until OUTPUT has sent it.
         # ``counter_bits`` wide, like the STATUS counters, but it saturates instead of wrapping.
-        span_count = Signal(lk.counter_bits)
-        span = Signal.like(span_count)
-        span_on = Signal()
-        with m.If(span_on & ~span_count.all()):
-            m.d.sync += span_count.eq(span_count + 1)
+        # Without ``link.span`` the three are constants and OUTPUT sends 0.
+        if lk.span:
+            span_count = Signal(lk.counter_bits)
+            span = Signal.like(span_count)
+            span_on = Signal()
+            with m.If(span_on & ~span_count.all()):
+                m.d.sync += span_count.eq(span_count + 1)
+        else:
+            span_count, span, span_on = Signal(1), Const(0, 1), Signal(1)
         # the spike list's read address (used by OUT_LIST; the core ignores it while busy)
         m.d.comb += core.spike_addr.eq(k)
         neuron = Signal(range(max(N, M) + 9))   # neuron or input line
@@ -734,7 +738,9 @@ class Engine(wiring.Component):
         with m.State("RUN_PROBE"):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
-                             steps_done.eq(0), x.span_count.eq(0), x.span_on.eq(0)]
+                             steps_done.eq(0)]
+                if self.link.span:
+                    m.d.sync += [x.span_count.eq(0), x.span_on.eq(0)]
                 if self.config.inputs:
                     m.d.sync += x.rec_index.eq(0)
                 respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
@@ -869,7 +875,8 @@ class Engine(wiring.Component):
         steps_done, use_list, vb = x.steps_done, x.use_list, x.vb
         with m.State("START"):
             m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
-            m.d.sync += [x.span.eq(x.span_count), x.span_count.eq(1), x.span_on.eq(1)]
+            if self.link.span:
+                m.d.sync += [x.span.eq(x.span_count), x.span_count.eq(1), x.span_on.eq(1)]
             m.next = "STEP_WAIT"
         with m.State("STEP_WAIT"):
             # the core hands over the step's spike count and list with ``done``

@@ -92,6 +92,7 @@ class Feature(enum.IntFlag):
     ADAPTIVE_THRESHOLD = 2
     STOCHASTIC_ROUNDING = 4
     V_FLOOR = 8
+    SPAN = 16       #: OUTPUT carries ``span`` (``LinkParams(span=True)``; else it is 0)
 
 
 # -- payloads ------------------------------------------------------------------------------------
@@ -237,14 +238,19 @@ class LinkParams:
         Probed neurons per run.
     counter_bits : int, 16..32
         Width of the engine's STATUS counters (sent as u32 whatever the width; they wrap at
-        ``2**counter_bits``). Small FPGAs use 16 to save logic.
+        ``2**counter_bits``) and of its ``span`` counter (which saturates). Small FPGAs use 16
+        to save logic.
+    span : bool
+        Count ``span`` of OUTPUT (clock cycles between the starts of two steps; two registers
+        of ``counter_bits``). Without it OUTPUT sends 0 and IDENTIFY clears ``Feature.SPAN``:
+        for FPGAs that have no logic cells to spare.
     crc_serial : bool
         The core feeds REGION_CRC one byte per clock instead of one word (same value, a tenth
         of the logic, several times the cycles): for small FPGAs.
     """
 
     def __init__(self, config, *, max_payload=1024, rx_buffer=None, input_slots=4,
-                 max_probes=8, counter_bits=32, crc_serial=False):
+                 max_probes=8, counter_bits=32, crc_serial=False, span=True):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         if not 16 <= max_payload <= 16384:
@@ -274,6 +280,7 @@ class LinkParams:
         self.max_probes = max_probes
         self.counter_bits = counter_bits
         self.crc_serial = bool(crc_serial)
+        self.span = bool(span)
 
     @property
     def window(self):
@@ -308,7 +315,8 @@ def identify_payload(link, *, clk_hz, baud, board, build=None):
     features = ((Feature.STDP if c.stdp else 0)
                 | (Feature.ADAPTIVE_THRESHOLD if c.adaptive_threshold else 0)
                 | (Feature.STOCHASTIC_ROUNDING if c.stochastic_rounding else 0)
-                | (Feature.V_FLOOR if c.v_floor else 0))
+                | (Feature.V_FLOOR if c.v_floor else 0)
+                | (Feature.SPAN if link.span else 0))
     values = {
         "protocol": PROTOCOL_VERSION, "config_hash": c.hash, "neurons": c.neurons,
         "inputs": c.inputs, "lanes": c.lanes, "weight_bits": c.weight_bits,

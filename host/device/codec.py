@@ -338,6 +338,7 @@ def unpack_identify(payload):
     result["adaptive_threshold"] = bool(features & Feature.ADAPTIVE_THRESHOLD)
     result["stochastic_rounding"] = bool(features & Feature.STOCHASTIC_ROUNDING)
     result["v_floor"] = bool(features & Feature.V_FLOOR)
+    result["span"] = bool(features & Feature.SPAN)
     return result
 
 

@@ -306,6 +306,11 @@ class SerialDevice(Device):
                         build_id=f"{info['build_id']:08x}")
 
     @property
+    def has_span(self):
+        """Whether the device counts ``span`` (IDENTIFY's ``Feature.SPAN``)."""
+        return bool(self.info and self.info["span"])
+
+    @property
     def max_probes(self):
         return self.info["max_probes"] if self.info else 0
 
@@ -366,7 +371,7 @@ class SerialDevice(Device):
                                    "i": np.zeros((steps, len(probes)), dtype=np.int64)}
                            if probes else {},
                            cycles=np.zeros(steps, dtype=np.int64),
-                           span=np.zeros(steps, dtype=np.int64))
+                           span=np.zeros(steps, dtype=np.int64) if self.has_span else None)
         if steps == 0:
             return result
         stream = bool(c.inputs) and bool(np.asarray(inputs).any())
@@ -392,7 +397,8 @@ class SerialDevice(Device):
             error.partial = RunResult(
                 spikes=result.spikes[:done], probe_ids=result.probe_ids,
                 probes={name: values[:done] for name, values in result.probes.items()},
-                cycles=result.cycles[:done], span=result.span[:done])
+                cycles=result.cycles[:done],
+                span=result.span[:done] if result.span is not None else None)
             raise
         return result
 
@@ -463,7 +469,8 @@ class SerialDevice(Device):
                                 f"{received} was expected: outputs were lost on the link")
             result.spikes[received] = out.spikes
             result.cycles[received] = out.cycles
-            result.span[received] = out.span
+            if result.span is not None:
+                result.span[received] = out.span
             if probes:
                 result.probes["v"][received] = out.v
                 result.probes["i"][received] = out.i

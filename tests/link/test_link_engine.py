@@ -491,3 +491,18 @@ def test_engine_output_list_and_bitmap_equal_the_twin(regime):
         assert (counts == c.neurons).all()
     else:
         assert {"list", "bitmap"} <= set(kinds), counts
+
+
+def test_engine_without_span_sends_zero_and_says_so():
+    """LinkParams(span=False) (the UP5K boards) builds no span counter: OUTPUT sends 0 and
+    IDENTIFY clears Feature.SPAN, so the host reports no span."""
+    c = SMALL
+    link = LinkParams(c, max_payload=128, input_slots=3, max_probes=4, span=False)
+    network = random_network(c, np.random.default_rng(3), regime="active")
+    outputs, _, starts, _ = run_outputs(c, network, np.zeros((4, c.inputs), dtype=bool),
+                                        link=link)
+    assert len(starts) == 4 and [out.span for out in outputs] == [0, 0, 0, 0]
+    assert not codec.unpack_identify(identify_payload(link, clk_hz=CLK_HZ, baud=1_000_000,
+                                                      board="x"))["span"]
+    assert codec.unpack_identify(identify_payload(LinkParams(c), clk_hz=CLK_HZ, baud=1_000_000,
+                                                  board="x"))["span"]
