@@ -297,6 +297,8 @@ class Engine(wiring.Component):
         # recorded neurons (counted at RUN), spikes sent in the step
         n_sel = Signal(range(N + 1))
         n_sent = Signal(range(N + 1))
+        # the place in its byte of a bitmap entry whose RECORD bit is being read
+        bit_at = Signal(3)
         if not lk.record_set:
             # all or none: no pass over the list counts them
             m.d.comb += n_sent.eq(Mux((record.select == RecordSelect.ALL) & ~counts_mode,
@@ -340,14 +342,25 @@ class Engine(wiring.Component):
             if M:
                 m.d.sync += [wr_slot.eq(0), rd_slot.eq(0), wr_base.eq(0), rd_base.eq(0)]
 
-        # microsecond timer for paced runs: a fractional divider, exact on average
-        us_acc = Signal(range(self.clk_hz + 1_000_000))
+        # microsecond timer for paced runs: a fractional divider, exact on average; with a
+        # whole number of MHz a counter of that many cycles, which ticks in the same cycles
+        # (and costs a tenth of the logic)
         us_tick = Signal()
-        with m.If(us_acc + 1_000_000 >= self.clk_hz):
-            m.d.sync += us_acc.eq(us_acc + 1_000_000 - self.clk_hz)
-            m.d.comb += us_tick.eq(1)
-        with m.Else():
-            m.d.sync += us_acc.eq(us_acc + 1_000_000)
+        if self.clk_hz % 1_000_000 == 0:
+            per_us = self.clk_hz // 1_000_000
+            us_count = Signal(range(per_us))
+            with m.If(us_count == per_us - 1):
+                m.d.sync += us_count.eq(0)
+                m.d.comb += us_tick.eq(1)
+            with m.Else():
+                m.d.sync += us_count.eq(us_count + 1)
+        else:
+            us_acc = Signal(range(self.clk_hz + 1_000_000))
+            with m.If(us_acc + 1_000_000 >= self.clk_hz):
+                m.d.sync += us_acc.eq(us_acc + 1_000_000 - self.clk_hz)
+                m.d.comb += us_tick.eq(1)
+            with m.Else():
+                m.d.sync += us_acc.eq(us_acc + 1_000_000)
         since_step = Signal(32)
         with m.If(us_tick & (since_step != 0xFFFFFFFF)):
             m.d.sync += since_step.eq(since_step + 1)
@@ -364,12 +377,17 @@ class Engine(wiring.Component):
         n_spikes = core.spike_count
         # cycles from the start of the previous step of the run (``span`` of OUTPUT_HEADER):
         # ``span_count`` counts from the start of a step and is stopped at 0 until the run's
-        # first start; ``span`` holds its value of the last start until OUTPUT has sent it
-        span_count = Signal(_bytes_of(OUTPUT_HEADER, "span") * 8)
-        span = Signal.like(span_count)
-        span_on = Signal()
-        with m.If(span_on):
-            m.d.sync += span_count.eq(span_count + 1)
+        # first start; ``span`` holds its value of the last start until OUTPUT has sent it.
+        # ``counter_bits`` wide, like the STATUS counters, but it saturates instead of wrapping.
+        # Without ``link.span`` the three are constants and OUTPUT sends 0.
+        if lk.span:
+            span_count = Signal(lk.counter_bits)
+            span = Signal.like(span_count)
+            span_on = Signal()
+            with m.If(span_on & ~span_count.all()):
+                m.d.sync += span_count.eq(span_count + 1)
+        else:
+            span_count, span, span_on = Signal(1), Const(0, 1), Signal(1)
         # the spike list's read address (used by OUT_LIST; the core ignores it while busy)
         m.d.comb += core.spike_addr.eq(k)
         neuron = Signal(range(max(N, M) + 9))   # neuron or input line
@@ -481,7 +499,8 @@ class Engine(wiring.Component):
                 m.d.sync += k.eq(0)
                 if M:
                     m.d.sync += rec_n.eq(0)
-                with m.If(paced & (steps_done != 0) & (since_step > run_period)):
+                # pace_ok holds here: since_step >= run_period, so "later" is "not equal"
+                with m.If(paced & (steps_done != 0) & (since_step != run_period)):
                     m.d.sync += counters["step_overruns"].eq(
                         counters["step_overruns"] + 1)
                 m.d.sync += since_step.eq(0)
@@ -768,8 +787,10 @@ class Engine(wiring.Component):
         with m.State("RUN_PROBE"):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
-                             steps_done.eq(0), x.span_count.eq(0), x.span_on.eq(0),
-                             x.phase.eq(x.run_args.every), x.neuron.eq(0), x.n_sel.eq(0)]
+                             steps_done.eq(0), x.phase.eq(x.run_args.every), x.neuron.eq(0),
+                             x.n_sel.eq(0)]
+                if self.link.span:
+                    m.d.sync += [x.span_count.eq(0), x.span_on.eq(0)]
                 if self.config.inputs:
                     m.d.sync += x.rec_index.eq(0)
                 if self.link.record_counts:
@@ -923,11 +944,25 @@ class Engine(wiring.Component):
         send_counts, send_probes, sent_bit, win_end = (x.send_counts, x.send_probes, x.sent_bit,
                                                         x.win_end)
         select_all = record.select == RecordSelect.ALL
+
+        def then_counts(value, nbytes):
+            """Send ``value``, the spikes' last bytes, then the counts (if the step sends them)
+            or the probes; ``k`` and ``neuron`` are 0 by then."""
+            m.d.sync += [k.eq(0), neuron.eq(0)]
+            if lk.record_counts:
+                with m.If(send_counts):
+                    emit_then(value, nbytes, "OUT_CNT")
+                with m.Else():
+                    emit_then(value, nbytes, "OUT_PROBE")
+            else:
+                emit_then(value, nbytes, "OUT_PROBE")
+
         select_set = ((record.select == RecordSelect.SET) & ~counts_mode if lk.record_set
                       else Const(0))
         with m.State("START"):
             m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
-            m.d.sync += [x.span.eq(x.span_count), x.span_count.eq(1), x.span_on.eq(1)]
+            if self.link.span:
+                m.d.sync += [x.span.eq(x.span_count), x.span_count.eq(1), x.span_on.eq(1)]
             m.next = "STEP_WAIT"
         with m.State("STEP_WAIT"):
             # the core hands over the step's spike count and list with ``done``
@@ -991,7 +1026,7 @@ class Engine(wiring.Component):
                             + Mux(counts_now, n_sel, 0)
                             + Mux(probes_now, n_probes * (vb + ib), 0)),
                 ret.eq(code_of("OUT_FIXED")),
-                last_step.eq(last), out_list.eq(use_list), neuron.eq(0), k.eq(0),
+                last_step.eq(last), out_list.eq(use_list), neuron.eq(0), k.eq(0), bits.eq(0),
                 send_probes.eq(probes_now), send_counts.eq(counts_now),
             ]
             with m.If(last):
@@ -1016,31 +1051,53 @@ class Engine(wiring.Component):
         with m.State("OUT_SPIKES"):
             with m.If(out_list):
                 with m.If(n_sent == 0):
-                    emit_then(n_sent, layout_bytes(SPIKE_COUNT), "OUT_COUNTS")
+                    then_counts(n_sent, layout_bytes(SPIKE_COUNT))
                 with m.Else():
                     emit_then(n_sent, layout_bytes(SPIKE_COUNT), "OUT_LIST")
             with m.Else():
                 m.next = "OUT_MAP"
         with m.State("OUT_MAP"):
-            # bitmap: read 8 spike bits (and RECORD bits), send the byte
-            m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
-                         core.bus.re.eq(1)]
-            m.next = "OUT_MAP_BIT"
-        with m.State("OUT_MAP_BIT"):
-            new_bits = Cat(bits[1:], state_view.s & sent_bit)
-            m.d.sync += [bits.eq(new_bits), neuron.eq(neuron + 1)]
-            shift = (8 - (N % 8)) % 8
-            with m.If(neuron == N - 1):
-                emit_then(new_bits >> shift, 1, "OUT_COUNTS")
-            with m.Elif(neuron[:3] == 7):
-                emit_then(new_bits, 1, "OUT_MAP")
+            # bitmap: byte ``neuron`` collects the list's entries of its eight neurons (the
+            # list is in ascending order); the entry at ``k`` is read. A recorded set: each
+            # entry's RECORD bit is read first
+            index = core.spike_index
+            with m.If((k != n_spikes) & (index[3:] == neuron)):
+                m.d.sync += k.eq(k + 1)
+                m.next = "OUT_MAP_READ"
+                if lk.record_set:
+                    with m.If(select_set):
+                        m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(index),
+                                     core.bus.re.eq(1)]
+                        m.d.sync += x.bit_at.eq(index[:3])
+                        m.next = "OUT_MAP_SEL"
+                    with m.Else():
+                        m.d.sync += bits.bit_select(index[:3], 1).eq(1)
+                else:
+                    m.d.sync += bits.bit_select(index[:3], 1).eq(1)
             with m.Else():
+                m.d.sync += [bits.eq(0), neuron.eq(neuron + 1)]
+                with m.If(neuron == nb_bitmap - 1):
+                    then_counts(bits, 1)
+                with m.Else():
+                    emit_then(bits, 1, "OUT_MAP")
+        with m.State("OUT_MAP_READ"):
+            # the read of the list's next entry
+            m.next = "OUT_MAP"
+        if lk.record_set:
+            with m.State("OUT_MAP_SEL"):
+                # the entry's RECORD bit (the list's next entry is read meanwhile)
+                with m.If(core.bus.record):
+                    m.d.sync += bits.bit_select(x.bit_at, 1).eq(1)
                 m.next = "OUT_MAP"
         with m.State("OUT_LIST"):
             # the list's entries from the core's read port: entry k is there one cycle after
             # its address, and every EMIT takes at least one cycle
             with m.If(k == n_spikes):
-                m.next = "OUT_COUNTS"
+                m.d.sync += [k.eq(0), neuron.eq(0)]
+                m.next = "OUT_PROBE"
+                if lk.record_counts:
+                    with m.If(send_counts):
+                        m.next = "OUT_CNT"
             with m.Elif(select_set):
                 m.next = "OUT_LIST_READ" if lk.record_set else "OUT_LIST"
             with m.Else():
@@ -1059,9 +1116,6 @@ class Engine(wiring.Component):
                 with m.Else():
                     m.next = "OUT_LIST"
         # the window's counts of the recorded neurons, each zeroed for the next window
-        with m.State("OUT_COUNTS"):
-            m.d.sync += [neuron.eq(0), k.eq(0)]
-            m.next = "OUT_CNT" if lk.record_counts else "OUT_PROBE"
         if lk.record_counts:
             with m.State("OUT_CNT"):
                 with m.If(~send_counts | (neuron == N)):

@@ -104,6 +104,7 @@ class Feature(enum.IntFlag):
     V_FLOOR = 8
     RECORD_COUNTS = 16  #: the engine has a count memory: RUN may ask for spike counts
     RECORD_SET = 32     #: the engine filters spikes by the RECORD region: RUN may select SET
+    SPAN = 64           #: OUTPUT carries ``span`` (``LinkParams(span=True)``; else it is 0)
 
 
 # -- payloads ------------------------------------------------------------------------------------
@@ -260,7 +261,12 @@ class LinkParams:
         Probed neurons per run.
     counter_bits : int, 16..32
         Width of the engine's STATUS counters (sent as u32 whatever the width; they wrap at
-        ``2**counter_bits``). Small FPGAs use 16 to save logic.
+        ``2**counter_bits``) and of its ``span`` counter (which saturates). Small FPGAs use 16
+        to save logic.
+    span : bool
+        Count ``span`` of OUTPUT (clock cycles between the starts of two steps; two registers
+        of ``counter_bits``). Without it OUTPUT sends 0 and IDENTIFY clears ``Feature.SPAN``:
+        for FPGAs that have no logic cells to spare.
     crc_serial : bool
         The core feeds REGION_CRC one byte per clock instead of one word (same value, a tenth
         of the logic, several times the cycles): for small FPGAs.
@@ -274,8 +280,8 @@ class LinkParams:
     """
 
     def __init__(self, config, *, max_payload=1024, rx_buffer=None, input_slots=4,
-                 max_probes=8, counter_bits=32, crc_serial=False, record_counts=True,
-                 record_set=True):
+                 max_probes=8, counter_bits=32, crc_serial=False, span=True,
+                 record_counts=True, record_set=True):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         if not 16 <= max_payload <= 16384:
@@ -305,6 +311,7 @@ class LinkParams:
         self.max_probes = max_probes
         self.counter_bits = counter_bits
         self.crc_serial = bool(crc_serial)
+        self.span = bool(span)
         self.record_counts = bool(record_counts)
         self.record_set = bool(record_set)
 
@@ -342,6 +349,7 @@ def identify_payload(link, *, clk_hz, baud, board, build=None):
                 | (Feature.ADAPTIVE_THRESHOLD if c.adaptive_threshold else 0)
                 | (Feature.STOCHASTIC_ROUNDING if c.stochastic_rounding else 0)
                 | (Feature.V_FLOOR if c.v_floor else 0)
+                | (Feature.SPAN if link.span else 0)
                 | (Feature.RECORD_COUNTS if link.record_counts else 0)
                 | (Feature.RECORD_SET if link.record_set else 0))
     values = {

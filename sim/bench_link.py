@@ -22,9 +22,9 @@ from ..config import CoreConfig
 from ..rtl.regions import Region
 
 __all__ = ["bench_link", "output_payload", "streamed_wire_bytes", "core_cycles",
-           "engine_cycles", "streamed_step_cycles", "measure_streamed", "bench_streamed",
-           "recorded_output_payload", "recorded_wire_bytes", "recorded_engine_cycles",
-           "bench_recording", "RECORDING_MODES"]
+           "bitmap_spikes", "engine_cycles", "streamed_step_cycles", "measure_streamed",
+           "bench_streamed", "recorded_output_payload", "recorded_wire_bytes",
+           "recorded_engine_cycles", "bench_recording", "RECORDING_MODES"]
 
 
 def bench_link(config=None, *, clk_hz=12_000_000, divisor=4, steps=50):
@@ -137,12 +137,24 @@ def core_cycles(config, raster, spikes, *, learn=False):
                      for k, (a, s) in enumerate(zip(arrivals, spikes.sum(axis=1)))])
 
 
-def engine_cycles(config, out_wire_bytes, fixed):
+def bitmap_spikes(config, spikes):
+    """Spikes of each step that the engine sends in a bitmap (0 where it sends a LIST): it
+    builds a bitmap from the core's spike list at two cycles per spike."""
+    from ..rtl.protocol import SPIKE_COUNT, field_bytes, layout_bytes
+
+    counts = np.asarray(spikes, dtype=bool).reshape(len(spikes), -1).sum(axis=1)
+    as_list = (layout_bytes(SPIKE_COUNT) + counts * field_bytes(config.neuron_index_bits)
+               < -(-config.neurons // 8))
+    return np.where(as_list, 0, counts)
+
+
+def engine_cycles(config, out_wire_bytes, bitmap_spike_counts, fixed):
     """Cycles the command engine spends on a step besides the core's (transmitter always
-    ready): a pass over the N spike bits to count them, a second pass reading them for the
-    bitmap or list (two cycles per neuron), about one cycle per byte of the OUTPUT frame, and
-    ``fixed`` cycles of state changes (measured on ``sim://``)."""
-    return 3 * config.neurons + np.asarray(out_wire_bytes) + fixed
+    ready): two cycles per byte of the OUTPUT frame on the wire (the COBS encoder takes one
+    byte per cycle and holds the engine while it sends each block), two per spike sent in a
+    bitmap (:func:`bitmap_spikes`; the bitmap is built from the core's spike list), and
+    ``fixed`` cycles (INPUT parsing and state changes, measured on ``sim://``)."""
+    return (2 * np.asarray(out_wire_bytes) + 2 * np.asarray(bitmap_spike_counts) + fixed)
 
 
 def streamed_step_cycles(core, engine, wire_in, wire_out, divisor):
@@ -226,7 +238,7 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
     For each board of :mod:`spikeforge.boards.registry`: its default configuration runs the
     digits-like workload (inputs at rate 0.1, spikes of every neuron returned, no probes) in the
     twin; the core's cycles per step come from the formula the RTL follows, the engine's from
-    its passes over the spike bits (its fixed part measured on ``sim://``), the bytes per step
+    the OUTPUT frame's bytes and the spikes (its fixed part measured on ``sim://``), the bytes per step
     from the protocol's layouts; the board's clock and line rate (``clk_hz / baud`` clocks per
     bit) turn them into steps per second, bounded by the core or by the link. With ``measure``
     the same workload at N=100, M=64, L=8 also runs on ``sim://`` with the UART pins at each
@@ -246,7 +258,8 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
     _, free_out = streamed_wire_bytes(n100, np.zeros((steps, n100.inputs), dtype=bool),
                                       free["spikes"], free["cycles"])
     measured_engine = free["window_cycles"] / steps - free["cycles"].mean()
-    fixed = float(measured_engine - (3 * n100.neurons + free_out.mean()))
+    fixed = float(measured_engine - engine_cycles(
+        n100, free_out, bitmap_spikes(n100, free["spikes"]), 0).mean())
     calibration = {
         "config": n100.describe(), "steps": steps,
         "workload": "every neuron spikes every step, no streamed inputs",
@@ -269,7 +282,7 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
             spikes = twin.run(raster)["spikes"]
             core = core_cycles(config, raster, spikes, learn=False)
             wire_in, wire_out = streamed_wire_bytes(config, raster, spikes, core)
-            engine = engine_cycles(config, wire_out, fixed)
+            engine = engine_cycles(config, wire_out, bitmap_spikes(config, spikes), fixed)
             cycles, bound = streamed_step_cycles(core, engine, wire_in, wire_out, divisor)
             row[label] = {
                 "config": config.describe(), "neurons": config.neurons,
@@ -367,11 +380,12 @@ def recorded_wire_bytes(config, spikes, recording, *, seq=1):
 
 def recorded_engine_cycles(config, spikes, recording, wire_out, fixed):
     """The command engine's cycles per step besides the core's, by its states (rtl/engine.py):
-    about a cycle per OUTPUT byte; the core's spike list walked once per list entry (ALL), or
-    twice at three cycles per entry for a recorded set (a pass counting the recorded ones,
-    then the list) or once at three for counts; a bitmap read at two cycles per neuron; the
-    counts sent at two cycles per neuron in a window's last step; and ``fixed`` cycles of state
-    changes (measured on ``sim://``)."""
+    two cycles per byte of the OUTPUT frame on the wire (:func:`engine_cycles`); a bitmap
+    built from the core's spike list at two cycles per entry; for a recorded set a pass over
+    the list counting the recorded spikes and a second sending them, three cycles per entry
+    each (a bitmap: two in the second); for counts a pass adding the list to the counts, three
+    cycles per entry, and in a window's last step two cycles per neuron sending them; and
+    ``fixed`` cycles of state changes (measured on ``sim://``)."""
     n = config.neurons
     spikes = np.asarray(spikes, dtype=bool)
     fired = spikes.sum(axis=1)
@@ -379,16 +393,17 @@ def recorded_engine_cycles(config, spikes, recording, wire_out, fixed):
     steps = len(spikes)
     recorded = recording.indices(n)
     sent = spikes[:, recorded].sum(axis=1)
-    bitmap = 2 + sent * (1 if n <= 256 else 2) >= -(-n // 8)
+    from ..rtl.protocol import field_bytes
+    bitmap = 2 + sent * field_bytes(config.neuron_index_bits) >= -(-n // 8)
     if recording.counts:
         walk = 3 * fired + np.where((np.arange(steps) + 1) % recording.every == 0, 2 * n, 0)
     elif recording.select == "none":
         walk = np.zeros(steps)
     elif recording.select == "all":
-        walk = np.where(bitmap, 2 * n, fired)
+        walk = np.where(bitmap, 2 * fired, 0)
     else:
-        walk = 3 * fired + np.where(bitmap, 2 * n, 3 * fired)
-    return walk + wire_out + fixed
+        walk = 3 * fired + np.where(bitmap, 2 * fired, 3 * fired)
+    return walk + 2 * wire_out + fixed
 
 
 def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extra_baud=None):

@@ -363,6 +363,7 @@ def unpack_identify(payload):
     result["v_floor"] = bool(features & Feature.V_FLOOR)
     result["record_counts"] = bool(features & Feature.RECORD_COUNTS)
     result["record_set"] = bool(features & Feature.RECORD_SET)
+    result["span"] = bool(features & Feature.SPAN)
     return result
 
 

@@ -307,6 +307,11 @@ class SerialDevice(Device):
                         build_id=f"{info['build_id']:08x}")
 
     @property
+    def has_span(self):
+        """Whether the device counts ``span`` (IDENTIFY's ``Feature.SPAN``)."""
+        return bool(self.info and self.info["span"])
+
+    @property
     def max_probes(self):
         return self.info["max_probes"] if self.info else 0
 
@@ -388,7 +393,7 @@ class SerialDevice(Device):
                            counts=(np.zeros((len(probe_steps), len(recorded)), dtype=np.uint8)
                                    if recording.counts else None),
                            probe_steps=probe_steps, every=recording.every,
-                           span=np.zeros(steps, dtype=np.int64))
+                           span=np.zeros(steps, dtype=np.int64) if self.has_span else None)
         if steps == 0:
             return result
         stream = bool(c.inputs) and bool(np.asarray(inputs).any())
@@ -422,7 +427,7 @@ class SerialDevice(Device):
                 cycles=result.cycles[:done], recorded=recorded,
                 counts=None if result.counts is None else result.counts[:at],
                 probe_steps=probe_steps[:at], every=recording.every,
-                span=result.span[:done])
+                span=result.span[:done] if result.span is not None else None)
             raise
         return result
 
@@ -494,7 +499,8 @@ class SerialDevice(Device):
                                 f"{received} was expected: outputs were lost on the link")
             result.spikes[received] = out.spikes
             result.cycles[received] = out.cycles
-            result.span[received] = out.span
+            if result.span is not None:
+                result.span[received] = out.span
             at, into_window = divmod(received + 1, recording.every)
             if (out.v is not None) != bool(probes and not into_window) \
                     or (out.counts is not None) != (recording.counts and not into_window):
