@@ -33,11 +33,10 @@ from .core import CoreSignature
 from .framing import COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
 from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INPUT_ARGS,
                        INPUT_RECORD, MAX_COUNT_WINDOW, NACK, OUTPUT_HEADER, PROBE_INDEX,
-                       RECORD, REGION_ARGS,
-                       REGION_CRC_RESULT, REQUEST_ARGS, RUN_ARGS, RUN_RESULT, SPIKE_COUNT, STATUS,
-                       STATUS_COUNTERS, STOP_RESULT, ErrorCode, LinkParams, Opcode, OutputFlag,
-                       RecordSelect, ResetFlag, RunFlag, field_bytes, input_index_bits, layout_bytes,
-                       reset_regions, word_bytes)
+                       RECORD, REGION_ARGS, REGION_CRC_RESULT, REQUEST_ARGS, RUN_ARGS,
+                       RUN_RESULT, SPIKE_COUNT, STATUS, STATUS_COUNTERS, STOP_RESULT, ErrorCode,
+                       LinkParams, Opcode, OutputFlag, RecordSelect, ResetFlag, RunFlag,
+                       field_bytes, input_index_bits, layout_bytes, reset_regions, word_bytes)
 from .regions import Region, region_depth, region_layout
 
 __all__ = ["Engine"]

@@ -16,11 +16,13 @@ from ..config import CoreConfig
 from .regions import Region, region_depth, region_width
 
 __all__ = ["PROTOCOL_VERSION", "CRC", "HEADER", "HEADER_BYTES", "CRC_BYTES", "FRAME_OVERHEAD",
-           "ACK", "Opcode", "ErrorCode", "RunFlag", "OutputFlag", "RecordSelect", "RECORD", "ResetFlag", "STATUS_COUNTERS",
+           "ACK", "Opcode", "ErrorCode", "RunFlag", "OutputFlag", "RecordSelect", "RECORD",
+           "ResetFlag", "STATUS_COUNTERS",
            "Feature", "word_bytes", "reset_regions", "IDENTIFY", "IDENTIFY_BYTES",
            "BOARD_NAME_BYTES", "LinkParams", "identify_payload", "build_id", "INPUT_BITMAP",
            "field_bytes", "REGION_ARGS", "REGION_ARGS_BYTES", "RESET_ARGS", "REGION_CRC_ARGS",
-           "RUN_ARGS", "MAX_COUNT_WINDOW", "PROBE_INDEX", "REQUEST_ARGS", "STATUS", "STATUS_COUNTER", "NACK",
+           "RUN_ARGS", "MAX_COUNT_WINDOW", "PROBE_INDEX", "REQUEST_ARGS", "STATUS",
+           "STATUS_COUNTER", "NACK",
            "REGION_CRC_RESULT", "RUN_RESULT", "STOP_RESULT", "OUTPUT_HEADER", "SPIKE_COUNT",
            "INPUT_RECORD", "INPUT_ARGS", "input_index_bits", "layout_bytes", "pack_layout",
            "unpack_layout"]

@@ -15,17 +15,17 @@ import numpy as np
 
 from ...rtl.protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, IDENTIFY,
                             INPUT_ARGS, INPUT_RECORD, MAX_COUNT_WINDOW, NACK, OUTPUT_HEADER,
-                            PROBE_INDEX, RECORD, REGION_ARGS, REGION_CRC_ARGS, RESET_ARGS, RUN_ARGS, SPIKE_COUNT,
-                            STATUS, ErrorCode, Feature, Opcode, OutputFlag, RecordSelect, ResetFlag,
-                            RunFlag,
-                            field_bytes, input_index_bits, layout_bytes, pack_layout,
-                            unpack_layout, word_bytes)
+                            PROBE_INDEX, RECORD, REGION_ARGS, REGION_CRC_ARGS, RESET_ARGS,
+                            RUN_ARGS, SPIKE_COUNT, STATUS, ErrorCode, Feature, Opcode, OutputFlag,
+                            RecordSelect, ResetFlag, RunFlag, field_bytes, input_index_bits,
+                            layout_bytes, pack_layout, unpack_layout, word_bytes)
 from ...rtl.regions import Region, region_depth
 
 __all__ = ["CodecError", "FramingError", "ChecksumError", "PayloadError", "Frame",
            "cobs_encode", "cobs_decode", "encode_frame", "decode_frame", "FrameDecoder",
            "crc32", "pack_write", "pack_read", "pack_region_crc", "pack_run", "pack_input",
-           "input_record", "pack_reset", "record_select", "unpack_words", "unpack_identify", "unpack_status",
+           "input_record", "pack_reset", "record_select", "unpack_words", "unpack_identify",
+           "unpack_status",
            "unpack_output", "unpack_nack", "nack_expected", "unpack_result", "describe_nack",
            "Output"]
 
