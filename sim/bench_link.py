@@ -81,7 +81,8 @@ def _tx_fifo_depth():
 def output_payload(config, step, cycles, spikes, *, span=0, last=False, probes=()):
     """The OUTPUT payload the engine sends for one step (docs/protocol.md): ``OUTPUT_HEADER``
     (``step``, ``cycles``, ``span``, flags), the spikes as a bitmap or a list (whichever is
-    shorter), then ``v`` and ``i`` of each probe (``probes``: pairs of integers)."""
+    shorter), then ``v`` and ``i`` of each probe (``probes``: pairs of integers; flagged
+    ``PROBES``)."""
     from ..rtl.protocol import OUTPUT_HEADER, OutputFlag, field_bytes, pack_layout
 
     n = config.neurons
@@ -89,7 +90,8 @@ def output_payload(config, step, cycles, spikes, *, span=0, last=False, probes=(
     indices = np.flatnonzero(spikes)
     size = field_bytes(config.neuron_index_bits)
     use_list = 2 + len(indices) * size < -(-n // 8)
-    flags = (OutputFlag.LAST if last else 0) | (OutputFlag.LIST if use_list else 0)
+    flags = ((OutputFlag.LAST if last else 0) | (OutputFlag.LIST if use_list else 0)
+             | (OutputFlag.PROBES if len(probes) else 0))
     body = pack_layout(OUTPUT_HEADER, step=step, cycles=cycles, span=span, flags=flags)
     if use_list:
         body += len(indices).to_bytes(2, "little") + b"".join(
