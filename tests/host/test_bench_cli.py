@@ -36,9 +36,9 @@ def test_bench_core_figures_meet_the_targets(tmp_path):
     assert set(whole) == {100, 256}
     for f in whole.values():
         assert f["spikes_equal_twin"] and f["span_at_least_core_cycles"]
-        assert f["span_per_step"] == pytest.approx(f["core_cycles_per_step"]
-                                                   + f["engine_cycles_per_step"])
-        assert f["engine_cycles_min"] > 0
+        # at least two cycles per byte of the shortest OUTPUT frame on the wire (an empty
+        # LIST: 4 + 13 + 2 + 4 bytes, a COBS code byte and the delimiter), less one
+        assert f["engine_cycles_min"] >= 2 * 25 - 1
 
 
 def test_bench_twin_without_brian2_is_a_clear_error(monkeypatch):
