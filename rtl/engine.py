@@ -10,9 +10,12 @@ Three blocks share the engine:
   frames back to back.
 * the **executor** is one byte-serial FSM. It parses committed frames, answers each request (an
   ACK carrying the request's opcode ``| 0x80``, or a NACK), and between requests runs the steps
-  of a RUN: push the step's input spikes into the core, start it, read the spike bits and the
-  probed neurons back over the core's bus, send an OUTPUT frame. Its states are built by one
-  method per group of requests.
+  of a RUN: push the step's input spikes into the core, start it, send an OUTPUT frame. The
+  core hands over the step's spike count and a read port of its spike list with ``done``
+  (:mod:`spikeforge.rtl.core.interface`): the OUTPUT's LIST is read from that list, and so is
+  its bitmap (one byte per eight neurons, the list being in ascending order); the probed
+  neurons are read over the core's bus. ``span`` counts the cycles between the starts of two
+  steps. Its states are built by one method per group of requests.
 * the **transmitter**: the executor's response bytes and an end item go through a CRC appender
   and a COBS encoder (:mod:`spikeforge.rtl.framing`).
 
