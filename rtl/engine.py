@@ -15,7 +15,11 @@ Three blocks share the engine:
   (:mod:`spikeforge.rtl.core.interface`): the OUTPUT's LIST is read from that list, and so is
   its bitmap (one byte per eight neurons, the list being in ascending order); the probed
   neurons are read over the core's bus. ``span`` counts the cycles between the starts of two
-  steps. Its states are built by one method per group of requests.
+  steps. RUN's ``record`` and ``every`` select what is sent: every neuron's spikes, none, or
+  (``LinkParams.record_set``) those whose RECORD bit is set, read over the bus for each entry of
+  the list; the probes every ``every``-th step; or (``LinkParams.record_counts``) each recorded
+  neuron's spike count over windows of ``every`` steps, kept in a count memory. Its states are
+  built by one method per group of requests.
 * the **transmitter**: the executor's response bytes and an end item go through a CRC appender
   and a COBS encoder (:mod:`spikeforge.rtl.framing`).
 
