@@ -154,6 +154,8 @@ def link_memories(config, link=None):
     ]
     if c.inputs:
         found.append(("slots", link.input_slots * c.inputs, c.input_index_bits))
+    if link.record_counts:
+        found.append(("counts", c.neurons, 8))
     # the UART's receive and transmit FIFOs (SyncFIFOBuffered keeps depth - 1 bytes in RAM)
     from ..rtl.uart import FIFO_DEPTH
     found += [("uart_rx", FIFO_DEPTH - 1, 8), ("uart_tx", FIFO_DEPTH - 1, 8)]

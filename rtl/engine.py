@@ -10,9 +10,16 @@ Three blocks share the engine:
   frames back to back.
 * the **executor** is one byte-serial FSM. It parses committed frames, answers each request (an
   ACK carrying the request's opcode ``| 0x80``, or a NACK), and between requests runs the steps
-  of a RUN: push the step's input spikes into the core, start it, read the spike bits and the
-  probed neurons back over the core's bus, send an OUTPUT frame. Its states are built by one
-  method per group of requests.
+  of a RUN: push the step's input spikes into the core, start it, send an OUTPUT frame. The
+  core hands over the step's spike count and a read port of its spike list with ``done``
+  (:mod:`spikeforge.rtl.core.interface`): the OUTPUT's LIST is read from that list, and so is
+  its bitmap (one byte per eight neurons, the list being in ascending order); the probed
+  neurons are read over the core's bus. ``span`` counts the cycles between the starts of two
+  steps. RUN's ``record`` and ``every`` select what is sent: every neuron's spikes, none, or
+  (``LinkParams.record_set``) those whose RECORD bit is set, read over the bus for each entry of
+  the list; the probes every ``every``-th step; or (``LinkParams.record_counts``) each recorded
+  neuron's spike count over windows of ``every`` steps, kept in a count memory. Its states are
+  built by one method per group of requests.
 * the **transmitter**: the executor's response bytes and an end item go through a CRC appender
   and a COBS encoder (:mod:`spikeforge.rtl.framing`).
 
@@ -32,11 +39,11 @@ from ..config import ceil_log2
 from .core import CoreSignature
 from .framing import COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
 from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INPUT_ARGS,
-                       INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX, REGION_ARGS,
-                       REGION_CRC_RESULT, REQUEST_ARGS, RUN_ARGS, RUN_RESULT, SPIKE_COUNT, STATUS,
-                       STATUS_COUNTERS, STOP_RESULT, ErrorCode, LinkParams, Opcode, OutputFlag,
-                       ResetFlag, RunFlag, field_bytes, input_index_bits, layout_bytes,
-                       reset_regions, word_bytes)
+                       INPUT_RECORD, MAX_COUNT_WINDOW, NACK, OUTPUT_HEADER, PROBE_INDEX,
+                       RECORD, REGION_ARGS, REGION_CRC_RESULT, REQUEST_ARGS, RUN_ARGS,
+                       RUN_RESULT, SPIKE_COUNT, STATUS, STATUS_COUNTERS, STOP_RESULT, ErrorCode,
+                       LinkParams, Opcode, OutputFlag, RecordSelect, ResetFlag, RunFlag,
+                       field_bytes, input_index_bits, layout_bytes, reset_regions, word_bytes)
 from .regions import Region, region_depth, region_layout
 
 __all__ = ["Engine"]
@@ -204,7 +211,9 @@ class Engine(wiring.Component):
         # response field, the header and the arguments of a request
         probe_bytes = field_bytes(c.v_bits) + field_bytes(c.i_bits)
         field_max = max(layout_bytes(field.shape) for layout in _SENT for _, field in layout)
-        sh = Signal(8 * max(wb_max, probe_bytes, field_max, HEADER_BYTES, *_ARGS.values()))
+        # (RUN's arguments go to their own register, not through ``sh``)
+        sh = Signal(8 * max(wb_max, probe_bytes, field_max, HEADER_BYTES,
+                            *(n for op, n in _ARGS.items() if op != Opcode.RUN)))
         sh_n = Signal(range(sh.shape().width // 8 + 1))
         ret = Signal(8)
         ret_states = {}
@@ -268,6 +277,42 @@ class Engine(wiring.Component):
         run_period = run_args.period_us
         steps_done = Signal(32)
         n_probes = Signal(8)
+        # recording: whose spikes are sent, counts, and the step's place in its window of
+        # ``every`` steps (probes and counts are sent in a window's last step)
+        record = data.View(RECORD, run_args.record)
+        counts_mode = Signal()
+        if lk.record_counts:
+            m.d.comb += counts_mode.eq(record.counts)
+        # steps left in the window, this one included (a count down: no subtraction of
+        # ``every`` to compare with)
+        phase = Signal.like(run_args.every)
+        win_end = Signal()
+        m.d.comb += win_end.eq(phase == 1)
+        send_probes = Signal()
+        send_counts = Signal()
+        # the neuron whose word the bus read last is recorded (its spikes, its count)
+        selected = Signal()
+        if lk.record_set:
+            m.d.comb += selected.eq((record.select == RecordSelect.ALL)
+                                    | ((record.select == RecordSelect.SET) & core.bus.record))
+        else:
+            m.d.comb += selected.eq(record.select == RecordSelect.ALL)
+        # its spike is sent (counts are sent instead of spikes)
+        sent_bit = Signal()
+        m.d.comb += sent_bit.eq(selected & ~counts_mode)
+        # recorded neurons (counted at RUN), spikes sent in the step
+        n_sel = Signal(range(N + 1))
+        n_sent = Signal(range(N + 1))
+        # the place in its byte of a bitmap entry whose RECORD bit is being read
+        bit_at = Signal(3)
+        if not lk.record_set:
+            # all or none: no pass over the list counts them
+            m.d.comb += n_sent.eq(Mux((record.select == RecordSelect.ALL) & ~counts_mode,
+                                      core.spike_count, 0))
+        if lk.record_counts:
+            m.submodules.counts = counts_mem = Memory(shape=8, depth=N, init=[], attrs=_NO_RW)
+            cnt_wp = counts_mem.write_port()
+            cnt_rp = counts_mem.read_port()
         max_probes = max(lk.max_probes, 1)
         pb = layout_bytes(PROBE_INDEX)
         pb_bits = ceil_log2(pb)
@@ -303,14 +348,25 @@ class Engine(wiring.Component):
             if M:
                 m.d.sync += [wr_slot.eq(0), rd_slot.eq(0), wr_base.eq(0), rd_base.eq(0)]
 
-        # microsecond timer for paced runs: a fractional divider, exact on average
-        us_acc = Signal(range(self.clk_hz + 1_000_000))
+        # microsecond timer for paced runs: a fractional divider, exact on average; with a
+        # whole number of MHz a counter of that many cycles, which ticks in the same cycles
+        # (and costs a tenth of the logic)
         us_tick = Signal()
-        with m.If(us_acc + 1_000_000 >= self.clk_hz):
-            m.d.sync += us_acc.eq(us_acc + 1_000_000 - self.clk_hz)
-            m.d.comb += us_tick.eq(1)
-        with m.Else():
-            m.d.sync += us_acc.eq(us_acc + 1_000_000)
+        if self.clk_hz % 1_000_000 == 0:
+            per_us = self.clk_hz // 1_000_000
+            us_count = Signal(range(per_us))
+            with m.If(us_count == per_us - 1):
+                m.d.sync += us_count.eq(0)
+                m.d.comb += us_tick.eq(1)
+            with m.Else():
+                m.d.sync += us_count.eq(us_count + 1)
+        else:
+            us_acc = Signal(range(self.clk_hz + 1_000_000))
+            with m.If(us_acc + 1_000_000 >= self.clk_hz):
+                m.d.sync += us_acc.eq(us_acc + 1_000_000 - self.clk_hz)
+                m.d.comb += us_tick.eq(1)
+            with m.Else():
+                m.d.sync += us_acc.eq(us_acc + 1_000_000)
         since_step = Signal(32)
         with m.If(us_tick & (since_step != 0xFFFFFFFF)):
             m.d.sync += since_step.eq(since_step + 1)
@@ -322,7 +378,24 @@ class Engine(wiring.Component):
         # step results
         # the core holds step_cycles until its next step ends: no copy is kept here
         step_cycles = core.step_cycles
-        n_spikes = Signal(range(N + 1))
+        # the core keeps the step's spikes as a list (its next step's events): the engine sends
+        # OUTPUT from it (CoreSignature) instead of counting spike bits
+        n_spikes = core.spike_count
+        # cycles from the start of the previous step of the run (``span`` of OUTPUT_HEADER):
+        # ``span_count`` counts from the start of a step and is stopped at 0 until the run's
+        # first start; ``span`` holds its value of the last start until OUTPUT has sent it.
+        # ``counter_bits`` wide, like the STATUS counters, but it saturates instead of wrapping.
+        # Without ``link.span`` the three are constants and OUTPUT sends 0.
+        if lk.span:
+            span_count = Signal(lk.counter_bits)
+            span = Signal.like(span_count)
+            span_on = Signal()
+            with m.If(span_on & ~span_count.all()):
+                m.d.sync += span_count.eq(span_count + 1)
+        else:
+            span_count, span, span_on = Signal(1), Const(0, 1), Signal(1)
+        # the spike list's read address (used by OUT_LIST; the core ignores it while busy)
+        m.d.comb += core.spike_addr.eq(k)
         neuron = Signal(range(max(N, M) + 9))   # neuron or input line
         bits = Signal(8)
         nb_bitmap = -(-N // 8)
@@ -333,6 +406,8 @@ class Engine(wiring.Component):
         last_step = Signal()
         state_layout = region_layout(c, Region.STATE)
         state_view = data.View(state_layout, core.bus.rdata[:state_layout.size])
+        if lk.record_counts:
+            m.d.comb += cnt_rp.addr.eq(neuron)
 
         # requests are assembled in ``sh`` too: no response is being sent while one is read
         widx = Signal(range(lk.max_payload + 1))
@@ -362,6 +437,12 @@ class Engine(wiring.Component):
         stored = [not offset_at + len(offset) <= bit < offset_at + REGION_ARGS["offset"].width
                   for bit in range(len(args))]
         learn_refused = Const(0) if c.stdp else run_flags[_bit(RunFlag.LEARN)]
+        # select 3, bits that must be 0, every 0; counts without the count memory or over
+        # windows a u8 count could overflow
+        record_refused = ((record.select == 3) | (record.zero != 0) | (run_args.every == 0)
+                          | (record.counts & ((run_args.every > MAX_COUNT_WINDOW)
+                                              | (not lk.record_counts)))
+                          | ((record.select == RecordSelect.SET) & (not lk.record_set)))
         out_list = Signal()
 
         return SimpleNamespace(**locals())
@@ -424,7 +505,8 @@ class Engine(wiring.Component):
                 m.d.sync += k.eq(0)
                 if M:
                     m.d.sync += rec_n.eq(0)
-                with m.If(paced & (steps_done != 0) & (since_step > run_period)):
+                # pace_ok holds here: since_step >= run_period, so "later" is "not equal"
+                with m.If(paced & (steps_done != 0) & (since_step != run_period)):
                     m.d.sync += counters["step_overruns"].eq(
                         counters["step_overruns"] + 1)
                 m.d.sync += since_step.eq(0)
@@ -591,6 +673,8 @@ class Engine(wiring.Component):
                         fail(ErrorCode.BAD_LENGTH)
                     with m.Elif((probes_n > lk.max_probes) | learn_refused):
                         fail(ErrorCode.BAD_ARGUMENT)
+                    with m.Elif(x.record_refused):
+                        fail(ErrorCode.BAD_ARGUMENT)
                     with m.Else():
                         m.d.sync += [k.eq(0), n_probes.eq(probes_n)]
                         m.next = "RUN_PROBE"
@@ -709,10 +793,16 @@ class Engine(wiring.Component):
         with m.State("RUN_PROBE"):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
-                             steps_done.eq(0)]
+                             steps_done.eq(0), x.phase.eq(x.run_args.every), x.neuron.eq(0),
+                             x.n_sel.eq(0)]
+                if self.link.span:
+                    m.d.sync += [x.span_count.eq(0), x.span_on.eq(0)]
                 if self.config.inputs:
                     m.d.sync += x.rec_index.eq(0)
-                respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
+                if self.link.record_counts:
+                    m.next = "RUN_SCAN"
+                else:
+                    respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
             with m.Else():
                 m.d.comb += take.eq(1)
                 m.d.sync += [k.eq(k + 1), remain.eq(remain - 1)]
@@ -724,6 +814,19 @@ class Engine(wiring.Component):
                         fail(ErrorCode.BAD_ARGUMENT)
                     m.d.comb += [probe_wp.addr.eq(k[pb_bits:]), probe_wp.data.eq(index),
                                  probe_wp.en.eq(1)]
+        if self.link.record_counts:
+            # with counts: count the recorded neurons (their counts' bytes), zero the counts
+            # of the last run
+            with m.State("RUN_SCAN"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(x.neuron),
+                             core.bus.re.eq(x.neuron < N)]
+                m.d.comb += [x.cnt_wp.addr.eq(x.neuron), x.cnt_wp.data.eq(0),
+                             x.cnt_wp.en.eq(x.neuron < N)]
+                m.d.sync += x.neuron.eq(x.neuron + 1)
+                with m.If(core.bus.rvalid & x.selected):
+                    m.d.sync += x.n_sel.eq(x.n_sel + 1)
+                with m.If(x.neuron == N):
+                    respond(Opcode.RUN.value | ACK, layout_bytes(RUN_RESULT), "RUN_BODY")
         with m.State("RUN_BODY"):
             emit_then(free_slots.as_unsigned(), layout_bytes(RUN_RESULT), "CRC")
 
@@ -842,85 +945,202 @@ class Engine(wiring.Component):
         ret, run_flags, run_seq, run_steps = x.ret, x.run_flags, x.run_seq, x.run_steps
         running, state_view, step_cycles = x.running, x.state_view, x.step_cycles
         steps_done, use_list, vb = x.steps_done, x.use_list, x.vb
+        counts_mode, lk, n_sel, n_sent = x.counts_mode, x.lk, x.n_sel, x.n_sent
+        phase, record, selected = x.phase, x.record, x.selected
+        send_counts, send_probes, sent_bit, win_end = (x.send_counts, x.send_probes, x.sent_bit,
+                                                        x.win_end)
+        select_all = record.select == RecordSelect.ALL
+
+        def then_counts(value, nbytes):
+            """Send ``value``, the spikes' last bytes, then the counts (if the step sends them)
+            or the probes; ``k`` and ``neuron`` are 0 by then."""
+            m.d.sync += [k.eq(0), neuron.eq(0)]
+            if lk.record_counts:
+                with m.If(send_counts):
+                    emit_then(value, nbytes, "OUT_CNT")
+                with m.Else():
+                    emit_then(value, nbytes, "OUT_PROBE")
+            else:
+                emit_then(value, nbytes, "OUT_PROBE")
+
+        select_set = ((record.select == RecordSelect.SET) & ~counts_mode if lk.record_set
+                      else Const(0))
         with m.State("START"):
             m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
+            if self.link.span:
+                m.d.sync += [x.span.eq(x.span_count), x.span_count.eq(1), x.span_on.eq(1)]
             m.next = "STEP_WAIT"
         with m.State("STEP_WAIT"):
+            # the core hands over the step's spike count and list with ``done``
             with m.If(core.done):
-                m.d.sync += [neuron.eq(0),
-                             n_spikes.eq(0)]
-                m.next = "COUNT"
-        # pass 1 over the spike bits: count them, to send the shorter encoding
-        with m.State("COUNT"):
-            m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
-                         core.bus.re.eq(neuron < N)]
-            m.d.sync += neuron.eq(neuron + 1)
-            with m.If(core.bus.rvalid & state_view.s):
-                m.d.sync += n_spikes.eq(n_spikes + 1)
-            with m.If(neuron == N):
+                m.d.sync += k.eq(0)
+                if lk.record_set:
+                    m.d.sync += n_sent.eq(Mux(select_all & ~counts_mode, core.spike_count, 0))
+                # a pass over the list for a recorded set, or to add up counts
                 m.next = "OUT_HDR"
+                if lk.record_set:
+                    with m.If(select_set):
+                        m.next = "SEL_LIST"
+                if lk.record_counts:
+                    with m.If(counts_mode):
+                        m.next = "CNT_LIST"
+        # a recorded set: count the spikes of recorded neurons in the core's list (its entry k
+        # is there one cycle after its address; a bus read at it gives its RECORD bit)
+        if lk.record_set:
+            with m.State("SEL_LIST"):
+                with m.If(k == n_spikes):
+                    m.next = "OUT_HDR"
+                with m.Else():
+                    m.next = "SEL_READ"
+            with m.State("SEL_READ"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD),
+                             core.bus.addr.eq(core.spike_index), core.bus.re.eq(1)]
+                m.d.sync += k.eq(k + 1)
+                m.next = "SEL_BIT"
+            with m.State("SEL_BIT"):
+                with m.If(core.bus.record):
+                    m.d.sync += n_sent.eq(n_sent + 1)
+                m.next = "SEL_LIST"
+        if lk.record_counts:
+            # counts: add the step's spikes to their neurons' counts (zeroed when sent)
+            cnt_rp, cnt_wp = x.cnt_rp, x.cnt_wp
+            with m.State("CNT_LIST"):
+                with m.If(k == n_spikes):
+                    m.next = "OUT_HDR"
+                with m.Else():
+                    m.next = "CNT_READ"
+            with m.State("CNT_READ"):
+                m.d.comb += cnt_rp.addr.eq(core.spike_index)
+                m.next = "CNT_WRITE"
+            with m.State("CNT_WRITE"):
+                m.d.comb += [cnt_wp.addr.eq(core.spike_index), cnt_wp.data.eq(cnt_rp.data + 1),
+                             cnt_wp.en.eq(1)]
+                m.d.sync += k.eq(k + 1)
+                m.next = "CNT_LIST"
         with m.State("OUT_HDR"):
-            list_bytes = layout_bytes(SPIKE_COUNT) + n_spikes * ib_n
-            m.d.comb += use_list.eq(list_bytes < nb_bitmap)
+            list_bytes = layout_bytes(SPIKE_COUNT) + n_sent * ib_n
+            # nothing selected, or counts instead of spikes: an empty list
+            m.d.comb += use_list.eq((list_bytes < nb_bitmap) | counts_mode
+                                    | (record.select == RecordSelect.NONE))
             spike_bytes = Mux(use_list, list_bytes, nb_bitmap)
             last = (run_steps != 0) & (steps_done + 1 == run_steps)
+            probes_now = win_end & (n_probes != 0)
+            counts_now = win_end & counts_mode
             m.d.sync += [
                 resp_seq.eq(run_seq), resp_op.eq(Opcode.OUTPUT.value),
-                resp_len.eq(layout_bytes(OUTPUT_HEADER) + spike_bytes + n_probes * (vb + ib)),
+                resp_len.eq(layout_bytes(OUTPUT_HEADER) + spike_bytes
+                            + Mux(counts_now, n_sel, 0)
+                            + Mux(probes_now, n_probes * (vb + ib), 0)),
                 ret.eq(code_of("OUT_FIXED")),
-                last_step.eq(last), out_list.eq(use_list), neuron.eq(0),
+                last_step.eq(last), out_list.eq(use_list), neuron.eq(0), k.eq(0), bits.eq(0),
+                send_probes.eq(probes_now), send_counts.eq(counts_now),
             ]
             with m.If(last):
                 m.d.sync += running.eq(0)
             m.next = "RESP_HDR"
         with m.State("OUT_FIXED"):
             # step, cycles and flags are sent in pieces: fewer wide inputs to the shifter
-            m.d.sync += steps_done.eq(steps_done + 1)
+            m.d.sync += [steps_done.eq(steps_done + 1),
+                         phase.eq(Mux(win_end, x.run_args.every, phase - 1))]
             emit_then(steps_done, _bytes_of(OUTPUT_HEADER, "step"), "OUT_CYCLES")
         with m.State("OUT_CYCLES"):
-            emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_FLAGS")
+            emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_SPAN")
+        with m.State("OUT_SPAN"):
+            emit_then(x.span, _bytes_of(OUTPUT_HEADER, "span"), "OUT_FLAGS")
         with m.State("OUT_FLAGS"):
             flags = Signal(OUTPUT_HEADER["flags"].shape)
             m.d.comb += [flags[_bit(OutputFlag.LAST)].eq(last_step),
-                         flags[_bit(OutputFlag.LIST)].eq(out_list)]
+                         flags[_bit(OutputFlag.LIST)].eq(out_list),
+                         flags[_bit(OutputFlag.PROBES)].eq(send_probes),
+                         flags[_bit(OutputFlag.COUNTS)].eq(send_counts)]
             emit_then(flags, _bytes_of(OUTPUT_HEADER, "flags"), "OUT_SPIKES")
         with m.State("OUT_SPIKES"):
             with m.If(out_list):
-                emit_then(n_spikes, layout_bytes(SPIKE_COUNT), "OUT_LIST")
+                with m.If(n_sent == 0):
+                    then_counts(n_sent, layout_bytes(SPIKE_COUNT))
+                with m.Else():
+                    emit_then(n_sent, layout_bytes(SPIKE_COUNT), "OUT_LIST")
             with m.Else():
                 m.next = "OUT_MAP"
         with m.State("OUT_MAP"):
-            # bitmap: read 8 spike bits, send the byte
-            m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
-                         core.bus.re.eq(1)]
-            m.next = "OUT_MAP_BIT"
-        with m.State("OUT_MAP_BIT"):
-            new_bits = Cat(bits[1:], state_view.s)
-            m.d.sync += [bits.eq(new_bits), neuron.eq(neuron + 1)]
-            shift = (8 - (N % 8)) % 8
-            with m.If(neuron == N - 1):
-                emit_then(new_bits >> shift, 1, "OUT_PROBE")
-                m.d.sync += k.eq(0)
-            with m.Elif(neuron[:3] == 7):
-                emit_then(new_bits, 1, "OUT_MAP")
+            # bitmap: byte ``neuron`` collects the list's entries of its eight neurons (the
+            # list is in ascending order); the entry at ``k`` is read. A recorded set: each
+            # entry's RECORD bit is read first
+            index = core.spike_index
+            with m.If((k != n_spikes) & (index[3:] == neuron)):
+                m.d.sync += k.eq(k + 1)
+                m.next = "OUT_MAP_READ"
+                if lk.record_set:
+                    with m.If(select_set):
+                        m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(index),
+                                     core.bus.re.eq(1)]
+                        m.d.sync += x.bit_at.eq(index[:3])
+                        m.next = "OUT_MAP_SEL"
+                    with m.Else():
+                        m.d.sync += bits.bit_select(index[:3], 1).eq(1)
+                else:
+                    m.d.sync += bits.bit_select(index[:3], 1).eq(1)
             with m.Else():
+                m.d.sync += [bits.eq(0), neuron.eq(neuron + 1)]
+                with m.If(neuron == nb_bitmap - 1):
+                    then_counts(bits, 1)
+                with m.Else():
+                    emit_then(bits, 1, "OUT_MAP")
+        with m.State("OUT_MAP_READ"):
+            # the read of the list's next entry
+            m.next = "OUT_MAP"
+        if lk.record_set:
+            with m.State("OUT_MAP_SEL"):
+                # the entry's RECORD bit (the list's next entry is read meanwhile)
+                with m.If(core.bus.record):
+                    m.d.sync += bits.bit_select(x.bit_at, 1).eq(1)
                 m.next = "OUT_MAP"
         with m.State("OUT_LIST"):
-            with m.If(neuron == N):
-                m.d.sync += k.eq(0)
+            # the list's entries from the core's read port: entry k is there one cycle after
+            # its address, and every EMIT takes at least one cycle
+            with m.If(k == n_spikes):
+                m.d.sync += [k.eq(0), neuron.eq(0)]
                 m.next = "OUT_PROBE"
+                if lk.record_counts:
+                    with m.If(send_counts):
+                        m.next = "OUT_CNT"
+            with m.Elif(select_set):
+                m.next = "OUT_LIST_READ" if lk.record_set else "OUT_LIST"
             with m.Else():
-                m.d.comb += [core.bus.region.eq(Region.STATE), core.bus.addr.eq(neuron),
-                             core.bus.re.eq(1)]
+                m.d.sync += k.eq(k + 1)
+                emit_then(core.spike_index, ib_n, "OUT_LIST")
+        if lk.record_set:
+            # a recorded set: only the entries whose RECORD bit is set
+            with m.State("OUT_LIST_READ"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD),
+                             core.bus.addr.eq(core.spike_index), core.bus.re.eq(1)]
+                m.d.sync += [k.eq(k + 1), neuron.eq(core.spike_index)]
                 m.next = "OUT_LIST_BIT"
-        with m.State("OUT_LIST_BIT"):
-            m.d.sync += neuron.eq(neuron + 1)
-            with m.If(state_view.s):
-                emit_then(neuron, ib_n, "OUT_LIST")
-            with m.Else():
-                m.next = "OUT_LIST"
+            with m.State("OUT_LIST_BIT"):
+                with m.If(core.bus.record):
+                    emit_then(neuron, ib_n, "OUT_LIST")
+                with m.Else():
+                    m.next = "OUT_LIST"
+        # the window's counts of the recorded neurons, each zeroed for the next window
+        if lk.record_counts:
+            with m.State("OUT_CNT"):
+                with m.If(~send_counts | (neuron == N)):
+                    m.next = "OUT_PROBE"
+                with m.Else():
+                    # the read gives the RECORD bit; the count is read at ``neuron``
+                    m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(neuron),
+                                 core.bus.re.eq(1)]
+                    m.next = "OUT_CNT_BIT"
+            with m.State("OUT_CNT_BIT"):
+                m.d.comb += [x.cnt_wp.addr.eq(neuron), x.cnt_wp.data.eq(0),
+                             x.cnt_wp.en.eq(1)]
+                m.d.sync += neuron.eq(neuron + 1)
+                with m.If(selected):
+                    emit_then(x.cnt_rp.data, 1, "OUT_CNT")
+                with m.Else():
+                    m.next = "OUT_CNT"
         with m.State("OUT_PROBE"):
-            with m.If(k == n_probes):
+            with m.If(~send_probes | (k == n_probes)):
                 m.next = "CRC"
             with m.Else():
                 m.d.comb += probe_rp.addr.eq(k)

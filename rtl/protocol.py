@@ -16,17 +16,19 @@ from ..config import CoreConfig
 from .regions import Region, region_depth, region_width
 
 __all__ = ["PROTOCOL_VERSION", "CRC", "HEADER", "HEADER_BYTES", "CRC_BYTES", "FRAME_OVERHEAD",
-           "ACK", "Opcode", "ErrorCode", "RunFlag", "OutputFlag", "ResetFlag", "STATUS_COUNTERS",
+           "ACK", "Opcode", "ErrorCode", "RunFlag", "OutputFlag", "RecordSelect", "RECORD",
+           "ResetFlag", "STATUS_COUNTERS",
            "Feature", "word_bytes", "reset_regions", "IDENTIFY", "IDENTIFY_BYTES",
            "BOARD_NAME_BYTES", "LinkParams", "identify_payload", "build_id", "INPUT_BITMAP",
            "field_bytes", "REGION_ARGS", "REGION_ARGS_BYTES", "RESET_ARGS", "REGION_CRC_ARGS",
-           "RUN_ARGS", "PROBE_INDEX", "REQUEST_ARGS", "STATUS", "STATUS_COUNTER", "NACK",
+           "RUN_ARGS", "MAX_COUNT_WINDOW", "PROBE_INDEX", "REQUEST_ARGS", "STATUS",
+           "STATUS_COUNTER", "NACK",
            "REGION_CRC_RESULT", "RUN_RESULT", "STOP_RESULT", "OUTPUT_HEADER", "SPIKE_COUNT",
            "INPUT_RECORD", "INPUT_ARGS", "input_index_bits", "layout_bytes", "pack_layout",
            "unpack_layout"]
 
 #: Bumped whenever a payload or the framing changes incompatibly.
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 #: CRC of a decoded frame: the same parameters give ``CRC.compute()`` on the host and
 #: ``CRC.create()`` (a byte-wide processor) in the engine.
@@ -51,7 +53,8 @@ class Opcode(enum.Enum, shape=8):
     WRITE = 0x10        #: :data:`REGION_ARGS`, then the words
     READ = 0x11         #: :data:`REGION_ARGS`
     REGION_CRC = 0x12   #: region u8
-    RUN = 0x20          #: steps u32, flags u8, period_us u32, probes u8, probe indices u16 each
+    RUN = 0x20          #: steps u32, flags u8, period_us u32, probes u8, record u8, every u16,
+    #: probe indices u16 each
     INPUT = 0x21        #: input spikes of one or more steps (one credit each)
     STOP = 0x22         #: end a run after the current step
     OUTPUT = 0x40       #: device to host, one per step of a run (sequence number of the RUN)
@@ -80,6 +83,15 @@ class RunFlag(enum.IntFlag):
 class OutputFlag(enum.IntFlag):
     LAST = 1            #: last step of the run
     LIST = 2            #: spikes as count u16 + indices (else: bitmap of N bits)
+    PROBES = 4          #: the probes' v and i follow (in the steps s with (s + 1) % every == 0)
+    COUNTS = 8          #: the recorded neurons' spike counts over the window ending here follow
+
+
+class RecordSelect(enum.Enum, shape=2):
+    """Whose spikes a run's OUTPUT frames carry (``select`` of :data:`RECORD`)."""
+    ALL = 0             #: every neuron
+    SET = 1             #: the neurons whose bit is set in the RECORD region
+    NONE = 2            #: none: a spike LIST of count 0 in every step
 
 
 class ResetFlag(enum.IntFlag):
@@ -92,6 +104,9 @@ class Feature(enum.IntFlag):
     ADAPTIVE_THRESHOLD = 2
     STOCHASTIC_ROUNDING = 4
     V_FLOOR = 8
+    RECORD_COUNTS = 16  #: the engine has a count memory: RUN may ask for spike counts
+    RECORD_SET = 32     #: the engine filters spikes by the RECORD region: RUN may select SET
+    SPAN = 64           #: OUTPUT carries ``span`` (``LinkParams(span=True)``; else it is 0)
 
 
 # -- payloads ------------------------------------------------------------------------------------
@@ -128,7 +143,16 @@ REGION_CRC_ARGS = data.StructLayout({"region": 8})
 REGION_CRC_RESULT = data.StructLayout({"crc": 32})
 #: Arguments of RUN (``steps`` 0: until STOP; ``period_us`` 0: free-running; ``flags``:
 #: :class:`RunFlag`), then ``probes`` × :data:`PROBE_INDEX`. Its response: the initial credits.
-RUN_ARGS = data.StructLayout({"steps": 32, "flags": 8, "period_us": 32, "probes": 8})
+#: ``record`` (:data:`RECORD`) says whose spikes are sent and whether as counts; probes (and
+#: counts) are sent in the steps s (from 0 in the run) with ``(s + 1) % every == 0``.
+RUN_ARGS = data.StructLayout({"steps": 32, "flags": 8, "period_us": 32, "probes": 8,
+                              "record": 8, "every": 16})
+#: The ``record`` byte of RUN: ``select`` (:class:`RecordSelect`; 3 is refused), ``counts``
+#: (send per-neuron spike counts over each window of ``every`` steps instead of the spikes;
+#: ``every`` must then be at most :data:`MAX_COUNT_WINDOW`), and bits that must be 0.
+RECORD = data.StructLayout({"select": 2, "counts": 1, "zero": 5})
+#: The longest counting window: a u8 count never saturates.
+MAX_COUNT_WINDOW = 255
 PROBE_INDEX = data.StructLayout({"index": 16})
 RUN_RESULT = data.StructLayout({"free_slots": 8})
 #: Response of STOP: the steps the run completed.
@@ -149,11 +173,13 @@ REQUEST_ARGS = {
     Opcode.RUN: RUN_ARGS, Opcode.INPUT: INPUT_ARGS, Opcode.STOP: None,
 }
 
-#: Header of an OUTPUT payload (``flags``: :class:`OutputFlag`). The spikes follow: a bitmap of
-#: ``ceil(N/8)`` bytes, or with ``LIST`` a :data:`SPIKE_COUNT` and that many neuron indices of
-#: ``field_bytes(neuron_index_bits)`` bytes; then per probe ``v`` and ``i`` of
-#: ``field_bytes(v_bits)`` and ``field_bytes(i_bits)`` bytes, two's complement.
-OUTPUT_HEADER = data.StructLayout({"step": 32, "cycles": 32, "flags": 8})
+#: Header of an OUTPUT payload (``flags``: :class:`OutputFlag`). The recorded neurons' spikes
+#: follow: a bitmap of ``ceil(N/8)`` bytes (bits of neurons not recorded 0), or with ``LIST`` a
+#: :data:`SPIKE_COUNT` and that many neuron indices of ``field_bytes(neuron_index_bits)`` bytes;
+#: with ``COUNTS`` one u8 spike count per recorded neuron, in ascending neuron order; with
+#: ``PROBES`` per probe ``v`` and ``i`` of ``field_bytes(v_bits)`` and ``field_bytes(i_bits)``
+#: bytes, two's complement.
+OUTPUT_HEADER = data.StructLayout({"step": 32, "cycles": 32, "span": 32, "flags": 8})
 SPIKE_COUNT = data.StructLayout({"count": 16})
 
 #: Header of one step's record in an INPUT payload. With ``bitmap`` set (``count`` 0) a bitmap
@@ -237,14 +263,27 @@ class LinkParams:
         Probed neurons per run.
     counter_bits : int, 16..32
         Width of the engine's STATUS counters (sent as u32 whatever the width; they wrap at
-        ``2**counter_bits``). Small FPGAs use 16 to save logic.
+        ``2**counter_bits``) and of its ``span`` counter (which saturates). Small FPGAs use 16
+        to save logic.
+    span : bool
+        Count ``span`` of OUTPUT (clock cycles between the starts of two steps; two registers
+        of ``counter_bits``). Without it OUTPUT sends 0 and IDENTIFY clears ``Feature.SPAN``:
+        for FPGAs that have no logic cells to spare.
     crc_serial : bool
         The core feeds REGION_CRC one byte per clock instead of one word (same value, a tenth
         of the logic, several times the cycles): for small FPGAs.
+    record_counts : bool
+        The engine keeps a count memory (N × 8 bits) and can send spike counts over windows of
+        steps (RUN's ``record.counts``, IDENTIFY's :attr:`Feature.RECORD_COUNTS`).
+    record_set : bool
+        The engine sends only the spikes of the neurons set in the RECORD region when RUN
+        selects SET (IDENTIFY's :attr:`Feature.RECORD_SET`). Without it, RUN records ALL or
+        NONE (the region is still there, but unused).
     """
 
     def __init__(self, config, *, max_payload=1024, rx_buffer=None, input_slots=4,
-                 max_probes=8, counter_bits=32, crc_serial=False):
+                 max_probes=8, counter_bits=32, crc_serial=False, span=True,
+                 record_counts=True, record_set=True):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         if not 16 <= max_payload <= 16384:
@@ -274,6 +313,9 @@ class LinkParams:
         self.max_probes = max_probes
         self.counter_bits = counter_bits
         self.crc_serial = bool(crc_serial)
+        self.span = bool(span)
+        self.record_counts = bool(record_counts)
+        self.record_set = bool(record_set)
 
     @property
     def window(self):
@@ -308,7 +350,10 @@ def identify_payload(link, *, clk_hz, baud, board, build=None):
     features = ((Feature.STDP if c.stdp else 0)
                 | (Feature.ADAPTIVE_THRESHOLD if c.adaptive_threshold else 0)
                 | (Feature.STOCHASTIC_ROUNDING if c.stochastic_rounding else 0)
-                | (Feature.V_FLOOR if c.v_floor else 0))
+                | (Feature.V_FLOOR if c.v_floor else 0)
+                | (Feature.SPAN if link.span else 0)
+                | (Feature.RECORD_COUNTS if link.record_counts else 0)
+                | (Feature.RECORD_SET if link.record_set else 0))
     values = {
         "protocol": PROTOCOL_VERSION, "config_hash": c.hash, "neurons": c.neurons,
         "inputs": c.inputs, "lanes": c.lanes, "weight_bits": c.weight_bits,

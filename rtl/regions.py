@@ -31,6 +31,7 @@ class Region(enum.Enum, shape=4):
     GLOBAL = 7    #: the global parameter word (depth 1)
     POISSON_RATE = 8   #: per-input Poisson rate (spike probability rate / 2**16 per step)
     POISSON_STATE = 9  #: per-input xorshift32 state of the Poisson generator
+    RECORD = 10   #: one bit per neuron: recorded when a run selects the RECORD set
 
 
 def _param_layout(c):
@@ -119,6 +120,8 @@ def region_layout(config, region):
         return unsigned(c.poisson_rate_bits)
     if region == Region.POISSON_STATE:
         return unsigned(c.poisson_state_bits)
+    if region == Region.RECORD:
+        return unsigned(1)
     raise AssertionError(region)
 
 
@@ -130,7 +133,7 @@ def region_depth(config, region):
         return c.weight_depth
     if region == Region.MASK:
         return c.weight_depth if c.stdp else 0
-    if region in (Region.PARAM, Region.STATE):
+    if region in (Region.PARAM, Region.STATE, Region.RECORD):
         return c.neurons
     if region in (Region.XTRACE, Region.YTRACE):
         return c.neurons if c.stdp else 0
@@ -216,6 +219,7 @@ _PLAIN_WIDTH = {
     Region.XINTRACE: lambda c: c.trace_bits,
     Region.POISSON_RATE: lambda c: c.poisson_rate_bits,
     Region.POISSON_STATE: lambda c: c.poisson_state_bits,
+    Region.RECORD: lambda c: 1,
 }
 
 

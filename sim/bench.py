@@ -23,7 +23,8 @@ from ..config import CoreConfig
 from ..host.model.params import GlobalParams, Network, NeuronParams
 from ..host.model.twin import Twin
 
-__all__ = ["WORKLOADS", "build_workload", "bench_core", "summarise"]
+__all__ = ["WORKLOADS", "END_TO_END", "build_workload", "bench_core", "summarise",
+           "bench_end_to_end"]
 
 #: (name, configuration, workload) of ``spikeforge bench core``.
 WORKLOADS = [
@@ -126,6 +127,63 @@ def bench_core(workloads=None, *, steps_scale=1.0, progress=None):
             with open(out) as file:
                 records = json.load(file)
         results.append(summarise(name, config, workload, records))
+    return results
+
+
+#: Configurations of the end-to-end figures of ``spikeforge bench core``: the digits workload.
+END_TO_END = [CoreConfig(neurons=100, inputs=64, lanes=8), CoreConfig(neurons=256, inputs=64,
+                                                                      lanes=8)]
+
+#: Input slots of the simulated board of the end-to-end figures: the host keeps this many
+#: steps of inputs buffered ahead, so the board does not wait for it.
+END_TO_END_SLOTS = 64
+
+
+def bench_end_to_end(configs=None, *, steps=300, progress=None):
+    """Clock cycles of a whole step on the simulated board: the core's and the command
+    engine's, from the ``span`` of each OUTPUT frame (docs/protocol.md).
+
+    The digits workload runs through ``sim://`` (the board's engine and core behind the byte
+    streams) built with :data:`END_TO_END_SLOTS` input slots, so the host sends the inputs of
+    many steps ahead and the board does not wait for them. ``span`` of step ``k`` is the core's
+    cycles of step ``k - 1`` plus everything the engine did between the two starts (sending
+    OUTPUT, parsing INPUT frames, pushing the inputs); steps 2 and later are averaged (step 0
+    rebuilds the spike list after the upload, and has no span). Returns a list of figure dicts.
+    """
+    from ..host.device import open_device
+
+    results = []
+    for config in configs or END_TO_END:
+        twin, raster, _ = build_workload(config, {"kind": "digits", "steps": steps})
+        reference = twin.run(raster)["spikes"]
+        if progress:
+            progress(f"end to end on sim:// ({END_TO_END_SLOTS} input slots): "
+                     f"{config.describe()}, {steps} steps")
+        load = [_load_average()]
+        with open_device("sim://", config, input_slots=END_TO_END_SLOTS,
+                         progress=progress) as device:
+            device.load_network(twin.network)
+            result = device.run(inputs=raster)
+        load.append(_load_average())
+        cycles = np.asarray(result.cycles, dtype=np.int64)
+        span = np.asarray(result.span, dtype=np.int64)
+        core = cycles[1:-1]
+        engine = span[2:] - core
+        results.append({
+            "workload": "digits", "neurons": config.neurons, "inputs": config.inputs,
+            "lanes": config.lanes, "steps": steps, "input_slots": END_TO_END_SLOTS,
+            "core_cycles_per_step": float(core.mean()),
+            "span_per_step": float(span[2:].mean()),
+            "engine_cycles_per_step": float(engine.mean()),
+            "engine_cycles_median": float(np.median(engine)),
+            "engine_cycles_min": int(engine.min()), "engine_cycles_max": int(engine.max()),
+            "engine_share": float(engine.mean() / core.mean()),
+            "neuron_spikes_per_step": float(result.spikes.sum(axis=1).mean()),
+            "input_spikes_per_step": float(raster.sum(axis=1).mean()),
+            "spikes_equal_twin": bool(np.array_equal(result.spikes, reference)),
+            "span_at_least_core_cycles": bool((span[1:] > cycles[:-1]).all()),
+            "load_average": max(load),
+        })
     return results
 
 

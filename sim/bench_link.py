@@ -19,9 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ..config import CoreConfig
+from ..rtl.regions import Region
 
 __all__ = ["bench_link", "output_payload", "streamed_wire_bytes", "core_cycles",
-           "engine_cycles", "streamed_step_cycles", "measure_streamed", "bench_streamed"]
+           "bitmap_spikes", "engine_cycles", "streamed_step_cycles", "measure_streamed",
+           "bench_streamed", "recorded_output_payload", "recorded_wire_bytes",
+           "recorded_engine_cycles", "bench_recording", "RECORDING_MODES"]
 
 
 def bench_link(config=None, *, clk_hz=12_000_000, divisor=4, steps=50):
@@ -75,19 +78,21 @@ def _tx_fifo_depth():
     return FIFO_DEPTH
 
 
-def output_payload(config, step, cycles, spikes, *, last=False, probes=()):
-    """The OUTPUT payload the engine sends for one step (docs/protocol.md): ``step`` u32,
-    ``cycles`` u32, flags u8, the spikes as a bitmap or a list (whichever is shorter), then
-    ``v`` and ``i`` of each probe (``probes``: pairs of integers)."""
-    from ..rtl.protocol import OutputFlag, field_bytes
+def output_payload(config, step, cycles, spikes, *, span=0, last=False, probes=()):
+    """The OUTPUT payload the engine sends for one step (docs/protocol.md): ``OUTPUT_HEADER``
+    (``step``, ``cycles``, ``span``, flags), the spikes as a bitmap or a list (whichever is
+    shorter), then ``v`` and ``i`` of each probe (``probes``: pairs of integers; flagged
+    ``PROBES``)."""
+    from ..rtl.protocol import OUTPUT_HEADER, OutputFlag, field_bytes, pack_layout
 
     n = config.neurons
     spikes = np.asarray(spikes, dtype=bool).reshape(-1)
     indices = np.flatnonzero(spikes)
     size = field_bytes(config.neuron_index_bits)
     use_list = 2 + len(indices) * size < -(-n // 8)
-    flags = (OutputFlag.LAST if last else 0) | (OutputFlag.LIST if use_list else 0)
-    body = int(step).to_bytes(4, "little") + int(cycles).to_bytes(4, "little") + bytes((flags,))
+    flags = ((OutputFlag.LAST if last else 0) | (OutputFlag.LIST if use_list else 0)
+             | (OutputFlag.PROBES if len(probes) else 0))
+    body = pack_layout(OUTPUT_HEADER, step=step, cycles=cycles, span=span, flags=flags)
     if use_list:
         body += len(indices).to_bytes(2, "little") + b"".join(
             int(k).to_bytes(size, "little") for k in indices)
@@ -134,12 +139,24 @@ def core_cycles(config, raster, spikes, *, learn=False):
                      for k, (a, s) in enumerate(zip(arrivals, spikes.sum(axis=1)))])
 
 
-def engine_cycles(config, out_wire_bytes, fixed):
+def bitmap_spikes(config, spikes):
+    """Spikes of each step that the engine sends in a bitmap (0 where it sends a LIST): it
+    builds a bitmap from the core's spike list at two cycles per spike."""
+    from ..rtl.protocol import SPIKE_COUNT, field_bytes, layout_bytes
+
+    counts = np.asarray(spikes, dtype=bool).reshape(len(spikes), -1).sum(axis=1)
+    as_list = (layout_bytes(SPIKE_COUNT) + counts * field_bytes(config.neuron_index_bits)
+               < -(-config.neurons // 8))
+    return np.where(as_list, 0, counts)
+
+
+def engine_cycles(config, out_wire_bytes, bitmap_spike_counts, fixed):
     """Cycles the command engine spends on a step besides the core's (transmitter always
-    ready): a pass over the N spike bits to count them, a second pass reading them for the
-    bitmap or list (two cycles per neuron), about one cycle per byte of the OUTPUT frame, and
-    ``fixed`` cycles of state changes (measured on ``sim://``)."""
-    return 3 * config.neurons + np.asarray(out_wire_bytes) + fixed
+    ready): two cycles per byte of the OUTPUT frame on the wire (the COBS encoder takes one
+    byte per cycle and holds the engine while it sends each block), two per spike sent in a
+    bitmap (:func:`bitmap_spikes`; the bitmap is built from the core's spike list), and
+    ``fixed`` cycles (INPUT parsing and state changes, measured on ``sim://``)."""
+    return (2 * np.asarray(out_wire_bytes) + 2 * np.asarray(bitmap_spike_counts) + fixed)
 
 
 def streamed_step_cycles(core, engine, wire_in, wire_out, divisor):
@@ -158,7 +175,8 @@ def streamed_step_cycles(core, engine, wire_in, wire_out, divisor):
     return cycles, ("core" if (core + engine).mean() >= wait.mean() else "core+link")
 
 
-def measure_streamed(config, twin, raster, *, uart="bytes", divisor=4, progress=None):
+def measure_streamed(config, twin, raster, *, uart="bytes", divisor=4, progress=None,
+                     recording=None):
     """A streamed run on ``sim://`` timed in simulated cycles, from the first byte of its RUN
     frame to the last byte of its last OUTPUT frame; with the bytes the host sent and received
     during it."""
@@ -183,22 +201,36 @@ def measure_streamed(config, twin, raster, *, uart="bytes", divisor=4, progress=
             counts["received"] += len(chunk)
             return chunk
 
+        if recording is not None and recording.select == "set":
+            # the RECORD region is written before the timed window
+            device.write_region(Region.RECORD, [int(n in recording.recorded)
+                                                for n in range(config.neurons)])
         device.mark()
         device.port.write, device._read = counted_write, counted_read
         try:
-            result = device.run(inputs=raster)
+            if recording is None:
+                result = device.run(inputs=raster)
+            else:
+                # (the region was written: no check of it in the timed window)
+                result = device._run(len(raster), np.asarray(raster, dtype=bool), False, (),
+                                     recording=recording)
         finally:
             device.port.write, device._read = send, read
         mark = device.mark()
     finally:
         device.close()
     window = mark["last_out"] - mark["first_in"] + 1
+    from ..host.model.fast import make_twin
+    fresh = make_twin(twin.network)
+    fresh.reset_state()
+    twin_spikes = fresh.run(np.asarray(raster, dtype=bool))["spikes"]
     from ..host.device import codec
     from ..rtl.protocol import ACK, Opcode
     # the RUN's answer: free_slots u8 (never 0 when a run starts: every value has one length)
     run_ack = len(codec.encode_frame(1, Opcode.RUN.value | ACK, b"\x01"))
     return {"window_cycles": int(window), "bytes_sent": counts["sent"], "run_ack_bytes": run_ack,
             "bytes_received": counts["received"], "spikes": result.spikes,
+            "all_spikes": twin_spikes,
             "cycles": np.asarray(result.cycles)}
 
 
@@ -208,7 +240,7 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
     For each board of :mod:`spikeforge.boards.registry`: its default configuration runs the
     digits-like workload (inputs at rate 0.1, spikes of every neuron returned, no probes) in the
     twin; the core's cycles per step come from the formula the RTL follows, the engine's from
-    its passes over the spike bits (its fixed part measured on ``sim://``), the bytes per step
+    the OUTPUT frame's bytes and the spikes (its fixed part measured on ``sim://``), the bytes per step
     from the protocol's layouts; the board's clock and line rate (``clk_hz / baud`` clocks per
     bit) turn them into steps per second, bounded by the core or by the link. With ``measure``
     the same workload at N=100, M=64, L=8 also runs on ``sim://`` with the UART pins at each
@@ -228,7 +260,8 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
     _, free_out = streamed_wire_bytes(n100, np.zeros((steps, n100.inputs), dtype=bool),
                                       free["spikes"], free["cycles"])
     measured_engine = free["window_cycles"] / steps - free["cycles"].mean()
-    fixed = float(measured_engine - (3 * n100.neurons + free_out.mean()))
+    fixed = float(measured_engine - engine_cycles(
+        n100, free_out, bitmap_spikes(n100, free["spikes"]), 0).mean())
     calibration = {
         "config": n100.describe(), "steps": steps,
         "workload": "every neuron spikes every step, no streamed inputs",
@@ -251,7 +284,7 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
             spikes = twin.run(raster)["spikes"]
             core = core_cycles(config, raster, spikes, learn=False)
             wire_in, wire_out = streamed_wire_bytes(config, raster, spikes, core)
-            engine = engine_cycles(config, wire_out, fixed)
+            engine = engine_cycles(config, wire_out, bitmap_spikes(config, spikes), fixed)
             cycles, bound = streamed_step_cycles(core, engine, wire_in, wire_out, divisor)
             row[label] = {
                 "config": config.describe(), "neurons": config.neurons,
@@ -280,3 +313,196 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
     return {"calibration": calibration, "boards": rows,
             "workload": f"digits-like: inputs at rate 0.1, {steps} steps, every neuron's spikes "
                         f"returned, no probes, learning off"}
+
+
+# -- recording selection: what a streamed run costs when only some neurons are sent ---------
+
+#: The recording modes of :func:`bench_recording`: (name, record, every, counts); ``record``
+#: ``"first32"`` is the set of the first 32 neurons.
+RECORDING_MODES = (("all", "all", 1, False), ("set32", "first32", 1, False),
+                   ("none", "none", 1, False), ("counts32_every10", "first32", 10, True))
+
+
+def _recording(config, record, every, counts):
+    from ..host.device.base import Recording
+
+    if record == "first32":
+        return Recording("set", tuple(range(min(32, config.neurons))), every, counts)
+    return Recording(record, None, every, counts)
+
+
+def recorded_output_payload(config, step, spikes, recording, counts=None, *, last=False):
+    """The OUTPUT payload the engine sends for one step of a run with ``recording`` (a
+    :class:`~spikeforge.host.device.base.Recording`): the recorded neurons' spikes (a bitmap or
+    a list, the shorter; an empty list with NONE or counts), then with ``counts`` (the window's
+    counts, in its last step) one byte per recorded neuron. No probes."""
+    from ..rtl.protocol import OUTPUT_HEADER, OutputFlag, field_bytes, pack_layout
+
+    n = config.neurons
+    shown = np.zeros(n, dtype=bool)
+    recorded = recording.indices(n)
+    if not recording.counts:
+        shown[recorded] = np.asarray(spikes, dtype=bool)[recorded]
+    indices = np.flatnonzero(shown)
+    size = field_bytes(config.neuron_index_bits)
+    use_list = (2 + len(indices) * size < -(-n // 8) or recording.counts
+                or recording.select == "none")
+    flags = ((OutputFlag.LAST if last else 0) | (OutputFlag.LIST if use_list else 0)
+             | (OutputFlag.COUNTS if counts is not None else 0))
+    body = pack_layout(OUTPUT_HEADER, step=step, cycles=0, span=0, flags=flags)
+    if use_list:
+        body += len(indices).to_bytes(2, "little") + b"".join(
+            int(k).to_bytes(size, "little") for k in indices)
+    else:
+        body += np.packbits(shown, bitorder="little").tobytes()
+    if counts is not None:
+        body += bytes(np.asarray(counts, dtype=np.uint8))
+    return body
+
+
+def recorded_wire_bytes(config, spikes, recording, *, seq=1):
+    """Bytes on the wire of each step's OUTPUT frame (COBS, CRC and delimiter included) of a
+    run with ``recording``."""
+    from ..host.device import codec
+    from ..rtl.protocol import Opcode
+
+    spikes = np.asarray(spikes, dtype=bool)
+    steps = len(spikes)
+    recorded = recording.indices(config.neurons)
+    out = []
+    for k in range(steps):
+        counts = None
+        if recording.counts and (k + 1) % recording.every == 0:
+            window = spikes[k + 1 - recording.every:k + 1, recorded]
+            counts = window.sum(axis=0)
+        out.append(len(codec.encode_frame(seq, Opcode.OUTPUT, recorded_output_payload(
+            config, k, spikes[k], recording, counts, last=(k == steps - 1)))))
+    return np.array(out)
+
+
+def recorded_engine_cycles(config, spikes, recording, wire_out, fixed):
+    """The command engine's cycles per step besides the core's, by its states (rtl/engine.py):
+    two cycles per byte of the OUTPUT frame on the wire (:func:`engine_cycles`); a bitmap
+    built from the core's spike list at two cycles per entry; for a recorded set a pass over
+    the list counting the recorded spikes and a second sending them, three cycles per entry
+    each (a bitmap: two in the second); for counts a pass adding the list to the counts, three
+    cycles per entry, and in a window's last step two cycles per neuron sending them; and
+    ``fixed`` cycles of state changes (measured on ``sim://``)."""
+    n = config.neurons
+    spikes = np.asarray(spikes, dtype=bool)
+    fired = spikes.sum(axis=1)
+    wire_out = np.asarray(wire_out)
+    steps = len(spikes)
+    recorded = recording.indices(n)
+    sent = spikes[:, recorded].sum(axis=1)
+    from ..rtl.protocol import field_bytes
+    bitmap = 2 + sent * field_bytes(config.neuron_index_bits) >= -(-n // 8)
+    if recording.counts:
+        walk = 3 * fired + np.where((np.arange(steps) + 1) % recording.every == 0, 2 * n, 0)
+    elif recording.select == "none":
+        walk = np.zeros(steps)
+    elif recording.select == "all":
+        walk = np.where(bitmap, 2 * fired, 0)
+    else:
+        walk = 3 * fired + np.where(bitmap, 2 * fired, 3 * fired)
+    return walk + 2 * wire_out + fixed
+
+
+def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extra_baud=None):
+    """Streamed steps/s per board with recording selection: every neuron's spikes (ALL), the
+    first 32 neurons' (SET), none (NONE), and the first 32 neurons' spike counts over windows
+    of 10 steps (COUNTS), on the digits-like workload of :func:`bench_streamed`, computed for
+    each board's default configuration at its clock and line rate (and at ``extra_baud``:
+    ``{board: baud}`` of line rates its USB bridge also takes). With ``measure``, ALL, SET and
+    NONE also run at N=100 on ``sim://`` with the UART pins at the ULX3S's divisor (20), timed
+    in simulated cycles, beside the figure computed for them. The engine's fixed cycles are
+    measured on the byte streams with every neuron spiking and recorded; the model's cycles of
+    the other modes are given beside their measured ones."""
+    from ..boards.registry import BOARDS
+    from .bench import build_workload
+
+    n100 = CoreConfig(neurons=100, inputs=64, lanes=8)
+    extra_baud = {"ulx3s": 3_000_000} if extra_baud is None else extra_baud
+    twin, raster, _ = build_workload(n100, {"kind": "digits", "steps": steps})
+    reference = twin.run(raster)["spikes"]
+    modes = {name: _recording(n100, *spec) for name, *spec in RECORDING_MODES}
+    # the engine's fixed cycles: free-running on the byte streams (no inputs, so no waits for
+    # the host), every neuron recorded; checked against the same run with the others
+    zeros = np.zeros((steps, n100.inputs), dtype=bool)
+    dense, _, _ = build_workload(n100, {"kind": "dense", "steps": steps})
+    calibration = {"workload": "every neuron spikes every step, no streamed inputs"}
+    fixed = None
+    for name in ("all", "set32", "none", "counts32_every10"):
+        recording = modes[name]
+        free = measure_streamed(n100, dense, zeros, progress=progress, recording=recording)
+        spikes = free["all_spikes"]
+        out = recorded_wire_bytes(n100, spikes, recording)
+        measured = free["window_cycles"] / steps - free["cycles"].mean()
+        if fixed is None:
+            fixed = float(measured - recorded_engine_cycles(n100, spikes, recording, out,
+                                                            0).mean())
+        model = float(recorded_engine_cycles(n100, spikes, recording, out, fixed).mean())
+        calibration[name] = {
+            "engine_cycles_per_step_measured": float(measured),
+            "engine_cycles_per_step_model": model,
+            "output_bytes_per_step": float(out.mean()),
+            "output_bytes_received_equal_computed": bool(
+                free["bytes_received"] == out.sum() + free["run_ack_bytes"]),
+        }
+    calibration["engine_fixed_cycles"] = fixed
+    rows = []
+    for name in boards or BOARDS:
+        board = BOARDS[name]
+        config = board.default_config()
+        from ..rtl.protocol import LinkParams
+        link = board.link_params(config) or LinkParams(config)
+        ctwin, craster, _ = build_workload(config, {"kind": "digits", "steps": steps})
+        spikes = ctwin.run(craster)["spikes"]
+        core = core_cycles(config, craster, spikes, learn=False)
+        wire_in, _ = streamed_wire_bytes(config, craster, spikes, core)
+        rates = [board.baud] + ([extra_baud[name]] if name in extra_baud else [])
+        row = {"board": name, "clk_hz": board.clk_hz, "config": config.describe(),
+               "neurons": config.neurons, "modes": {}}
+        for mode, spec in zip(modes, RECORDING_MODES):
+            recording = _recording(config, *spec[1:])
+            if (recording.select == "set" and not link.record_set) or (
+                    recording.counts and not link.record_counts):
+                row["modes"][mode] = {"built": False}
+                continue
+            out = recorded_wire_bytes(config, spikes, recording)
+            engine = recorded_engine_cycles(config, spikes, recording, out, fixed)
+            figures = {"built": True, "output_bytes_per_step": float(out.mean()),
+                       "input_bytes_per_step": float(wire_in.mean()),
+                       "core_cycles_per_step": float(core.mean()),
+                       "engine_cycles_per_step": float(engine.mean()), "line_rates": []}
+            for baud in rates:
+                cycles, bound = streamed_step_cycles(core, engine, wire_in, out,
+                                                     board.clk_hz / baud)
+                figures["line_rates"].append({
+                    "baud": baud, "divisor": board.clk_hz / baud,
+                    "computed_steps_per_s": board.clk_hz / float(cycles.mean()),
+                    "bound": bound})
+            row["modes"][mode] = figures
+        rows.append(row)
+    measured = {}
+    if measure:
+        divisor = 20
+        for name in ("all", "set32", "none"):
+            recording = modes[name]
+            run = measure_streamed(n100, twin, raster, uart="pins", divisor=divisor,
+                                   progress=progress, recording=recording)
+            core = core_cycles(n100, raster, reference)
+            wire_in, _ = streamed_wire_bytes(n100, raster, reference, core)
+            out = recorded_wire_bytes(n100, reference, recording)
+            engine = recorded_engine_cycles(n100, reference, recording, out, fixed)
+            cycles, bound = streamed_step_cycles(core, engine, wire_in, out, divisor)
+            measured[name] = {
+                "divisor": divisor, "output_bytes_per_step": float(out.mean()),
+                "computed_cycles_per_step": float(cycles.mean()), "bound": bound,
+                "measured_cycles_per_step": run["window_cycles"] / steps,
+                "measured_spikes_equal_twin": bool(np.array_equal(
+                    run["spikes"], recording.apply(reference)[0])),
+            }
+    return {"calibration": calibration, "boards": rows, "measured_n100": measured,
+            "workload": f"digits-like: inputs at rate 0.1, {steps} steps, no probes, learning "
+                        f"off; modes: " + ", ".join(name for name, *_ in RECORDING_MODES)}

@@ -71,8 +71,9 @@ BUILDS = {
 }
 
 
-def _build_key(config, uart, build="fast", divisor=SIM_DIVISOR):
+def _build_key(config, uart, build="fast", divisor=SIM_DIVISOR, input_slots=None):
     text = json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash(),
+                       **({"input_slots": input_slots} if input_slots is not None else {}),
                        "harness": hashlib.sha256(_HARNESS.read_bytes()).hexdigest(),
                        "clk_hz": SIM_CLK_HZ, "divisor": divisor, "uart": uart,
                        "build": BUILDS[build], "wrapper": _WRAPPER_VERSION},
@@ -127,11 +128,15 @@ def _check_divisor(divisor):
     return divisor
 
 
-def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, progress=None):
+def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, input_slots=None,
+                   progress=None):
     """Compile the simulated board for ``config`` (or reuse the cached build); return the path
     of its executable. ``uart`` is one of :data:`UART_MODES`, ``build`` one of :data:`BUILDS`;
     ``divisor`` is the UART's clock cycles per bit with ``uart="pins"`` (a parameter of the
-    build: the baud rate is ``SIM_CLK_HZ / divisor``; the byte streams ignore it)."""
+    build: the baud rate is ``SIM_CLK_HZ / divisor``; the byte streams ignore it).
+    ``input_slots`` overrides the engine's input slots (:class:`LinkParams`; a benchmark buffers
+    more steps of inputs ahead with it)."""
+    from ..rtl.protocol import LinkParams
     from ..rtl.top import ByteTop, Top
 
     if not isinstance(config, CoreConfig):
@@ -142,7 +147,13 @@ def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, p
         raise DeviceError(f"build={build!r}: choose one of {', '.join(BUILDS)}")
     recipe = BUILDS[build]
     divisor = _check_divisor(divisor) if uart == "pins" else SIM_DIVISOR
-    folder = cache_dir(f"simboard/{_build_key(config, uart, build, divisor)}")
+    link = None
+    if input_slots is not None:
+        try:
+            link = LinkParams(config, input_slots=input_slots)
+        except ValueError as error:
+            raise DeviceError(f"input_slots={input_slots!r}: {error}") from None
+    folder = cache_dir(f"simboard/{_build_key(config, uart, build, divisor, input_slots)}")
     binary = folder / "simboard"
     with FileLock(folder / ".lock"):          # one build per configuration at a time
         if binary.exists():
@@ -153,9 +164,9 @@ def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, p
             progress(f"building the simulated board for {config.describe()} (once per "
                      f"configuration; cached in {folder})")
         if uart == "bytes":
-            top = ByteTop(config, SIM_CLK_HZ, board="sim")
+            top = ByteTop(config, SIM_CLK_HZ, board="sim", link=link)
         else:
-            top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // divisor, board="sim")
+            top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // divisor, board="sim", link=link)
         if not recipe["reset_input"]:
             top = _without_reset(top)
         (folder / "top.v").write_text(verilog.convert(top, name="top"))
@@ -189,10 +200,10 @@ class SimDevice(SerialDevice):
     silence_hint = "the simulated board is running but does not answer; open sim:// again"
 
     def __init__(self, config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, timeout=30.0,
-                 progress=None, url=None, **options):
+                 input_slots=None, progress=None, url=None, **options):
         url = url or ("sim://" if uart == "bytes" else f"sim://?uart={uart}")
         binary = build_simboard(config, uart=uart, build=build, divisor=divisor,
-                                progress=progress)
+                                input_slots=input_slots, progress=progress)
         self.uart = uart
         self.build = build
         self.divisor = divisor if uart == "pins" else SIM_DIVISOR

@@ -19,11 +19,11 @@ out_option = click.option("--out", "out_path", type=click.Path(dir_okay=False, p
                           help="Where to write the figures (default bench-results/NAME.json).")
 
 
-def _emit(name, figures, out_path, as_json, rows):
+def _emit(name, figures, out_path, as_json, rows, **extra):
     out_path = out_path or Path("bench-results") / f"{name}.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     document = {"benchmark": name, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "results": figures}
+                "results": figures, **extra}
     out_path.write_text(json.dumps(document, indent=2) + "\n")
     if as_json:
         print_json(document)
@@ -50,15 +50,22 @@ def bench_group():
 @bench_group.command("core")
 @click.option("--steps-scale", type=click.FloatRange(min=0.01, max=100), default=1.0,
               show_default=True, help="Multiply every workload's number of steps.")
+@click.option("--end-to-end/--no-end-to-end", default=True, show_default=True,
+              help="Also measure whole steps (core and command engine) on sim://.")
 @out_option
 @json_option
-def bench_core_command(steps_scale, out_path, as_json):
+def bench_core_command(steps_scale, end_to_end, out_path, as_json):
     """Cycles per step and synaptic operations per cycle of the RTL core in Verilator.
 
     Workloads: a dense worst case (every neuron and every input spikes in every step) and the
     NeuroCoreX-sized digits workload (N=100, M=64, L=8, 10 % input activity), each with STDP
     off and on; plus the dense case at N=256. The core counts its own clock cycles; the twin
     runs alongside and every step's spikes must agree.
+
+    End to end: the digits workload at N=100 and N=256 on the simulated board (sim://), with
+    the inputs of many steps buffered ahead; the span of each OUTPUT (clock cycles from one
+    step's start to the next) gives the core's and the command engine's cycles per step, and
+    the engine's share.
 
     \b
     Examples:
@@ -81,7 +88,24 @@ def bench_core_command(steps_scale, out_path, as_json):
                  ("fewer cycles than NeuroCoreX (96,000/step)",
                   f"{f['speedup_vs_neurocorex']:.0f}x"),
              ]) for f in figures]
-    _emit("core", figures, out_path, as_json, rows)
+    extra = {}
+    if end_to_end:
+        from ...sim.bench import bench_end_to_end
+
+        steps = max(10, int(300 * steps_scale))
+        extra["end_to_end"] = whole = bench_end_to_end(
+            steps=steps, progress=None if as_json else lambda text: click.echo(text, err=True))
+        rows += [(f"end to end on sim://: digits N={f['neurons']} M={f['inputs']} "
+                  f"L={f['lanes']}, inputs buffered {f['input_slots']} steps ahead", [
+                      ("core cycles per step", f"{f['core_cycles_per_step']:.1f}"),
+                      ("span per step (core + engine)", f"{f['span_per_step']:.1f}"),
+                      ("engine cycles per step (median, min-max)",
+                       f"{f['engine_cycles_per_step']:.1f} ({f['engine_cycles_median']:.0f}, "
+                       f"{f['engine_cycles_min']}-{f['engine_cycles_max']})"),
+                      ("engine's share of the core's cycles", f"{f['engine_share']:.1%}"),
+                      ("spikes equal to the twin's", "yes" if f["spikes_equal_twin"] else "NO"),
+                  ]) for f in whole]
+    _emit("core", figures, out_path, as_json, rows, **extra)
 
 
 @bench_group.command("twin")
@@ -238,10 +262,13 @@ def bench_sim_command(steps, repeats, builds, out_path, as_json):
               help="Boards of the per-board figures (repeat; default all).")
 @click.option("--measure/--no-measure", default=True, show_default=True,
               help="Run the per-board workload on sim:// at each board's divisor.")
+@click.option("--recording/--no-recording", default=True, show_default=True,
+              help="Streamed steps/s per board with recording selection (all, a set of 32, "
+                   "none, counts of 32 over 10 steps).")
 @out_option
 @json_option
-def bench_link_command(steps, upload, streamed, streamed_steps, boards, measure, out_path,
-                       as_json):
+def bench_link_command(steps, upload, streamed, streamed_steps, boards, measure, recording,
+                       out_path, as_json):
     """Payload bytes per second of the link, and streamed steps/s per board.
 
     The upload figures are measured cycle-accurately on the Verilator-built device at 3 Mbaud
@@ -293,6 +320,30 @@ def bench_link_command(steps, upload, streamed, streamed_steps, boards, measure,
                                   f"{f['measured_steps_per_s']:,.0f}"))
             rows.append((f"{row['board']}: {row['clk_hz'] / 1e6:g} MHz, {row['baud']:,} baud "
                          f"({row['divisor']:g} clocks per bit)", table))
+    if recording:
+        from ...sim.bench_link import bench_recording
+
+        figures["recording"] = result = bench_recording(names, steps=streamed_steps,
+                                                        measure=measure, progress=progress)
+        for row in result["boards"]:
+            table = []
+            for mode, f in row["modes"].items():
+                if not f["built"]:
+                    table.append((f"{mode}", "not built on this board"))
+                    continue
+                rates = ", ".join(f"{r['computed_steps_per_s']:,.0f} at {r['baud']:,} baud "
+                                  f"({r['bound']})" for r in f["line_rates"])
+                table.append((f"{mode}: bytes out, engine cycles per step",
+                              f"{f['output_bytes_per_step']:.1f}, "
+                              f"{f['engine_cycles_per_step']:.0f}"))
+                table.append((f"  streamed steps/s computed", rates))
+            rows.append((f"recording, {row['board']}: {row['config'].split(' [')[0]}", table))
+        if result["measured_n100"]:
+            rows.append(("recording, N=100 on sim:// (divisor 20)", [
+                (mode, f"{f['measured_cycles_per_step']:.0f} cycles/step measured, "
+                       f"{f['computed_cycles_per_step']:.0f} computed ({f['bound']})")
+                for mode, f in result["measured_n100"].items()]))
     if not figures:
-        raise click.UsageError("nothing to measure: drop --no-upload or --no-streamed")
+        raise click.UsageError("nothing to measure: drop --no-upload, --no-streamed or "
+                               "--no-recording")
     _emit("link", [figures], out_path, as_json, rows)

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ..device import DeviceError
-from ..device.base import MAX_RUN_STEPS
+from ..device.base import MAX_RUN_STEPS, Recording, parse_record
+from ...rtl.protocol import MAX_COUNT_WINDOW
 from ..formats.netfile import load_network_file
 from ..runs.plots import plot_run
 from ..runs.results import IncompleteRun, RunWriter, check_steps, run_to_folder
@@ -48,9 +49,19 @@ def _plots_wanted(ctx, param, value):
 @click.option("--plots/--no-plots", default=None, callback=_plots_wanted,
               help="Draw raster, trace and weight pictures (PNG). Default: draw them when "
                    "matplotlib (the plot extra) is installed.")
+@click.option("--record", "record", default="all", metavar="WHICH", show_default=True,
+              help="Whose spikes the device sends back: all, none, or neuron indices and "
+                   "ranges such as 0-31,40 (the others read as silent in the results).")
+@click.option("--every", type=click.IntRange(1, 65535), default=1, metavar="K",
+              show_default=True,
+              help="Send the probes (and counts) of every K-th step only.")
+@click.option("--counts", is_flag=True, default=False,
+              help=f"Send the recorded neurons' spike counts over windows of --every steps "
+                   f"(at most {MAX_COUNT_WINDOW}) instead of their spikes: counts.npz.")
 @json_option
 @device_command
-def run_command(network, device_url, steps, learn, out_dir, plots, as_json):
+def run_command(network, device_url, steps, learn, out_dir, plots, record, every, counts,
+                as_json):
     """Run NETWORK on a device and save what it did.
 
     DIR receives spikes.npz (input and output spikes), probes.npz (v and i of the probed
@@ -66,11 +77,17 @@ def run_command(network, device_url, steps, learn, out_dir, plots, as_json):
       spikeforge run examples/synfire.toml --device model:// --out /tmp/synfire
       spikeforge run examples/recurrent_stdp.toml --steps 2000 --learn --out runs/stdp
       spikeforge run examples/synfire.toml --device model:// --json --no-plots
+      spikeforge run examples/synfire.toml --record 0-31 --every 10 --counts
     """
     spec = load_network_file(network)
+    select, recorded = parse_record(record, spec.config.neurons)
+    if counts and every > MAX_COUNT_WINDOW:
+        raise click.BadParameter(f"--every {every} with --counts: at most {MAX_COUNT_WINDOW} "
+                                 f"steps per window (8-bit counts)", param_hint="--every")
+    recording = Recording(select, recorded, every, counts)
     planned = check_steps(spec.steps if steps is None else steps, "--steps")
     out_dir = out_dir if out_dir is not None else Path("runs") / network.stem
-    writer = RunWriter(out_dir, spec.config, spec.probes)
+    writer = RunWriter(out_dir, spec.config, spec.probes, recording)
     try:
         with opened_device(device_url, spec.config) as device:
             with progress_reporter("running", enabled=not as_json) as progress:
@@ -95,21 +112,31 @@ def run_command(network, device_url, steps, learn, out_dir, plots, as_json):
         (out_dir / "quantization.json").write_text(json.dumps(report.to_dict(), indent=2)
                                                    + "\n")
         files += [out_dir / "quantization.txt", out_dir / "quantization.json"]
-        summary = summary | {"dt_s": report.dt, "rate_hz": summary["rate"] / report.dt,
+        # spikes (or counts over windows of every steps) per neuron per step, over dt
+        rate_hz = None if summary["rate"] is None else summary["rate"] / report.dt
+        summary = summary | {"dt_s": report.dt, "rate_hz": rate_hz,
                              "quantization": {"max_error": report.max_error(),
                                               "warnings": list(report.warnings)}}
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if as_json:
         print_json(summary | {"out": str(out_dir), "files": [str(f) for f in files]})
         return
-    rate = f"{summary['rate']:.4f} spikes/neuron/step"
-    if report is not None:
-        rate = f"{summary['rate_hz']:.2f} Hz ({rate} at dt = {report.dt * 1e3:g} ms)"
+    if summary["rate"] is None:
+        rate = "not recorded"
+    else:
+        rate = f"{summary['rate']:.4f} spikes/neuron/step"
+        if report is not None:
+            rate = f"{summary['rate_hz']:.2f} Hz ({rate} at dt = {report.dt * 1e3:g} ms)"
+        if counts:
+            rate += f", from counts over {every}-step windows"
     rows = [
         ("network", network), ("device", device_url), ("steps", summary["steps"]),
         ("learn", summary["learn"]), ("spikes", summary["spikes"]),
         ("input spikes", summary["input_spikes"]),
         ("rate", rate),
+        ("recorded", f"{select}: {len(recording.indices(spec.config.neurons))} neurons"
+                     + (f", probes every {every} steps" if every > 1 else "")
+                     + (", counts" if counts else "")),
         ("active neurons", f"{summary['active_neurons']} of {spec.config.neurons}"),
         ("weights changed", summary["weights_changed"]),
         ("wall time", f"{summary['wall_time_s']:.3f} s"),

@@ -24,13 +24,15 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ...config import ConfigError, CoreConfig
+from ...rtl.protocol import MAX_COUNT_WINDOW, RUN_ARGS
 from ...rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
 from ..model.params import GlobalParams, Network, NeuronParams, poisson_states
 from ..model.regions import twin_region_words
 from ..model.fast import make_twin
 
 __all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "open_device",
-           "register_scheme", "STATE_NAMES", "MAX_RUN_STEPS", "as_region", "power_on_network"]
+           "register_scheme", "STATE_NAMES", "MAX_RUN_STEPS", "as_region", "power_on_network",
+           "Recording", "parse_record"]
 
 #: Names of the state arrays of :meth:`Device.read_state` (those built in the configuration).
 STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate")
@@ -78,18 +80,118 @@ class Identity:
                 "clk_hz": self.clk_hz, "board": self.board, "build_id": self.build_id}
 
 
+@dataclass(frozen=True)
+class Recording:
+    """What a run sends back: ``select`` ``"all"``, ``"set"`` (the neurons ``recorded``) or
+    ``"none"``; the probes (and with ``counts`` the recorded neurons' spike counts over each
+    window of ``every`` steps, instead of their spikes) in the steps s with
+    ``(s + 1) % every == 0``."""
+    select: str = "all"
+    recorded: tuple = None
+    every: int = 1
+    counts: bool = False
+
+    @property
+    def is_default(self):
+        return self.select == "all" and self.every == 1 and not self.counts
+
+    def indices(self, neurons):
+        """The recorded neurons, ascending (an int64 array)."""
+        if self.select == "all":
+            return np.arange(neurons)
+        if self.select == "none":
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self.recorded, dtype=np.int64)
+
+    def probe_steps(self, steps):
+        """The steps of a ``steps``-step run whose probes (and counts) are sent."""
+        return np.arange(self.every - 1, steps, self.every)
+
+    def apply(self, spikes, v=None, i=None):
+        """What a device sends of a run whose every spike (``(steps, N)``) and probe value
+        (``(steps, probes)``) is known: (spikes, v, i, counts), as :class:`RunResult` holds
+        them. The reference of what the engine sends."""
+        spikes = np.asarray(spikes, dtype=bool)
+        steps, neurons = spikes.shape
+        recorded = self.indices(neurons)
+        at = self.probe_steps(steps)
+        shown = np.zeros_like(spikes)
+        counts = None
+        if self.counts:
+            windows = len(at)
+            counts = (spikes[:windows * self.every, recorded]
+                      .reshape(windows, self.every, len(recorded)).sum(axis=1)
+                      .astype(np.uint8))
+        else:
+            shown[:, recorded] = spikes[:, recorded]
+        return (shown, None if v is None else np.asarray(v)[at],
+                None if i is None else np.asarray(i)[at], counts)
+
+
+def parse_record(record, neurons):
+    """``record`` (``"all"``, ``"none"``, a text such as ``"0-31,40"``, or an iterable of
+    neuron indices) as ``("all" | "none" | "set", sorted indices or None)``; a
+    :class:`ConfigError` naming the problem otherwise."""
+    if isinstance(record, str):
+        text = record.strip().lower()
+        if text in ("all", "none"):
+            return text, None
+        indices = []
+        for part in text.split(","):
+            part = part.strip()
+            try:
+                if "-" in part:
+                    low, high = (int(x) for x in part.split("-", 1))
+                    if high < low:
+                        raise ValueError
+                    indices.extend(range(low, high + 1))
+                else:
+                    indices.append(int(part))
+            except ValueError:
+                raise ConfigError(f"record={record!r}: write 'all', 'none' or neuron indices "
+                                  f"and ranges such as 0-31,40") from None
+        record = indices
+    try:
+        indices = [int(n) for n in record]
+    except (TypeError, ValueError):
+        raise ConfigError(f"record={record!r}: give 'all', 'none' or neuron indices") from None
+    for n in indices:
+        if not 0 <= n < neurons:
+            raise ConfigError(f"record: neuron {n} is out of range 0..{neurons - 1}")
+    return "set", tuple(sorted(set(indices)))
+
+
 @dataclass
 class RunResult:
     """The outcome of :meth:`Device.run`.
 
-    ``spikes`` is a ``(steps, N)`` bool raster; ``probes`` maps ``"v"`` and ``"i"`` to
-    ``(steps, len(probe_ids))`` int64 arrays, the values after each step; ``cycles`` holds the
-    core's clock cycles per step where the backend measures them (else ``None``).
+    ``spikes`` is a ``(steps, N)`` bool raster of the recorded neurons' spikes (the columns of
+    neurons not recorded, and every column of a run recording counts, are False); ``recorded``
+    lists the recorded neurons (ascending); ``counts`` is ``None`` or a ``(windows,
+    len(recorded))`` uint8 array of their spike counts over each window of ``every`` steps;
+    ``probes`` maps ``"v"`` and ``"i"`` to ``(len(probe_steps), len(probe_ids))`` int64 arrays,
+    the values after the steps ``probe_steps`` (every step by default); ``cycles`` holds the
+    core's clock cycles per step where the backend measures them (else ``None``).; ``span``
+    holds, per step, the device's clock cycles from the start of the previous step of the run
+    to the start of this one (0 in the first step): the core's cycles of the previous step plus
+    the command engine's, waits for inputs and pacing. Backends without a command engine
+    (``model://``) give ``None``.
     """
     spikes: np.ndarray
     probe_ids: tuple = ()
     probes: dict = field(default_factory=dict)
     cycles: np.ndarray = None
+    span: np.ndarray = None
+    recorded: np.ndarray = None
+    counts: np.ndarray = None
+    probe_steps: np.ndarray = None
+    every: int = 1
+
+    def __post_init__(self):
+        if self.recorded is None:
+            self.recorded = np.arange(self.spikes.shape[1])
+        if self.probe_steps is None:
+            self.probe_steps = np.arange(self.spikes.shape[0])
 
     @property
     def steps(self):
@@ -101,7 +203,8 @@ class RunResult:
         from ..formats.neo_io import run_to_neo
 
         return run_to_neo(self.spikes, dt_ms=dt_ms, probe_ids=self.probe_ids,
-                          probes=self.probes, units=units)
+                          probes=self.probes, units=units, recorded=self.recorded,
+                          every=self.every)
 
 
 class Device(abc.ABC):
@@ -133,9 +236,10 @@ class Device(abc.ABC):
         """CRC-32 of the whole region, as :func:`spikeforge.rtl.regions.region_crc` computes."""
 
     @abc.abstractmethod
-    def _run(self, steps, inputs, learn, probes, period_us=0):
+    def _run(self, steps, inputs, learn, probes, period_us=0, recording=None):
         """Run ``steps`` steps; ``inputs`` is a ``(steps, M)`` bool raster; ``period_us`` > 0
-        paces the steps."""
+        paces the steps; ``recording`` (a :class:`Recording`, given when not the default)
+        says what is sent back."""
 
     def status(self):
         """Counters of the device (empty for backends that have none)."""
@@ -145,6 +249,12 @@ class Device(abc.ABC):
     def max_probes(self):
         """The most neurons one run can probe."""
         return self.config.neurons
+
+    def _check_counts(self):
+        """Raise :class:`ConfigError` if the device cannot send spike counts."""
+
+    def _check_set(self):
+        """Raise :class:`ConfigError` if the device cannot record a set of neurons."""
 
     def close(self):
         """Release the transport; the device cannot be used afterwards."""
@@ -244,7 +354,7 @@ class Device(abc.ABC):
         regions = [Region.STATE, Region.XTRACE, Region.YTRACE, Region.XINTRACE]
         if what == "all":
             regions += [Region.WEIGHT, Region.MASK, Region.PARAM, Region.GLOBAL,
-                        Region.POISSON_RATE]
+                        Region.POISSON_RATE, Region.RECORD]
         for region in regions:
             depth = region_depth(c, region)
             if depth:
@@ -260,7 +370,8 @@ class Device(abc.ABC):
         self.write_region(Region.POISSON_STATE,
                           pack_region(c, Region.POISSON_STATE, poisson_states(c, seed)))
 
-    def run(self, steps=None, inputs=None, *, learn=False, probes=(), period_us=0):
+    def run(self, steps=None, inputs=None, *, learn=False, probes=(), period_us=0,
+            record="all", every=1, counts=False):
         """Run time steps.
 
         Arguments
@@ -278,6 +389,15 @@ class Device(abc.ABC):
             *k* (0, the default, runs the steps back to back). Steps that start late (the link
             or the inputs were late) are counted in ``status()["step_overruns"]``. The results
             do not depend on it; ``model://`` runs unpaced.
+        record : "all", "none", or neuron indices
+            Whose spikes are sent back (the others read False in the result): every neuron's,
+            none, or those listed (written into the device's RECORD region when it differs).
+        every : int
+            Probes (and counts) are sent in every ``every``-th step only: the steps s with
+            ``(s + 1) % every == 0`` (``RunResult.probe_steps``).
+        counts : bool
+            Send the recorded neurons' spike counts over each window of ``every`` steps (at
+            most 255) instead of their spikes (``RunResult.counts``).
         """
         c = self.config
         if steps is not None and (isinstance(steps, bool) or not isinstance(
@@ -310,9 +430,31 @@ class Device(abc.ABC):
                 or not 0 <= period_us <= 0xFFFFFFFF:
             raise ConfigError(f"period_us={period_us!r} must be an integer number of "
                               f"microseconds from 0 (unpaced) to {0xFFFFFFFF}")
-        # (a backend's _run takes period_us only when pacing is asked for)
-        paced = {"period_us": int(period_us)} if period_us else {}
-        return self._run(steps, inputs, bool(learn), probes, **paced)
+        select, recorded = parse_record(record, c.neurons)
+        top = (1 << RUN_ARGS["every"].width) - 1
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) \
+                or not 1 <= every <= top:
+            raise ConfigError(f"every={every!r} must be a whole number of steps from 1 to {top}")
+        if counts and every > MAX_COUNT_WINDOW:
+            raise ConfigError(f"counts over windows of every={every} steps: at most "
+                              f"{MAX_COUNT_WINDOW} (the counts are 8 bits); use a smaller every")
+        if counts:
+            self._check_counts()
+        if select == "set":
+            self._check_set()
+        recording = Recording(select, recorded, int(every), bool(counts))
+        if select == "set":
+            words = [0] * c.neurons
+            for n in recorded:
+                words[n] = 1
+            # written only when the device holds another set (it may have been reset)
+            if self.region_crc(Region.RECORD) != region_crc(c, words):
+                self.write_region(Region.RECORD, words)
+        # (a backend's _run takes period_us and recording only when they are asked for)
+        extra = {"period_us": int(period_us)} if period_us else {}
+        if not recording.is_default:
+            extra["recording"] = recording
+        return self._run(steps, inputs, bool(learn), probes, **extra)
 
 
 def power_on_network(config):
@@ -367,6 +509,7 @@ class ModelDevice(Device):
         self.twin = make_twin(power_on_network(config), kernel)
         self.twin.reset_state()
         self._regions = {}
+        self._record = [0] * config.neurons
         self._closed = False
 
     def identify(self):
@@ -380,6 +523,8 @@ class ModelDevice(Device):
     # The twin keeps its network in typed arrays; region access goes through the same packing
     # as the hardware's words so that every backend reads and writes identical words.
     def _words(self, region):
+        if region == Region.RECORD:
+            return list(self._record)
         return twin_region_words(self.twin, region)
 
     def read_region(self, region, offset=0, count=None):
@@ -405,6 +550,9 @@ class ModelDevice(Device):
     def _store(self, region, words):
         c = self.config
         twin = self.twin
+        if region == Region.RECORD:
+            self._record = [int(word) & 1 for word in words]
+            return
         values = unpack_region(c, region, words)
         if region in (Region.WEIGHT, Region.MASK, Region.PARAM, Region.GLOBAL,
                       Region.POISSON_RATE):
@@ -441,11 +589,18 @@ class ModelDevice(Device):
         self._check_open()
         return region_crc(self.config, self._words(as_region(region)))
 
-    def _run(self, steps, inputs, learn, probes, period_us=0):
+    def _run(self, steps, inputs, learn, probes, period_us=0, recording=None):
         self._check_open()
         out = self.twin.run(inputs, learn=learn, probes=list(probes) if probes else None)
-        return RunResult(spikes=out["spikes"], probe_ids=probes,
-                         probes={"v": out["v"], "i": out["i"]} if probes else {})
+        if recording is None:
+            return RunResult(spikes=out["spikes"], probe_ids=probes,
+                             probes={"v": out["v"], "i": out["i"]} if probes else {})
+        spikes, v, i, counts = recording.apply(out["spikes"], out["v"] if probes else None,
+                                               out["i"] if probes else None)
+        return RunResult(spikes=spikes, probe_ids=probes,
+                         probes={"v": v, "i": i} if probes else {},
+                         recorded=recording.indices(self.config.neurons), counts=counts,
+                         probe_steps=recording.probe_steps(steps), every=recording.every)
 
     def close(self):
         self._closed = True

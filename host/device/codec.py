@@ -14,17 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...rtl.protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, IDENTIFY,
-                            INPUT_ARGS, INPUT_RECORD, NACK, OUTPUT_HEADER, PROBE_INDEX,
-                            REGION_ARGS, REGION_CRC_ARGS, RESET_ARGS, RUN_ARGS, SPIKE_COUNT,
-                            STATUS, ErrorCode, Feature, Opcode, OutputFlag, ResetFlag, RunFlag,
-                            field_bytes, input_index_bits, layout_bytes, pack_layout,
-                            unpack_layout, word_bytes)
+                            INPUT_ARGS, INPUT_RECORD, MAX_COUNT_WINDOW, NACK, OUTPUT_HEADER,
+                            PROBE_INDEX, RECORD, REGION_ARGS, REGION_CRC_ARGS, RESET_ARGS,
+                            RUN_ARGS, SPIKE_COUNT, STATUS, ErrorCode, Feature, Opcode, OutputFlag,
+                            RecordSelect, ResetFlag, RunFlag, field_bytes, input_index_bits,
+                            layout_bytes, pack_layout, unpack_layout, word_bytes)
 from ...rtl.regions import Region, region_depth
 
 __all__ = ["CodecError", "FramingError", "ChecksumError", "PayloadError", "Frame",
            "cobs_encode", "cobs_decode", "encode_frame", "decode_frame", "FrameDecoder",
            "crc32", "pack_write", "pack_read", "pack_region_crc", "pack_run", "pack_input",
-           "input_record", "pack_reset", "unpack_words", "unpack_identify", "unpack_status",
+           "input_record", "pack_reset", "record_select", "unpack_words", "unpack_identify",
+           "unpack_status",
            "unpack_output", "unpack_nack", "nack_expected", "unpack_result", "describe_nack",
            "Output"]
 
@@ -269,9 +270,31 @@ def pack_reset(all_regions=False, counters=False):
     return pack_layout(RESET_ARGS, flags=int(flags))
 
 
-def pack_run(steps, *, learn=False, stream=False, period_us=0, probes=()):
-    """RUN payload: :data:`RUN_ARGS` (``steps`` 0: until STOP, ``period_us`` 0: free-running),
-    then one :data:`PROBE_INDEX` per probe."""
+def record_select(record):
+    """A :class:`RecordSelect` from itself or its name (``"all"``, ``"set"``, ``"none"``)."""
+    if isinstance(record, RecordSelect):
+        return record
+    try:
+        return RecordSelect[str(record).upper()]
+    except KeyError:
+        raise PayloadError(f"record={record!r}: choose 'all', 'set' or 'none'") from None
+
+
+def pack_run(steps, *, learn=False, stream=False, period_us=0, probes=(), record="all",
+             every=1, counts=False):
+    """RUN payload: :data:`RUN_ARGS` (``steps`` 0: until STOP, ``period_us`` 0: free-running;
+    ``record``: whose spikes are sent, a :class:`RecordSelect` or its name; ``counts``: spike
+    counts over windows of ``every`` steps instead of spikes; probes, and counts, are sent in
+    the steps s with ``(s + 1) % every == 0``), then one :data:`PROBE_INDEX` per probe."""
+    select = record_select(record)
+    top = (1 << RUN_ARGS["every"].width) - 1
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) \
+            or not 1 <= every <= top:
+        raise PayloadError(f"every={every!r} is out of range 1..{top}")
+    if counts and every > MAX_COUNT_WINDOW:
+        raise PayloadError(f"every={every} with counts: at most {MAX_COUNT_WINDOW} steps per "
+                           f"window (a u8 count)")
+    record_byte = pack_layout(RECORD, select=select.value, counts=int(bool(counts)), zero=0)[0]
     for name, value in (("steps", steps), ("period_us", period_us)):
         top = (1 << RUN_ARGS[name].width) - 1
         if not 0 <= value <= top:
@@ -284,7 +307,7 @@ def pack_run(steps, *, learn=False, stream=False, period_us=0, probes=()):
              | (RunFlag.PACED if period_us else 0))
     try:
         return (pack_layout(RUN_ARGS, steps=steps, flags=int(flags), period_us=period_us,
-                            probes=len(probes))
+                            probes=len(probes), record=record_byte, every=int(every))
                 + b"".join(pack_layout(PROBE_INDEX, index=p) for p in probes))
     except OverflowError as error:
         raise PayloadError(f"probe index: {error}") from None
@@ -338,6 +361,9 @@ def unpack_identify(payload):
     result["adaptive_threshold"] = bool(features & Feature.ADAPTIVE_THRESHOLD)
     result["stochastic_rounding"] = bool(features & Feature.STOCHASTIC_ROUNDING)
     result["v_floor"] = bool(features & Feature.V_FLOOR)
+    result["record_counts"] = bool(features & Feature.RECORD_COUNTS)
+    result["record_set"] = bool(features & Feature.RECORD_SET)
+    result["span"] = bool(features & Feature.SPAN)
     return result
 
 
@@ -355,13 +381,19 @@ def unpack_status(payload):
 @dataclass(frozen=True)
 class Output:
     """One OUTPUT frame: the step (counted from 0 in its run), the core's clock cycles for it,
-    the spikes (bool, N), probed ``v`` and ``i`` (int64), and whether it ends the run."""
+    ``span`` (the device's clock cycles from the start of the previous step of the run to the
+    start of this one, 0 in the first step), the recorded neurons' spikes (bool, N; neurons not
+    recorded False), probed ``v`` and ``i`` (int64; ``None`` in steps without probes), whether
+    it ends the run, and the recorded neurons' spike counts over the window ending in this step
+    (uint8 per recorded neuron in ascending order; ``None`` in other steps)."""
     step: int
     cycles: int
+    span: int
     spikes: np.ndarray
     v: np.ndarray
     i: np.ndarray
     last: bool
+    counts: np.ndarray = None
 
 
 def _signed(value, bits):
@@ -369,14 +401,15 @@ def _signed(value, bits):
     return value - (1 << bits) if value >> (bits - 1) else value
 
 
-def unpack_output(config, payload, probes):
-    """Decode an OUTPUT payload of a run with ``probes`` probed neurons."""
+def unpack_output(config, payload, probes, recorded=None):
+    """Decode an OUTPUT payload of a run with ``probes`` probed neurons, recording the neurons
+    ``recorded`` (ascending indices; ``None``: all)."""
     n = config.neurons
     try:
         header = unpack_layout(OUTPUT_HEADER, payload)
     except ValueError:
         raise PayloadError(f"OUTPUT payload of {len(payload)} bytes is too short") from None
-    step, cycles = header["step"], header["cycles"]
+    step, cycles, span = header["step"], header["cycles"], header["span"]
     flags = OutputFlag(header["flags"])
     rest = payload[layout_bytes(OUTPUT_HEADER):]
     spikes = np.zeros(n, dtype=bool)
@@ -403,6 +436,20 @@ def unpack_output(config, payload, probes):
         spikes[:] = np.unpackbits(np.frombuffer(rest[:size], dtype=np.uint8),
                                   bitorder="little")[:n].astype(bool)
         rest = rest[size:]
+    n_recorded = n if recorded is None else len(recorded)
+    counts = None
+    if flags & OutputFlag.COUNTS:
+        if len(rest) < n_recorded:
+            raise PayloadError(f"OUTPUT counts of {len(rest)} bytes, expected {n_recorded}")
+        counts = np.frombuffer(bytes(rest[:n_recorded]), dtype=np.uint8).copy()
+        rest = rest[n_recorded:]
+    if recorded is not None and np.any(spikes[np.setdiff1d(np.arange(n), recorded)]):
+        raise PayloadError("OUTPUT holds a spike of a neuron that is not recorded")
+    if not flags & OutputFlag.PROBES:
+        if len(rest):
+            raise PayloadError(f"OUTPUT without probes has {len(rest)} bytes left over")
+        return Output(step, cycles, span, spikes, None, None, bool(flags & OutputFlag.LAST),
+                      counts)
     vb, ib = field_bytes(config.v_bits), field_bytes(config.i_bits)
     if len(rest) != probes * (vb + ib):
         raise PayloadError(f"OUTPUT probe part of {len(rest)} bytes, expected {probes} probes "
@@ -413,7 +460,7 @@ def unpack_output(config, payload, probes):
         base = k * (vb + ib)
         v[k] = _signed(int.from_bytes(rest[base:base + vb], "little"), config.v_bits)
         i[k] = _signed(int.from_bytes(rest[base + vb:base + vb + ib], "little"), config.i_bits)
-    return Output(step, cycles, spikes, v, i, bool(flags & OutputFlag.LAST))
+    return Output(step, cycles, span, spikes, v, i, bool(flags & OutputFlag.LAST), counts)
 
 
 def unpack_result(layout, payload):
@@ -455,7 +502,8 @@ _NACK_HINTS = {
                          "longer than the device's max_payload",
     ErrorCode.BUSY: "a run is in progress: stop it first (STOP) or wait for its last output",
     ErrorCode.NO_CREDIT: "more input steps were sent than the device has free slots",
-    ErrorCode.BAD_ARGUMENT: "an argument is out of range (probe or input index, flags)",
+    ErrorCode.BAD_ARGUMENT: "an argument is out of range (probe or input index, flags, "
+                            "record, every)",
     ErrorCode.INPUT_GAP: "an earlier INPUT frame of the run was lost: the device expects the "
                          "steps from the index it reports",
     ErrorCode.INPUT_REPEAT: "the INPUT frame repeats steps the device already has: dropped",

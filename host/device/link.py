@@ -21,7 +21,8 @@ from ...rtl.protocol import (FRAME_OVERHEAD, INPUT_RECORD, PROTOCOL_VERSION, REG
                              Opcode, layout_bytes, word_bytes)
 from ...rtl.regions import Region, region_depth
 from . import codec
-from .base import Device, DeviceError, Identity, RunResult, as_region, register_scheme
+from .base import (Device, DeviceError, Identity, Recording, RunResult, as_region,
+                   register_scheme)
 
 __all__ = ["SerialDevice", "LinkError", "NackError", "DEFAULT_BAUD"]
 
@@ -306,6 +307,11 @@ class SerialDevice(Device):
                         build_id=f"{info['build_id']:08x}")
 
     @property
+    def has_span(self):
+        """Whether the device counts ``span`` (IDENTIFY's ``Feature.SPAN``)."""
+        return bool(self.info and self.info["span"])
+
+    @property
     def max_probes(self):
         return self.info["max_probes"] if self.info else 0
 
@@ -358,20 +364,45 @@ class SerialDevice(Device):
         payload = self.request(Opcode.STOP, idempotent=False)
         return codec.unpack_result(STOP_RESULT, payload)["steps_done"]
 
-    def _run(self, steps, inputs, learn, probes, period_us=0):
+    def _check_counts(self):
+        if self.info is not None and not self.info.get("record_counts"):
+            raise ConfigError(f"{self.url} ({self.info['board']}) was built without spike "
+                              f"counts (LinkParams record_counts=False): record spikes "
+                              f"instead of counts, or build the bitstream with "
+                              f"record_counts=True")
+
+    def _check_set(self):
+        if self.info is not None and not self.info.get("record_set"):
+            raise ConfigError(f"{self.url} ({self.info['board']}) was built without recording "
+                              f"a set of neurons (LinkParams record_set=False): record all "
+                              f"neurons or none, or build the bitstream with record_set=True")
+
+    def _run(self, steps, inputs, learn, probes, period_us=0, recording=None):
         c = self.config
+        recording = recording or Recording()
+        recorded = recording.indices(c.neurons)
+        probe_steps = recording.probe_steps(steps)
         result = RunResult(spikes=np.zeros((steps, c.neurons), dtype=bool),
                            probe_ids=tuple(probes),
-                           probes={"v": np.zeros((steps, len(probes)), dtype=np.int64),
-                                   "i": np.zeros((steps, len(probes)), dtype=np.int64)}
+                           probes={"v": np.zeros((len(probe_steps), len(probes)),
+                                                 dtype=np.int64),
+                                   "i": np.zeros((len(probe_steps), len(probes)),
+                                                 dtype=np.int64)}
                            if probes else {},
-                           cycles=np.zeros(steps, dtype=np.int64))
+                           cycles=np.zeros(steps, dtype=np.int64), recorded=recorded,
+                           counts=(np.zeros((len(probe_steps), len(recorded)), dtype=np.uint8)
+                                   if recording.counts else None),
+                           probe_steps=probe_steps, every=recording.every,
+                           span=np.zeros(steps, dtype=np.int64) if self.has_span else None)
         if steps == 0:
             return result
         stream = bool(c.inputs) and bool(np.asarray(inputs).any())
         seq = self._next_seq()
         self._send(seq, Opcode.RUN, codec.pack_run(steps, learn=learn, stream=stream,
-                                                   period_us=period_us, probes=probes))
+                                                   period_us=period_us, probes=probes,
+                                                   record=recording.select,
+                                                   every=recording.every,
+                                                   counts=recording.counts))
         frame = self._wait(self._answer(seq))
         if frame is None:
             raise self._silence("RUN", 1)
@@ -384,18 +415,23 @@ class SerialDevice(Device):
         slots = credits
         self._received = 0
         try:
-            self._receive(result, seq, steps, inputs, probes, stream, credits, slots)
+            self._receive(result, seq, steps, inputs, probes, stream, credits, slots,
+                          recording)
         except (DeviceError, KeyboardInterrupt) as error:
             # what arrived before the fault, for the caller to keep
             done = self._received
+            at = int(np.searchsorted(probe_steps, done))
             error.partial = RunResult(
                 spikes=result.spikes[:done], probe_ids=result.probe_ids,
-                probes={name: values[:done] for name, values in result.probes.items()},
-                cycles=result.cycles[:done])
+                probes={name: values[:at] for name, values in result.probes.items()},
+                cycles=result.cycles[:done], recorded=recorded,
+                counts=None if result.counts is None else result.counts[:at],
+                probe_steps=probe_steps[:at], every=recording.every,
+                span=result.span[:done] if result.span is not None else None)
             raise
         return result
 
-    def _receive(self, result, seq, steps, inputs, probes, stream, credits, slots):
+    def _receive(self, result, seq, steps, inputs, probes, stream, credits, slots, recording):
         c = self.config
         sent = 0
         received = self._received = 0
@@ -456,15 +492,26 @@ class SerialDevice(Device):
                         gap = (expected, sends)
                     continue
                 self._check(frame, Opcode.INPUT)
-            out = codec.unpack_output(c, frame.payload, len(probes))
+            out = codec.unpack_output(c, frame.payload, len(probes),
+                                      None if recording.select == "all" else result.recorded)
             if out.step != received:
                 raise LinkError(f"{self.url}: output of step {out.step} arrived where step "
                                 f"{received} was expected: outputs were lost on the link")
             result.spikes[received] = out.spikes
             result.cycles[received] = out.cycles
-            if probes:
-                result.probes["v"][received] = out.v
-                result.probes["i"][received] = out.i
+            if result.span is not None:
+                result.span[received] = out.span
+            at, into_window = divmod(received + 1, recording.every)
+            if (out.v is not None) != bool(probes and not into_window) \
+                    or (out.counts is not None) != (recording.counts and not into_window):
+                raise LinkError(f"{self.url}: the output of step {received} does not carry the "
+                                f"probes and counts asked for: a protocol mismatch; rebuild the "
+                                f"bitstream")
+            if out.v is not None:
+                result.probes["v"][at - 1] = out.v
+                result.probes["i"][at - 1] = out.i
+            if out.counts is not None:
+                result.counts[at - 1] = out.counts
             received += 1
             self._received = received
             resends = 0

@@ -25,7 +25,7 @@ __all__ = ["run_to_neo"]
 
 
 def run_to_neo(spikes, *, dt_ms=1.0, inputs=None, probe_ids=(), probes=None, units=None,
-               name="", annotations=None):
+               name="", annotations=None, recorded=None, every=1):
     """A :class:`neo.Block` of a run (see the module docstring).
 
     Arguments
@@ -46,6 +46,11 @@ def run_to_neo(spikes, *, dt_ms=1.0, inputs=None, probe_ids=(), probes=None, uni
         Name of the block and the segment.
     annotations : dict, optional
         Added to the block's annotations (device, configuration, ...).
+    recorded : sequence of int, optional
+        The neurons whose spikes were recorded (default: all); only theirs become spike trains.
+    every : int
+        The probes were recorded after every ``every``-th step (the steps s with
+        ``(s + 1) % every == 0``): a row of ``probes`` per such step.
     """
     neo = require("neo", "neo")
     pq = require("quantities", "neo")
@@ -61,6 +66,8 @@ def run_to_neo(spikes, *, dt_ms=1.0, inputs=None, probe_ids=(), probes=None, uni
     block = neo.Block(name=name or "spikeforge run", **(annotations or {}))
     segment = neo.Segment(name=name or "run", index=0)
     block.segments.append(segment)
+    channels = {"neuron": (range(spikes.shape[1]) if recorded is None
+                           else [int(n) for n in recorded])}
     trains = [("neuron", spikes)]
     if inputs is not None:
         inputs = np.asarray(inputs, dtype=bool)
@@ -68,22 +75,26 @@ def run_to_neo(spikes, *, dt_ms=1.0, inputs=None, probe_ids=(), probes=None, uni
             raise ConfigError(f"inputs has shape {inputs.shape}; expected ({steps}, inputs)")
         trains.append(("input", inputs))
     for source, raster in trains:
-        for channel in range(raster.shape[1]):
+        for channel in channels.get(source, range(raster.shape[1])):
             times = np.flatnonzero(raster[:, channel]) * dt_ms
             segment.spiketrains.append(neo.SpikeTrain(
                 times * pq.ms, t_start=0 * pq.ms, t_stop=t_stop, name=f"{source} {channel}",
                 source=source, channel=channel))
 
     probe_ids = [int(index) for index in probe_ids]
+    every = int(every)
     for quantity, values in (probes or {}).items():
         values = np.asarray(values)
-        if values.shape != (steps, len(probe_ids)):
+        if values.shape != (steps // every, len(probe_ids)):
             raise ConfigError(f"probe {quantity!r} has shape {values.shape}; expected "
-                              f"({steps}, {len(probe_ids)}): a row per step, a column per probed neuron")
+                              f"({steps // every}, {len(probe_ids)}): a row per "
+                              f"{'step' if every == 1 else f'{every}th step'}, a column per "
+                              f"probed neuron")
         unit = (units or {}).get(quantity, pq.dimensionless)
         signal = values.astype(np.float64) * unit
         segment.analogsignals.append(neo.AnalogSignal(
-            signal, sampling_period=dt_ms * pq.ms, t_start=0 * pq.ms, name=quantity,
+            signal, sampling_period=every * dt_ms * pq.ms, t_start=(every - 1) * dt_ms * pq.ms,
+            name=quantity,
             array_annotations={"channel_ids": np.asarray(probe_ids, dtype=np.int64)}))
     block.check_relationships()
     return block

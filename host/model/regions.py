@@ -38,4 +38,8 @@ def twin_region_words(twin, region):
         return pack_region(c, region, twin.poisson_rate)
     if region == Region.POISSON_STATE:
         return pack_region(c, region, twin.pstate)
+    if region == Region.RECORD:
+        # which neurons a run records is the device's setting, not the network's: a twin
+        # holds the power-on value (none selected)
+        return [0] * c.neurons
     raise AssertionError(region)

@@ -68,21 +68,23 @@ def plot_raster(spikes, path=None, inputs=None, title="spikes"):
     return fig if path is None else save_figure(fig, path)
 
 
-def plot_traces(probe_ids, v, i, path=None, thr=None, spikes=None, title="probed neurons"):
-    """``v`` and ``i`` (``(steps, P)``) of the probed neurons ``probe_ids``; ``thr`` (length N)
-    draws each neuron's threshold, ``spikes`` (``(steps, N)``) marks its spikes."""
+def plot_traces(probe_ids, v, i, path=None, thr=None, spikes=None, title="probed neurons",
+                probe_steps=None):
+    """``v`` and ``i`` (``(steps, P)``, or a row per step of ``probe_steps``) of the probed
+    neurons ``probe_ids``; ``thr`` (length N) draws each neuron's threshold, ``spikes``
+    (``(steps, N)``) marks its spikes (in the steps whose probes are there)."""
     probe_ids = [int(p) for p in probe_ids]
     v, i = np.asarray(v), np.asarray(i)
     fig, (axis_v, axis_i) = _subplots(2, 1, figsize=(9, 5.5), sharex=True)
-    steps = np.arange(v.shape[0])
+    steps = np.arange(v.shape[0]) if probe_steps is None else np.asarray(probe_steps)
     for k, neuron in enumerate(probe_ids):
         line, = axis_v.plot(steps, v[:, k], linewidth=0.9, label=f"neuron {neuron}")
         if thr is not None:
             axis_v.axhline(int(np.asarray(thr)[neuron]), color=line.get_color(), linestyle=":",
                            linewidth=0.8)
         if spikes is not None:
-            times = np.flatnonzero(np.asarray(spikes)[:, neuron])
-            axis_v.plot(times, v[times, k], linestyle="none", marker="o", markersize=2.5,
+            rows = np.flatnonzero(np.asarray(spikes)[steps, neuron])
+            axis_v.plot(steps[rows], v[rows, k], linestyle="none", marker="o", markersize=2.5,
                         color=line.get_color())
         axis_i.plot(steps, i[:, k], linewidth=0.9, color=line.get_color())
     axis_v.set_ylabel("v (state units)")
@@ -146,7 +148,8 @@ def plot_run(run_dir, out_dir=None):
     if len(probe_ids):
         written.append(plot_traces(probe_ids, data["v"], data["i"], out / "traces.png",
                                    thr=data.get("thr"), spikes=data["spikes"],
-                                   title=f"{name}: probed neurons"))
+                                   title=f"{name}: probed neurons",
+                                   probe_steps=data.get("probe_steps")))
     if "W_before" in data:
         changed = (not np.array_equal(data["W_before"], data["W_after"])
                    or bool(data["summary"].get("learn")))

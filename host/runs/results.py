@@ -5,9 +5,14 @@ functions drive the twin (``model://``), the simulated board and a real board.
 
 A run folder holds:
 
-* ``spikes.npz`` -- ``spikes`` ``(steps, N)`` bool, ``inputs`` ``(steps, M)`` bool, and
-  ``cycles`` ``(steps,)`` when the backend measures them;
-* ``probes.npz`` -- ``probe_ids``, ``v`` and ``i`` ``(steps, len(probe_ids))`` int64;
+* ``spikes.npz`` -- ``spikes`` ``(steps, N)`` bool (the recorded neurons' spikes; the columns
+  of neurons not recorded are False), ``recorded`` (their indices), ``inputs`` ``(steps, M)``
+  bool, and ``cycles`` ``(steps,)`` when the backend measures them;
+* ``probes.npz`` -- ``probe_ids``, ``probe_steps`` (the steps whose probes were sent: every
+  step, or every ``every``-th), ``v`` and ``i`` ``(len(probe_steps), len(probe_ids))`` int64;
+* ``counts.npz`` -- for a run recording spike counts: ``counts`` ``(windows, len(recorded))``
+  uint8, the recorded neurons' spikes in each window of ``every`` steps, ``recorded``,
+  ``every``;
 * ``weights.npz`` -- ``W_before``, ``W_after`` ``(N+M, N)`` int64, ``mask`` bool, ``thr``;
 * ``state.npz`` -- the final state (``v, i, r, s, theta, x, y, xin``);
 * ``summary.json`` -- device, configuration, steps, spike counts, rate, wall time, and
@@ -34,7 +39,7 @@ import numpy as np
 from spikeforge.config import ConfigError
 
 from ..device import STATE_NAMES, DeviceError
-from ..device.base import MAX_RUN_STEPS
+from ..device.base import MAX_RUN_STEPS, Recording
 
 __all__ = ["RunRecord", "run_spec", "save_run", "load_run", "compare_backends", "Difference",
            "RUN_FILES", "RunWriter", "run_to_folder", "IncompleteRun", "check_steps"]
@@ -266,11 +271,13 @@ class RunWriter:
     replaced as a whole).
     """
 
-    def __init__(self, out_dir, config, probe_ids=()):
+    def __init__(self, out_dir, config, probe_ids=(), recording=None):
         out = Path(out_dir)
         self.out = out
         self.config = config
         self.probe_ids = tuple(int(p) for p in probe_ids)
+        self.recording = recording or Recording()
+        self.recorded = self.recording.indices(config.neurons)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} is a file, not a folder: choose a new folder name")
         if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").is_file():
@@ -293,6 +300,9 @@ class RunWriter:
         self.active = np.zeros(config.neurons, dtype=bool)
         self.has_cycles = True
         self.cycle_total = 0
+        self.probe_rows = 0
+        self.count_rows = 0
+        self.count_total = 0
         self.summary = None
 
     def add(self, inputs, result):
@@ -304,9 +314,15 @@ class RunWriter:
         else:
             arrays["cycles"] = np.asarray(result.cycles, dtype=np.int64)
             self.cycle_total += int(arrays["cycles"].sum())
+        arrays["probe_steps"] = self.steps + np.asarray(result.probe_steps, dtype=np.int64)
         if self.probe_ids:
             arrays["v"] = np.asarray(result.probes["v"], dtype=np.int64)
             arrays["i"] = np.asarray(result.probes["i"], dtype=np.int64)
+        self.probe_rows += len(arrays["probe_steps"])
+        if self.recording.counts:
+            arrays["counts"] = np.asarray(result.counts, dtype=np.uint8)
+            self.count_rows += arrays["counts"].shape[0]
+            self.count_total += int(arrays["counts"].sum(dtype=np.int64))
         path = self.partial / "chunks" / f"{len(self.chunks):06d}.npz"
         np.savez_compressed(path, **arrays)
         self.chunks.append((path, arrays["spikes"].shape[0]))
@@ -335,15 +351,25 @@ class RunWriter:
         c = self.config
         p = len(self.probe_ids)
         steps = self.steps
+        rows = self.probe_rows
+        recorded = np.asarray(self.recorded, dtype=np.int64)
         spikes = [("spikes", bool, (steps, c.neurons), self._pieces("spikes")),
+                  ("recorded", np.int64, recorded.shape, [recorded]),
                   ("inputs", bool, (steps, c.inputs), self._pieces("inputs"))]
         if self.has_cycles and self.chunks:
             spikes.append(("cycles", np.int64, (steps,), self._pieces("cycles")))
         self._stream_npz("spikes.npz", spikes)
         self._stream_npz("probes.npz", [
-            ("probe_ids", np.int64, (p,), [np.asarray(self.probe_ids, dtype=np.int64)])] + [
-            (name, np.int64, (steps, p), self._pieces(name) if p else []) for name in ("v", "i")])
+            ("probe_ids", np.int64, (p,), [np.asarray(self.probe_ids, dtype=np.int64)]),
+            ("probe_steps", np.int64, (rows,), self._pieces("probe_steps"))] + [
+            (name, np.int64, (rows, p), self._pieces(name) if p else []) for name in ("v", "i")])
         files = [self.partial / "spikes.npz", self.partial / "probes.npz"]
+        if self.recording.counts:
+            self._stream_npz("counts.npz", [
+                ("counts", np.uint8, (self.count_rows, len(recorded)), self._pieces("counts")),
+                ("recorded", np.int64, recorded.shape, [recorded]),
+                ("every", np.int64, (), [np.int64(self.recording.every)])])
+            files.append(self.partial / "counts.npz")
         if W_before is not None:
             weights = {"W_before": W_before, "mask": mask, "thr": thr,
                        "neurons": np.int64(c.neurons)}
@@ -355,11 +381,22 @@ class RunWriter:
             np.savez_compressed(self.partial / "state.npz", **{
                 name: state[name] for name in STATE_NAMES if name in state})
             files.append(self.partial / "state.npz")
+        # the rate of the recorded neurons, from their spikes or their counts
+        counted = self.count_rows * self.recording.every
+        if self.recording.counts:
+            rate = (self.count_total / (len(recorded) * counted)
+                    if counted and len(recorded) else None)
+        else:
+            rate = self.spike_total / (len(recorded) * steps) if steps and len(recorded) else None
         summary = dict(summary) | {
             "steps": steps, "spikes": self.spike_total, "input_spikes": self.input_total,
-            "rate": self.spike_total / (c.neurons * steps) if steps else 0.0,
+            "rate": 0.0 if steps == 0 else rate,
             "active_neurons": int(np.count_nonzero(self.active)),
-            "probes": list(self.probe_ids)}
+            "probes": list(self.probe_ids),
+            "record": {"select": self.recording.select, "neurons": len(recorded),
+                       "every": self.recording.every, "counts": self.recording.counts}}
+        if self.recording.counts:
+            summary["counted_spikes"] = self.count_total
         if self.has_cycles and self.chunks:
             summary["cycles"] = self.cycle_total
         self.summary = summary
@@ -386,16 +423,19 @@ class RunWriter:
 
 
 def run_to_folder(device, spec, out_dir, *, steps=None, learn=None, progress=None,
-                  verify=True, writer=None, device_name=None, name=None):
+                  verify=True, writer=None, device_name=None, name=None, recording=None):
     """Run ``spec`` on ``device`` writing the results into the run folder ``out_dir`` as they
     arrive (memory does not grow with ``steps``). Returns ``(summary, files)``.
 
     Pass a :class:`RunWriter` made beforehand as ``writer`` to have ``out_dir`` checked before
     the device is opened. A run stopped by Ctrl-C or a :class:`DeviceError` is saved with what
     was received, marked ``"complete": false`` with the reason, and :class:`IncompleteRun` is
-    raised (its ``cause`` is the original exception).
+    raised (its ``cause`` is the original exception). ``recording`` (a
+    :class:`~spikeforge.host.device.base.Recording`) says what the device sends back: the
+    run goes in pieces of whole windows of its ``every`` steps.
     """
-    writer = writer or RunWriter(out_dir, spec.config, spec.probes)
+    recording = recording or (writer.recording if writer else Recording())
+    writer = writer or RunWriter(out_dir, spec.config, spec.probes, recording)
     try:
         steps, learn = _prepare_run(device, spec, steps, learn, verify)
     except BaseException:
@@ -407,9 +447,13 @@ def run_to_folder(device, spec, out_dir, *, steps=None, learn=None, progress=Non
                "learn": learn}
     start = time.perf_counter()
     try:
-        for first, last, inputs in input_chunks(spec, steps, chunk_steps(spec, steps,
-                                                                          progress)):
-            result = device.run(last - first, inputs, learn=learn, probes=spec.probes)
+        size = chunk_steps(spec, steps, progress)
+        size = max(recording.every, size // recording.every * recording.every)
+        for first, last, inputs in input_chunks(spec, steps, size):
+            result = device.run(last - first, inputs, learn=learn, probes=spec.probes,
+                                record=(list(recording.recorded) if recording.select == "set"
+                                        else recording.select),
+                                every=recording.every, counts=recording.counts)
             writer.add(inputs, result)
             if progress:
                 progress(last, steps)

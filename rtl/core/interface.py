@@ -20,6 +20,15 @@
 ``step_cycles``, ``step_count`` : Out(32)
     Clock cycles taken by the last step, from ``start`` to ``done`` (read it while idle: during
     a step it counts up); steps run since reset.
+``spike_count`` : Out(range(N + 1))
+    Neurons that fired in the last step: the length of the core's spike list. Valid from the
+    cycle ``done`` is high until the next ``start``.
+``spike_addr`` : In(neuron_index_bits), ``spike_index`` : Out(neuron_index_bits)
+    Read port of the spike list while idle: ``spike_index`` is entry ``spike_addr`` of the list,
+    one cycle after ``spike_addr`` (a synchronous read, always enabled). Entries
+    ``0 .. spike_count - 1`` are the neurons that fired in the last step, in ascending order
+    (phase B appends them as it walks the neurons). The list is the next step's event list, so
+    it is only read here, never written.
 """
 
 from amaranth.lib import data, stream, wiring
@@ -42,7 +51,8 @@ class RegionBusSignature(wiring.Signature):
     ``re`` issues one read per cycle, whose ``rdata`` arrives with ``rvalid`` one cycle later
     (three for the WEIGHT and MASK regions: their read address and the word read are
     registered), in order. ``ready`` is high while the core is idle: requests are taken only
-    then. ``crc_start`` with ``region`` computes the CRC-32 of all the region's words (zero
+    then. ``record`` is the RECORD bit of the neuron a one-cycle read (PARAM, STATE, ...)
+    addressed, beside its ``rdata``. ``crc_start`` with ``region`` computes the CRC-32 of all the region's words (zero
     extended to the bus width); ``crc_value`` holds it when ``crc_done`` pulses, until the next
     CRC.
     """
@@ -57,6 +67,7 @@ class RegionBusSignature(wiring.Signature):
             "re": Out(1),
             "rdata": In(width),
             "rvalid": In(1),
+            "record": In(1),
             "ready": In(1),
             "crc_start": Out(1),
             "crc_value": In(32),
@@ -79,4 +90,7 @@ class CoreSignature(wiring.Signature):
             "input": In(stream.Signature(input_layout(config))),
             "in_count": Out(range(config.inputs + 1)),
             "bus": In(RegionBusSignature(config)),
+            "spike_count": Out(range(config.neurons + 1)),
+            "spike_addr": In(config.neuron_index_bits),
+            "spike_index": Out(config.neuron_index_bits),
         })

@@ -44,6 +44,8 @@ def _idle(m, k):
         k.rd_issue.eq(bus.re),
         k.rd_region.eq(bus.region),
         k.rd_addr.eq(bus.addr),
+        # the spike list is the engine's while idle (phase A primes its own read in INPUTS)
+        k.spk_rp.addr.eq(step.spike_addr),
     ]
     if M:
         index = inp.payload.index
@@ -141,4 +143,5 @@ def build(m, k):
             ]
             m.next = "IDLE"
 
-    m.d.comb += [step.busy.eq(~k.bus.ready), step.step_cycles.eq(k.cycles)]
+    m.d.comb += [step.busy.eq(~k.bus.ready), step.step_cycles.eq(k.cycles),
+                 step.spike_count.eq(k.n_rec), step.spike_index.eq(k.spk_rp.data)]

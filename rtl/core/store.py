@@ -73,6 +73,8 @@ def inventory(config):
         # transparent so that back-to-back updates of one word (N <= L) see the last write.
         *(MemorySpec(f"acc{lane}", signed(c.acc_bits), Wr, transparent=True) for lane in range(L)),
         MemorySpec("spike_list", unsigned(c.neuron_index_bits), N),
+        # which neurons a run records (Region.RECORD); read beside the state by the engine
+        MemorySpec("record", unsigned(1), N),
     ]
     if M:
         found += [MemorySpec("input_list", unsigned(c.input_index_bits), M),
@@ -167,6 +169,7 @@ def attach_memories(k, ports):
     k.s_rp, k.s_wp = ports["state"]
     k.acc = _banked(ports, "acc", L)
     k.spk_rp, k.spk_wp = ports["spike_list"]
+    k.rec_rp, k.rec_wp = ports["record"]
     if c.inputs:
         k.inl_rp, k.inl_wp = ports["input_list"]
         k.inm_rp, k.inm_wp = ports["input_map"]
@@ -248,7 +251,8 @@ def build_host_access(m, k):
         m.d.comb += rp.addr.eq(w_raddr)
 
     # Default read addresses come from the host path; the phases override them below.
-    m.d.comb += [p_rp.addr.eq(rd_addr), pl_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr)]
+    m.d.comb += [p_rp.addr.eq(rd_addr), pl_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr),
+                 k.rec_rp.addr.eq(rd_addr)]
     m.d.comb += w_req.eq(high(rd_addr, lg_banks))
     if poisson:
         m.d.comb += [k.pr_rp.addr.eq(rd_addr), k.ps_rp.addr.eq(rd_addr)]
@@ -266,6 +270,8 @@ def build_host_access(m, k):
             m.d.comb += rdata.eq(s_rp.data.as_value())
         with m.Case(Region.GLOBAL):
             m.d.comb += rdata.eq(gl.as_value())
+        with m.Case(Region.RECORD):
+            m.d.comb += rdata.eq(k.rec_rp.data)
         if poisson:
             with m.Case(Region.POISSON_RATE):
                 m.d.comb += rdata.eq(k.pr_rp.data)
@@ -285,7 +291,8 @@ def build_host_access(m, k):
     if stdp:
         with m.If(~rd_q_valid & (rd_w3_region == Region.MASK)):
             m.d.comb += rdata.eq(w_mask_q)
-    m.d.comb += [bus.rdata.eq(rdata), bus.rvalid.eq(rd_q_valid | rd_w3_valid)]
+    m.d.comb += [bus.rdata.eq(rdata), bus.rvalid.eq(rd_q_valid | rd_w3_valid),
+                 bus.record.eq(k.rec_rp.data)]
 
     # -- host bus: writes (idle only; gated by the sequencer) -----------------------------
     k.host_we = host_we = Signal()
@@ -306,6 +313,9 @@ def build_host_access(m, k):
                 m.d.sync += k.list_dirty.eq(1)
             with m.Case(Region.GLOBAL):
                 m.d.sync += gl.eq(bus.wdata)
+            with m.Case(Region.RECORD):
+                m.d.comb += [k.rec_wp.addr.eq(bus.addr), k.rec_wp.data.eq(bus.wdata[0]),
+                             k.rec_wp.en.eq(1)]
             if poisson:
                 with m.Case(Region.POISSON_RATE):
                     m.d.comb += [k.pr_wp.addr.eq(bus.addr), k.pr_wp.data.eq(bus.wdata),

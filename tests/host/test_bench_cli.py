@@ -31,6 +31,14 @@ def test_bench_core_figures_meet_the_targets(tmp_path):
     digits_on = figures[("digits", 100, True)]
     assert digits_off["cycles_per_step"] <= 1000
     assert digits_on["cycles_per_step"] <= 2 * digits_off["cycles_per_step"]
+    # whole steps on sim://: span covers the core's cycles, the engine adds its own
+    whole = {f["neurons"]: f for f in document["end_to_end"]}
+    assert set(whole) == {100, 256}
+    for f in whole.values():
+        assert f["spikes_equal_twin"] and f["span_at_least_core_cycles"]
+        # at least two cycles per byte of the shortest OUTPUT frame on the wire (an empty
+        # LIST: 4 + 13 + 2 + 4 bytes, a COBS code byte and the delimiter), less one
+        assert f["engine_cycles_min"] >= 2 * 25 - 1
 
 
 def test_bench_twin_without_brian2_is_a_clear_error(monkeypatch):

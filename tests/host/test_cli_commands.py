@@ -166,6 +166,56 @@ def test_run_matches_the_twin_through_the_device_api(network_file, tmp_path):
         np.testing.assert_array_equal(spikes["spikes"], expected.spikes)
 
 
+def test_run_records_a_set_and_every_other_step(network_file, tmp_path):
+    spec = load_network_file(network_file)
+    result = invoke("run", network_file, "--device", "model://", "--out", tmp_path / "r",
+                    "--record", "0-3", "--every", 2, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["record"] == {"select": "set", "neurons": 4, "every": 2, "counts": False}
+    assert (tmp_path / "r" / "traces.png").is_file()
+    with ModelDevice(spec.config) as device:
+        device.load_network(spec.network)
+        full = device.run(30, spec.input_raster(30), learn=True, probes=spec.probes)
+    assert full.spikes[:, :4].any() and full.spikes[:, 4:].any()
+    with np.load(tmp_path / "r" / "spikes.npz") as spikes, \
+            np.load(tmp_path / "r" / "probes.npz") as probes:
+        assert spikes["recorded"].tolist() == [0, 1, 2, 3]
+        np.testing.assert_array_equal(spikes["spikes"][:, :4], full.spikes[:, :4])
+        assert not spikes["spikes"][:, 4:].any()
+        assert probes["probe_steps"].tolist() == list(range(1, 30, 2))
+        np.testing.assert_array_equal(probes["v"], full.probes["v"][1::2])
+        np.testing.assert_array_equal(probes["i"], full.probes["i"][1::2])
+    assert data["rate"] == full.spikes[:, :4].sum() / (4 * 30)
+
+
+def test_run_records_counts_over_windows(network_file, tmp_path):
+    spec = load_network_file(network_file)
+    result = invoke("run", network_file, "--device", "model://", "--out", tmp_path / "r",
+                    "--record", "1,5-6", "--every", 7, "--counts", "--json", "--no-plots")
+    assert result.exit_code == 0, result.output
+    with ModelDevice(spec.config) as device:
+        device.load_network(spec.network)
+        full = device.run(30, spec.input_raster(30), learn=True)
+    with np.load(tmp_path / "r" / "counts.npz") as counts:
+        assert counts["recorded"].tolist() == [1, 5, 6] and int(counts["every"]) == 7
+        expected = full.spikes[:28, [1, 5, 6]].reshape(4, 7, 3).sum(axis=1)
+        np.testing.assert_array_equal(counts["counts"], expected)
+    assert json.loads(result.output)["counted_spikes"] == int(expected.sum())
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--record", "3-1"), "neuron indices and ranges"),
+    (("--record", "12"), "neuron 12 is out of range 0..9"),
+    (("--every", "0"), "0 is not in the range"),
+    (("--counts", "--every", "256"), "at most 255"),
+])
+def test_run_bad_recording_options(network_file, tmp_path, args, message):
+    result = invoke("run", network_file, "--device", "model://", "--out", tmp_path / "o", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("steps,message", [
     ("-3", "Invalid value for '--steps' / '-k': -3 is not in the range 0<=x<=4294967295."),
     ("4294967296", "Invalid value for '--steps' / '-k': 4294967296 is not in the range "

@@ -88,6 +88,24 @@ def test_device_run_result_to_neo():
     np.testing.assert_array_equal(v.magnitude, result.probes["v"])
 
 
+def test_a_recorded_set_and_sampled_probes_to_neo():
+    network = random_network(CONFIG, np.random.default_rng(1), regime="active")
+    raster = np.random.default_rng(5).random((40, CONFIG.inputs)) < 0.3
+    with open_device("model://", CONFIG) as device:
+        device.load_network(network)
+        result = device.run(steps=40, inputs=raster, probes=[0, 2], record=[1, 3], every=4)
+    block = result.to_neo(dt_ms=0.5)
+    trains = block.segments[0].spiketrains
+    assert [st.annotations["channel"] for st in trains] == [1, 3]
+    for st in trains:
+        np.testing.assert_array_equal(st.magnitude,
+                                      _times(result.spikes, st.annotations["channel"], 0.5))
+    (v,) = [sig for sig in block.segments[0].analogsignals if sig.name == "v"]
+    assert v.shape == (10, 2)
+    assert v.sampling_period == 2.0 * pq.ms and v.t_start == 1.5 * pq.ms
+    np.testing.assert_array_equal(v.magnitude, result.probes["v"])
+
+
 def test_a_run_of_no_steps_is_an_empty_block():
     block = run_to_neo(np.zeros((0, 3), bool))
     assert [len(st) for st in block.segments[0].spiketrains] == [0, 0, 0]

@@ -113,13 +113,54 @@ def test_output_round_trip():
     c = CONFIG
     spikes = np.zeros(c.neurons, dtype=bool)
     spikes[[1, 9]] = True
-    payload = ((7).to_bytes(4, "little") + (123).to_bytes(4, "little") + bytes([3])
+    payload = ((7).to_bytes(4, "little") + (123).to_bytes(4, "little")
+               + (456).to_bytes(4, "little") + bytes([3 | 4])
                + (2).to_bytes(2, "little") + bytes([1, 9])
                + (-5 & 0xFFFFFF).to_bytes(3, "little") + (77).to_bytes(3, "little"))
     out = codec.unpack_output(c, payload, 1)
-    assert out.step == 7 and out.cycles == 123 and out.last
+    assert out.step == 7 and out.cycles == 123 and out.span == 456 and out.last
     assert np.array_equal(out.spikes, spikes)
     assert out.v.tolist() == [-5] and out.i.tolist() == [77]
+    assert out.counts is None
+
+
+def test_output_without_probes_carries_none_and_counts_follow_the_spikes():
+    c = CONFIG                                          # N=10
+    header = (8).to_bytes(4, "little") + (50).to_bytes(4, "little") + (60).to_bytes(4, "little")
+    # a step inside a window: empty list, no probes
+    out = codec.unpack_output(c, header + bytes([2]) + bytes([0, 0]), 2, recorded=[1, 4])
+    assert out.v is None and out.i is None and out.counts is None and not out.spikes.any()
+    # the window's last step: counts of the 2 recorded neurons, then 2 probes
+    probes = ((-5 & 0xFFFFFF).to_bytes(3, "little") + (7).to_bytes(3, "little")) * 2
+    out = codec.unpack_output(c, header + bytes([2 | 4 | 8]) + bytes([0, 0]) + bytes([3, 250])
+                              + probes, 2, recorded=[1, 4])
+    assert out.counts.dtype == np.uint8 and out.counts.tolist() == [3, 250]
+    assert out.v.tolist() == [-5, -5] and out.i.tolist() == [7, 7]
+    # a bitmap of a recorded set: a spike of a neuron not recorded is a protocol error
+    with pytest.raises(codec.PayloadError, match="not recorded"):
+        codec.unpack_output(c, header + bytes([0]) + bytes([0b100, 0]), 0, recorded=[1, 4])
+    with pytest.raises(codec.PayloadError, match="counts of 1 bytes, expected 2"):
+        codec.unpack_output(c, header + bytes([2 | 8]) + bytes([0, 0]) + bytes([3]), 0,
+                            recorded=[1, 4])
+
+
+@pytest.mark.parametrize("record, counts, byte", [("all", False, 0), ("set", False, 1),
+                                                  ("none", False, 2), ("set", True, 5),
+                                                  ("all", True, 4)])
+def test_run_record_byte_and_every(record, counts, byte):
+    payload = codec.pack_run(9, record=record, every=300 if not counts else 255, counts=counts)
+    every = 300 if not counts else 255
+    assert payload[10] == byte and payload[11:13] == every.to_bytes(2, "little")
+    assert len(payload) == 13
+
+
+def test_run_refuses_bad_record_arguments():
+    with pytest.raises(codec.PayloadError, match="every=0"):
+        codec.pack_run(1, every=0)
+    with pytest.raises(codec.PayloadError, match="at most 255"):
+        codec.pack_run(1, every=256, counts=True)
+    with pytest.raises(codec.PayloadError, match="choose 'all', 'set' or 'none'"):
+        codec.pack_run(1, record="some")
 
 
 @pytest.mark.parametrize("flags", [{}, {"stochastic_rounding": True}, {"v_floor": True},
@@ -133,6 +174,10 @@ def test_identify_reports_the_model_features(flags):
     assert info["stdp"] and info["config_hash"] == config.hash
     for name in ("stochastic_rounding", "v_floor"):
         assert info[name] == flags.get(name, False)
+    assert info["record_counts"]
+    info = codec.unpack_identify(identify_payload(LinkParams(config, record_counts=False),
+                                                  clk_hz=1e6, baud=1e5, board="sim", build=0))
+    assert not info["record_counts"]
 
 
 PAYLOAD_LAYOUTS = ("HEADER", "REGION_ARGS", "RESET_ARGS", "REGION_CRC_ARGS", "REGION_CRC_RESULT",
@@ -140,14 +185,14 @@ PAYLOAD_LAYOUTS = ("HEADER", "REGION_ARGS", "RESET_ARGS", "REGION_CRC_ARGS", "RE
                    "OUTPUT_HEADER", "SPIKE_COUNT", "INPUT_ARGS", "INPUT_RECORD", "IDENTIFY")
 
 
-def test_payload_layouts_keep_the_bytes_of_protocol_3():
+def test_payload_layouts_keep_the_bytes_of_protocol_4():
     from spikeforge.rtl import protocol
 
     sizes = {name: protocol.layout_bytes(getattr(protocol, name)) for name in PAYLOAD_LAYOUTS}
-    assert protocol.PROTOCOL_VERSION == 3
+    assert protocol.PROTOCOL_VERSION == 4
     assert sizes == {"HEADER": 4, "REGION_ARGS": 7, "RESET_ARGS": 1, "REGION_CRC_ARGS": 1,
-                     "REGION_CRC_RESULT": 4, "RUN_ARGS": 10, "PROBE_INDEX": 2, "RUN_RESULT": 1,
-                     "STOP_RESULT": 4, "NACK": 4, "STATUS": 34, "OUTPUT_HEADER": 9,
+                     "REGION_CRC_RESULT": 4, "RUN_ARGS": 13, "PROBE_INDEX": 2, "RUN_RESULT": 1,
+                     "STOP_RESULT": 4, "NACK": 4, "STATUS": 34, "OUTPUT_HEADER": 13,
                      "SPIKE_COUNT": 2, "INPUT_ARGS": 2, "INPUT_RECORD": 2, "IDENTIFY": 37}
 
 
@@ -163,9 +208,11 @@ def test_unpack_layout_inverts_pack_layout(name, data):
     assert protocol.unpack_layout(layout, payload + b"tail") == values
 
 
-def test_run_payload_is_the_protocol_2_byte_order():
-    payload = codec.pack_run(0x01020304, stream=True, period_us=0x0A0B0C0D, probes=[5, 0x102])
-    assert payload == bytes([4, 3, 2, 1, 2 | 4, 0x0D, 0x0C, 0x0B, 0x0A, 2, 5, 0, 2, 1])
+def test_run_payload_is_the_protocol_4_byte_order():
+    payload = codec.pack_run(0x01020304, stream=True, period_us=0x0A0B0C0D, probes=[5, 0x102],
+                             record="set", every=0x0102)
+    assert payload == bytes([4, 3, 2, 1, 2 | 4, 0x0D, 0x0C, 0x0B, 0x0A, 2, 1, 2, 1,
+                             5, 0, 2, 1])
 
 
 def test_status_and_nack_unpack_the_protocol_2_bytes():

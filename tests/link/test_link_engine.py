@@ -12,12 +12,13 @@ from amaranth.sim import Simulator
 
 from spikeforge.config import CoreConfig
 from spikeforge.host.device import codec
-from spikeforge.host.model.params import random_network
+from spikeforge.host.model.params import Network, NeuronParams, random_network
 from spikeforge.host.model.twin import Twin
 from spikeforge.rtl.core import Core
 from spikeforge.rtl.engine import Engine
-from spikeforge.rtl.protocol import (REGION_ARGS, ErrorCode, LinkParams, Opcode, identify_payload,
-                                    pack_layout, word_bytes)
+from spikeforge.rtl.protocol import (OUTPUT_HEADER, REGION_ARGS, ErrorCode, LinkParams, Opcode,
+                                    OutputFlag, identify_payload, layout_bytes, pack_layout,
+                                    word_bytes)
 from spikeforge.rtl.regions import Region, region_crc, region_depth
 from spikeforge.sim.driver import twin_region_words
 
@@ -55,12 +56,18 @@ def simulate(config, script, link=None):
     frames = []
     result = {}
 
+    starts = []
+
     async def collector(ctx):
         ctx.set(engine.tx.ready, 1)
-        async for clk_edge, rst, valid, payload in ctx.tick().sample(engine.tx.valid,
-                                                                      engine.tx.payload):
+        cycle = 0
+        async for clk_edge, rst, valid, payload, start in ctx.tick().sample(
+                engine.tx.valid, engine.tx.payload, engine.core.start):
             if valid:
                 frames.extend(decoder.feed(bytes([payload])))
+            if start:
+                starts.append(cycle)
+            cycle += 1
 
     async def driver(ctx):
         async def send(data, gap=0):
@@ -83,6 +90,7 @@ def simulate(config, script, link=None):
 
         result["value"] = await script(send, receive, ctx)
         result["decoder"] = decoder
+        result["starts"] = starts
 
     sim.add_testbench(collector, background=True)
     sim.add_testbench(driver)
@@ -175,6 +183,49 @@ def test_engine_nacks_bad_requests():
         assert frame.is_nack and frame.seq == seq
         assert codec.unpack_nack(frame.payload)[0] == code, codec.describe_nack(frame.payload)
     assert frames[-1].acks(Opcode.IDENTIFY)
+
+
+def run_payload(select=0, counts=0, zero=0, every=1):
+    """A RUN payload with any ``record`` and ``every``, also those the host codec refuses."""
+    from spikeforge.rtl.protocol import RECORD, RUN_ARGS
+
+    record = pack_layout(RECORD, select=select, counts=counts, zero=zero)[0]
+    return pack_layout(RUN_ARGS, steps=1, flags=0, period_us=0, probes=0, record=record,
+                       every=every)
+
+
+@pytest.mark.parametrize("options", [True, False])
+def test_engine_nacks_bad_recording_arguments(options):
+    """Bad ``record`` and ``every`` are refused; so are counts and a set on an engine built
+    without them (the small FPGAs)."""
+    bad = [run_payload(select=3), run_payload(zero=1), run_payload(zero=16),
+           run_payload(every=0), run_payload(counts=1, every=256),
+           run_payload(counts=1, every=0)]
+    good = [run_payload(select=2, every=7), run_payload(counts=1, every=255),
+            run_payload(select=1, every=3)]
+    if not options:
+        bad += good[1:]
+        good = good[:1]
+    link = LinkParams(SMALL, max_payload=128, input_slots=3, max_probes=4,
+                      record_counts=options, record_set=options)
+
+    async def script(send, receive, ctx):
+        out = []
+        for seq, payload in enumerate(bad + good, 1):
+            await send(request(seq, Opcode.RUN, payload))
+            out += await receive(1)
+            if seq > len(bad):
+                out += await receive(1)         # the run's one OUTPUT
+        return out
+
+    frames = simulate(SMALL, script, link)["value"]
+    for seq, frame in enumerate(frames[:len(bad)], 1):
+        assert frame.is_nack and frame.seq == seq
+        assert codec.unpack_nack(frame.payload)[0] == ErrorCode.BAD_ARGUMENT
+    answers = frames[len(bad):]
+    assert len(answers) == 2 * len(good)
+    for ack, output in zip(answers[::2], answers[1::2]):
+        assert ack.acks(Opcode.RUN) and output.is_output
 
 
 #: the engine as small FPGAs build it: 16-bit counters, byte-serial region CRC, two slots
@@ -343,6 +394,41 @@ def test_engine_run_matches_twin(stream):
     assert not counters["running"] and counters["steps_done"] == steps
 
 
+@pytest.mark.parametrize("record", ["all", "none"])
+def test_small_fpga_engine_records_all_or_none_and_every_other_probe(record):
+    """An engine built without sets and counts (the UP5K boards): all spikes or none, and
+    the probes of every second step, as the twin gives them."""
+    c = SMALL
+    rng = np.random.default_rng(6)
+    network = random_network(c, rng, regime="active")
+    steps, probes = 7, [1, 4]
+    expected = Twin(network).run(np.zeros((steps, c.inputs), bool), probes=probes)
+    assert expected["spikes"].any()
+    link = LinkParams(c, max_payload=128, max_probes=4, record_set=False, record_counts=False,
+                      **SMALL_FPGA)
+
+    async def script(send, receive, ctx):
+        await upload(send, receive, c, network_regions(c, network))
+        await send(request(100, Opcode.RUN, codec.pack_run(steps, probes=probes, record=record,
+                                                           every=2)))
+        [ack] = await receive(1)
+        assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
+        return await receive(steps)
+
+    outputs = simulate(c, script, link)["value"]
+    for step, frame in enumerate(outputs):
+        out = codec.unpack_output(c, frame.payload, len(probes),
+                                  None if record == "all" else [])
+        assert out.step == step
+        want = expected["spikes"][step] if record == "all" else np.zeros(c.neurons, bool)
+        assert np.array_equal(out.spikes, want), step
+        if step % 2:
+            assert np.array_equal(out.v, expected["v"][step]), step
+            assert np.array_equal(out.i, expected["i"][step]), step
+        else:
+            assert out.v is None and out.i is None
+
+
 def test_engine_refuses_input_gaps_and_drops_repeats():
     """An INPUT frame ahead of the step the engine expects draws INPUT_GAP with that step; one
     behind it draws INPUT_REPEAT and is dropped whole; the run goes on with the right frames."""
@@ -378,3 +464,123 @@ def test_engine_refuses_input_gaps_and_drops_repeats():
     assert steps == [0, 1, 2, 3]
     fields = codec.unpack_status(status.payload)
     assert fields["nacks"] == 3 and fields["steps_done"] == 4 and not fields["running"]
+
+
+def run_outputs(config, network, raster, *, probes=(), link=None):
+    """Upload ``network``, run ``len(raster)`` steps (streamed when ``raster`` has a spike) and
+    return the decoded outputs, each one's encoding (``"list"`` or ``"bitmap"``) and the clock
+    cycles at which the engine started the core."""
+    steps = len(raster)
+    stream = bool(np.asarray(raster).any())
+
+    async def script(send, receive, ctx):
+        await upload(send, receive, config, network_regions(config, network))
+        await send(request(100, Opcode.RUN, codec.pack_run(steps, stream=stream,
+                                                           probes=probes)))
+        [ack] = await receive(1)
+        assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
+        frames, sent, credits = [], 0, ack.payload[0]
+        while len(frames) < steps:
+            if stream and sent < steps and credits:
+                count = min(credits, steps - sent)
+                await send(request(101, Opcode.INPUT, codec.pack_input(
+                    config, raster[sent:sent + count], sent)))
+                sent += count
+                credits -= count
+            [frame] = await receive(1)
+            assert frame.is_output, codec.describe_nack(frame.payload)
+            frames.append(frame)
+            credits += 1
+        return frames
+
+    result = simulate(config, script, link=link)
+    outputs = [codec.unpack_output(config, frame.payload, len(probes))
+               for frame in result["value"]]
+    header = layout_bytes(OUTPUT_HEADER)
+    kinds = ["list" if frame.payload[header - 1] & OutputFlag.LIST else "bitmap"
+             for frame in result["value"]]
+    wire = [len(codec.encode_frame(frame.seq, Opcode.OUTPUT, frame.payload))
+            for frame in result["value"]]
+    return outputs, kinds, result["starts"], wire
+
+
+def test_engine_span_is_the_cycles_between_starts():
+    """span of each OUTPUT equals the clock cycles between the engine's starts of the core
+    (0 in the first step), and covers the previous step's core cycles."""
+    c = SMALL
+    rng = np.random.default_rng(3)
+    network = random_network(c, rng, regime="active")
+    raster = rng.random((8, c.inputs)) < 0.5
+    outputs, _, starts, _ = run_outputs(c, network, raster, probes=[1])
+    assert len(starts) == len(outputs)
+    assert [out.span for out in outputs] == [0] + np.diff(starts).tolist()
+    for previous, out in zip(outputs, outputs[1:]):
+        assert out.span > previous.cycles
+
+
+@pytest.mark.parametrize("config", [SMALL, CoreConfig(neurons=40, inputs=5, lanes=4)])
+def test_engine_span_of_a_free_running_step(config):
+    """Without streamed inputs or probes the engine's part of a span is two cycles per byte of
+    the previous OUTPUT frame on the wire and two per spike it sent in a bitmap, or one cycle
+    fewer (where the COBS encoder's blocks end depends on the zero bytes): docs/protocol.md."""
+    from spikeforge.sim.bench_link import bitmap_spikes, engine_cycles
+
+    c = config
+    network = random_network(c, np.random.default_rng(8), regime="active")
+    outputs, kinds, starts, wire = run_outputs(c, network, np.zeros((10, c.inputs), dtype=bool))
+    assert [out.span for out in outputs] == [0] + np.diff(starts).tolist()
+    spikes = np.array([out.spikes for out in outputs])
+    model = engine_cycles(c, wire, bitmap_spikes(c, spikes), 0)
+    engine = np.array([out.span - previous.cycles
+                       for previous, out in zip(outputs, outputs[1:])])
+    assert ((model[:-1] - 1 <= engine) & (engine <= model[:-1])).all(), (engine, model)
+
+
+LISTED = CoreConfig(neurons=40, inputs=5, lanes=4)
+
+
+@pytest.mark.parametrize("regime", ["silent", "every", "active"])
+def test_engine_output_list_and_bitmap_equal_the_twin(regime):
+    """Steps with no spike (a LIST of 0 entries), with every neuron spiking (a bitmap) and
+    with a few (a LIST of the core's spike list, or a bitmap built from it) decode to the
+    twin's spikes."""
+    c = LISTED
+    rng = np.random.default_rng(8)
+    network = random_network(c, rng, regime="active")
+    steps = 6
+    raster = rng.random((steps, c.inputs)) < 0.4
+    if regime == "silent":
+        network = Network(c, NeuronParams.default(c), network.global_params,
+                          np.zeros_like(network.W))
+        raster[:] = False
+    elif regime == "every":
+        network = Network(c, NeuronParams.default(c, thr=c.v_range[0], refrac=0),
+                          network.global_params, network.W)
+    expected = Twin(network).run(raster)["spikes"]
+    outputs, kinds, _, _ = run_outputs(c, network, raster)
+    for step, out in enumerate(outputs):
+        assert np.array_equal(out.spikes, expected[step]), step
+    counts = expected.sum(axis=1)
+    # the engine picks the shorter encoding: a count and one byte per spike, or 5 bytes
+    assert kinds == ["list" if 2 + n < 5 else "bitmap" for n in counts]
+    if regime == "silent":
+        assert not counts.any()
+    elif regime == "every":
+        assert (counts == c.neurons).all()
+    else:
+        assert {"list", "bitmap"} <= set(kinds), counts
+
+
+def test_engine_without_span_sends_zero_and_says_so():
+    """LinkParams(span=False) (the UP5K boards) builds no span counter: OUTPUT sends 0 and
+    IDENTIFY clears Feature.SPAN, so the host reports no span."""
+    c = SMALL
+    link = LinkParams(c, max_payload=128, input_slots=3, max_probes=4, span=False)
+    network = random_network(c, np.random.default_rng(3), regime="active")
+    outputs, _, starts, _ = run_outputs(c, network, np.zeros((4, c.inputs), dtype=bool),
+                                        link=link)
+    assert len(starts) == 4 and [out.span for out in outputs] == [0, 0, 0, 0]
+    assert not codec.unpack_identify(identify_payload(link, clk_hz=CLK_HZ, baud=1_000_000,
+                                                      board="x"))["span"]
+    assert codec.unpack_identify(identify_payload(LinkParams(c), clk_hz=CLK_HZ, baud=1_000_000,
+                                                  board="x"))["span"]

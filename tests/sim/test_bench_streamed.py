@@ -22,16 +22,17 @@ def test_output_payload_decodes_to_what_it_encodes(config):
         spikes = rng.random(config.neurons) < rate
         probes = [(int(rng.integers(-1000, 1000)), int(rng.integers(-1000, 1000)))
                   for _ in range(2)]
-        payload = output_payload(config, 7, 1234, spikes, last=rate > 0.5, probes=probes)
+        payload = output_payload(config, 7, 1234, spikes, span=5678, last=rate > 0.5,
+                                 probes=probes)
         out = codec.unpack_output(config, payload, len(probes))
-        assert (out.step, out.cycles, out.last) == (7, 1234, rate > 0.5)
+        assert (out.step, out.cycles, out.span, out.last) == (7, 1234, 5678, rate > 0.5)
         assert np.array_equal(out.spikes, spikes)
         assert out.v.tolist() == [v for v, _ in probes]
         assert out.i.tolist() == [i for _, i in probes]
         # the shorter of the list and the bitmap
         spike_bytes = min(2 + size * int(spikes.sum()), -(-config.neurons // 8))
         vb, ib = -(-config.v_bits // 8), -(-config.i_bits // 8)
-        assert len(payload) == 9 + spike_bytes + len(probes) * (vb + ib)
+        assert len(payload) == 13 + spike_bytes + len(probes) * (vb + ib)
 
 
 def test_step_cycles_take_the_slower_of_core_and_link():

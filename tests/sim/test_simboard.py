@@ -11,7 +11,7 @@ from spikeforge.config import ConfigError, CoreConfig
 from spikeforge.host.device import open_device
 from spikeforge.host.device.link import LinkError, SerialDevice
 from spikeforge.host.model.params import random_inputs, random_network
-from spikeforge.sim.simboard import SIM_DIVISOR, build_simboard
+from spikeforge.sim.simboard import SIM_CLK_HZ, SIM_DIVISOR, build_simboard
 from spikeforge.host.device import DeviceError
 from spikeforge.host.device import codec
 from spikeforge.rtl.protocol import Opcode
@@ -155,6 +155,15 @@ def test_paced_runs_keep_their_period_and_count_late_steps():
         assert device.status()["step_overruns"] == len(raster) - 1
     # pacing changes when steps start, never what they compute
     assert np.array_equal(slow.spikes, want.spikes) and np.array_equal(fast.spikes, want.spikes)
+    # span: a step starts period_us after the last one (within a microsecond of the timer's
+    # phase, and two cycles per input the engine pushed into the core before the start)
+    period = 2000 * SIM_CLK_HZ // 1_000_000
+    pushed = 2 * raster.sum(axis=1)
+    late = slow.span[1:] - (pushed[1:] - pushed[:-1])
+    assert slow.span[0] == 0 and (late > period - SIM_CLK_HZ // 1_000_000).all()
+    assert (late <= period).all(), slow.span
+    assert (fast.span[1:] > fast.cycles[:-1]).all()
+    assert want.span is None
     with pytest.raises(ConfigError, match="period_us"):
         open_device("model://", CONFIG).run(steps=1, period_us=-1)
 
@@ -249,3 +258,20 @@ def test_inputs_lost_for_good_stop_the_run_with_the_reason():
         got = device.run(inputs=raster)
     assert len(inputs) > 2                             # the lost frames were resent
     assert np.array_equal(got.spikes, want.spikes) and want.spikes.any()
+
+
+def test_span_covers_the_run_on_the_simulated_board():
+    """Every step's span covers the core's cycles of the step before, and the spans add up to
+    no more than the simulated cycles from the RUN frame's first byte to the last OUTPUT
+    byte."""
+    rng = np.random.default_rng(12)
+    network = random_network(CONFIG, rng, regime="active")
+    raster = random_inputs(CONFIG, rng, 40, 0.3)
+    with open_device("sim://", CONFIG) as device:
+        device.load_network(network)
+        device.mark()
+        result = device.run(inputs=raster)
+        mark = device.mark()
+    span, cycles = np.asarray(result.span), np.asarray(result.cycles)
+    assert span[0] == 0 and (span[1:] > cycles[:-1]).all()
+    assert span.sum() + cycles[-1] <= mark["last_out"] - mark["first_in"] + 1
