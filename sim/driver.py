@@ -14,8 +14,8 @@ import numpy as np
 from ..host.model.regions import twin_region_words
 from ..rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
 
-__all__ = ["CoreDriver", "AmaranthIO", "StateMismatch", "twin_region_words", "expected_cycles",
-           "STATE_REGIONS", "compare_step"]
+__all__ = ["CoreDriver", "AmaranthIO", "simulate_core", "StateMismatch", "twin_region_words",
+           "expected_cycles", "STATE_REGIONS", "compare_step"]
 
 #: Regions that change while the core runs (compared after every step).
 STATE_REGIONS = (Region.STATE, Region.XTRACE, Region.YTRACE, Region.XINTRACE,
@@ -54,6 +54,28 @@ class AmaranthIO:
 
     async def wait(self, name):
         await self.ctx.tick().until(self._port(name))
+
+
+def simulate_core(config, body):
+    """Run ``await body(driver)`` on a new core in Amaranth's simulator and return its result.
+
+    ``driver`` is a :class:`CoreDriver` over an :class:`AmaranthIO` for a fresh
+    :class:`~spikeforge.rtl.core.Core` of ``config``, clocked at 1 MHz (simulated time only).
+    """
+    from amaranth.sim import Simulator
+
+    from ..rtl.core import Core
+    dut = Core(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    result = {}
+
+    async def testbench(ctx):
+        result["value"] = await body(CoreDriver(config, AmaranthIO(ctx, dut)))
+
+    sim.add_testbench(testbench)
+    sim.run()
+    return result["value"]
 
 
 #: Clocks within which the core's bus returns a read (rtl.core: one, three for WEIGHT and MASK).

@@ -6,30 +6,14 @@ steps per configuration, and named scenarios for the edge cases.
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from spikeforge.config import CoreConfig
 from spikeforge.host.model.params import GlobalParams, Network, NeuronParams
 from spikeforge.host.model.twin import Twin
-from spikeforge.rtl.core import Core
 from spikeforge.sim.differential import run_differential, run_scenario
-from spikeforge.sim.driver import AmaranthIO, CoreDriver
+from spikeforge.sim.driver import simulate_core
 
 pytestmark = pytest.mark.sim
-
-
-def simulate(config, body):
-    dut = Core(config)
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    result = {}
-
-    async def testbench(ctx):
-        result["value"] = await body(CoreDriver(config, AmaranthIO(ctx, dut)))
-
-    sim.add_testbench(testbench)
-    sim.run()
-    return result["value"]
 
 
 CONFIGS = {
@@ -80,7 +64,7 @@ def test_core_matches_twin_every_step(name, group):
                                                  mode="full"))
         return totals
 
-    totals = simulate(config, body)
+    totals = simulate_core(config, body)
     assert sum(t["learning_steps"] for t in totals) > 0
 
 
@@ -97,8 +81,8 @@ def scenario(config, raster, learn, *, W=None, mask=None, state=None, neuron=Non
     twin = Twin(network.validate())
     for name, value in (state or {}).items():
         setattr(twin, name, value)
-    spikes = simulate(config, lambda driver: run_scenario(driver, twin, np.asarray(raster),
-                                                          learn))
+    spikes = simulate_core(config, lambda driver: run_scenario(driver, twin,
+                                                               np.asarray(raster), learn))
     return network, twin, spikes
 
 

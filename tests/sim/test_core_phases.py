@@ -8,15 +8,13 @@ here from docs/model.md, not taken from the twin's step.
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from spikeforge.config import CoreConfig
 from spikeforge.host.model.params import random_network
 from spikeforge.host.model.twin import Twin, sr_uniform, stdp_magnitude, xorshift32
-from spikeforge.rtl.core import Core
 from spikeforge.rtl.regions import Region, unpack_region
 from spikeforge.sim.differential import randomize_state
-from spikeforge.sim.driver import AmaranthIO, CoreDriver
+from spikeforge.sim.driver import simulate_core
 
 pytestmark = pytest.mark.sim
 
@@ -26,20 +24,6 @@ CONFIGS = {
                                            stochastic_rounding=True, v_floor=True),
 }
 SEEDS = range(3)
-
-
-def simulate(config, body):
-    dut = Core(config)
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    result = {}
-
-    async def testbench(ctx):
-        result["value"] = await body(CoreDriver(config, AmaranthIO(ctx, dut)))
-
-    sim.add_testbench(testbench)
-    sim.run()
-    return result["value"]
 
 
 def run_one_step(twin, inputs, learn):
@@ -55,7 +39,7 @@ def run_one_step(twin, inputs, learn):
                 if region != Region.POISSON_STATE or c.has_poisson}
         return held
 
-    return simulate(c, body)
+    return simulate_core(c, body)
 
 
 # -- docs/model.md, "Helper functions", transcribed ------------------------------------------
@@ -72,6 +56,16 @@ def sat(x, low, high):
 
 def clampw(w, g):
     return np.clip(w, g.w_min, g.w_max)
+
+
+def rounding_uniforms(config, state):
+    """The stochastic-rounding draws u[r, j] of every synapse for the generator ``state`` of a
+    learning phase, or None when the core rounds the updates down."""
+    if not config.stochastic_rounding:
+        return None
+    rows = np.arange(config.neurons + config.inputs)[:, None]
+    cols = np.arange(config.neurons)[None, :]
+    return sr_uniform(state, rows, cols)
 
 
 def setup(config, seed):
@@ -173,12 +167,7 @@ def test_phase_a_delivery_and_depression(name, seed):
     acc = W[arriving].sum(axis=0)
     assert list(held[Region.STATE]["i"]) == list(sat(acc, *c.i_range))
     g = network.global_params
-    rows = np.arange(N + M)[:, None]
-    cols = np.arange(N)[None, :]
-    if c.stochastic_rounding:
-        u = sr_uniform(xorshift32(seed_word), rows, cols)
-    else:
-        u = None
+    u = rounding_uniforms(c, xorshift32(seed_word))
     depressed = clampw(W - stdp_magnitude(g.a_minus * y[None, :], g.stdp_shift, u), g)
     expected = np.where(arriving[:, None] & mask, depressed, W)
     assert (held[Region.WEIGHT] == expected).all()
@@ -212,12 +201,7 @@ def test_phase_c_potentiation(name, seed):
     assert spiked.any()
     X = np.concatenate([held[Region.XTRACE], held[Region.XINTRACE]]).astype(np.int64)
     g = network.global_params
-    rows = np.arange(N + M)[:, None]
-    cols = np.arange(N)[None, :]
-    if c.stochastic_rounding:
-        u = sr_uniform(xorshift32(xorshift32(seed_word)), rows, cols)
-    else:
-        u = None
+    u = rounding_uniforms(c, xorshift32(xorshift32(seed_word)))
     potentiated = clampw(W + stdp_magnitude(g.a_plus * X[:, None], g.stdp_shift, u), g)
     expected = np.where(spiked[None, :] & mask, potentiated, W)
     assert (held[Region.WEIGHT] == expected).all()
