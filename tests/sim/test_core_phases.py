@@ -14,7 +14,6 @@ from spikeforge.host.model.params import random_network
 from spikeforge.host.model.twin import Twin, sr_uniform, stdp_magnitude, xorshift32
 from spikeforge.rtl.regions import Region, unpack_region
 from spikeforge.sim.differential import randomize_state
-from spikeforge.sim.driver import simulate_core
 
 pytestmark = pytest.mark.sim
 
@@ -26,7 +25,7 @@ CONFIGS = {
 SEEDS = range(3)
 
 
-def run_one_step(twin, inputs, learn):
+def run_one_step(simulate, twin, inputs, learn):
     """Load ``twin`` (network and state) into a core, run one step, return what it holds."""
     c = twin.config
 
@@ -39,7 +38,7 @@ def run_one_step(twin, inputs, learn):
                 if region != Region.POISSON_STATE or c.has_poisson}
         return held
 
-    return simulate_core(c, body)
+    return simulate(c, body)
 
 
 # -- docs/model.md, "Helper functions", transcribed ------------------------------------------
@@ -86,7 +85,7 @@ def load(network, rng, **state):
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_phase_b_neuron_update(name, seed):
+def test_phase_b_neuron_update(simulate, name, seed):
     """Phase B with no weights (acc = 0): decay, integrate, fire, reset, every trace."""
     c = CONFIGS[name]
     N, M, F = c.neurons, c.inputs, c.decay_bits
@@ -100,7 +99,7 @@ def test_phase_b_neuron_update(name, seed):
     inputs = rng.random(M) < 0.5
     start = {name: np.array(getattr(twin, name), dtype=np.int64)
              for name in ("v", "i", "r", "s", "theta", "x", "y", "xin")}
-    held = run_one_step(twin, inputs, learn=False)
+    held = run_one_step(simulate, twin, inputs, learn=False)
 
     p = network.neuron_params
     v_low, v_high = c.v_range
@@ -147,7 +146,7 @@ def _quiet(network, c):
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_phase_a_delivery_and_depression(name, seed):
+def test_phase_a_delivery_and_depression(simulate, name, seed):
     """Phase A: acc_j = sum of W[r, j] over the arriving rows (last step's spikes, this step's
     inputs), with the weights as at the start of the step; the depression of the arriving
     plastic rows."""
@@ -162,7 +161,7 @@ def test_phase_a_delivery_and_depression(name, seed):
     y = np.array(twin.y, dtype=np.int64)
     arriving = np.concatenate([np.array(twin.s, dtype=bool), inputs])
     seed_word = int(twin.sr_seed)
-    held = run_one_step(twin, inputs, learn=True)
+    held = run_one_step(simulate, twin, inputs, learn=True)
 
     acc = W[arriving].sum(axis=0)
     assert list(held[Region.STATE]["i"]) == list(sat(acc, *c.i_range))
@@ -175,7 +174,7 @@ def test_phase_a_delivery_and_depression(name, seed):
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_phase_c_potentiation(name, seed):
+def test_phase_c_potentiation(simulate, name, seed):
     """Phase C: for every neuron j that fired and every row r with mask[r, j], W[r, j] grows
     by mag(a_plus * X_r), X the pre traces after phase B; no arriving rows, so phase A changes
     nothing."""
@@ -195,7 +194,7 @@ def test_phase_c_potentiation(name, seed):
     W = np.array(network.W, dtype=np.int64)
     mask = np.array(network.mask, dtype=bool)
     seed_word = int(twin.sr_seed)
-    held = run_one_step(twin, np.zeros(M, dtype=bool), learn=True)
+    held = run_one_step(simulate, twin, np.zeros(M, dtype=bool), learn=True)
 
     spiked = held[Region.STATE]["s"].astype(bool)
     assert spiked.any()
@@ -208,7 +207,7 @@ def test_phase_c_potentiation(name, seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_phase_0_poisson_sources(seed):
+def test_phase_0_poisson_sources(simulate, seed):
     """Phase 0: every generator advances one xorshift32 step and fires when its low 16 bits
     are below its rate; an input both pushed and drawn arrives once."""
     c = CoreConfig(neurons=6, inputs=9, lanes=2)
@@ -223,7 +222,7 @@ def test_phase_0_poisson_sources(seed):
     pstate = np.array(twin.pstate, dtype=np.int64)
     pushed = rng.random(M) < 0.5
     W = np.array(network.W, dtype=np.int64)
-    held = run_one_step(twin, pushed, learn=False)
+    held = run_one_step(simulate, twin, pushed, learn=False)
 
     advanced = xorshift32(pstate)
     assert list(held[Region.POISSON_STATE]) == list(advanced)
