@@ -22,7 +22,8 @@ import types
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["code_identity", "rtl_identity", "tool_versions", "plan_identity", "id32"]
+__all__ = ["code_files", "code_identity", "rtl_identity", "tool_versions", "plan_identity",
+           "id32"]
 
 _RTL = Path(__file__).resolve().parent
 _CONFIG = _RTL.parent / "spikeforge" / "config.py"
@@ -44,17 +45,32 @@ def _normalised(code):
                         co_linetable=b"")
 
 
-def code_identity(paths):
-    """Hex digest of the behaviour of the Python files ``paths`` (folders are walked)."""
+def code_files(paths):
+    """The Python files of ``paths`` as ``(name, path)`` pairs, sorted by name.
+
+    A folder is walked and each file in it is named by its path from the folder's parent
+    (``rtl/core/__init__.py``), a file given alone by its own name (``config.py``); names use
+    ``/`` on every system, so they do not depend on where the tree lies or on the OS.
+    """
     files = []
     for path in map(Path, paths):
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        if path.is_dir():
+            files += [(file.relative_to(path.parent).as_posix(), file)
+                      for file in path.rglob("*.py")]
+        else:
+            files.append((path.name, path))
+    return sorted(files, key=lambda pair: pair[0])
+
+
+def code_identity(paths):
+    """Hex digest of the behaviour of the Python files ``paths`` (folders are walked), each
+    entered under its name from :func:`code_files`."""
     digest = hashlib.sha256()
-    for path in files:
+    for name, path in code_files(paths):
         # optimize=2 drops docstrings and asserts; comments never reach the bytecode
-        code = compile(path.read_text(encoding="utf-8"), path.name, "exec", optimize=2,
+        code = compile(path.read_text(encoding="utf-8"), name, "exec", optimize=2,
                        dont_inherit=True)
-        digest.update(path.name.encode() + b"\0")
+        digest.update(name.encode() + b"\0")
         digest.update(marshal.dumps(_normalised(code)))
     return digest.hexdigest()
 

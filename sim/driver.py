@@ -14,8 +14,8 @@ import numpy as np
 from ..host.model.regions import twin_region_words
 from ..rtl.regions import Region, pack_region, region_crc, region_depth, unpack_region
 
-__all__ = ["CoreDriver", "AmaranthIO", "StateMismatch", "twin_region_words", "expected_cycles",
-           "STATE_REGIONS", "compare_step"]
+__all__ = ["CoreDriver", "AmaranthIO", "CoreSimulation", "simulate_core", "StateMismatch",
+           "twin_region_words", "expected_cycles", "STATE_REGIONS", "compare_step"]
 
 #: Regions that change while the core runs (compared after every step).
 STATE_REGIONS = (Region.STATE, Region.XTRACE, Region.YTRACE, Region.XINTRACE,
@@ -54,6 +54,64 @@ class AmaranthIO:
 
     async def wait(self, name):
         await self.ctx.tick().until(self._port(name))
+
+
+class CoreSimulation:
+    """A core of ``config`` in Amaranth's simulator, built once and run many times.
+
+    Building the simulator (compiling the design) takes seconds, far longer than a few steps of
+    a small core; :meth:`run` reuses it, each run from the power-on state: before every run
+    after the first the simulator is reset (every signal and memory to its initial value, the
+    clock and the test bench restarted), as a new simulator would start.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self._sim = None
+        self._body = None
+        self._result = None
+        self._fresh = False
+
+    def _build(self):
+        from amaranth.sim import Simulator
+
+        from ..rtl.core import Core
+        dut = Core(self.config)
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+
+        async def testbench(ctx):
+            self._result = await self._body(CoreDriver(self.config, AmaranthIO(ctx, dut)))
+
+        sim.add_testbench(testbench)
+        self._sim, self._fresh = sim, True
+
+    def run(self, body):
+        """Run ``await body(driver)`` (``driver`` a :class:`CoreDriver`) from the power-on
+        state and return its result."""
+        if self._sim is None:
+            self._build()
+        elif not self._fresh:
+            self._sim.reset()
+        self._body, self._fresh = body, False
+        try:
+            self._sim.run()
+        except BaseException:
+            self._sim = None                    # a run that stopped half-way: build anew
+            raise
+        finally:
+            self._body = None
+        result, self._result = self._result, None
+        return result
+
+
+def simulate_core(config, body):
+    """Run ``await body(driver)`` on a new core in Amaranth's simulator and return its result.
+
+    ``driver`` is a :class:`CoreDriver` over an :class:`AmaranthIO` for a fresh
+    :class:`~spikeforge.rtl.core.Core` of ``config``, clocked at 1 MHz (simulated time only).
+    """
+    return CoreSimulation(config).run(body)
 
 
 #: Clocks within which the core's bus returns a read (rtl.core: one, three for WEIGHT and MASK).

@@ -8,7 +8,7 @@ import pytest
 
 from spikeforge.config import CoreConfig
 from spikeforge.rtl import identity
-from spikeforge.rtl.identity import code_identity, id32, plan_identity
+from spikeforge.rtl.identity import code_files, code_identity, id32, plan_identity
 
 RTL = Path(identity.__file__).resolve().parent
 
@@ -50,6 +50,32 @@ def test_the_core_package_is_hashed_like_the_rest_of_rtl(rtl_copy):
     assert code_identity([rtl_copy]) == before
     edit(neuron, "with m.If(b_drain == 3):", "with m.If(b_drain == 2):")
     assert code_identity([rtl_copy]) != before
+
+
+def test_same_named_files_in_different_folders_enter_under_their_own_paths(tmp_path):
+    """pkg/__init__.py and pkg/core/__init__.py are two files to the identity: the same edit in
+    either moves it, each to a different value, and so does a module moved between folders."""
+    def identity(folder, files):
+        for name, text in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+        return code_identity([folder / "pkg"])
+
+    step = "def step(v):\n    return v + 1\n"
+    base = {"pkg/__init__.py": "A = 1\n", "pkg/core/__init__.py": "A = 1\n",
+            "pkg/core/neuron.py": step}
+    moved = {"pkg/__init__.py": "A = 1\n", "pkg/core/__init__.py": "A = 1\n",
+             "pkg/neuron.py": step}
+    identities = [identity(tmp_path / "base", base),
+                  identity(tmp_path / "top", {**base, "pkg/__init__.py": "A = 2\n"}),
+                  identity(tmp_path / "core", {**base, "pkg/core/__init__.py": "A = 2\n"}),
+                  identity(tmp_path / "moved", moved)]
+    assert len(set(identities)) == 4
+    # names run from the walked folder's parent, with / on every system: the same tree
+    # elsewhere has the same identity
+    assert [name for name, _ in code_files([tmp_path / "base" / "pkg"])] == [
+        "pkg/__init__.py", "pkg/core/__init__.py", "pkg/core/neuron.py"]
+    assert identity(tmp_path / "elsewhere" / "deeper", base) == identities[0]
 
 
 def test_code_identity_does_not_depend_on_string_hashing(rtl_copy):

@@ -6,30 +6,15 @@ steps per configuration, and named scenarios for the edge cases.
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from spikeforge.config import CoreConfig
-from spikeforge.host.model.params import GlobalParams, Network, NeuronParams
+from spikeforge.host.model.params import GlobalParams, Network, NeuronParams, random_network
 from spikeforge.host.model.twin import Twin
-from spikeforge.rtl.core import Core
-from spikeforge.sim.differential import run_differential, run_scenario
-from spikeforge.sim.driver import AmaranthIO, CoreDriver
+from spikeforge.rtl.regions import Region, region_depth
+from spikeforge.sim.differential import randomize_state, run_differential, run_scenario
+from spikeforge.sim.driver import CoreSimulation, simulate_core
 
 pytestmark = pytest.mark.sim
-
-
-def simulate(config, body):
-    dut = Core(config)
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    result = {}
-
-    async def testbench(ctx):
-        result["value"] = await body(CoreDriver(config, AmaranthIO(ctx, dut)))
-
-    sim.add_testbench(testbench)
-    sim.run()
-    return result["value"]
 
 
 CONFIGS = {
@@ -69,7 +54,7 @@ STEPS = 200
 @pytest.mark.parametrize("name, group", [
     (name, group) for name in CONFIGS
     for group in range(-(-NETWORKS.get(name, DEFAULT_NETWORKS) // GROUP))])
-def test_core_matches_twin_every_step(name, group):
+def test_core_matches_twin_every_step(simulate, name, group):
     config = CONFIGS[name]
     last = min((group + 1) * GROUP, NETWORKS.get(name, DEFAULT_NETWORKS))
 
@@ -89,7 +74,8 @@ def test_core_matches_twin_every_step(name, group):
 SMALL = CoreConfig(neurons=6, inputs=4, lanes=4)
 
 
-def scenario(config, raster, learn, *, W=None, mask=None, state=None, neuron=None, glob=None):
+def scenario(simulate, config, raster, learn, *, W=None, mask=None, state=None, neuron=None,
+             glob=None):
     network = Network(config, NeuronParams.default(config, **(neuron or {})),
                       GlobalParams.default(config, **(glob or {})),
                       np.zeros((config.rows, config.neurons), dtype=np.int64) if W is None else W,
@@ -102,7 +88,7 @@ def scenario(config, raster, learn, *, W=None, mask=None, state=None, neuron=Non
     return network, twin, spikes
 
 
-def test_core_simultaneous_pre_post():
+def test_core_simultaneous_pre_post(simulate):
     # input 0 drives neuron 0 over threshold in the step it arrives: an arrival and a post
     # spike in the same step count as pre before post (potentiation with the new trace)
     c = SMALL
@@ -110,20 +96,21 @@ def test_core_simultaneous_pre_post():
     W[c.neurons + 0, 0] = 100
     raster = np.zeros((8, c.inputs), dtype=bool)
     raster[[1, 4], 0] = True
-    network, twin, spikes = scenario(c, raster, True, W=W, neuron={"thr": 100, "refrac": 0},
+    network, twin, spikes = scenario(simulate, c, raster, True, W=W,
+                                     neuron={"thr": 100, "refrac": 0},
                                      glob={"w_shift": 3, "a_plus": 200, "a_minus": 0,
                                            "stdp_shift": 4})
     assert spikes[1, 0] and spikes[4, 0]
     assert twin.W[c.neurons + 0, 0] == 127        # potentiated up to the top bound
 
 
-def test_core_weights_at_both_bounds():
+def test_core_weights_at_both_bounds(simulate):
     c = SMALL
     rng = np.random.default_rng(3)
     W = rng.choice([-128, 127, -100, 100], size=(c.rows, c.neurons))
     raster = rng.random((30, c.inputs)) < 0.5
     network, twin, spikes = scenario(
-        c, raster, True, W=W, neuron={"thr": 50, "refrac": 0, "bias": 30},
+        simulate, c, raster, True, W=W, neuron={"thr": 50, "refrac": 0, "bias": 30},
         glob={"w_min": -100, "w_max": 100, "a_plus": 255, "a_minus": 255, "stdp_shift": 0,
               "w_shift": 0})
     assert spikes.any()
@@ -131,21 +118,22 @@ def test_core_weights_at_both_bounds():
     assert (twin.W == 100).any() and (twin.W == -100).any()
 
 
-def test_core_masked_synapses_do_not_learn():
+def test_core_masked_synapses_do_not_learn(simulate):
     c = SMALL
     rng = np.random.default_rng(4)
     W = rng.integers(-20, 60, size=(c.rows, c.neurons))
     mask = rng.random((c.rows, c.neurons)) < 0.5
     raster = rng.random((40, c.inputs)) < 0.6
     network, twin, spikes = scenario(
-        c, raster, True, W=W, mask=mask, neuron={"thr": 80, "refrac": 0, "bias": 20},
+        simulate, c, raster, True, W=W, mask=mask,
+        neuron={"thr": 80, "refrac": 0, "bias": 20},
         glob={"a_plus": 40, "a_minus": 30, "stdp_shift": 2, "w_shift": 1})
     assert spikes.any()
     assert (twin.W[~mask] == W[~mask]).all()
     assert (twin.W[mask] != W[mask]).any()
 
 
-def test_core_state_saturates_at_both_ends():
+def test_core_state_saturates_at_both_ends(simulate):
     c = SMALL
     W = np.zeros((c.rows, c.neurons), dtype=np.int64)
     W[c.neurons:, :3] = 127                       # inputs drive neurons 0..2 up
@@ -153,7 +141,7 @@ def test_core_state_saturates_at_both_ends():
     raster = np.ones((12, c.inputs), dtype=bool)  # every input spikes in every step
     low, high = c.v_range
     network, twin, spikes = scenario(
-        c, raster, False, W=W,
+        simulate, c, raster, False, W=W,
         neuron={"thr": high, "alpha_v": (1 << c.decay_bits) - 1,
                 "alpha_i": (1 << c.decay_bits) - 1, "refrac": 0},
         glob={"w_shift": c.max_w_shift})
@@ -161,19 +149,20 @@ def test_core_state_saturates_at_both_ends():
     assert twin.v[3:].min() == low
 
 
-def test_core_every_input_spiking_in_one_step():
+def test_core_every_input_spiking_in_one_step(simulate):
     c = CoreConfig(neurons=5, inputs=9, lanes=2)
     rng = np.random.default_rng(5)
     W = rng.integers(-128, 128, size=(c.rows, c.neurons))
     raster = np.zeros((6, c.inputs), dtype=bool)
     raster[[0, 2, 3]] = True
-    network, twin, spikes = scenario(c, raster, [True, False, True, True, False, True], W=W,
+    network, twin, spikes = scenario(simulate, c, raster,
+                                     [True, False, True, True, False, True], W=W,
                                      neuron={"thr": 200, "refrac": 1},
                                      glob={"w_shift": 2})
     assert twin.synaptic_ops == (3 * c.inputs + int(spikes[:-1].sum())) * c.neurons
 
 
-def test_core_membrane_floor_under_strong_inhibition():
+def test_core_membrane_floor_under_strong_inhibition(simulate):
     # every input inhibits with the most negative weight at the largest shift: without the
     # floor v would reach the bottom of its range; with it v stays at v_min
     c = CoreConfig(neurons=6, inputs=4, lanes=4, v_floor=True)
@@ -181,24 +170,60 @@ def test_core_membrane_floor_under_strong_inhibition():
     raster = np.ones((10, c.inputs), dtype=bool)
     v_min = -3000
     network, twin, spikes = scenario(
-        c, raster, False, W=W, neuron={"alpha_v": (1 << c.decay_bits) - 1, "refrac": 0},
+        simulate, c, raster, False, W=W,
+        neuron={"alpha_v": (1 << c.decay_bits) - 1, "refrac": 0},
         glob={"w_shift": c.max_w_shift, "v_min": v_min})
     assert twin.i.min() == c.i_range[0]           # the current saturates: inhibition is strong
     assert twin.v.min() == v_min                  # and v stops at the floor
     assert not spikes.any()
 
 
-def test_core_stochastic_rounding_scenario_learns_small_updates():
+def test_core_stochastic_rounding_scenario_learns_small_updates(simulate):
     # updates of a fraction of a weight unit: with rounding down nothing would change
     c = CoreConfig(neurons=6, inputs=4, lanes=4, stochastic_rounding=True)
     rng = np.random.default_rng(6)
     W = rng.integers(-20, 60, size=(c.rows, c.neurons))
     raster = rng.random((40, c.inputs)) < 0.6
     network, twin, spikes = scenario(
-        c, raster, True, W=W, neuron={"thr": 80, "refrac": 0, "bias": 20},
+        simulate, c, raster, True, W=W, neuron={"thr": 80, "refrac": 0, "bias": 20},
         glob={"a_plus": 3, "a_minus": 3, "stdp_shift": 10, "w_shift": 1,
               "sr_seed": 0x1234567})
     assert spikes.any()
     assert (twin.W != W).any()
     # the same run with rounding down changes no weight: every update is below one unit
     assert 3 * ((1 << c.trace_bits) - 1) < (1 << 10)
+
+
+def test_a_reused_simulation_starts_every_run_from_power_on():
+    """The simulators the tests above share are reset between runs: after a run that loads a
+    network and learns, the next run reads what a new simulator reads, the same run again
+    gives the same result, and a run that raised leaves no trace in the next."""
+    c = CoreConfig(neurons=6, inputs=3, lanes=2, banks=1, stochastic_rounding=True,
+                   v_floor=True)
+    rng = np.random.default_rng(1)
+    twin = Twin(random_network(c, rng))
+    randomize_state(twin, rng)
+
+    async def read_all(driver):
+        return {region: await driver.read_region(region) for region in Region
+                if region_depth(c, region)}
+
+    async def learn(driver):
+        await driver.load(twin)
+        for _ in range(3):
+            await driver.step([0, 2], learn=True)
+        return await read_all(driver)
+
+    async def fail(driver):
+        await driver.load(twin)
+        raise RuntimeError("stopped half-way")
+
+    power_on = simulate_core(c, read_all)
+    simulation = CoreSimulation(c)
+    learned = simulation.run(learn)
+    assert learned != power_on
+    assert simulation.run(read_all) == power_on
+    assert simulation.run(learn) == learned
+    with pytest.raises(RuntimeError, match="half-way"):
+        simulation.run(fail)
+    assert simulation.run(read_all) == power_on

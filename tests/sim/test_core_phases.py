@@ -8,15 +8,12 @@ here from docs/model.md, not taken from the twin's step.
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from spikeforge.config import CoreConfig
 from spikeforge.host.model.params import random_network
 from spikeforge.host.model.twin import Twin, sr_uniform, stdp_magnitude, xorshift32
-from spikeforge.rtl.core import Core
 from spikeforge.rtl.regions import Region, unpack_region
 from spikeforge.sim.differential import randomize_state
-from spikeforge.sim.driver import AmaranthIO, CoreDriver
 
 pytestmark = pytest.mark.sim
 
@@ -28,21 +25,7 @@ CONFIGS = {
 SEEDS = range(3)
 
 
-def simulate(config, body):
-    dut = Core(config)
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    result = {}
-
-    async def testbench(ctx):
-        result["value"] = await body(CoreDriver(config, AmaranthIO(ctx, dut)))
-
-    sim.add_testbench(testbench)
-    sim.run()
-    return result["value"]
-
-
-def run_one_step(twin, inputs, learn):
+def run_one_step(simulate, twin, inputs, learn):
     """Load ``twin`` (network and state) into a core, run one step, return what it holds."""
     c = twin.config
 
@@ -74,6 +57,16 @@ def clampw(w, g):
     return np.clip(w, g.w_min, g.w_max)
 
 
+def rounding_uniforms(config, state):
+    """The stochastic-rounding draws u[r, j] of every synapse for the generator ``state`` of a
+    learning phase, or None when the core rounds the updates down."""
+    if not config.stochastic_rounding:
+        return None
+    rows = np.arange(config.neurons + config.inputs)[:, None]
+    cols = np.arange(config.neurons)[None, :]
+    return sr_uniform(state, rows, cols)
+
+
 def setup(config, seed):
     """A random network and state, as a twin holding them (the twin only carries the arrays
     to load)."""
@@ -92,7 +85,7 @@ def load(network, rng, **state):
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_phase_b_neuron_update(name, seed):
+def test_phase_b_neuron_update(simulate, name, seed):
     """Phase B with no weights (acc = 0): decay, integrate, fire, reset, every trace."""
     c = CONFIGS[name]
     N, M, F = c.neurons, c.inputs, c.decay_bits
@@ -106,7 +99,7 @@ def test_phase_b_neuron_update(name, seed):
     inputs = rng.random(M) < 0.5
     start = {name: np.array(getattr(twin, name), dtype=np.int64)
              for name in ("v", "i", "r", "s", "theta", "x", "y", "xin")}
-    held = run_one_step(twin, inputs, learn=False)
+    held = run_one_step(simulate, twin, inputs, learn=False)
 
     p = network.neuron_params
     v_low, v_high = c.v_range
@@ -153,7 +146,7 @@ def _quiet(network, c):
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_phase_a_delivery_and_depression(name, seed):
+def test_phase_a_delivery_and_depression(simulate, name, seed):
     """Phase A: acc_j = sum of W[r, j] over the arriving rows (last step's spikes, this step's
     inputs), with the weights as at the start of the step; the depression of the arriving
     plastic rows."""
@@ -168,17 +161,12 @@ def test_phase_a_delivery_and_depression(name, seed):
     y = np.array(twin.y, dtype=np.int64)
     arriving = np.concatenate([np.array(twin.s, dtype=bool), inputs])
     seed_word = int(twin.sr_seed)
-    held = run_one_step(twin, inputs, learn=True)
+    held = run_one_step(simulate, twin, inputs, learn=True)
 
     acc = W[arriving].sum(axis=0)
     assert list(held[Region.STATE]["i"]) == list(sat(acc, *c.i_range))
     g = network.global_params
-    rows = np.arange(N + M)[:, None]
-    cols = np.arange(N)[None, :]
-    if c.stochastic_rounding:
-        u = sr_uniform(xorshift32(seed_word), rows, cols)
-    else:
-        u = None
+    u = rounding_uniforms(c, xorshift32(seed_word))
     depressed = clampw(W - stdp_magnitude(g.a_minus * y[None, :], g.stdp_shift, u), g)
     expected = np.where(arriving[:, None] & mask, depressed, W)
     assert (held[Region.WEIGHT] == expected).all()
@@ -186,7 +174,7 @@ def test_phase_a_delivery_and_depression(name, seed):
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_phase_c_potentiation(name, seed):
+def test_phase_c_potentiation(simulate, name, seed):
     """Phase C: for every neuron j that fired and every row r with mask[r, j], W[r, j] grows
     by mag(a_plus * X_r), X the pre traces after phase B; no arriving rows, so phase A changes
     nothing."""
@@ -206,25 +194,20 @@ def test_phase_c_potentiation(name, seed):
     W = np.array(network.W, dtype=np.int64)
     mask = np.array(network.mask, dtype=bool)
     seed_word = int(twin.sr_seed)
-    held = run_one_step(twin, np.zeros(M, dtype=bool), learn=True)
+    held = run_one_step(simulate, twin, np.zeros(M, dtype=bool), learn=True)
 
     spiked = held[Region.STATE]["s"].astype(bool)
     assert spiked.any()
     X = np.concatenate([held[Region.XTRACE], held[Region.XINTRACE]]).astype(np.int64)
     g = network.global_params
-    rows = np.arange(N + M)[:, None]
-    cols = np.arange(N)[None, :]
-    if c.stochastic_rounding:
-        u = sr_uniform(xorshift32(xorshift32(seed_word)), rows, cols)
-    else:
-        u = None
+    u = rounding_uniforms(c, xorshift32(xorshift32(seed_word)))
     potentiated = clampw(W + stdp_magnitude(g.a_plus * X[:, None], g.stdp_shift, u), g)
     expected = np.where(spiked[None, :] & mask, potentiated, W)
     assert (held[Region.WEIGHT] == expected).all()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_phase_0_poisson_sources(seed):
+def test_phase_0_poisson_sources(simulate, seed):
     """Phase 0: every generator advances one xorshift32 step and fires when its low 16 bits
     are below its rate; an input both pushed and drawn arrives once."""
     c = CoreConfig(neurons=6, inputs=9, lanes=2)
@@ -239,7 +222,7 @@ def test_phase_0_poisson_sources(seed):
     pstate = np.array(twin.pstate, dtype=np.int64)
     pushed = rng.random(M) < 0.5
     W = np.array(network.W, dtype=np.int64)
-    held = run_one_step(twin, pushed, learn=False)
+    held = run_one_step(simulate, twin, pushed, learn=False)
 
     advanced = xorshift32(pstate)
     assert list(held[Region.POISSON_STATE]) == list(advanced)
