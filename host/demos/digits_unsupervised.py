@@ -178,7 +178,7 @@ class UnsupervisedRecipe:
     pool_drive: int = 127
     pool_inhibit: int = -127
     pool_thr: int = 256
-    pool_alpha_i: float = 0.0
+    pool_alpha_i: float = 0.8
     thr: int = 12000
     alpha_v: float = 0.9
     alpha_i: float = 0.0

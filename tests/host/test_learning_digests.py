@@ -15,7 +15,7 @@ SAMPLES = 30
 #: sha256 of the weights after the first 30 training samples, seed 1, on model://
 UNSUPERVISED_DIGEST = "beebb859c54b9ea6efefe358b9444e44d9ad5f04b9ffd6525a24e3bfd5165948"
 #: the same with an inhibitory pool of 20 of the 100 neurons
-POOL_DIGEST = "ed70f0b61f7a2ffb8ea2afb860b22246a1b9866bbd6aa4c20366321c15cf0880"
+POOL_DIGEST = "0025abfe78ed485c52b772a93b801db3aff3a69bc9f2f679f3951f9a65a7348a"
 LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
 
 
