@@ -542,8 +542,8 @@ def evaluate(backend, recipe, data, seed=None):
 # -- training -------------------------------------------------------------------------------------
 
 def weight_histogram(recipe, weights):
-    """Counts of the plastic weights (input lines onto excitatory neurons) in one bin per integer value of
-    ``[w_min, w_max]``; returns ``(counts, edges)``."""
+    """Counts of the plastic weights (input lines onto excitatory neurons) in one bin per
+    integer value of ``[w_min, w_max]``; returns ``(counts, edges)``."""
     edges = np.arange(recipe.w_min, recipe.w_max + 2) - 0.5
     counts, _ = np.histogram(np.asarray(weights)[recipe.neurons:, :recipe.excitatory],
                              bins=edges)
