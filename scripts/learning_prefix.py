@@ -3,6 +3,7 @@ learned bit for bit (the weights; for the unsupervised recipe also theta and the
 seed).
 
     .venv/bin/python scripts/learning_prefix.py --recipe unsupervised --neurons 100 --samples 200
+    .venv/bin/python scripts/learning_prefix.py --recipe unsupervised --inhibitory 20
     .venv/bin/python scripts/learning_prefix.py --recipe lines --samples 200
 
 Prints one JSON line per device (wall time, sha256 of the weights) and the verdict; exit code 1
@@ -23,6 +24,8 @@ def main():
     parser.add_argument("--recipe", choices=RECIPE_NAMES, default="unsupervised")
     parser.add_argument("--neurons", type=int, default=None,
                         help="neurons of the unsupervised recipe (default: the recipe's)")
+    parser.add_argument("--inhibitory", type=int, default=None,
+                        help="the unsupervised recipe's inhibitory pool (default: the recipe's)")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--devices", default="model://,sim://")
@@ -30,8 +33,10 @@ def main():
     results = {}
     for url in args.devices.split(","):
         out = results[url] = learn_prefix(url, args.recipe, args.samples,
-                                          neurons=args.neurons, seed=args.seed)
+                                          neurons=args.neurons, seed=args.seed,
+                                          inhibitory=args.inhibitory)
         print(json.dumps({"device": url, "recipe": args.recipe, "neurons": args.neurons,
+                          "inhibitory": args.inhibitory,
                           "samples": out["samples"], "wall_s": round(out["wall_s"], 1),
                           "weights_sha256": weights_digest(out["weights"])}), flush=True)
     first, *others = results.values()

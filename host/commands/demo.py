@@ -300,7 +300,10 @@ def _unsupervised_summary(device_url, result):
         "neuron_spikes": np.asarray(train["neuron_spikes"]).tolist(),
         "weight_histogram_edges": edges.tolist(),
         "initial_weight_histogram": np.histogram(
-            np.asarray(train["initial_weights"])[recipe["neurons"]:], bins=edges)[0].tolist(),
+            np.asarray(train["initial_weights"])[recipe["neurons"]:,
+                                                 :recipe["neurons"] - recipe["inhibitory"]],
+            bins=edges)[0].tolist(),
+        "winners_per_image": [record["winners_per_image"] for record in train["epochs"]],
         "epochs": [_epoch_json(record) for record in train["epochs"]],
         "confusion": np.asarray(result["confusion"]).tolist(),
         "sr_seed": train["sr_seed"], "wall_s": result["wall_s"], "recipe": recipe,
@@ -313,7 +316,7 @@ def _unsupervised_pictures(summary, result, out_dir):
 
     recipe = result["recipe"]
     n = recipe["neurons"]
-    weights = np.asarray(result["train"]["weights"])[n:]
+    weights = np.asarray(result["train"]["weights"])[n:, :n - recipe["inhibitory"]]
     plot_receptive_field_grid(weights, out_dir / "receptive_fields.png",
                               labels=summary["neuron_label"], on_off=recipe["on_off"],
                               title=f"receptive fields (ON - OFF weights) and labels, "
@@ -359,7 +362,12 @@ def seeds_summary(accuracies, seeds):
 @demo_group.command("digits-unsupervised")
 @device_option
 @click.option("--neurons", type=click.IntRange(min=2, max=1024), default=None,
-              help="Excitatory neurons (default: the recipe's, 100).")
+              help="The core's neurons (default: the recipe's, 100), the inhibitory pool "
+                   "included.")
+@click.option("--inhibitory", type=click.IntRange(min=0), default=None, metavar="K",
+              help="K of the neurons form an inhibitory pool: every excitatory neuron "
+                   "drives all of them, each of them inhibits every excitatory neuron "
+                   "(default: the recipe's, 0: lateral inhibition only).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Passes over the training set (default: the recipe's).")
 @click.option("--readout", type=click.Choice(["spikes", "drive"]), default=None,
@@ -382,8 +390,8 @@ def seeds_summary(accuracies, seeds):
                                  "folder per seed with --seeds).")
 @json_option
 @device_command
-def digits_unsupervised_command(device_url, neurons, epochs, readout, train_samples, test_samples,
-                                seed, seeds, workers, out_dir, as_json):
+def digits_unsupervised_command(device_url, neurons, inhibitory, epochs, readout, train_samples,
+                                test_samples, seed, seeds, workers, out_dir, as_json):
     """Learn scikit-learn's 8x8 digits without a teacher (after Diehl & Cook, 2015).
 
     Excitatory neurons with fixed all-to-all lateral inhibition and adaptive thresholds learn
@@ -407,10 +415,16 @@ def digits_unsupervised_command(device_url, neurons, epochs, readout, train_samp
     changes = {}
     if neurons is not None:
         changes["neurons"] = neurons
+    if inhibitory is not None:
+        changes["inhibitory"] = inhibitory
     if epochs is not None:
         changes["epochs"] = epochs
     if readout is not None:
         changes["readout"] = readout
+    try:
+        dataclasses.replace(base, **changes)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     first = base.seed if seed is None else seed
     jobs = [{"recipe": dict(changes, seed=s), "device": device_url,
              "train_samples": train_samples, "test_samples": test_samples,
@@ -449,8 +463,11 @@ def digits_unsupervised_command(device_url, neurons, epochs, readout, train_samp
             ("spikes per sample (train / test)",
              f"{summary['spikes_per_sample']['train']:.1f} / "
              f"{summary['spikes_per_sample']['test']:.1f}"),
+            ("distinct excitatory neurons spiking per training sample, by epoch",
+             ", ".join(f"{value:.2f}" for value in summary["winners_per_image"])),
             ("labelled neurons", f"{summary['labelled_neurons']} of "
-                                 f"{summary['recipe']['neurons']}"),
+                                 f"{summary['recipe']['neurons'] - summary['recipe']['inhibitory']}"
+                                 f" excitatory"),
             ("accuracy after each epoch", curve or "-"),
             ("wall time", f"{summary['wall_s']:.1f} s"),
             ("test accuracy (learning off)", f"{summary['accuracy']:.1%}"),

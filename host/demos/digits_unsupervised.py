@@ -13,7 +13,14 @@ The network
   ``theta_inc``; it decays by the factor ``alpha_th`` per step, so a neuron that wins often
   becomes harder to excite and the others get their turn;
 * pair STDP with stochastic rounding, and the membrane floor ``v_min`` (the inhibition cannot
-  push a membrane arbitrarily far down).
+  push a membrane arbitrarily far down);
+* optionally (``inhibitory = K``) Diehl & Cook's inhibitory population: the last ``K`` of the
+  core's neurons form a pool that every excitatory neuron drives (``pool_drive``) and that
+  inhibits every excitatory neuron (``pool_inhibit``). One excitatory spike makes the whole
+  pool fire in the next step, and ``K * |pool_inhibit| * 2^w_shift`` reaches every excitatory
+  neuron in the step after, where the lateral inhibition brings at most
+  ``|inhibit| * 2^w_shift`` per spike. The pool is not plastic, gets no input line, and is
+  left out of labelling and voting.
 
 Training
 --------
@@ -98,9 +105,22 @@ class UnsupervisedRecipe:
     Network
     -------
     neurons : int
-        Excitatory neurons (all of the core's neurons).
+        The core's neurons: ``neurons - inhibitory`` excitatory ones, then the inhibitory
+        pool.
     inhibit : int
-        Fixed recurrent weight from every neuron onto every other.
+        Fixed recurrent weight from every excitatory neuron onto every other excitatory one.
+    inhibitory : int
+        Neurons of the inhibitory pool (0: none, the lateral inhibition ``inhibit`` alone).
+        Every excitatory neuron drives every pool neuron with ``pool_drive``, every pool
+        neuron inhibits every excitatory neuron with ``pool_inhibit``, nothing of the pool is
+        plastic and no input line reaches it, so one excitatory spike makes the whole pool
+        fire in the next step and brings ``inhibitory * pool_inhibit * 2^w_shift`` to every
+        excitatory neuron in the step after.
+    pool_drive, pool_inhibit, pool_thr, pool_alpha_i :
+        The pool's weights (excitatory onto pool, pool onto excitatory), its neurons'
+        threshold and current decay (reset to 0, no refractory period, no leak of ``v``, no
+        adaptive threshold); ``pool_alpha_i > 0`` keeps a pool neuron firing for a few steps
+        after one excitatory spike.
     thr, alpha_v, alpha_i, refrac, v_reset, v_min :
         LIF parameters; decay factors as fractions of 1 (``round(fraction * 2^F)``); ``v_min``
         the membrane floor.
@@ -154,6 +174,11 @@ class UnsupervisedRecipe:
     rest_steps: int = 64
     neurons: int = 100
     inhibit: int = -96
+    inhibitory: int = 0
+    pool_drive: int = 127
+    pool_inhibit: int = -127
+    pool_thr: int = 256
+    pool_alpha_i: float = 0.8
     thr: int = 12000
     alpha_v: float = 0.9
     alpha_i: float = 0.0
@@ -188,9 +213,18 @@ class UnsupervisedRecipe:
         if self.readout not in READOUTS:
             raise ValueError(f"readout {self.readout!r} is unknown: choose one of "
                              f"{', '.join(READOUTS)}")
+        if not 0 <= self.inhibitory < self.neurons:
+            raise ValueError(f"inhibitory must be at least 0 and below neurons "
+                             f"({self.neurons}), not {self.inhibitory}: the pool leaves at "
+                             f"least one excitatory neuron")
         if self.label_top < 1 or self.vote_top < 1:
             raise ValueError(f"label_top and vote_top must be at least 1, not "
                              f"{self.label_top} and {self.vote_top}")
+
+    @property
+    def excitatory(self):
+        """The excitatory neurons (the first ``neurons - inhibitory`` of the core)."""
+        return self.neurons - self.inhibitory
 
     @property
     def image_inputs(self):
@@ -220,14 +254,24 @@ class UnsupervisedRecipe:
 # -- network --------------------------------------------------------------------------------------
 
 def _neuron_params(recipe, config, thr=None, theta_inc=None):
+    """The excitatory neurons' parameters (``thr`` may be an array over them), then the
+    pool's."""
     def frac(value):
         return fraction_factor(value, config.decay_bits)
 
+    e, k = recipe.excitatory, recipe.inhibitory
+
+    def both(excitatory, pool):
+        return np.concatenate([np.broadcast_to(np.asarray(excitatory, dtype=np.int64), (e,)),
+                               np.full(k, pool, dtype=np.int64)])
+
+    thr = recipe.thr if thr is None else np.asarray(thr)[:e] if np.ndim(thr) else thr
     return NeuronParams.full(
-        config, thr=recipe.thr if thr is None else thr, v_reset=recipe.v_reset, reset_sub=0,
-        refrac=recipe.refrac, alpha_v=frac(recipe.alpha_v), alpha_i=frac(recipe.alpha_i),
-        bias=0, theta_inc=recipe.theta_inc if theta_inc is None else theta_inc,
-        alpha_th=frac(recipe.alpha_th))
+        config, thr=both(thr, recipe.pool_thr), v_reset=both(recipe.v_reset, 0), reset_sub=0,
+        refrac=both(recipe.refrac, 0), alpha_v=both(frac(recipe.alpha_v), 0),
+        alpha_i=both(frac(recipe.alpha_i), frac(recipe.pool_alpha_i)), bias=0,
+        theta_inc=both(recipe.theta_inc if theta_inc is None else theta_inc, 0),
+        alpha_th=both(frac(recipe.alpha_th), 0))
 
 
 def build_network(recipe, rng=None):
@@ -246,13 +290,16 @@ def build_network(recipe, rng=None):
         x_inc=recipe.x_inc, y_inc=recipe.y_inc, alpha_x=frac(recipe.alpha_x),
         alpha_y=frac(recipe.alpha_y), v_min=recipe.v_min,
         sr_seed=int(rng.integers(1, 1 << 32)))
+    e = recipe.excitatory
     W = np.zeros((config.rows, n), dtype=np.int64)
     mask = np.zeros((config.rows, n), dtype=bool)
-    W[:n, :n] = recipe.inhibit
-    np.fill_diagonal(W[:n, :n], 0)
-    W[n:, :] = rng.integers(recipe.init_low, recipe.init_high, size=(recipe.inputs, n),
-                            endpoint=True)
-    mask[n:, :] = True
+    W[:e, :e] = recipe.inhibit
+    np.fill_diagonal(W[:e, :e], 0)
+    W[:e, e:n] = recipe.pool_drive
+    W[e:n, :e] = recipe.pool_inhibit
+    W[n:, :e] = rng.integers(recipe.init_low, recipe.init_high, size=(recipe.inputs, e),
+                             endpoint=True)
+    mask[n:, :e] = True
     return Network(config, _neuron_params(recipe, config), glob, W, mask).validate()
 
 
@@ -267,12 +314,14 @@ def eval_params(recipe, theta):
     config = recipe.config()
     top = (1 << (config.v_bits - 1)) - 1
     if recipe.readout == "drive":
+        # the recurrent matrix is silent while the drive is measured: the pool gets nothing
         n = recipe.neurons
         return NeuronParams.full(
             config, thr=np.full(n, recipe.eval_thr), v_reset=0, reset_sub=1, refrac=0,
             alpha_v=(1 << config.decay_bits) - 1, alpha_i=0, bias=0, theta_inc=0,
             alpha_th=0).validate(config)
-    theta = np.asarray(theta, dtype=np.int64) if recipe.eval_theta else 0
+    theta = (np.asarray(theta, dtype=np.int64)[:recipe.excitatory] if recipe.eval_theta
+             else 0)
     thr = np.clip(np.round((recipe.thr + theta)
                            * recipe.eval_thr_scale), 1, top).astype(np.int64)
     return _neuron_params(recipe, config, thr=thr, theta_inc=0).validate(config)
@@ -366,16 +415,17 @@ def _sr_seed(backend):
 
 
 def _responses(backend, recipe, rasters):
-    """Spike counts ``(samples, neurons)`` of every raster run from the reset state with
-    learning off."""
+    """Spike counts ``(samples, excitatory)`` of the excitatory neurons for every raster run
+    from the reset state with learning off."""
+    e = recipe.excitatory
     batched = getattr(backend, "run_batch", None)
     out = batched(rasters) if batched else None
     if out is not None:
-        return out.sum(axis=1)
-    counts = np.zeros((len(rasters), recipe.neurons), dtype=np.int64)
+        return out.sum(axis=1)[:, :e]
+    counts = np.zeros((len(rasters), e), dtype=np.int64)
     for k, raster in enumerate(rasters):
         backend.reset()
-        counts[k] = backend.run(raster, False).sum(axis=0)
+        counts[k] = backend.run(raster, False).sum(axis=0)[:e]
     return counts
 
 
@@ -458,7 +508,7 @@ def evaluate(backend, recipe, data, seed=None):
         # follows its own input drive, not which neuron fired first
         weights = backend.weights()
         silent = weights.copy()
-        silent[:recipe.neurons] = 0
+        silent[:recipe.neurons] = 0                # the pool falls silent with it
         backend.set_weights(silent)
     train_counts = _responses(backend, recipe,
                               encode(data.x_train, recipe, np.random.default_rng([seed, 1])))
@@ -482,7 +532,7 @@ def evaluate(backend, recipe, data, seed=None):
             "train_accuracy": float(np.mean(classify(train_counts, neuron_label, vote_top)
                                             == data.y_train)),
             "confusion": confusion, "predictions": predictions,
-            "neuron_label": neuron_label, "theta": theta,
+            "neuron_label": neuron_label, "theta": theta[:recipe.excitatory],
             "labelled_neurons": int(np.sum(neuron_label >= 0)),
             "spikes_per_sample": float(test_counts.sum(axis=1).mean()) if len(labels) else 0.0,
             "silent_test_samples": int(np.sum(test_counts.sum(axis=1) == 0)),
@@ -492,10 +542,11 @@ def evaluate(backend, recipe, data, seed=None):
 # -- training -------------------------------------------------------------------------------------
 
 def weight_histogram(recipe, weights):
-    """Counts of the plastic (input) weights in one bin per integer value of
-    ``[w_min, w_max]``; returns ``(counts, edges)``."""
+    """Counts of the plastic weights (input lines onto excitatory neurons) in one bin per
+    integer value of ``[w_min, w_max]``; returns ``(counts, edges)``."""
     edges = np.arange(recipe.w_min, recipe.w_max + 2) - 0.5
-    counts, _ = np.histogram(np.asarray(weights)[recipe.neurons:], bins=edges)
+    counts, _ = np.histogram(np.asarray(weights)[recipe.neurons:, :recipe.excitatory],
+                             bins=edges)
     return counts, edges
 
 
@@ -512,7 +563,7 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=True, on_ep
     network = build_network(recipe, rng)
     backend.load(network)
     backend.reset()
-    n = recipe.neurons
+    n, e = recipe.neurons, recipe.excitatory
     epochs, samples, spikes = [], 0, 0
     neuron_spikes = np.zeros(n, dtype=np.int64)
     start = time.perf_counter()
@@ -522,18 +573,24 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=True, on_ep
         order = rng.permutation(len(data.y_train))
         rasters = encode(data.x_train[order], recipe, rng, train=True)
         epoch_spikes = np.zeros(n, dtype=np.int64)
+        epoch_winners = epoch_samples = 0
         for raster in rasters:
             out = backend.run(raster, True)
             epoch_spikes += out.sum(axis=0)
+            # winners: the distinct excitatory neurons that spiked during the sample
+            epoch_winners += int(out[:, :e].any(axis=0).sum())
+            epoch_samples += 1
             samples += 1
             if stop_after is not None and samples >= stop_after:
                 done = True
                 break
-        spikes += int(epoch_spikes.sum())
+        spikes += int(epoch_spikes[:e].sum())
         neuron_spikes += epoch_spikes
+        learned = max(1, epoch_samples)
         record = {"epoch": epoch + 1, "samples": samples,
-                  "active_neurons": int(np.sum(epoch_spikes > 0)),
-                  "train_spikes_per_sample": float(epoch_spikes.sum()) / max(1, len(rasters)),
+                  "active_neurons": int(np.sum(epoch_spikes[:e] > 0)),
+                  "train_spikes_per_sample": float(epoch_spikes[:e].sum()) / learned,
+                  "winners_per_image": epoch_winners / learned,
                   "wall_s": time.perf_counter() - start}
         evaluation = None
         if evaluate_epochs and not done:

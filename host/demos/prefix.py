@@ -23,14 +23,18 @@ def weights_digest(weights):
     return hashlib.sha256(np.ascontiguousarray(weights, dtype="<i2").tobytes()).hexdigest()
 
 
-def learn_prefix(url, recipe="unsupervised", samples=200, *, neurons=None, seed=1):
+def learn_prefix(url, recipe="unsupervised", samples=200, *, neurons=None, seed=1,
+                 inhibitory=None):
     """Learn the first ``samples`` training samples (seed ``seed``) on the device at ``url``.
 
     Returns the initial and learned weights, the mask, the samples learned and the wall time;
     for the unsupervised recipe also ``theta`` and the rounding seed ``sr_seed`` after the
-    last sample. ``neurons`` sets the unsupervised recipe's size."""
+    last sample. ``neurons`` sets the unsupervised recipe's size, ``inhibitory`` its
+    inhibitory pool."""
     if recipe == "unsupervised":
         changes = {"seed": seed} | ({"neurons": neurons} if neurons else {})
+        if inhibitory is not None:
+            changes["inhibitory"] = inhibitory
         chosen = dataclasses.replace(U.UnsupervisedRecipe(), **changes)
         data = D.load_data(chosen)
         with open_device(url, chosen.config()) as device:

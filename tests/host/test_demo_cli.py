@@ -89,3 +89,17 @@ def test_demo_unsupervised_drive_readout_option():
     assert runs[0]["sr_seed"] == runs[1]["sr_seed"]
     result = CliRunner().invoke(main, args + ["--readout", "membrane"])
     assert result.exit_code != 0 and "membrane" in result.output
+
+
+def test_demo_unsupervised_inhibitory_pool_option():
+    args = ["demo", "digits-unsupervised", "--device", "model://", "--epochs", "1",
+            "--train-samples", "12", "--test-samples", "6", "--json"]
+    result = CliRunner().invoke(main, args + ["--inhibitory", "20"])
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.output)
+    assert run["recipe"]["inhibitory"] == 20
+    assert len(run["neuron_label"]) == 80 and len(run["theta"]) == 80
+    assert len(run["winners_per_image"]) == 1
+    result = CliRunner().invoke(main, args + ["--inhibitory", "100"])
+    assert result.exit_code != 0
+    assert "inhibitory must be" in result.output and "Traceback" not in result.output

@@ -14,6 +14,8 @@ SAMPLES = 30
 
 #: sha256 of the weights after the first 30 training samples, seed 1, on model://
 UNSUPERVISED_DIGEST = "beebb859c54b9ea6efefe358b9444e44d9ad5f04b9ffd6525a24e3bfd5165948"
+#: the same with an inhibitory pool of 20 of the 100 neurons
+POOL_DIGEST = "0025abfe78ed485c52b772a93b801db3aff3a69bc9f2f679f3951f9a65a7348a"
 LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
 
 
@@ -32,6 +34,15 @@ def test_unsupervised_prefix_weights_match_the_stored_digest():
     assert changed.any()
     assert not (changed & ~trained["mask"]).any()       # only plastic synapses learn
     assert digest(trained["weights"]) == UNSUPERVISED_DIGEST
+
+
+def test_unsupervised_pool_prefix_weights_match_the_stored_digest():
+    trained = learn_prefix("model://", "unsupervised", SAMPLES, inhibitory=20)
+    assert trained["samples"] == SAMPLES
+    changed = trained["weights"] != trained["initial_weights"]
+    assert changed.any()
+    assert not (changed & ~trained["mask"]).any()       # the pool never learns
+    assert digest(trained["weights"]) == POOL_DIGEST
 
 
 def test_lines_recipe_prefix_weights_match_the_stored_digest():
@@ -54,6 +65,65 @@ def test_unsupervised_network_has_fixed_inhibition_and_no_label_input():
     assert not network.mask[:n].any() and network.mask[n:].all()
     assert recipe.inputs == 128 and network.config.stochastic_rounding
     assert network.config.v_floor and network.global_params.v_min == recipe.v_min
+
+
+def test_inhibitory_pool_is_driven_by_every_excitatory_neuron_and_inhibits_them_all():
+    recipe = U.UnsupervisedRecipe(neurons=30, inhibitory=6)
+    network = U.build_network(recipe, np.random.default_rng(0))
+    e, n = recipe.excitatory, recipe.neurons
+    assert e == 24
+    W, mask = network.W, network.mask
+    assert (W[:e, e:n] == recipe.pool_drive).all()
+    assert (W[e:n, :e] == recipe.pool_inhibit).all()
+    assert (W[e:n, e:n] == 0).all()
+    lateral = W[:e, :e]
+    assert (lateral[~np.eye(e, dtype=bool)] == recipe.inhibit).all()
+    # no input reaches the pool, and only the input synapses of excitatory neurons learn
+    assert (W[n:, e:] == 0).all() and not mask[:, e:].any() and not mask[:n].any()
+    assert mask[n:, :e].all()
+    params = network.neuron_params
+    assert (params.thr[e:] == recipe.pool_thr).all() and (params.thr[:e] == recipe.thr).all()
+    assert (params.refrac[e:] == 0).all() and (params.theta_inc[e:] == 0).all()
+    assert (params.theta_inc[:e] == recipe.theta_inc).all()
+    # evaluation keeps the pool's threshold and folds theta into the excitatory ones
+    theta = np.arange(n) * 10
+    evaluated = U.eval_params(recipe, theta)
+    assert (evaluated.thr[e:] == recipe.pool_thr).all()
+    expected = np.round((recipe.thr + theta[:e]) * recipe.eval_thr_scale)
+    assert np.array_equal(evaluated.thr[:e], expected)
+
+
+def test_one_excitatory_spike_makes_the_pool_fire_and_inhibit_everyone():
+    from spikeforge.host.device import open_device
+
+    def run(pool_inhibit):
+        recipe = U.UnsupervisedRecipe(neurons=12, inhibitory=4, inhibit=0, thr=1000,
+                                      pool_inhibit=pool_inhibit)
+        network = U.build_network(recipe, np.random.default_rng(0))
+        network.W[recipe.neurons:, :recipe.excitatory] = 0
+        network.W[recipe.neurons, 0] = 127        # input line 0 drives excitatory neuron 0,
+        network.W[recipe.neurons, 1] = 100        # and neuron 1 a little less
+        network.mask[:] = False
+        with open_device("model://", recipe.config()) as device:
+            backend = D.DeviceBackend(device)
+            backend.load(network)
+            backend.reset()
+            raster = np.zeros((40, recipe.inputs), dtype=bool)
+            raster[:, 0] = True
+            return recipe.excitatory, backend.run(raster, False)
+
+    e, out = run(-127)
+    first = int(np.flatnonzero(out[:, 0])[0])
+    assert not out[:first + 1, e:].any()
+    assert out[first + 1, e:].all()               # the whole pool fires the step after
+    _, free = run(0)
+    assert np.array_equal(free[:first + 1], out[:first + 1])
+    assert out[:, 1].sum() < free[:, 1].sum()     # its inhibition holds back the runner-up
+
+
+def test_pool_size_must_leave_an_excitatory_neuron():
+    with pytest.raises(ValueError, match="inhibitory"):
+        U.UnsupervisedRecipe(neurons=10, inhibitory=10)
 
 
 def test_unsupervised_encoding_presents_image_then_negative_then_silence():
