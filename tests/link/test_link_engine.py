@@ -342,6 +342,24 @@ def test_engine_endless_run_stops_on_request():
     assert not counters["running"] and counters["steps_done"] == stopped
 
 
+async def receive_outputs(send, receive, config, raster, steps, credits):
+    """The OUTPUT frames of a run of ``steps`` steps whose RUN was answered with ``credits``;
+    with a ``raster``, its steps are sent as INPUT frames as credits come back."""
+    frames, sent = [], 0
+    while len(frames) < steps:
+        if raster is not None and sent < steps and credits:
+            count = min(credits, steps - sent)
+            await send(request(101, Opcode.INPUT, codec.pack_input(
+                config, raster[sent:sent + count], sent)))
+            sent += count
+            credits -= count
+        [frame] = await receive(1)
+        assert frame.is_output, codec.describe_nack(frame.payload)
+        frames.append(frame)
+        credits += 1
+    return frames
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_engine_run_matches_twin(stream):
     c = SMALL
@@ -360,23 +378,8 @@ def test_engine_run_matches_twin(stream):
                                                            probes=probes)))
         [ack] = await receive(1)
         assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
-        outputs = []
-        if stream:
-            sent = 0
-            credits = ack.payload[0]
-            while len(outputs) < steps:
-                if sent < steps and credits:
-                    count = min(credits, steps - sent)
-                    await send(request(101, Opcode.INPUT, codec.pack_input(
-                        c, raster[sent:sent + count], sent)))
-                    sent += count
-                    credits -= count
-                [frame] = await receive(1)
-                assert frame.is_output, codec.describe_nack(frame.payload)
-                outputs.append(frame)
-                credits += 1
-        else:
-            outputs = await receive(steps)
+        outputs = await receive_outputs(send, receive, c, raster if stream else None,
+                                        steps, ack.payload[0])
         await send(request(102, Opcode.STATUS))
         [status] = await receive(1)
         return outputs, status
@@ -479,19 +482,8 @@ def run_outputs(config, network, raster, *, probes=(), link=None):
                                                            probes=probes)))
         [ack] = await receive(1)
         assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
-        frames, sent, credits = [], 0, ack.payload[0]
-        while len(frames) < steps:
-            if stream and sent < steps and credits:
-                count = min(credits, steps - sent)
-                await send(request(101, Opcode.INPUT, codec.pack_input(
-                    config, raster[sent:sent + count], sent)))
-                sent += count
-                credits -= count
-            [frame] = await receive(1)
-            assert frame.is_output, codec.describe_nack(frame.payload)
-            frames.append(frame)
-            credits += 1
-        return frames
+        return await receive_outputs(send, receive, config, raster if stream else None,
+                                     steps, ack.payload[0])
 
     result = simulate(config, script, link=link)
     outputs = [codec.unpack_output(config, frame.payload, len(probes))
