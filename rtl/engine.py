@@ -43,7 +43,8 @@ from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INP
                        RECORD, REGION_ARGS, REGION_CRC_RESULT, REQUEST_ARGS, RUN_ARGS,
                        RUN_RESULT, SPIKE_COUNT, STATUS, STATUS_COUNTERS, STOP_RESULT, ErrorCode,
                        LinkParams, Opcode, OutputFlag, RecordSelect, ResetFlag, RunFlag,
-                       field_bytes, input_index_bits, layout_bytes, reset_regions, word_bytes)
+                       field_bytes, input_index_bits, layout_bytes, link_regions, reset_regions,
+                       word_bytes)
 from .regions import Region, region_depth, region_layout
 
 __all__ = ["Engine"]
@@ -154,7 +155,7 @@ class Engine(wiring.Component):
         N, M = c.neurons, c.inputs
         max_frame = lk.max_payload + FRAME_OVERHEAD
         ring_bits = ceil_log2(lk.rx_buffer)
-        regions = [region for region in Region if region_depth(c, region)]
+        regions = link_regions(lk)
         wb_max = max(word_bytes(c, region) for region in regions)
 
         counters = {name: Signal(lk.counter_bits, name=f"count_{name}")
@@ -285,7 +286,9 @@ class Engine(wiring.Component):
             m.d.comb += counts_mode.eq(record.counts)
         # steps left in the window, this one included (a count down: no subtraction of
         # ``every`` to compare with)
-        phase = Signal.like(run_args.every)
+        # (``every_bits`` wide: a larger ``every`` is refused)
+        every = run_args.every[:lk.every_bits]
+        phase = Signal(lk.every_bits)
         win_end = Signal()
         m.d.comb += win_end.eq(phase == 1)
         send_probes = Signal()
@@ -420,7 +423,8 @@ class Engine(wiring.Component):
         ident_rp = ident_rom.read_port()
 
         # reset walk
-        zero_lists = {flag: reset_regions(c, all_regions=flag) for flag in (False, True)}
+        zero_lists = {flag: reset_regions(c, all_regions=flag, record=lk.record_set)
+                      for flag in (False, True)}
         z_all = Signal()
         z_index = Signal(range(len(Region) + 1))
         z_addr = Signal.like(rg_depth)
@@ -437,9 +441,11 @@ class Engine(wiring.Component):
         stored = [not offset_at + len(offset) <= bit < offset_at + REGION_ARGS["offset"].width
                   for bit in range(len(args))]
         learn_refused = Const(0) if c.stdp else run_flags[_bit(RunFlag.LEARN)]
-        # select 3, bits that must be 0, every 0; counts without the count memory or over
-        # windows a u8 count could overflow
-        record_refused = ((record.select == 3) | (record.zero != 0) | (run_args.every == 0)
+        # select 3, bits that must be 0, every 0 or above ``every_bits``; counts without the
+        # count memory or over windows a u8 count could overflow
+        every_far = (run_args.every[lk.every_bits:] != 0 if lk.every_bits < len(run_args.every)
+                     else Const(0))
+        record_refused = ((record.select == 3) | (record.zero != 0) | (every == 0) | every_far
                           | (record.counts & ((run_args.every > MAX_COUNT_WINDOW)
                                               | (not lk.record_counts)))
                           | ((record.select == RecordSelect.SET) & (not lk.record_set)))
@@ -793,7 +799,7 @@ class Engine(wiring.Component):
         with m.State("RUN_PROBE"):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
-                             steps_done.eq(0), x.phase.eq(x.run_args.every), x.neuron.eq(0),
+                             steps_done.eq(0), x.phase.eq(x.every), x.neuron.eq(0),
                              x.n_sel.eq(0)]
                 if self.link.span:
                     m.d.sync += [x.span_count.eq(0), x.span_on.eq(0)]
@@ -1041,7 +1047,7 @@ class Engine(wiring.Component):
         with m.State("OUT_FIXED"):
             # step, cycles and flags are sent in pieces: fewer wide inputs to the shifter
             m.d.sync += [steps_done.eq(steps_done + 1),
-                         phase.eq(Mux(win_end, x.run_args.every, phase - 1))]
+                         phase.eq(Mux(win_end, x.every, phase - 1))]
             emit_then(steps_done, _bytes_of(OUTPUT_HEADER, "step"), "OUT_CYCLES")
         with m.State("OUT_CYCLES"):
             emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_SPAN")

@@ -364,6 +364,7 @@ def unpack_identify(payload):
     result["record_counts"] = bool(features & Feature.RECORD_COUNTS)
     result["record_set"] = bool(features & Feature.RECORD_SET)
     result["span"] = bool(features & Feature.SPAN)
+    result["max_every"] = 255 if features & Feature.SHORT_EVERY else 65535
     return result
 
 

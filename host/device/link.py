@@ -371,6 +371,18 @@ class SerialDevice(Device):
                               f"instead of counts, or build the bitstream with "
                               f"record_counts=True")
 
+    def _check_every(self, every):
+        top = self.info.get("max_every", 65535) if self.info is not None else 65535
+        if every > top:
+            raise ConfigError(f"every={every}: {self.url} ({self.info['board']}) sends at most "
+                              f"every {top}th step (LinkParams every_bits=8); use every <= {top}")
+
+    def has_region(self, region):
+        region = as_region(region)
+        if region == Region.RECORD and self.info is not None and not self.info.get("record_set"):
+            return False
+        return super().has_region(region)
+
     def _check_set(self):
         if self.info is not None and not self.info.get("record_set"):
             raise ConfigError(f"{self.url} ({self.info['board']}) was built without recording "
