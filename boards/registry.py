@@ -180,9 +180,9 @@ _UP5K_SIZES = dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
 # two input slots, a byte-serial region CRC and no span counter in OUTPUT (logic cells, not
 # RAM, are what the UP5K runs out of); neither spike counts nor a recorded set, hence no RECORD
 # region (their states do not fit: runs record all spikes or none, and every k-th step's probes,
-# k at most 255)
+# k at most 255), and paced steps at most 2**24 us (16.7 s) apart
 _UP5K_LINK = dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True, span=False,
-                  record_counts=False, record_set=False, every_bits=8)
+                  record_counts=False, record_set=False, every_bits=8, period_bits=24)
 
 
 BOARDS = {spec.name: spec for spec in [

@@ -255,8 +255,9 @@ class Device(abc.ABC):
         device that can record a set of neurons)."""
         return region_depth(self.config, as_region(region)) > 0
 
-    def _check_every(self, every):
-        """Raise :class:`ConfigError` if the device cannot send every ``every``-th step."""
+    def _check_short_run(self, every, period_us):
+        """Raise :class:`ConfigError` if the device cannot send every ``every``-th step or pace
+        steps ``period_us`` apart."""
 
     def _check_counts(self):
         """Raise :class:`ConfigError` if the device cannot send spike counts."""
@@ -443,7 +444,7 @@ class Device(abc.ABC):
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) \
                 or not 1 <= every <= top:
             raise ConfigError(f"every={every!r} must be a whole number of steps from 1 to {top}")
-        self._check_every(int(every))
+        self._check_short_run(int(every), int(period_us))
         if counts and every > MAX_COUNT_WINDOW:
             raise ConfigError(f"counts over windows of every={every} steps: at most "
                               f"{MAX_COUNT_WINDOW} (the counts are 8 bits); use a smaller every")
