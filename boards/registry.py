@@ -178,10 +178,11 @@ _UP5K_SIZES = dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
                    v_bits=16, i_bits=16, theta_bits=8, refrac_bits=4)
 # a 1 KiB receive ring (2 EBR) instead of the default 4 KiB (8 EBR); 16-bit STATUS counters,
 # two input slots, a byte-serial region CRC and no span counter in OUTPUT (logic cells, not
-# RAM, are what the UP5K runs out of); neither spike counts nor a recorded set (their states do
-# not fit: runs record all spikes or none, and every k-th step's probes)
+# RAM, are what the UP5K runs out of); neither spike counts nor a recorded set, hence no RECORD
+# region (their states do not fit: runs record all spikes or none, and every k-th step's probes,
+# k at most 255), and paced steps at most 2**24 us (16.7 s) apart
 _UP5K_LINK = dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True, span=False,
-                  record_counts=False, record_set=False)
+                  record_counts=False, record_set=False, every_bits=8, period_bits=24)
 
 
 BOARDS = {spec.name: spec for spec in [
@@ -277,7 +278,10 @@ BOARDS = {spec.name: spec for spec in [
         sizes=dict(neurons=160, inputs=32, lanes=1, banks=1, stdp=True,
                    adaptive_threshold=False, poisson=False, v_bits=16, i_bits=16,
                    theta_bits=8, refrac_bits=4),
-        link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True),
+        # neither spike counts nor a recorded set: with their memories (in LUT RAM) and logic
+        # the design (7,760 of 8,640 LUT4, 114 RAM16SDP4) did not place
+        link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True,
+                  record_counts=False, record_set=False),
         loader_args=("-b", "tangnano9k"),
         bitstream_ext="fs",
     ),

@@ -127,14 +127,17 @@ def memories(config, link=None):
     data the core builds its memories from; the names are those of its
     :class:`~amaranth.lib.memory.Memory` submodules.
     """
-    return ([(spec.name, spec.depth, spec.width) for spec in core_memories(config)]
+    record = True if link is None else link.record_set
+    return ([(spec.name, spec.depth, spec.width)
+             for spec in core_memories(config, record=record)]
             + link_memories(config, link))
 
 
-def core_memories(config):
-    """The :class:`~spikeforge.rtl.core.MemorySpec` of every memory of the core."""
+def core_memories(config, *, record=True):
+    """The :class:`~spikeforge.rtl.core.MemorySpec` of every memory of the core (without the
+    RECORD memory when not ``record``: ``LinkParams.record_set``)."""
     from ..rtl.core import inventory
-    return inventory(config)
+    return inventory(config, record=record)
 
 
 def link_memories(config, link=None):

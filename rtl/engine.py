@@ -43,7 +43,8 @@ from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INP
                        RECORD, REGION_ARGS, REGION_CRC_RESULT, REQUEST_ARGS, RUN_ARGS,
                        RUN_RESULT, SPIKE_COUNT, STATUS, STATUS_COUNTERS, STOP_RESULT, ErrorCode,
                        LinkParams, Opcode, OutputFlag, RecordSelect, ResetFlag, RunFlag,
-                       field_bytes, input_index_bits, layout_bytes, reset_regions, word_bytes)
+                       field_bytes, input_index_bits, layout_bytes, link_regions, reset_regions,
+                       word_bytes)
 from .regions import Region, region_depth, region_layout
 
 __all__ = ["Engine"]
@@ -81,6 +82,24 @@ def _byte_at(layout, name):
     """Offset in bytes of the field ``name`` of ``layout``."""
     assert layout[name].offset % 8 == 0
     return layout[name].offset // 8
+
+
+def _run_far_bits(lk):
+    """Per bit of RUN's arguments, True for a bit that is not stored: with a short RUN
+    (``lk.every_bits``, ``lk.period_bits``), the bits beyond the narrow ``every`` and
+    ``period_us``, and the ``record`` bits that must then be 0."""
+    far = [False] * RUN_ARGS.size
+    if lk.every_bits < RUN_ARGS["every"].width or lk.period_bits < RUN_ARGS["period_us"].width:
+        for name, width in (("every", lk.every_bits), ("period_us", lk.period_bits)):
+            at = RUN_ARGS[name].offset
+            for bit in range(at + width, at + RUN_ARGS[name].width):
+                far[bit] = True
+        at = RUN_ARGS["record"].offset
+        for name, field in RECORD:
+            if name == "zero" or (name == "counts" and not lk.record_counts):
+                for bit in range(field.offset, field.offset + field.width):
+                    far[at + bit] = True
+    return far
 
 
 class Engine(wiring.Component):
@@ -154,7 +173,7 @@ class Engine(wiring.Component):
         N, M = c.neurons, c.inputs
         max_frame = lk.max_payload + FRAME_OVERHEAD
         ring_bits = ceil_log2(lk.rx_buffer)
-        regions = [region for region in Region if region_depth(c, region)]
+        regions = link_regions(lk)
         wb_max = max(word_bytes(c, region) for region in regions)
 
         counters = {name: Signal(lk.counter_bits, name=f"count_{name}")
@@ -275,6 +294,8 @@ class Engine(wiring.Component):
         run_steps = run_args.steps
         run_flags = run_args.flags
         run_period = run_args.period_us
+        if lk.period_bits < len(run_period):
+            run_period = run_period[:lk.period_bits]
         steps_done = Signal(32)
         n_probes = Signal(8)
         # recording: whose spikes are sent, counts, and the step's place in its window of
@@ -285,7 +306,11 @@ class Engine(wiring.Component):
             m.d.comb += counts_mode.eq(record.counts)
         # steps left in the window, this one included (a count down: no subtraction of
         # ``every`` to compare with)
-        phase = Signal.like(run_args.every)
+        # (``every_bits`` wide: a larger ``every`` is refused)
+        every = run_args.every
+        if lk.every_bits < len(every):
+            every = every[:lk.every_bits]
+        phase = Signal.like(every, name="phase")
         win_end = Signal()
         m.d.comb += win_end.eq(phase == 1)
         send_probes = Signal()
@@ -367,8 +392,9 @@ class Engine(wiring.Component):
                 m.d.comb += us_tick.eq(1)
             with m.Else():
                 m.d.sync += us_acc.eq(us_acc + 1_000_000)
-        since_step = Signal(32)
-        with m.If(us_tick & (since_step != 0xFFFFFFFF)):
+        # (``period_bits`` wide, like ``run_period``: a longer ``period_us`` is refused)
+        since_step = Signal(lk.period_bits)
+        with m.If(us_tick & (since_step != (1 << lk.period_bits) - 1)):
             m.d.sync += since_step.eq(since_step + 1)
         paced = run_flags[_bit(RunFlag.PACED)]
         pace_ok = ~paced | (since_step >= run_period)
@@ -420,7 +446,8 @@ class Engine(wiring.Component):
         ident_rp = ident_rom.read_port()
 
         # reset walk
-        zero_lists = {flag: reset_regions(c, all_regions=flag) for flag in (False, True)}
+        zero_lists = {flag: reset_regions(c, all_regions=flag, record=lk.record_set)
+                      for flag in (False, True)}
         z_all = Signal()
         z_index = Signal(range(len(Region) + 1))
         z_addr = Signal.like(rg_depth)
@@ -437,15 +464,33 @@ class Engine(wiring.Component):
         stored = [not offset_at + len(offset) <= bit < offset_at + REGION_ARGS["offset"].width
                   for bit in range(len(args))]
         learn_refused = Const(0) if c.stdp else run_flags[_bit(RunFlag.LEARN)]
-        # select 3, bits that must be 0, every 0; counts without the count memory or over
-        # windows a u8 count could overflow
-        record_refused = ((record.select == 3) | (record.zero != 0) | (run_args.every == 0)
+        # select 3, bits that must be 0, every 0 or above ``every_bits``; counts without the
+        # count memory or over windows a u8 count could overflow
+        # bits of RUN's arguments that are not stored (a narrow ``every`` or ``period_us``, and
+        # then the ``record`` bits that must be 0): set, they refuse the RUN (``offset_far``)
+        run_far = _run_far_bits(lk)
+        record_refused = ((record.select == 3) | (record.zero != 0) | (every == 0)
                           | (record.counts & ((run_args.every > MAX_COUNT_WINDOW)
                                               | (not lk.record_counts)))
                           | ((record.select == RecordSelect.SET) & (not lk.record_set)))
         out_list = Signal()
 
         return SimpleNamespace(**locals())
+
+    @staticmethod
+    def _store_bytes(m, target, k, in_byte, far_bits, far):
+        """Store byte ``k`` of a request's arguments in ``target``; the bits marked in
+        ``far_bits`` are not stored but set ``far`` when one of them is 1."""
+        nbytes = -(-len(target) // 8)
+        with m.Switch(k[:ceil_log2(nbytes)]):
+            for byte in range(nbytes):
+                with m.Case(byte):
+                    arg_bits = range(8 * byte, min(8 * byte + 8, len(target)))
+                    m.d.sync += [target[bit].eq(in_byte[bit - 8 * byte])
+                                 for bit in arg_bits if not far_bits[bit]]
+                    ones = [in_byte[bit - 8 * byte] for bit in arg_bits if far_bits[bit]]
+                    if ones:
+                        m.d.sync += far.eq(far | Cat(*ones).any())
 
     def _receiver(self, m, x):
         """Append good frames from the framing components to the receive ring; count and drop
@@ -551,19 +596,16 @@ class Engine(wiring.Component):
                 m.d.comb += take.eq(1)
                 with m.If(opcode == Opcode.RUN.value):
                     with m.If(~running):
-                        m.d.sync += run_args.as_value().word_select(
-                            k[:ceil_log2(_ARGS[Opcode.RUN])], 8).eq(in_byte)
+                        if not any(x.run_far):
+                            m.d.sync += run_args.as_value().word_select(
+                                k[:ceil_log2(_ARGS[Opcode.RUN])], 8).eq(in_byte)
+                        else:
+                            # bits that must be 0 are not stored: one is set, RUN is refused
+                            self._store_bytes(m, run_args.as_value(), k, in_byte, x.run_far,
+                                              offset_far)
                 with m.Else():
-                    with m.Switch(k[:ceil_log2(args_bytes)]):
-                        for byte in range(args_bytes):
-                            with m.Case(byte):
-                                arg_bits = range(8 * byte, 8 * byte + 8)
-                                m.d.sync += [args[bit].eq(in_byte[bit - 8 * byte])
-                                             for bit in arg_bits if stored[bit]]
-                                far = [in_byte[bit - 8 * byte] for bit in arg_bits
-                                       if not stored[bit]]
-                                if far:
-                                    m.d.sync += offset_far.eq(offset_far | Cat(*far).any())
+                    self._store_bytes(m, args, k, in_byte, [not bit for bit in stored],
+                                      offset_far)
                 m.d.sync += [k.eq(k + 1),
                              remain.eq(remain - 1)]
 
@@ -673,7 +715,8 @@ class Engine(wiring.Component):
                         fail(ErrorCode.BAD_LENGTH)
                     with m.Elif((probes_n > lk.max_probes) | learn_refused):
                         fail(ErrorCode.BAD_ARGUMENT)
-                    with m.Elif(x.record_refused):
+                    with m.Elif(x.record_refused | x.offset_far if any(x.run_far)
+                                else x.record_refused):
                         fail(ErrorCode.BAD_ARGUMENT)
                     with m.Else():
                         m.d.sync += [k.eq(0), n_probes.eq(probes_n)]
@@ -793,7 +836,7 @@ class Engine(wiring.Component):
         with m.State("RUN_PROBE"):
             with m.If(k == pb * n_probes):
                 m.d.sync += [running.eq(1), run_seq.eq(seq), since_step.eq(run_period),
-                             steps_done.eq(0), x.phase.eq(x.run_args.every), x.neuron.eq(0),
+                             steps_done.eq(0), x.phase.eq(x.every), x.neuron.eq(0),
                              x.n_sel.eq(0)]
                 if self.link.span:
                     m.d.sync += [x.span_count.eq(0), x.span_on.eq(0)]
@@ -1041,7 +1084,7 @@ class Engine(wiring.Component):
         with m.State("OUT_FIXED"):
             # step, cycles and flags are sent in pieces: fewer wide inputs to the shifter
             m.d.sync += [steps_done.eq(steps_done + 1),
-                         phase.eq(Mux(win_end, x.run_args.every, phase - 1))]
+                         phase.eq(Mux(win_end, x.every, phase - 1))]
             emit_then(steps_done, _bytes_of(OUTPUT_HEADER, "step"), "OUT_CYCLES")
         with m.State("OUT_CYCLES"):
             emit_then(step_cycles, _bytes_of(OUTPUT_HEADER, "cycles"), "OUT_SPAN")

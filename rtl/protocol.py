@@ -18,7 +18,7 @@ from .regions import Region, region_depth, region_width
 __all__ = ["PROTOCOL_VERSION", "CRC", "HEADER", "HEADER_BYTES", "CRC_BYTES", "FRAME_OVERHEAD",
            "ACK", "Opcode", "ErrorCode", "RunFlag", "OutputFlag", "RecordSelect", "RECORD",
            "ResetFlag", "STATUS_COUNTERS",
-           "Feature", "word_bytes", "reset_regions", "IDENTIFY", "IDENTIFY_BYTES",
+           "Feature", "SHORT_RUN_MAX_EVERY", "SHORT_RUN_MAX_PERIOD_US", "word_bytes", "reset_regions", "link_regions", "IDENTIFY", "IDENTIFY_BYTES",
            "BOARD_NAME_BYTES", "LinkParams", "identify_payload", "build_id", "INPUT_BITMAP",
            "field_bytes", "REGION_ARGS", "REGION_ARGS_BYTES", "RESET_ARGS", "REGION_CRC_ARGS",
            "RUN_ARGS", "MAX_COUNT_WINDOW", "PROBE_INDEX", "REQUEST_ARGS", "STATUS",
@@ -107,6 +107,8 @@ class Feature(enum.IntFlag):
     RECORD_COUNTS = 16  #: the engine has a count memory: RUN may ask for spike counts
     RECORD_SET = 32     #: the engine filters spikes by the RECORD region: RUN may select SET
     SPAN = 64           #: OUTPUT carries ``span`` (``LinkParams(span=True)``; else it is 0)
+    SHORT_RUN = 128     #: RUN's ``every`` is at most 255 and its ``period_us`` at most
+    #: 2**24 - 1 (``LinkParams(every_bits=8, period_bits=24)``)
 
 
 # -- payloads ------------------------------------------------------------------------------------
@@ -239,11 +241,19 @@ def word_bytes(config, region):
     return field_bytes(region_width(config, region))
 
 
-def reset_regions(config, all_regions=False):
-    """Regions zeroed by RESET (those built in ``config``): the state regions, or with
-    ``all_regions`` every region but the Poisson generator state."""
+def link_regions(link):
+    """Regions a device built with ``link`` (a :class:`LinkParams`) holds: those built in its
+    configuration, but RECORD only with ``link.record_set``."""
+    return [region for region in Region if region_depth(link.config, region)
+            and (link.record_set or region != Region.RECORD)]
+
+
+def reset_regions(config, all_regions=False, *, record=True):
+    """Regions zeroed by RESET (those built in ``config``; RECORD only with ``record``): the
+    state regions, or with ``all_regions`` every region but the Poisson generator state."""
     return [region for region in Region
             if region_depth(config, region) and region.name not in _KEEP_REGION_NAMES
+            and (record or region != Region.RECORD)
             and (all_regions or region.name in _STATE_REGION_NAMES)]
 
 
@@ -278,12 +288,21 @@ class LinkParams:
     record_set : bool
         The engine sends only the spikes of the neurons set in the RECORD region when RUN
         selects SET (IDENTIFY's :attr:`Feature.RECORD_SET`). Without it, RUN records ALL or
-        NONE (the region is still there, but unused).
+        NONE, and the device has no RECORD region (WRITE, READ and REGION_CRC of it are
+        refused with BAD_REGION; RESET skips it).
+    every_bits : 8 or 16
+        Width of the engine's copy of RUN's ``every`` (and of its window counter).
+    period_bits : 24 or 32
+        Width of the engine's copy of RUN's ``period_us`` (and of its pacing counter).
+        ``every_bits=8`` and ``period_bits=24`` go together (a short RUN, for FPGAs that have
+        no logic cells to spare): RUN then refuses an ``every`` above 255 or a ``period_us``
+        above 2**24 - 1 (BAD_ARGUMENT), and IDENTIFY sets :attr:`Feature.SHORT_RUN`.
     """
 
     def __init__(self, config, *, max_payload=1024, rx_buffer=None, input_slots=4,
                  max_probes=8, counter_bits=32, crc_serial=False, span=True,
-                 record_counts=True, record_set=True):
+                 record_counts=True, record_set=True, every_bits=16,
+                 period_bits=32):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         if not 16 <= max_payload <= 16384:
@@ -306,6 +325,9 @@ class LinkParams:
             raise ValueError(f"input_slots={input_slots} INPUT frames of {record} bytes do not "
                              f"fit half the receive buffer ({rx_buffer // 2} bytes): use fewer "
                              f"slots or a larger rx_buffer")
+        if (every_bits, period_bits) not in ((16, 32), (8, 24)):
+            raise ValueError(f"every_bits={every_bits!r}, period_bits={period_bits!r}: use "
+                             f"16 and 32 (the default), or 8 and 24 (a short RUN)")
         self.config = config
         self.max_payload = max_payload
         self.rx_buffer = rx_buffer
@@ -316,6 +338,8 @@ class LinkParams:
         self.span = bool(span)
         self.record_counts = bool(record_counts)
         self.record_set = bool(record_set)
+        self.every_bits = every_bits
+        self.period_bits = period_bits
 
     @property
     def window(self):
@@ -329,6 +353,11 @@ def build_id():
     (:func:`~spikeforge.rtl.identity.plan_identity`)."""
     from .identity import id32, rtl_identity
     return id32(rtl_identity())
+
+
+#: Limits of RUN's ``every`` and ``period_us`` on a device with :attr:`Feature.SHORT_RUN`.
+SHORT_RUN_MAX_EVERY = (1 << 8) - 1
+SHORT_RUN_MAX_PERIOD_US = (1 << 24) - 1
 
 
 #: Fixed part of an IDENTIFY response; the board name (ASCII, up to :data:`BOARD_NAME_BYTES`)
@@ -353,7 +382,8 @@ def identify_payload(link, *, clk_hz, baud, board, build=None):
                 | (Feature.V_FLOOR if c.v_floor else 0)
                 | (Feature.SPAN if link.span else 0)
                 | (Feature.RECORD_COUNTS if link.record_counts else 0)
-                | (Feature.RECORD_SET if link.record_set else 0))
+                | (Feature.RECORD_SET if link.record_set else 0)
+                | (Feature.SHORT_RUN if link.every_bits < 16 else 0))
     values = {
         "protocol": PROTOCOL_VERSION, "config_hash": c.hash, "neurons": c.neurons,
         "inputs": c.inputs, "lanes": c.lanes, "weight_bits": c.weight_bits,

@@ -77,7 +77,8 @@ class Top(wiring.Component):
         m.submodules.uart = uart = UART(self.divisor)
         m.submodules.engine = engine = Engine(self.link, identify=self.identify,
                                               clk_hz=self.clk_hz)
-        m.submodules.core = core = Core(self.config, crc_serial=self.link.crc_serial)
+        m.submodules.core = core = Core(self.config, crc_serial=self.link.crc_serial,
+                                            record=self.link.record_set)
         wiring.connect(m, engine.core, core)
         wiring.connect(m, uart.rx_data, engine.rx)
         wiring.connect(m, engine.tx, uart.tx_data)
@@ -132,7 +133,8 @@ class ByteTop(wiring.Component):
         m = Module()
         m.submodules.engine = engine = Engine(self.link, identify=self.identify,
                                               clk_hz=self.clk_hz)
-        m.submodules.core = core = Core(self.config, crc_serial=self.link.crc_serial)
+        m.submodules.core = core = Core(self.config, crc_serial=self.link.crc_serial,
+                                            record=self.link.record_set)
         wiring.connect(m, engine.core, core)
         wiring.connect(m, wiring.flipped(self.rx), engine.rx)
         wiring.connect(m, engine.tx, wiring.flipped(self.tx))

@@ -250,6 +250,15 @@ class Device(abc.ABC):
         """The most neurons one run can probe."""
         return self.config.neurons
 
+    def has_region(self, region):
+        """True when the device holds ``region`` (built in its configuration; RECORD only on a
+        device that can record a set of neurons)."""
+        return region_depth(self.config, as_region(region)) > 0
+
+    def _check_short_run(self, every, period_us):
+        """Raise :class:`ConfigError` if the device cannot send every ``every``-th step or pace
+        steps ``period_us`` apart."""
+
     def _check_counts(self):
         """Raise :class:`ConfigError` if the device cannot send spike counts."""
 
@@ -357,7 +366,7 @@ class Device(abc.ABC):
                         Region.POISSON_RATE, Region.RECORD]
         for region in regions:
             depth = region_depth(c, region)
-            if depth:
+            if depth and self.has_region(region):
                 self.write_region(region, [0] * depth)
 
     def seed_poisson(self, seed):
@@ -435,6 +444,7 @@ class Device(abc.ABC):
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) \
                 or not 1 <= every <= top:
             raise ConfigError(f"every={every!r} must be a whole number of steps from 1 to {top}")
+        self._check_short_run(int(every), int(period_us))
         if counts and every > MAX_COUNT_WINDOW:
             raise ConfigError(f"counts over windows of every={every} steps: at most "
                               f"{MAX_COUNT_WINDOW} (the counts are 8 bits); use a smaller every")

@@ -17,7 +17,8 @@ from ...rtl.protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTE
                             INPUT_ARGS, INPUT_RECORD, MAX_COUNT_WINDOW, NACK, OUTPUT_HEADER,
                             PROBE_INDEX, RECORD, REGION_ARGS, REGION_CRC_ARGS, RESET_ARGS,
                             RUN_ARGS, SPIKE_COUNT, STATUS, ErrorCode, Feature, Opcode, OutputFlag,
-                            RecordSelect, ResetFlag, RunFlag, field_bytes, input_index_bits,
+                            RecordSelect, ResetFlag, RunFlag, SHORT_RUN_MAX_EVERY,
+                            SHORT_RUN_MAX_PERIOD_US, field_bytes, input_index_bits,
                             layout_bytes, pack_layout, unpack_layout, word_bytes)
 from ...rtl.regions import Region, region_depth
 
@@ -364,6 +365,10 @@ def unpack_identify(payload):
     result["record_counts"] = bool(features & Feature.RECORD_COUNTS)
     result["record_set"] = bool(features & Feature.RECORD_SET)
     result["span"] = bool(features & Feature.SPAN)
+    short = bool(features & Feature.SHORT_RUN)
+    result["max_every"] = SHORT_RUN_MAX_EVERY if short else (1 << RUN_ARGS["every"].width) - 1
+    result["max_period_us"] = (SHORT_RUN_MAX_PERIOD_US if short
+                               else (1 << RUN_ARGS["period_us"].width) - 1)
     return result
 
 

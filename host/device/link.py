@@ -371,6 +371,25 @@ class SerialDevice(Device):
                               f"instead of counts, or build the bitstream with "
                               f"record_counts=True")
 
+    def _check_short_run(self, every, period_us):
+        if self.info is None:
+            return
+        top = self.info["max_every"]
+        if every > top:
+            raise ConfigError(f"every={every}: {self.url} ({self.info['board']}) takes every at "
+                              f"most {top} (LinkParams every_bits=8); use every <= {top}")
+        top = self.info["max_period_us"]
+        if period_us > top:
+            raise ConfigError(f"period_us={period_us}: {self.url} ({self.info['board']}) paces "
+                              f"steps at most {top} us apart (LinkParams period_bits=24); use "
+                              f"period_us <= {top}")
+
+    def has_region(self, region):
+        region = as_region(region)
+        if region == Region.RECORD and self.info is not None and not self.info.get("record_set"):
+            return False
+        return super().has_region(region)
+
     def _check_set(self):
         if self.info is not None and not self.info.get("record_set"):
             raise ConfigError(f"{self.url} ({self.info['board']}) was built without recording "

@@ -177,7 +177,7 @@ def check_regions(device, rng):
     legal = network_regions(random_network(c, rng, regime="extreme"))
     for region in Region:
         depth = region_depth(c, region)
-        if not depth:
+        if not depth or not device.has_region(region):
             continue
         width = region_width(c, region)
         if region in legal:

@@ -58,13 +58,18 @@ class Core(wiring.Component):
     crc_serial : bool
         Feed the region CRC one byte per clock (a tenth of the logic, for small FPGAs) instead
         of one word per clock. The value is the same.
+    record : bool
+        Build the RECORD region (one bit per neuron, read by the engine beside each neuron's
+        word as ``bus.record``). Without it the core has no RECORD memory and ``bus.record``
+        is 0: for an engine that records no set of neurons (``LinkParams.record_set``).
     """
 
-    def __init__(self, config, *, crc_serial=False):
+    def __init__(self, config, *, crc_serial=False, record=True):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         self.config = config
         self.crc_serial = bool(crc_serial)
+        self.record = bool(record)
         self._bus_width = bus_width(config)
         super().__init__(CoreSignature(config))
 
@@ -72,10 +77,11 @@ class Core(wiring.Component):
         c = self.config
         m = Module()
         # the parts share one namespace of memory ports and signals, ``k``
-        k = SimpleNamespace(config=c, crc_serial=self.crc_serial, bus_width=self._bus_width)
+        k = SimpleNamespace(config=c, crc_serial=self.crc_serial, record=self.record,
+                            bus_width=self._bus_width)
         k.step, k.bus, k.input = self, self.bus, self.input
 
-        store.attach_memories(k, store.build_memories(m, c))
+        store.attach_memories(k, store.build_memories(m, c, record=self.record))
         k.gl = Signal(region_layout(c, Region.GLOBAL), init={
             "w_shift": 0,
             **({"w_min": c.weight_range[0], "w_max": c.weight_range[1]} if c.stdp else {}),

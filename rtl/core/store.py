@@ -49,8 +49,9 @@ class MemorySpec:
         return self.width * self.depth
 
 
-def inventory(config):
-    """Every memory of the core built for ``config``, in the order the core builds them."""
+def inventory(config, *, record=True):
+    """Every memory of the core built for ``config``, in the order the core builds them;
+    without ``record``, no RECORD memory (a core whose engine records no set of neurons)."""
     c = config
     N, M, L, Wr, B = c.neurons, c.inputs, c.lanes, c.words_per_row, c.banks
     trace = unsigned(c.trace_bits)
@@ -73,9 +74,10 @@ def inventory(config):
         # transparent so that back-to-back updates of one word (N <= L) see the last write.
         *(MemorySpec(f"acc{lane}", signed(c.acc_bits), Wr, transparent=True) for lane in range(L)),
         MemorySpec("spike_list", unsigned(c.neuron_index_bits), N),
-        # which neurons a run records (Region.RECORD); read beside the state by the engine
-        MemorySpec("record", unsigned(1), N),
     ]
+    if record:
+        # which neurons a run records (Region.RECORD); read beside the state by the engine
+        found.append(MemorySpec("record", unsigned(1), N))
     if M:
         found += [MemorySpec("input_list", unsigned(c.input_index_bits), M),
                   MemorySpec("input_map", unsigned(1), M)]
@@ -143,10 +145,10 @@ def _single_port(m, name, shape, depth):
     return read, write
 
 
-def build_memories(m, config):
+def build_memories(m, config, *, record=True):
     """Build the memories of :func:`inventory`; return ``{name: (read port, write port)}``."""
     ports = {}
-    for spec in inventory(config):
+    for spec in inventory(config, record=record):
         if spec.ports == "1rw":
             ports[spec.name] = _single_port(m, spec.name, spec.shape, spec.depth)
         else:
@@ -169,7 +171,8 @@ def attach_memories(k, ports):
     k.s_rp, k.s_wp = ports["state"]
     k.acc = _banked(ports, "acc", L)
     k.spk_rp, k.spk_wp = ports["spike_list"]
-    k.rec_rp, k.rec_wp = ports["record"]
+    if k.record:
+        k.rec_rp, k.rec_wp = ports["record"]
     if c.inputs:
         k.inl_rp, k.inl_wp = ports["input_list"]
         k.inm_rp, k.inm_wp = ports["input_map"]
@@ -251,8 +254,9 @@ def build_host_access(m, k):
         m.d.comb += rp.addr.eq(w_raddr)
 
     # Default read addresses come from the host path; the phases override them below.
-    m.d.comb += [p_rp.addr.eq(rd_addr), pl_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr),
-                 k.rec_rp.addr.eq(rd_addr)]
+    m.d.comb += [p_rp.addr.eq(rd_addr), pl_rp.addr.eq(rd_addr), s_rp.addr.eq(rd_addr)]
+    if k.record:
+        m.d.comb += k.rec_rp.addr.eq(rd_addr)
     m.d.comb += w_req.eq(high(rd_addr, lg_banks))
     if poisson:
         m.d.comb += [k.pr_rp.addr.eq(rd_addr), k.ps_rp.addr.eq(rd_addr)]
@@ -270,8 +274,9 @@ def build_host_access(m, k):
             m.d.comb += rdata.eq(s_rp.data.as_value())
         with m.Case(Region.GLOBAL):
             m.d.comb += rdata.eq(gl.as_value())
-        with m.Case(Region.RECORD):
-            m.d.comb += rdata.eq(k.rec_rp.data)
+        if k.record:
+            with m.Case(Region.RECORD):
+                m.d.comb += rdata.eq(k.rec_rp.data)
         if poisson:
             with m.Case(Region.POISSON_RATE):
                 m.d.comb += rdata.eq(k.pr_rp.data)
@@ -291,8 +296,9 @@ def build_host_access(m, k):
     if stdp:
         with m.If(~rd_q_valid & (rd_w3_region == Region.MASK)):
             m.d.comb += rdata.eq(w_mask_q)
-    m.d.comb += [bus.rdata.eq(rdata), bus.rvalid.eq(rd_q_valid | rd_w3_valid),
-                 bus.record.eq(k.rec_rp.data)]
+    m.d.comb += [bus.rdata.eq(rdata), bus.rvalid.eq(rd_q_valid | rd_w3_valid)]
+    if k.record:
+        m.d.comb += bus.record.eq(k.rec_rp.data)
 
     # -- host bus: writes (idle only; gated by the sequencer) -----------------------------
     k.host_we = host_we = Signal()
@@ -313,9 +319,10 @@ def build_host_access(m, k):
                 m.d.sync += k.list_dirty.eq(1)
             with m.Case(Region.GLOBAL):
                 m.d.sync += gl.eq(bus.wdata)
-            with m.Case(Region.RECORD):
-                m.d.comb += [k.rec_wp.addr.eq(bus.addr), k.rec_wp.data.eq(bus.wdata[0]),
-                             k.rec_wp.en.eq(1)]
+            if k.record:
+                with m.Case(Region.RECORD):
+                    m.d.comb += [k.rec_wp.addr.eq(bus.addr), k.rec_wp.data.eq(bus.wdata[0]),
+                                 k.rec_wp.en.eq(1)]
             if poisson:
                 with m.Case(Region.POISSON_RATE):
                     m.d.comb += [k.pr_wp.addr.eq(bus.addr), k.pr_wp.data.eq(bus.wdata),
@@ -356,6 +363,8 @@ def build_crc(m, k):
         m.d.comb += [crc.data.eq(k.rdata), crc.valid.eq(bus.rvalid & crc_active)]
     with m.Switch(crc_region):
         for region in Region:
+            if region == Region.RECORD and not k.record:
+                continue
             with m.Case(region):
                 m.d.comb += crc_depth.eq(region_depth(c, region))
 

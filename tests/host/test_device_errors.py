@@ -79,3 +79,51 @@ def test_a_device_that_opens_but_never_answers_is_a_device_failure():
     assert result.exit_code == 3, result.output
     assert f"no answer from {url} to IDENTIFY" in result.output
     assert "Traceback" not in result.output
+
+
+def _identified_link_device(**link_options):
+    """A serial device as it stands after IDENTIFY of a board built with ``link_options`` (no
+    port is opened: the checks below refuse before anything is sent)."""
+    from spikeforge.host.device import codec
+    from spikeforge.host.device.link import SerialDevice
+    from spikeforge.rtl.protocol import LinkParams, identify_payload
+
+    device = SerialDevice.__new__(SerialDevice)
+    device.url, device.config = "serial:///dev/ttyUSB1", CONFIG
+    device.info = codec.unpack_identify(identify_payload(
+        LinkParams(CONFIG, **link_options), clk_hz=18e6, baud=3e6, board="icebreaker",
+        build=0))
+    return device
+
+
+UP5K_LINK = dict(record_counts=False, record_set=False, every_bits=8, period_bits=24)
+
+
+def test_a_short_run_board_refuses_every_and_period_beyond_its_limits():
+    device = _identified_link_device(**UP5K_LINK)
+    with pytest.raises(ConfigError) as caught:
+        device.run(steps=4, every=256)
+    message = str(caught.value)
+    assert "every=256" in message and "icebreaker" in message and "every <= 255" in message
+    assert "\n" not in message
+    with pytest.raises(ConfigError) as caught:
+        device.run(steps=4, period_us=1 << 24)
+    message = str(caught.value)
+    assert f"period_us={1 << 24}" in message and f"period_us <= {(1 << 24) - 1}" in message
+    assert "\n" not in message
+
+
+def test_a_default_board_takes_every_and_period_of_the_full_width():
+    device = _identified_link_device()
+    assert device.info["max_every"] == 65535 and device.info["max_period_us"] == 2**32 - 1
+    device._check_short_run(65535, 2**32 - 1)           # refuses nothing
+
+
+def test_a_board_without_record_sets_holds_no_record_region():
+    from spikeforge.rtl.regions import Region
+
+    device = _identified_link_device(**UP5K_LINK)
+    assert not device.has_region(Region.RECORD) and device.has_region(Region.STATE)
+    with pytest.raises(ConfigError, match="record_set=False"):
+        device.run(steps=4, record=[0, 1])
+    assert _identified_link_device().has_region(Region.RECORD)

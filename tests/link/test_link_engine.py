@@ -18,7 +18,7 @@ from spikeforge.rtl.core import Core
 from spikeforge.rtl.engine import Engine
 from spikeforge.rtl.protocol import (OUTPUT_HEADER, REGION_ARGS, ErrorCode, LinkParams, Opcode,
                                     OutputFlag, identify_payload, layout_bytes, pack_layout,
-                                    word_bytes)
+                                    link_regions, word_bytes)
 from spikeforge.rtl.regions import Region, region_crc, region_depth
 from spikeforge.sim.driver import twin_region_words
 
@@ -33,7 +33,7 @@ class Harness(wiring.Component):
         self.engine = Engine(link, identify=identify_payload(link, clk_hz=CLK_HZ, baud=1_000_000,
                                                             board="amaranth-sim"),
                              clk_hz=CLK_HZ)
-        self.core = Core(link.config, crc_serial=link.crc_serial)
+        self.core = Core(link.config, crc_serial=link.crc_serial, record=link.record_set)
         super().__init__({})
 
     def elaborate(self, platform):
@@ -185,12 +185,12 @@ def test_engine_nacks_bad_requests():
     assert frames[-1].acks(Opcode.IDENTIFY)
 
 
-def run_payload(select=0, counts=0, zero=0, every=1):
+def run_payload(select=0, counts=0, zero=0, every=1, period_us=0):
     """A RUN payload with any ``record`` and ``every``, also those the host codec refuses."""
     from spikeforge.rtl.protocol import RECORD, RUN_ARGS
 
     record = pack_layout(RECORD, select=select, counts=counts, zero=zero)[0]
-    return pack_layout(RUN_ARGS, steps=1, flags=0, period_us=0, probes=0, record=record,
+    return pack_layout(RUN_ARGS, steps=1, flags=0, period_us=period_us, probes=0, record=record,
                        every=every)
 
 
@@ -288,6 +288,56 @@ def test_engine_write_read_crc_reset(small_fpga):
     assert int.from_bytes(weight_crc.payload, "little") == region_crc(c, regions[Region.WEIGHT])
 
 
+def test_short_run_engine_without_record_region():
+    """An engine built as on the UP5K boards (no set, no counts, a short RUN): RUN refuses an
+    ``every`` above 255 and a ``period_us`` of 2**24 or more, and the bits that must be 0;
+    WRITE, READ and REGION_CRC of RECORD draw BAD_REGION; RESET with ALL is answered."""
+    from spikeforge.rtl.protocol import ResetFlag
+
+    link = LinkParams(SMALL, max_payload=128, input_slots=3, max_probes=4, record_counts=False,
+                      record_set=False, every_bits=8, period_bits=24)
+    bad_runs = [run_payload(every=256), run_payload(every=1 << 15), run_payload(every=0),
+                run_payload(period_us=1 << 24), run_payload(period_us=1 << 31),
+                run_payload(zero=1), run_payload(counts=1, every=3), run_payload(select=1),
+                run_payload(select=3)]
+    good_runs = [run_payload(every=255), run_payload(select=2, every=2),
+                 run_payload(every=3, period_us=5)]
+
+    def args(offset, count):
+        return pack_layout(REGION_ARGS, region=Region.RECORD.value, offset=offset, count=count)
+
+    bad_regions = [(Opcode.READ, args(0, 1)), (Opcode.WRITE, args(0, 1) + b"\x01"),
+                   (Opcode.REGION_CRC, bytes([Region.RECORD.value]))]
+
+    async def script(send, receive, ctx):
+        out = []
+        seq = 0
+        for opcode, payload in [(Opcode.RUN, p) for p in bad_runs] + bad_regions:
+            seq += 1
+            await send(request(seq, opcode, payload))
+            out += await receive(1)
+        for payload in good_runs:
+            seq += 1
+            await send(request(seq, Opcode.RUN, payload))
+            out += await receive(2)             # the ACK and the run's one OUTPUT
+        await send(request(seq + 1, Opcode.RESET, bytes([int(ResetFlag.ALL)])))
+        out += await receive(1)
+        return out
+
+    frames = simulate(SMALL, script, link)["value"]
+    refused = frames[:len(bad_runs) + len(bad_regions)]
+    codes = [ErrorCode.BAD_ARGUMENT] * len(bad_runs) + [ErrorCode.BAD_REGION] * len(bad_regions)
+    for seq, (frame, code) in enumerate(zip(refused, codes), 1):
+        assert frame.is_nack and frame.seq == seq, seq
+        assert codec.unpack_nack(frame.payload)[0] == code, codec.describe_nack(frame.payload)
+    answers = frames[len(refused):-1]
+    assert len(answers) == 2 * len(good_runs)
+    for ack, output in zip(answers[::2], answers[1::2]):
+        assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
+        assert output.is_output
+    assert frames[-1].acks(Opcode.RESET), codec.describe_nack(frames[-1].payload)
+
+
 async def upload(send, receive, config, regions):
     """Write every region's words through WRITE requests (sequence numbers 1, 2, ...)."""
     seq = 0
@@ -301,10 +351,13 @@ async def upload(send, receive, config, regions):
             assert ack.acks(Opcode.WRITE), codec.describe_nack(ack.payload)
 
 
-def network_regions(config, network):
+def network_regions(config, network, link=None):
+    """Every region's words (those an engine built with ``link`` holds)."""
     load = Twin(network)
-    return {region: twin_region_words(load, region) for region in Region
-            if region_depth(config, region)}
+    regions = [region for region in Region if region_depth(config, region)]
+    if link is not None:
+        regions = link_regions(link)
+    return {region: twin_region_words(load, region) for region in regions}
 
 
 def test_engine_endless_run_stops_on_request():
@@ -408,10 +461,10 @@ def test_small_fpga_engine_records_all_or_none_and_every_other_probe(record):
     expected = Twin(network).run(np.zeros((steps, c.inputs), bool), probes=probes)
     assert expected["spikes"].any()
     link = LinkParams(c, max_payload=128, max_probes=4, record_set=False, record_counts=False,
-                      **SMALL_FPGA)
+                      every_bits=8, period_bits=24, **SMALL_FPGA)
 
     async def script(send, receive, ctx):
-        await upload(send, receive, c, network_regions(c, network))
+        await upload(send, receive, c, network_regions(c, network, link))
         await send(request(100, Opcode.RUN, codec.pack_run(steps, probes=probes, record=record,
                                                            every=2)))
         [ack] = await receive(1)
