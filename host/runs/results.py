@@ -7,7 +7,10 @@ A run folder holds:
 
 * ``spikes.npz`` -- ``spikes`` ``(steps, N)`` bool (the recorded neurons' spikes; the columns
   of neurons not recorded are False), ``recorded`` (their indices), ``inputs`` ``(steps, M)``
-  bool, and ``cycles`` ``(steps,)`` when the backend measures them;
+  bool, ``cycles`` ``(steps,)`` (the core's clock cycles per step) when the backend measures
+  them, and ``span`` ``(steps,)`` (clock cycles from the start of the previous step to the
+  start of this one, the command engine included; 0 at the first step of each run the device
+  was given, as a long run goes in chunks) on devices that count it;
 * ``probes.npz`` -- ``probe_ids``, ``probe_steps`` (the steps whose probes were sent: every
   step, or every ``every``-th), ``v`` and ``i`` ``(len(probe_steps), len(probe_ids))`` int64;
 * ``counts.npz`` -- for a run recording spike counts: ``counts`` ``(windows, len(recorded))``
@@ -300,6 +303,11 @@ class RunWriter:
         self.active = np.zeros(config.neurons, dtype=bool)
         self.has_cycles = True
         self.cycle_total = 0
+        # ``span`` (cycles between the starts of two steps) where the device counts it; 0 at
+        # the first step of every device run (each chunk is one), left out of the mean
+        self.has_span = True
+        self.span_total = 0
+        self.span_steps = 0
         self.probe_rows = 0
         self.count_rows = 0
         self.count_total = 0
@@ -314,6 +322,13 @@ class RunWriter:
         else:
             arrays["cycles"] = np.asarray(result.cycles, dtype=np.int64)
             self.cycle_total += int(arrays["cycles"].sum())
+        span = getattr(result, "span", None)
+        if span is None:
+            self.has_span = False
+        else:
+            arrays["span"] = np.asarray(span, dtype=np.int64)
+            self.span_total += int(arrays["span"].sum())
+            self.span_steps += int(np.count_nonzero(arrays["span"]))
         arrays["probe_steps"] = self.steps + np.asarray(result.probe_steps, dtype=np.int64)
         if self.probe_ids:
             arrays["v"] = np.asarray(result.probes["v"], dtype=np.int64)
@@ -358,6 +373,8 @@ class RunWriter:
                   ("inputs", bool, (steps, c.inputs), self._pieces("inputs"))]
         if self.has_cycles and self.chunks:
             spikes.append(("cycles", np.int64, (steps,), self._pieces("cycles")))
+        if self.has_span and self.chunks:
+            spikes.append(("span", np.int64, (steps,), self._pieces("span")))
         self._stream_npz("spikes.npz", spikes)
         self._stream_npz("probes.npz", [
             ("probe_ids", np.int64, (p,), [np.asarray(self.probe_ids, dtype=np.int64)]),
@@ -399,6 +416,8 @@ class RunWriter:
             summary["counted_spikes"] = self.count_total
         if self.has_cycles and self.chunks:
             summary["cycles"] = self.cycle_total
+        if self.has_span and self.span_steps:
+            summary["span_per_step"] = self.span_total / self.span_steps
         self.summary = summary
         (self.partial / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         files.append(self.partial / "summary.json")

@@ -121,3 +121,9 @@ def test_a_complete_sim_run_records_the_board_counters(tmp_path):
     data = load_run(tmp_path / "run")
     assert data["cycles"].shape == (40,) and (data["cycles"] > 0).all()
     assert summary["cycles"] == int(data["cycles"].sum())
+    # span: 0 at the first step of the device's run, then more than the core's cycles of the
+    # step before (the engine's work lies between the two starts)
+    span = data["span"]
+    assert span.shape == (40,) and span[0] == 0
+    assert (span[1:] > data["cycles"][:-1]).all()
+    assert summary["span_per_step"] == span[1:].mean()
