@@ -198,13 +198,14 @@ class RunResult:
         return self.spikes.shape[0]
 
     def to_neo(self, dt_ms=1.0, units=None):
-        """The run as a :class:`neo.Block`: a spike train per neuron, the probes as analog
-        signals (see :func:`spikeforge.host.formats.neo_io.run_to_neo`)."""
+        """The run as a :class:`neo.Block`: a spike train per recorded neuron (or their spike
+        counts per window as an analog signal ``counts``), the probes as analog signals (see
+        :func:`spikeforge.host.formats.neo_io.run_to_neo`)."""
         from ..formats.neo_io import run_to_neo
 
         return run_to_neo(self.spikes, dt_ms=dt_ms, probe_ids=self.probe_ids,
                           probes=self.probes, units=units, recorded=self.recorded,
-                          every=self.every)
+                          every=self.every, counts=self.counts)
 
 
 class Device(abc.ABC):

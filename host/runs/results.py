@@ -45,7 +45,8 @@ from ..device import STATE_NAMES, DeviceError
 from ..device.base import MAX_RUN_STEPS, Recording
 
 __all__ = ["RunRecord", "run_spec", "save_run", "load_run", "compare_backends", "Difference",
-           "RUN_FILES", "RunWriter", "run_to_folder", "IncompleteRun", "check_steps"]
+           "RUN_FILES", "RunWriter", "run_to_folder", "IncompleteRun", "check_steps",
+           "run_folder_to_neo"]
 
 RUN_FILES = ("spikes.npz", "probes.npz", "weights.npz", "state.npz", "summary.json")
 
@@ -504,8 +505,9 @@ def run_to_folder(device, spec, out_dir, *, steps=None, learn=None, progress=Non
 
 
 def load_run(run_dir):
-    """Read a run folder back as a dict of arrays (``spikes, inputs, probe_ids, v, i,
-    W_before, W_after, mask, thr``) and ``summary``."""
+    """Read a run folder back as a dict of arrays (``spikes, inputs, recorded, probe_ids,
+    probe_steps, v, i, W_before, W_after, mask, thr``, and ``counts, every`` for a run that
+    recorded counts) and ``summary``."""
     folder = Path(run_dir)
     if not folder.is_dir():
         raise ConfigError(f"run folder {str(folder)!r} does not exist; create one with "
@@ -515,7 +517,7 @@ def load_run(run_dir):
         raise ConfigError(f"{folder} is not a run folder: {', '.join(missing)} missing; create "
                           f"one with `spikeforge run NETWORK --out {folder}`")
     data = {}
-    for name in ("spikes.npz", "probes.npz", "weights.npz"):
+    for name in ("spikes.npz", "probes.npz", "counts.npz", "weights.npz"):
         if (folder / name).is_file():
             try:
                 with np.load(folder / name, allow_pickle=False) as archive:
@@ -528,6 +530,36 @@ def load_run(run_dir):
     except json.JSONDecodeError as error:
         raise ConfigError(f"{folder / 'summary.json'} is not valid JSON: {error}") from None
     return data
+
+
+def run_folder_to_neo(run_dir, dt_ms=None, units=None):
+    """The run folder ``run_dir`` as a :class:`neo.Block` (see
+    :func:`spikeforge.host.formats.neo_io.run_to_neo`): a spike train per recorded neuron and
+    per input, the probes as analog signals, and for a run that recorded counts the analog
+    signal ``counts``. ``dt_ms`` is the duration of a step: by default the network's own
+    (``dt_s`` of ``summary.json``, a network in physical units), else 1 ms."""
+    from ..formats.neo_io import run_to_neo
+
+    data = load_run(run_dir)
+    summary = data["summary"]
+    if dt_ms is None:
+        dt_ms = summary["dt_s"] * 1e3 if summary.get("dt_s") else 1.0
+    record = summary.get("record", {})
+    every = int(record.get("every", 1))
+    probes = {name: data[name] for name in ("v", "i")
+              if name in data and len(data.get("probe_ids", ()))}
+    if probes and "probe_steps" in data and len(data["probe_steps"]) != data["spikes"].shape[0] \
+            // every:
+        raise ConfigError(f"{run_dir}: its probes do not cover whole windows of {every} steps "
+                          f"(an interrupted run); run the network again to export it")
+    annotations = {"device": summary.get("device"), "steps": summary.get("steps"),
+                   "learn": summary.get("learn"), "complete": summary.get("complete", True),
+                   "record_select": record.get("select", "all"), "every": every}
+    return run_to_neo(data["spikes"], dt_ms=dt_ms, inputs=data.get("inputs"),
+                      probe_ids=data.get("probe_ids", ()), probes=probes, units=units,
+                      name=summary.get("name") or Path(run_dir).name,
+                      annotations={k: v for k, v in annotations.items() if v is not None},
+                      recorded=data.get("recorded"), every=every, counts=data.get("counts"))
 
 
 # -- comparing backends ---------------------------------------------------------------------------

@@ -132,3 +132,108 @@ def test_without_neo_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "neo", None)
     with pytest.raises(MissingExtra, match=r"pip install 'spikeforge\[neo\]'"):
         run_to_neo(np.zeros((3, 2), bool))
+
+
+def _window_counts(spikes, recorded, every):
+    windows = spikes.shape[0] // every
+    return (spikes[:windows * every][:, recorded]
+            .reshape(windows, every, len(recorded)).sum(axis=1))
+
+
+def test_recorded_counts_become_an_analog_signal_of_windows():
+    network = random_network(CONFIG, np.random.default_rng(3), regime="active")
+    raster = np.random.default_rng(4).random((43, CONFIG.inputs)) < 0.3
+    recorded = [0, 2, 5, 11]
+    with open_device("model://", CONFIG) as device:
+        device.load_network(network)
+        every_spike = device.run(steps=43, inputs=raster)
+        device.reset("state")
+        result = device.run(steps=43, inputs=raster, record=recorded, every=5, counts=True)
+    want = _window_counts(every_spike.spikes, recorded, 5)
+    assert want.sum() > 0
+    block = result.to_neo(dt_ms=0.5)
+    (segment,) = block.segments
+    # the neurons' spikes were not sent: their counts stand for them
+    assert len(segment.spiketrains) == 0
+    (counts,) = [sig for sig in segment.analogsignals if sig.name == "counts"]
+    assert counts.shape == (8, 4)                       # 43 steps: 8 whole windows of 5
+    assert counts.units == pq.dimensionless
+    assert counts.sampling_period == 2.5 * pq.ms and counts.t_start == 0 * pq.ms
+    assert counts.annotations["every"] == 5
+    np.testing.assert_array_equal(counts.array_annotations["channel_ids"], recorded)
+    np.testing.assert_array_equal(counts.annotations["neuron_ids"], recorded)
+    np.testing.assert_array_equal(counts.magnitude, want)
+    # the window starting at t holds the spikes of the trains in [t, t + every * dt)
+    full = every_spike.to_neo(dt_ms=0.5).segments[0].spiketrains
+    for column, neuron in enumerate(recorded):
+        times = full[neuron].magnitude
+        for window, start in enumerate(counts.times.magnitude):
+            inside = np.count_nonzero((times >= start) & (times < start + 2.5))
+            assert counts.magnitude[window, column] == inside
+    rates = (counts / counts.sampling_period).rescale(pq.Hz)
+    np.testing.assert_allclose(rates.magnitude, want / 2.5e-3)
+
+
+def test_a_run_folder_with_counts_exports_and_reads_back(tmp_path):
+    from click.testing import CliRunner
+
+    from spikeforge.host.cli import main
+    from spikeforge.host.formats.netfile import save_network_file
+
+    network = random_network(CONFIG, np.random.default_rng(8), regime="active")
+    spec = NetworkSpec(network, steps=60, learn=False, probes=(1, 3), input_rate=0.3,
+                       input_seed=4, name="counted")
+    path = tmp_path / "net.toml"
+    save_network_file(spec, path)
+    runner = CliRunner()
+    for out, extra in (("all", []), ("counts", ["--record", "1-4,9", "--every", "6",
+                                                "--counts"])):
+        done = runner.invoke(main, ["run", str(path), "-d", "model://", "--out",
+                                    str(tmp_path / out), "--no-plots", "--json", *extra])
+        assert done.exit_code == 0, done.output
+    done = runner.invoke(main, ["export-neo", str(tmp_path / "counts"), "--out",
+                                str(tmp_path / "counts.pkl"), "--dt", "0.25"])
+    assert done.exit_code == 0, done.output
+    assert "counts 10x5" in done.output
+    block = neo.io.PickleIO(str(tmp_path / "counts.pkl")).read_block()
+    (segment,) = block.segments
+    assert block.annotations["record_select"] == "set" and block.annotations["every"] == 6
+    # the inputs stay spike trains; the recorded neurons are counts
+    assert {st.annotations["source"] for st in segment.spiketrains} == {"input"}
+    signals = {sig.name: sig for sig in segment.analogsignals}
+    assert set(signals) == {"v", "i", "counts"}
+    counts = signals["counts"]
+    assert counts.sampling_period == 1.5 * pq.ms
+    np.testing.assert_array_equal(counts.array_annotations["channel_ids"], [1, 2, 3, 4, 9])
+    with np.load(tmp_path / "counts" / "counts.npz") as saved:
+        np.testing.assert_array_equal(counts.magnitude, saved["counts"])
+    with np.load(tmp_path / "all" / "spikes.npz") as saved:
+        want = _window_counts(saved["spikes"], [1, 2, 3, 4, 9], 6)
+    assert want.sum() > 0
+    np.testing.assert_array_equal(counts.magnitude, want)
+    # probes sampled in the same steps: the end of each window
+    assert signals["v"].shape == (10, 2) and signals["v"].t_start == 1.25 * pq.ms
+
+
+def test_export_neo_refuses_what_it_cannot_write(tmp_path):
+    from click.testing import CliRunner
+
+    from spikeforge.host.cli import main
+
+    runner = CliRunner()
+    done = runner.invoke(main, ["export-neo", str(tmp_path / "missing"), "--out",
+                                str(tmp_path / "x.pkl")])
+    assert done.exit_code == 2 and "does not exist" in done.output
+    (tmp_path / "run").mkdir()
+    done = runner.invoke(main, ["export-neo", str(tmp_path / "run"), "--out",
+                                str(tmp_path / "x.txt")])
+    assert done.exit_code == 2
+    assert "must end in .pkl, .mat, .nix" in done.output
+
+
+def test_counts_of_the_wrong_shape_name_the_problem():
+    with pytest.raises(ConfigError) as info:
+        run_to_neo(np.zeros((10, 3), bool), recorded=[0, 2], every=5,
+                   counts=np.zeros((3, 2)))
+    assert str(info.value) == ("counts has shape (3, 2); expected (2, 2): a row per window of "
+                               "5 steps, a column per recorded neuron")
