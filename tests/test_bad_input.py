@@ -193,6 +193,10 @@ COMMANDS = {
                     "--input-rate": option_values, "--json": None}),
     "export-nir": ([EXAMPLE, "DIR/file"], {"--out": paths, "--dt": option_values}),
     "plot": (["DIR", "DIR/file", "DIR/run"], {"--out": paths}),
+    "export-neo": (["DIR", "DIR/file", "DIR/run"],
+                   {"--out": st.one_of(paths, st.sampled_from(["DIR/out.pkl", "DIR/out.mat",
+                                                               "DIR/out.nix"])),
+                    "--dt": option_values}),
 }
 
 

@@ -38,14 +38,19 @@ def write_neo(block, out_path):
 
     io_name = check_neo_path(out_path)
     suffix = out_path.suffix.lower()
-    if out_path.exists():
-        out_path.unlink()               # NixIO and PickleIO would add to or refuse an old file
-    io = getattr(neo_io, io_name)(str(out_path), **({"mode": "ow"} if suffix == ".nix" else {}))
     try:
-        io.write_block(block)
-    finally:
-        if hasattr(io, "close"):
-            io.close()
+        if out_path.exists():
+            out_path.unlink()           # NixIO and PickleIO would add to or refuse an old file
+        io = getattr(neo_io, io_name)(str(out_path),
+                                      **({"mode": "ow"} if suffix == ".nix" else {}))
+        try:
+            io.write_block(block)
+        finally:
+            if hasattr(io, "close"):
+                io.close()
+    except OSError as error:
+        raise ConfigError(f"cannot write {out_path}: {error.strerror or error}; choose another "
+                          f"--out file") from None
 
 
 @click.command("export-neo")
