@@ -433,6 +433,12 @@ class Population:
         if isinstance(variables, str):
             variables = [variables]
         for name in variables:
+            if name == "counts" and name not in recordable:
+                # the core can send counts instead of spikes, but PyNN has no such variable
+                raise PyNNError(f"{self.label}: cannot record 'counts' through PyNN (it has "
+                                f"no spike-count variable); record 'spikes' and bin them, or "
+                                f"run the network with spikeforge's Device.run(counts=True) or "
+                                f"`spikeforge run --counts`")
             if name not in recordable:
                 raise PyNNError(f"{self.label}: cannot record {name!r}; recordable are "
                                 f"{', '.join(recordable)}")

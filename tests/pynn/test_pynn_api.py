@@ -335,3 +335,15 @@ def test_the_quantiser_warnings_reach_the_script_at_the_first_run(sf_sim):
     with pytest.warns(sim.QuantizationWarning, match=r"quantisation: .*round to zero.*"
                       r"sim.quantization_report\(\)"):
         sim.run(10.0)
+
+
+def test_counts_are_not_a_pynn_recordable_and_the_error_says_where_they_are(sf_sim):
+    sim = sf_sim
+    sim.setup(timestep=1.0)
+    _, pop, _ = _drive(sim)
+    with pytest.raises(sim.PyNNError, match=r"pop: cannot record 'counts' through PyNN .* "
+                                            r"Device.run\(counts=True\)"):
+        pop.record("counts")
+    with pytest.raises(sim.PyNNError, match=r"pop: cannot record 'gsyn_exc'; recordable are "
+                                            r"spikes, v"):
+        pop.record(["spikes", "gsyn_exc"])
