@@ -11,6 +11,9 @@ Two ways in for the bytes: ``sim://`` hands them to the engine's byte streams
 through the UART pins of :class:`~spikeforge.rtl.top.Top`, exactly as on a board, at
 :data:`SIM_DIVISOR` clock cycles per bit, or at a board's own divisor with
 ``sim://?uart=pins&divisor=20`` (the divisor is a parameter of the build: one build per value).
+The board's clock is :data:`SIM_CLK_HZ` unless ``sim://?clk_hz=12288000`` gives another (also a
+parameter of the build): it is what IDENTIFY reports and what the microsecond timer of paced runs
+divides, a whole number of MHz by a counter, any other rate by a fractional divider.
 
 Builds are cached per configuration and per version of the RTL and the harness (in
 :func:`spikeforge.sim.toolchain.cache_dir`), so a second start of a configuration takes a
@@ -47,12 +50,17 @@ from ..host.device.link import LinkError, SerialDevice
 from .toolchain import ToolchainError, cache_dir, ensure_verilator, run_build
 from .verilator import rtl_source_hash
 
-__all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "MAX_DIVISOR", "BUILDS", "build_simboard", "SimDevice"]
+__all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "MAX_DIVISOR", "MIN_CLK_HZ", "MAX_CLK_HZ", "BUILDS",
+           "build_simboard", "SimDevice"]
 
 #: Nominal clock of the simulated board (what IDENTIFY reports; paced runs count cycles of it).
 SIM_CLK_HZ = 50_000_000
 #: Clock cycles per UART bit on the simulated board (the fastest the UART allows).
 SIM_DIVISOR = 4
+#: The clock rates a simulated board can be given (``clk_hz``): the engine counts microseconds,
+#: so at least 1 MHz; at most what IDENTIFY's ``clk_hz`` u32 holds.
+MIN_CLK_HZ = 1_000_000
+MAX_CLK_HZ = (1 << 32) - 1
 
 _HARNESS = Path(__file__).resolve().parent / "simboard.cpp"
 
@@ -71,11 +79,12 @@ BUILDS = {
 }
 
 
-def _build_key(config, uart, build="fast", divisor=SIM_DIVISOR, input_slots=None):
+def _build_key(config, uart, build="fast", divisor=SIM_DIVISOR, input_slots=None,
+               clk_hz=SIM_CLK_HZ):
     text = json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash(),
                        **({"input_slots": input_slots} if input_slots is not None else {}),
                        "harness": hashlib.sha256(_HARNESS.read_bytes()).hexdigest(),
-                       "clk_hz": SIM_CLK_HZ, "divisor": divisor, "uart": uart,
+                       "clk_hz": clk_hz, "divisor": divisor, "uart": uart,
                        "build": BUILDS[build], "wrapper": _WRAPPER_VERSION},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -128,12 +137,23 @@ def _check_divisor(divisor):
     return divisor
 
 
+def _check_clk_hz(clk_hz):
+    if (isinstance(clk_hz, bool) or not isinstance(clk_hz, int)
+            or not MIN_CLK_HZ <= clk_hz <= MAX_CLK_HZ):
+        raise DeviceError(f"clk_hz={clk_hz!r}: the simulated board's clock must be a whole "
+                          f"number of Hz from {MIN_CLK_HZ} to {MAX_CLK_HZ}; use e.g. "
+                          f"clk_hz=12288000")
+    return clk_hz
+
+
 def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, input_slots=None,
-                   progress=None):
+                   progress=None, clk_hz=SIM_CLK_HZ):
     """Compile the simulated board for ``config`` (or reuse the cached build); return the path
     of its executable. ``uart`` is one of :data:`UART_MODES`, ``build`` one of :data:`BUILDS`;
     ``divisor`` is the UART's clock cycles per bit with ``uart="pins"`` (a parameter of the
-    build: the baud rate is ``SIM_CLK_HZ / divisor``; the byte streams ignore it).
+    build: the baud rate is ``clk_hz / divisor``; the byte streams ignore it). ``clk_hz`` is
+    the board's clock rate (:data:`SIM_CLK_HZ` by default; IDENTIFY reports it and paced runs
+    count microseconds of it).
     ``input_slots`` overrides the engine's input slots (:class:`LinkParams`; a benchmark buffers
     more steps of inputs ahead with it)."""
     from ..rtl.protocol import LinkParams
@@ -147,13 +167,14 @@ def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, i
         raise DeviceError(f"build={build!r}: choose one of {', '.join(BUILDS)}")
     recipe = BUILDS[build]
     divisor = _check_divisor(divisor) if uart == "pins" else SIM_DIVISOR
+    clk_hz = _check_clk_hz(clk_hz)
     link = None
     if input_slots is not None:
         try:
             link = LinkParams(config, input_slots=input_slots)
         except ValueError as error:
             raise DeviceError(f"input_slots={input_slots!r}: {error}") from None
-    folder = cache_dir(f"simboard/{_build_key(config, uart, build, divisor, input_slots)}")
+    folder = cache_dir(f"simboard/{_build_key(config, uart, build, divisor, input_slots, clk_hz)}")
     binary = folder / "simboard"
     with FileLock(folder / ".lock"):          # one build per configuration at a time
         if binary.exists():
@@ -164,9 +185,9 @@ def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, i
             progress(f"building the simulated board for {config.describe()} (once per "
                      f"configuration; cached in {folder})")
         if uart == "bytes":
-            top = ByteTop(config, SIM_CLK_HZ, board="sim", link=link)
+            top = ByteTop(config, clk_hz, board="sim", link=link)
         else:
-            top = Top(config, SIM_CLK_HZ, SIM_CLK_HZ // divisor, board="sim", link=link)
+            top = Top(config, clk_hz, clk_hz // divisor, board="sim", link=link)
         if not recipe["reset_input"]:
             top = _without_reset(top)
         (folder / "top.v").write_text(verilog.convert(top, name="top"))
@@ -200,10 +221,11 @@ class SimDevice(SerialDevice):
     silence_hint = "the simulated board is running but does not answer; open sim:// again"
 
     def __init__(self, config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, timeout=30.0,
-                 input_slots=None, progress=None, url=None, **options):
+                 input_slots=None, progress=None, url=None, clk_hz=SIM_CLK_HZ, **options):
         url = url or ("sim://" if uart == "bytes" else f"sim://?uart={uart}")
         binary = build_simboard(config, uart=uart, build=build, divisor=divisor,
-                                input_slots=input_slots, progress=progress)
+                                input_slots=input_slots, progress=progress, clk_hz=clk_hz)
+        self.clk_hz = clk_hz
         self.uart = uart
         self.build = build
         self.divisor = divisor if uart == "pins" else SIM_DIVISOR
@@ -299,12 +321,12 @@ class SimDevice(SerialDevice):
 def _open(url, config, **options):
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    unknown = set(query) - {"uart", "divisor"}
+    unknown = set(query) - {"uart", "divisor", "clk_hz"}
     if parts.netloc or parts.path or unknown:
         raise DeviceError(f"{url!r}: the simulated board takes no address, and only the options "
-                          f"uart=bytes|pins and divisor=D (clock cycles per UART bit with "
-                          f"uart=pins); use sim://, sim://?uart=pins or "
-                          f"sim://?uart=pins&divisor=20")
+                          f"uart=bytes|pins, divisor=D (clock cycles per UART bit with "
+                          f"uart=pins) and clk_hz=HZ (its clock); use sim://, sim://?uart=pins, "
+                          f"sim://?uart=pins&divisor=20 or sim://?clk_hz=12288000")
     uart = query.get("uart", ["bytes"])[-1]
     if uart not in UART_MODES:
         raise DeviceError(f"{url!r}: uart={uart!r} is not one of {', '.join(UART_MODES)}")
@@ -316,6 +338,13 @@ def _open(url, config, **options):
             raise DeviceError(f"{url!r}: divisor={text!r} must be a whole number of clock "
                               f"cycles per bit, 4 to {MAX_DIVISOR} (e.g. divisor=20)")
         options["divisor"] = int(text)
+    if "clk_hz" in query:
+        text = query["clk_hz"][-1]
+        if not (text.isascii() and text.isdigit()) \
+                or not MIN_CLK_HZ <= int(text) <= MAX_CLK_HZ:
+            raise DeviceError(f"{url!r}: clk_hz={text!r} must be a whole number of Hz from "
+                              f"{MIN_CLK_HZ} to {MAX_CLK_HZ} (e.g. clk_hz=12288000)")
+        options["clk_hz"] = int(text)
     return SimDevice(config, uart=uart, url=url, **options)
 
 

@@ -126,7 +126,11 @@ def test_cli_info_on_the_simulated_board(tmp_path):
 def test_sim_url_options_are_checked():
     for url, words in (("sim://?uart=fast", "uart='fast' is not one of bytes, pins"),
                        ("sim://board7", "takes no address"),
-                       ("sim://?speed=9", "only the options uart=bytes|pins and divisor=D"),
+                       ("sim://?speed=9", "only the options uart=bytes|pins, divisor=D"),
+                       ("sim://?clk_hz=999999", "clk_hz='999999' must be a whole number of Hz "
+                                                "from 1000000 to 4294967295"),
+                       ("sim://?clk_hz=12.288e6", "clk_hz='12.288e6' must be a whole number"),
+                       ("sim://?clk_hz=4294967296", "from 1000000 to 4294967295"),
                        ("sim://?divisor=20", "divisor applies to the UART pins only"),
                        ("sim://?uart=pins&divisor=2", "4 to 65535"),
                        ("sim://?uart=pins&divisor=99999999", "4 to 65535"),
@@ -166,6 +170,43 @@ def test_paced_runs_keep_their_period_and_count_late_steps():
     assert want.span is None
     with pytest.raises(ConfigError, match="period_us"):
         open_device("model://", CONFIG).run(steps=1, period_us=-1)
+
+
+def test_paced_runs_keep_their_period_on_a_clock_of_no_whole_mhz():
+    """At 12.288 MHz a microsecond is 12.288 cycles: the engine's fractional divider ticks every
+    12 or 13 cycles, so a period of 300 us is 3,686 or 3,687 cycles, 3,686.4 on average."""
+    clk_hz, period_us, steps = 12_288_000, 300, 12
+    exact = period_us * clk_hz / 1_000_000
+    rng = np.random.default_rng(5)
+    network = random_network(CONFIG, rng, regime="active")
+    network.global_params.poisson_on = 1
+    # the core's own Poisson inputs, no streamed ones: nothing the host does can make a step late
+    with open_device("model://", CONFIG) as model:
+        model.load_network(network)
+        model.seed_poisson(3)
+        want = model.run(steps=steps)
+    assert want.spikes.any()
+    with open_device(f"sim://?clk_hz={clk_hz}", CONFIG) as device:
+        assert device.identify().clk_hz == clk_hz
+        device.load_network(network)
+        device.seed_poisson(3)
+        paced = device.run(steps=steps, period_us=period_us)
+        assert device.status()["step_overruns"] == 0
+        device.reset("state")
+        device.seed_poisson(3)
+        # 1 us (12.288 cycles) per step: every step after the first starts late
+        fast = device.run(steps=steps, period_us=1)
+        assert device.status()["step_overruns"] == steps - 1
+    assert np.array_equal(paced.spikes, want.spikes) and np.array_equal(fast.spikes, want.spikes)
+    late = paced.span[1:]
+    # the first step starts at once, out of the timer's phase: the second within a tick (12 or
+    # 13 cycles) of the period; from then on each start is period_us of the timer's ticks after
+    # the last one
+    assert abs(late[0] - exact) < clk_hz / 1_000_000, late
+    assert set(late[1:].tolist()) <= {int(exact), int(exact) + 1}, late
+    assert abs(late[1:].sum() - (len(late) - 1) * exact) < 1, late
+    assert (fast.span[1:] > fast.cycles[:-1]).all()
+    assert (fast.span[1:] < exact / 4).all(), fast.span
 
 
 def _model_run(network, raster, seed):
