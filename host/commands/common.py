@@ -17,6 +17,7 @@ import click
 from spikeforge.config import ConfigError
 
 from ..device import DeviceError, open_device
+from ..device.base import MAX_RUN_STEPS
 
 __all__ = ["DEFAULT_DEVICE", "EXIT_OK", "EXIT_DIFFERENT", "EXIT_USER_ERROR", "EXIT_DEVICE", "EXIT_INTERRUPTED",
            "device_option", "json_option", "steps_option", "learn_option", "network_argument",
@@ -39,7 +40,7 @@ device_option = click.option("--device", "-d", "device_url", metavar="URL",
                              default=DEFAULT_DEVICE, show_default=True, help=DEVICE_HELP)
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print the result as JSON on stdout (no progress bars).")
-steps_option = click.option("--steps", "-k", type=click.IntRange(0, 0xFFFFFFFF), default=None,
+steps_option = click.option("--steps", "-k", type=click.IntRange(0, MAX_RUN_STEPS), default=None,
                             metavar="K",
                             help="Time steps to run (default: [run] steps of the network file).")
 learn_option = click.option("--learn/--no-learn", default=None,

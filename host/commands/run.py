@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from ..device import DeviceError
-from ..device.base import MAX_RUN_STEPS, Recording, parse_record
-from ...rtl.protocol import MAX_COUNT_WINDOW
+from ..device.base import MAX_EVERY, MAX_RUN_STEPS, Recording, parse_record
+from ...rtl.protocol import MAX_COUNT_WINDOW, RUN_ARGS, SHORT_RUN_MAX_EVERY
 from ..formats.netfile import load_network_file
 from ..runs.plots import plot_run
 from ..runs.results import IncompleteRun, RunWriter, check_steps, run_to_folder
@@ -36,12 +36,22 @@ def _plots_wanted(ctx, param, value):
     return value
 
 
+def _every(ctx, param, value):
+    """``--every`` within RUN's ``every`` field (a board with a short RUN checks its own, smaller
+    limit when it is opened)."""
+    if not 1 <= value <= MAX_EVERY:
+        raise click.BadParameter(f"{value} is out of range: RUN's every is "
+                                 f"{RUN_ARGS['every'].width} bits, 1 to {MAX_EVERY} steps; use "
+                                 f"--every from 1 to {MAX_EVERY}")
+    return value
+
+
 @click.command("run")
 @network_argument
 @device_option
 @click.option("--steps", "-k", type=click.IntRange(0, MAX_RUN_STEPS), default=None,
-              metavar="K", help="Time steps to run, 0..2^32-1 (default: [run] steps of the "
-                                "network file).")
+              metavar="K", help=f"Time steps to run, 0..{MAX_RUN_STEPS} (default: [run] steps "
+                                f"of the network file).")
 @learn_option
 @click.option("--out", "-o", "out_dir", metavar="DIR", type=click.Path(file_okay=False,
               path_type=Path), default=None,
@@ -52,9 +62,9 @@ def _plots_wanted(ctx, param, value):
 @click.option("--record", "record", default="all", metavar="WHICH", show_default=True,
               help="Whose spikes the device sends back: all, none, or neuron indices and "
                    "ranges such as 0-31,40 (the others read as silent in the results).")
-@click.option("--every", type=click.IntRange(1, 65535), default=1, metavar="K",
-              show_default=True,
-              help="Send the probes (and counts) of every K-th step only.")
+@click.option("--every", type=int, callback=_every, default=1, metavar="K", show_default=True,
+              help=f"Send the probes (and counts) of every K-th step only: 1 to {MAX_EVERY} "
+                   f"({SHORT_RUN_MAX_EVERY} on the iCEBreaker and iCESugar).")
 @click.option("--counts", is_flag=True, default=False,
               help=f"Send the recorded neurons' spike counts over windows of --every steps "
                    f"(at most {MAX_COUNT_WINDOW}) instead of their spikes: counts.npz.")
@@ -83,7 +93,9 @@ def run_command(network, device_url, steps, learn, out_dir, plots, record, every
     select, recorded = parse_record(record, spec.config.neurons)
     if counts and every > MAX_COUNT_WINDOW:
         raise click.BadParameter(f"--every {every} with --counts: at most {MAX_COUNT_WINDOW} "
-                                 f"steps per window (8-bit counts)", param_hint="--every")
+                                 f"steps per window ({MAX_COUNT_WINDOW.bit_length()}-bit "
+                                 f"counts); use --every {MAX_COUNT_WINDOW} or less",
+                                 param_hint="--every")
     recording = Recording(select, recorded, every, counts)
     planned = check_steps(spec.steps if steps is None else steps, "--steps")
     out_dir = out_dir if out_dir is not None else Path("runs") / network.stem

@@ -31,7 +31,8 @@ from ..model.regions import twin_region_words
 from ..model.fast import make_twin
 
 __all__ = ["Device", "DeviceError", "Identity", "RunResult", "ModelDevice", "open_device",
-           "register_scheme", "STATE_NAMES", "MAX_RUN_STEPS", "as_region", "power_on_network",
+           "register_scheme", "STATE_NAMES", "MAX_RUN_STEPS", "MAX_PERIOD_US", "MAX_EVERY",
+           "run_field_max", "as_region", "power_on_network",
            "Recording", "parse_record"]
 
 #: Names of the state arrays of :meth:`Device.read_state` (those built in the configuration).
@@ -41,9 +42,19 @@ STATE_NAMES = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate")
 _STATE_REGIONS = {"x": Region.XTRACE, "y": Region.YTRACE, "xin": Region.XINTRACE,
                   "pstate": Region.POISSON_STATE}
 
-#: The most steps one run can ask for: the RUN request's step count is a u32 (0 means "until
-#: STOP" on the wire, so a run of 0 steps is not sent at all).
-MAX_RUN_STEPS = 0xFFFFFFFF
+def run_field_max(name):
+    """The largest value the field ``name`` of RUN's arguments (``RUN_ARGS``) holds."""
+    return (1 << RUN_ARGS[name].width) - 1
+
+
+#: The most steps one run can ask for: the RUN request's step count (0 means "until STOP" on
+#: the wire, so a run of 0 steps is not sent at all).
+MAX_RUN_STEPS = run_field_max("steps")
+#: The longest step period of a paced run, in microseconds (a board with a short RUN takes
+#: less: ``SHORT_RUN_MAX_PERIOD_US``, which IDENTIFY tells).
+MAX_PERIOD_US = run_field_max("period_us")
+#: The largest ``every`` (a board with a short RUN takes less: ``SHORT_RUN_MAX_EVERY``).
+MAX_EVERY = run_field_max("every")
 
 
 def as_region(region):
@@ -256,6 +267,17 @@ class Device(abc.ABC):
         device that can record a set of neurons)."""
         return region_depth(self.config, as_region(region)) > 0
 
+    def check_recording(self, recording, period_us=0):
+        """Raise :class:`ConfigError` if this device cannot run with ``recording`` (a
+        :class:`Recording`) and ``period_us``: the limits of the board it talks to (every
+        ``every``-th step, a step period, counts, a set of neurons), which :meth:`run` checks
+        too. Call it before a long upload to refuse early."""
+        self._check_short_run(int(recording.every), int(period_us))
+        if recording.counts:
+            self._check_counts()
+        if recording.select == "set":
+            self._check_set()
+
     def _check_short_run(self, every, period_us):
         """Raise :class:`ConfigError` if the device cannot send every ``every``-th step or pace
         steps ``period_us`` apart."""
@@ -413,8 +435,8 @@ class Device(abc.ABC):
         if steps is not None and (isinstance(steps, bool) or not isinstance(
                 steps, (int, np.integer)) or not 0 <= steps <= MAX_RUN_STEPS):
             raise ConfigError(f"steps={steps!r} must be a whole number from 0 to "
-                              f"{MAX_RUN_STEPS} (the protocol's 32-bit step count); split "
-                              f"longer runs into several calls")
+                              f"{MAX_RUN_STEPS} (RUN's {RUN_ARGS['steps'].width}-bit step "
+                              f"count); split longer runs into several calls")
         if inputs is None:
             if steps is None:
                 raise ConfigError("run needs steps or an input raster")
@@ -437,23 +459,23 @@ class Device(abc.ABC):
         if learn and not c.stdp:
             raise ConfigError("learning was requested but this core is built without STDP")
         if isinstance(period_us, bool) or not isinstance(period_us, (int, np.integer)) \
-                or not 0 <= period_us <= 0xFFFFFFFF:
-            raise ConfigError(f"period_us={period_us!r} must be an integer number of "
-                              f"microseconds from 0 (unpaced) to {0xFFFFFFFF}")
+                or not 0 <= period_us <= MAX_PERIOD_US:
+            raise ConfigError(f"period_us={period_us!r} must be a whole number of "
+                              f"microseconds from 0 (unpaced) to {MAX_PERIOD_US} (RUN's "
+                              f"{RUN_ARGS['period_us'].width}-bit period); use a period in "
+                              f"that range")
         select, recorded = parse_record(record, c.neurons)
-        top = (1 << RUN_ARGS["every"].width) - 1
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) \
-                or not 1 <= every <= top:
-            raise ConfigError(f"every={every!r} must be a whole number of steps from 1 to {top}")
-        self._check_short_run(int(every), int(period_us))
+                or not 1 <= every <= MAX_EVERY:
+            raise ConfigError(f"every={every!r} must be a whole number of steps from 1 to "
+                              f"{MAX_EVERY} (RUN's {RUN_ARGS['every'].width}-bit every); use "
+                              f"every in that range")
         if counts and every > MAX_COUNT_WINDOW:
             raise ConfigError(f"counts over windows of every={every} steps: at most "
-                              f"{MAX_COUNT_WINDOW} (the counts are 8 bits); use a smaller every")
-        if counts:
-            self._check_counts()
-        if select == "set":
-            self._check_set()
+                              f"{MAX_COUNT_WINDOW} (the counts are "
+                              f"{MAX_COUNT_WINDOW.bit_length()} bits); use a smaller every")
         recording = Recording(select, recorded, int(every), bool(counts))
+        self.check_recording(recording, int(period_us))
         if select == "set":
             words = [0] * c.neurons
             for n in recorded:

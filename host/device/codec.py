@@ -129,11 +129,13 @@ class Frame:
 
 def encode_frame(seq, opcode, payload=b""):
     """A complete frame on the wire: COBS(header + payload + CRC) + 0x00."""
-    if not 0 <= seq <= 0xFF:
-        raise CodecError(f"sequence number {seq} is out of range 0..255")
+    top = (1 << HEADER["seq"].width) - 1
+    if not 0 <= seq <= top:
+        raise CodecError(f"sequence number {seq} is out of range 0..{top}")
     opcode = opcode.value if isinstance(opcode, Opcode) else int(opcode)
-    if not 0 <= opcode <= 0xFF:
-        raise CodecError(f"opcode {opcode} is out of range 0..255")
+    top = (1 << HEADER["opcode"].width) - 1
+    if not 0 <= opcode <= top:
+        raise CodecError(f"opcode {opcode} is out of range 0..{top}")
     payload = bytes(payload)
     try:
         body = pack_layout(HEADER, seq=seq, opcode=opcode, length=len(payload)) + payload

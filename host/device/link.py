@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ...config import ConfigError
-from ...rtl.protocol import (FRAME_OVERHEAD, INPUT_RECORD, PROTOCOL_VERSION, REGION_ARGS_BYTES,
-                             REGION_CRC_RESULT, RUN_RESULT, STOP_RESULT, ErrorCode, INPUT_ARGS,
-                             Opcode, layout_bytes, word_bytes)
+from ...rtl.protocol import (FRAME_OVERHEAD, HEADER, INPUT_RECORD, PROTOCOL_VERSION,
+                             REGION_ARGS_BYTES, REGION_CRC_RESULT, RUN_RESULT, STOP_RESULT,
+                             ErrorCode, INPUT_ARGS, Opcode, layout_bytes, word_bytes)
 from ...rtl.regions import Region, region_depth
 from . import codec
 from .base import (Device, DeviceError, Identity, Recording, RunResult, as_region,
@@ -156,7 +156,7 @@ class SerialDevice(Device):
     # -- frames -------------------------------------------------------------------------------
 
     def _next_seq(self):
-        self._seq = (self._seq + 1) & 0xFF
+        self._seq = (self._seq + 1) % (1 << HEADER["seq"].width)
         # a late answer to an earlier request with this number must not answer the new one
         for frame in [f for f in self._frames if f.seq == self._seq and not f.is_output]:
             self._frames.remove(frame)
@@ -377,11 +377,13 @@ class SerialDevice(Device):
         top = self.info["max_every"]
         if every > top:
             raise ConfigError(f"every={every}: {self.url} ({self.info['board']}) takes every at "
-                              f"most {top} (LinkParams every_bits=8); use every <= {top}")
+                              f"most {top} (LinkParams every_bits={top.bit_length()}); use "
+                              f"every <= {top}")
         top = self.info["max_period_us"]
         if period_us > top:
             raise ConfigError(f"period_us={period_us}: {self.url} ({self.info['board']}) paces "
-                              f"steps at most {top} us apart (LinkParams period_bits=24); use "
+                              f"steps at most {top} us apart (LinkParams "
+                              f"period_bits={top.bit_length()}); use "
                               f"period_us <= {top}")
 
     def has_region(self, region):

@@ -54,6 +54,7 @@ import numpy as np
 from spikeforge.config import ConfigError, CoreConfig
 
 from .physical import is_physical, load_physical
+from ..device.base import MAX_RUN_STEPS
 from ..model.params import (GLOBAL_FIELDS, NEURON_FIELDS, GlobalParams, Network, NeuronParams,
                      global_ranges, neuron_ranges)
 
@@ -392,7 +393,7 @@ def load_network_file(path, *, max_neurons=None, max_inputs=None):
     elif isinstance(rate, bool) or not isinstance(rate, (int, float)):
         _fail(path, f"[inputs] rate={rate!r} must be a number in 0..1")
     seed = _integer(path, "[inputs] seed", inputs.get("seed", 0), 0)
-    steps = _integer(path, "[run] steps", run.get("steps", DEFAULT_STEPS), 0, 0xFFFFFFFF)
+    steps = _integer(path, "[run] steps", run.get("steps", DEFAULT_STEPS), 0, MAX_RUN_STEPS)
     learn = run.get("learn", False)
     if not isinstance(learn, bool):
         _fail(path, f"[run] learn={learn!r} must be true or false")

@@ -457,6 +457,7 @@ def run_to_folder(device, spec, out_dir, *, steps=None, learn=None, progress=Non
     recording = recording or (writer.recording if writer else Recording())
     writer = writer or RunWriter(out_dir, spec.config, spec.probes, recording)
     try:
+        device.check_recording(recording)        # before the network's upload
         steps, learn = _prepare_run(device, spec, steps, learn, verify)
     except BaseException:
         writer.discard()

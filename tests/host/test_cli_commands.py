@@ -207,7 +207,7 @@ def test_run_records_counts_over_windows(network_file, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (("--record", "3-1"), "neuron indices and ranges"),
     (("--record", "12"), "neuron 12 is out of range 0..9"),
-    (("--every", "0"), "0 is not in the range"),
+    (("--every", "0"), "0 is out of range: RUN's every is 16 bits, 1 to 65535 steps"),
     (("--counts", "--every", "256"), "at most 255"),
 ])
 def test_run_bad_recording_options(network_file, tmp_path, args, message):

@@ -1,6 +1,8 @@
 """Misuse of the Device API and bad device URLs give one clear error, never a bare Python or
 numpy exception."""
 
+from pathlib import Path
+
 import pytest
 
 from spikeforge.config import ConfigError, CoreConfig
@@ -127,3 +129,73 @@ def test_a_board_without_record_sets_holds_no_record_region():
     with pytest.raises(ConfigError, match="record_set=False"):
         device.run(steps=4, record=[0, 1])
     assert _identified_link_device().has_region(Region.RECORD)
+
+
+def test_a_run_folder_is_refused_before_the_upload_on_a_short_run_board(tmp_path):
+    """The board's limits are checked before anything is sent: this device has no port, so
+    an upload would fail otherwise."""
+    import numpy as np
+
+    from spikeforge.host.device.base import Recording
+    from spikeforge.host.formats.netfile import NetworkSpec
+    from spikeforge.host.model.params import random_network
+    from spikeforge.host.runs.results import run_to_folder
+
+    device = _identified_link_device(**UP5K_LINK)
+    spec = NetworkSpec(random_network(CONFIG, np.random.default_rng(0)), steps=10)
+    for recording, words in ((Recording(every=300), "every <= 255"),
+                             (Recording(every=5, counts=True), "record_counts=False"),
+                             (Recording("set", (0, 1)), "record_set=False")):
+        with pytest.raises(ConfigError) as caught:
+            run_to_folder(device, spec, tmp_path / "run", recording=recording)
+        assert words in str(caught.value) and "\n" not in str(caught.value)
+        assert not (tmp_path / "run").exists()
+
+
+def test_run_limits_follow_the_protocol_fields():
+    from spikeforge.host.device.base import MAX_EVERY, MAX_PERIOD_US, MAX_RUN_STEPS
+    from spikeforge.rtl.protocol import RUN_ARGS
+
+    for limit, name in ((MAX_EVERY, "every"), (MAX_PERIOD_US, "period_us"),
+                        (MAX_RUN_STEPS, "steps")):
+        assert limit == 2 ** RUN_ARGS[name].width - 1
+    device = _identified_link_device()
+    assert device.info["max_every"] == MAX_EVERY
+    assert device.info["max_period_us"] == MAX_PERIOD_US
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--every", "70000"], "70000 is out of range: RUN's every is 16 bits, 1 to 65535 steps; "
+                           "use --every from 1 to 65535"),
+    (["--every", "0"], "use --every from 1 to 65535"),
+    (["--every", "300", "--counts"], "at most 255 steps per window (8-bit counts); use --every "
+                                     "255 or less"),
+    (["--steps", "4294967296"], "4294967296 is not in the range 0<=x<=4294967295"),
+])
+def test_run_options_beyond_the_protocol_name_the_limit(tmp_path, args, words):
+    from click.testing import CliRunner
+
+    from spikeforge.host.cli import main
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "synfire.toml"
+    result = CliRunner().invoke(main, ["run", str(example), "-d", "model://",
+                                       "--no-plots", "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2, result.output
+    assert words in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_period_and_every_beyond_the_protocol_are_one_line_errors():
+    from spikeforge.host.device.base import MAX_EVERY, MAX_PERIOD_US
+
+    with open_device("model://", CONFIG) as device:
+        with pytest.raises(ConfigError) as caught:
+            device.run(steps=2, period_us=MAX_PERIOD_US + 1)
+        assert str(caught.value) == (f"period_us={MAX_PERIOD_US + 1} must be a whole number of "
+                                     f"microseconds from 0 (unpaced) to {MAX_PERIOD_US} (RUN's "
+                                     f"32-bit period); use a period in that range")
+        with pytest.raises(ConfigError) as caught:
+            device.run(steps=2, every=MAX_EVERY + 1)
+        assert str(caught.value) == (f"every={MAX_EVERY + 1} must be a whole number of steps "
+                                     f"from 1 to {MAX_EVERY} (RUN's 16-bit every); use every in "
+                                     f"that range")
