@@ -70,13 +70,13 @@ def export_neo_command(run_dir, out_path, dt_ms):
     the AnalogSignal "counts": a row per window of --every steps (sampling period every * dt,
     from the window's start), a column per recorded neuron (array annotation channel_ids).
 
+    RUN_DIR comes from e.g. `spikeforge run examples/synfire.toml --record 0-31 --every 10
+    --counts --out /tmp/counts`.
+
     \b
     Examples:
-      spikeforge run examples/synfire.toml -d model:// --out /tmp/synfire --no-plots
-      spikeforge export-neo /tmp/synfire --out /tmp/synfire.pkl
-      spikeforge run examples/synfire.toml -d model:// --record 0-31 --every 10 --counts \\
-          --out /tmp/counts --no-plots
-      spikeforge export-neo /tmp/counts --out /tmp/counts.mat
+      spikeforge export-neo /tmp/counts --out /tmp/counts.pkl
+      spikeforge export-neo runs/stdp --out stdp.mat --dt 0.5
     """
     require("neo", "neo")
     check_neo_path(out_path)
