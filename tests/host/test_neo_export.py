@@ -237,3 +237,32 @@ def test_counts_of_the_wrong_shape_name_the_problem():
                    counts=np.zeros((3, 2)))
     assert str(info.value) == ("counts has shape (3, 2); expected (2, 2): a row per window of "
                                "5 steps, a column per recorded neuron")
+
+
+def test_a_physical_run_exports_at_its_own_dt(tmp_path):
+    """A network in physical units keeps its dt in the run folder; export-neo uses it."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from spikeforge.host.cli import main
+
+    pytest.importorskip("scipy", reason="Neo writes .mat files with scipy")
+    example = Path(__file__).resolve().parents[2] / "examples" / "synfire.toml"
+    text = example.read_text()
+    assert 'dt = "1 ms"' in text
+    (tmp_path / "net.toml").write_text(text.replace('dt = "1 ms"', 'dt = "0.5 ms"'))
+    runner = CliRunner()
+    done = runner.invoke(main, ["run", str(tmp_path / "net.toml"), "-d", "model://", "--steps",
+                                "40", "--record", "0-3", "--every", "4", "--counts",
+                                "--no-plots", "--out", str(tmp_path / "run")])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(main, ["export-neo", str(tmp_path / "run"), "--out",
+                                str(tmp_path / "run.mat")])
+    assert done.exit_code == 0, done.output
+    block = neo.io.NeoMatlabIO(str(tmp_path / "run.mat")).read_block()
+    (counts,) = [sig for sig in block.segments[0].analogsignals if sig.name == "counts"]
+    assert counts.sampling_period.rescale(pq.ms) == 2.0 * pq.ms and counts.shape == (10, 4)
+    np.testing.assert_array_equal(counts.annotations["neuron_ids"], [0, 1, 2, 3])
+    with np.load(tmp_path / "run" / "counts.npz") as saved:
+        np.testing.assert_array_equal(counts.magnitude, saved["counts"])
