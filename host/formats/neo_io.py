@@ -3,8 +3,9 @@
 :func:`run_to_neo` turns the rasters of a run into a :class:`neo.Block` holding one
 :class:`neo.Segment`:
 
-* one :class:`neo.SpikeTrain` per recorded neuron (annotated ``source="neuron"``, ``channel=i``), then,
-  when the run's inputs are given, one per input line (``source="input"``, ``channel=j``);
+* one :class:`neo.SpikeTrain` per recorded neuron (annotated ``source="neuron"``,
+  ``channel=i``), then, when the run's inputs are given, one per input line
+  (``source="input"``, ``channel=j``);
   times in ms, ``t_start = 0``, ``t_stop = steps * dt``;
 * one :class:`neo.AnalogSignal` per probed quantity (``v``, ``i``), one column per probed neuron
   (array annotation ``channel_ids``), sampled every ``dt`` (or every ``every`` steps);
