@@ -56,6 +56,10 @@ The backend interface
 * ``weights()`` — the current ``(N+M, N)`` weight matrix;
 * ``set_weights(W)`` — replace the ``(N+M, N)`` weight matrix, keeping mask, parameters and
   state (the unsupervised recipe's evaluation silences the recurrent matrix with it);
+* ``set_global(**fields)`` — change global parameters (``stdp_shift``), keeping the others,
+  the rounding seed, weights, mask and state;
+* ``set_mask(mask)`` — replace the ``(N+M, N)`` plasticity mask, keeping everything else
+  (the margin-gated teacher, ``gate = "neuron"``, restricts learning to the erring neurons);
 * optionally ``run_batch(rasters)`` — every raster of ``(S, T, M)`` run from the reset state
   with learning off, as ``reset()`` and ``run(raster, False)`` one after another would, in one
   batch; returns the ``(S, T, N)`` spikes, or None when it cannot (the evaluation then runs
@@ -80,7 +84,7 @@ from ..model.quantize import fraction_factor
 __all__ = ["DigitsRecipe", "RECIPES", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
            "build_network",
            "eval_params", "encode", "train", "evaluate", "predict", "run_recipe",
-           "neuron_class", "input_layout", "CLASSES"]
+           "neuron_class", "input_layout", "erring_outputs", "CLASSES"]
 
 CLASSES = 10
 PIXELS = 64
@@ -152,10 +156,31 @@ class DigitsRecipe:
         Build the core with stochastic rounding of the STDP updates (the rounding seed is drawn
         from ``seed``).
 
+    Margin-gated teacher
+    --------------------
+    gate : None, "sample" or "neuron"
+        None: every training sample is run once with learning on (free phase, then teaching
+        phase). Otherwise each sample's free phase is first run with learning off, and the
+        host reads the output neurons' spike counts: a neuron of the labelled class *errs*
+        when it spiked fewer than ``count_high`` times, a neuron of any other class when it
+        spiked more than ``count_low`` times. A sample with no erring neuron is not learned
+        from. ``"sample"``: a sample with an erring neuron is run again from the reset state,
+        free and teaching phase, with learning on for every output neuron. ``"neuron"``: the
+        same, with the plasticity mask of the run restricted to the erring neurons' columns
+        (the mask is written to the device when it changes), so a neuron that responds as it
+        should learns nothing from the sample: a hinge-like update instead of the delta rule.
+    count_high, count_low : int
+        The margins of ``gate``, in spikes of one output neuron over the free phase.
+
     Schedule
     --------
     epochs : int
         Passes over the training set, each in a fresh random order.
+    stdp_shifts : tuple of int or None
+        ``stdp_shift`` of each epoch (the last one for any later epoch): a learning rate that
+        halves with each step up. Written into the core's global parameters before the epoch
+        (read back first, so the stochastic-rounding seed carries on). None: ``stdp_shift``
+        throughout.
     seed : int
         Seeds the initial weights, the sample order and the training rasters; the evaluation
         rasters use ``numpy.random.default_rng([seed, 1])``.
@@ -198,9 +223,27 @@ class DigitsRecipe:
     alpha_x: float = 0.9375
     alpha_y: float = 0.75
     stochastic_rounding: bool = False
+    # margin-gated teacher
+    gate: str = None
+    count_high: int = 1
+    count_low: int = 0
     # schedule
+    stdp_shifts: tuple = None
     epochs: int = 2
     seed: int = 1
+
+    def __post_init__(self):
+        if self.gate not in (None, "sample", "neuron", "class"):
+            raise ValueError(f"gate {self.gate!r} is unknown: use None, 'sample', 'neuron' "
+                             f"or 'class'")
+        if self.stdp_shifts is not None:
+            object.__setattr__(self, "stdp_shifts", tuple(int(k) for k in self.stdp_shifts))
+            if not self.stdp_shifts or not all(0 <= k <= 31 for k in self.stdp_shifts):
+                raise ValueError(f"stdp_shifts {self.stdp_shifts} must be one or more "
+                                 f"values in 0..31")
+        if self.count_high < 0 or self.count_low < 0:
+            raise ValueError(f"count_high ({self.count_high}) and count_low "
+                             f"({self.count_low}) must be >= 0")
 
     @property
     def outputs(self):
@@ -468,6 +511,20 @@ class TwinBackend:
     def set_weights(self, weights):
         self.twin.load_state({"W": np.asarray(weights, dtype=np.int64)})
 
+    def set_mask(self, mask):
+        self.twin.load_state({"mask": np.asarray(mask, dtype=bool)})
+
+    def set_global(self, **fields):
+        twin = self.twin
+        glob = twin.network.global_params.copy()
+        for name, value in fields.items():
+            setattr(glob, name, value)
+        if twin.config.stochastic_rounding:
+            glob.sr_seed = twin.sr_seed
+        network = Network(twin.config, twin.network.neuron_params.copy(), glob,
+                          np.asarray(twin.W, dtype=np.int64), np.array(twin.mask))
+        self.twin = make_twin(network, self.kernel)
+
     def run_batch(self, rasters):
         self.twin.reset_state()
         return batch_run_twin(self.twin, rasters)
@@ -506,6 +563,20 @@ class DeviceBackend:
 
         self.device.write_region(Region.WEIGHT,
                                  pack_region(self.device.config, Region.WEIGHT, weights))
+
+    def set_mask(self, mask):
+        from ...rtl.regions import Region, pack_region
+
+        self.device.write_region(Region.MASK,
+                                 pack_region(self.device.config, Region.MASK, mask))
+
+    def set_global(self, **fields):
+        from ...rtl.regions import Region, pack_region, unpack_region
+
+        config = self.device.config
+        glob = unpack_region(config, Region.GLOBAL, self.device.read_region(Region.GLOBAL))
+        glob.update(fields)
+        self.device.write_region(Region.GLOBAL, pack_region(config, Region.GLOBAL, glob))
 
     def reset(self):
         self.device.reset("state")
@@ -550,22 +621,49 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
     network = build_network(recipe, rng)
     backend.load(network)
     n = recipe.neurons
-    steps = spikes = output_spikes = arrivals = 0
+    steps = spikes = output_spikes = arrivals = learned = 0
+    current_mask = network.mask
     epochs = []
     start = time.perf_counter()
     for epoch in range(recipe.epochs):
+        if recipe.stdp_shifts is not None:
+            shift = recipe.stdp_shifts[min(epoch, len(recipe.stdp_shifts) - 1)]
+            if epoch == 0 and shift != recipe.stdp_shift or epoch and shift != previous:
+                backend.set_global(stdp_shift=shift)
+            previous = shift
         order = rng.permutation(len(data.y_train))
         rasters = encode(data.x_train[order], recipe, rng, labels=data.y_train[order])
-        for raster in rasters:
+        for raster, label in zip(rasters, data.y_train[order]):
+            if recipe.gate is not None:
+                backend.reset()
+                free = backend.run(raster[:recipe.free_steps], False)
+                steps += recipe.free_steps
+                spikes += int(free.sum())
+                output_spikes += int(free[:, :recipe.outputs].sum())
+                arrivals += _arrivals(raster[:recipe.free_steps], free)
+                erring = erring_outputs(free, label, recipe)
+                if not erring.any():
+                    continue
+                learned += 1
+                if recipe.gate in ("neuron", "class"):
+                    wanted = network.mask & np.pad(erring, (0, n - recipe.outputs))[None, :]
+                    if not np.array_equal(wanted, current_mask):
+                        backend.set_mask(wanted)
+                        current_mask = wanted
             backend.reset()
             out = backend.run(raster, True)
             steps += raster.shape[0]
             spikes += int(out.sum())
             output_spikes += int(out[:, :recipe.outputs].sum())
             arrivals += _arrivals(raster, out)
+        if current_mask is not network.mask:    # the whole mask again, for evaluation
+            backend.set_mask(network.mask)
+            current_mask = network.mask
         weights = backend.weights()
         record = {"epoch": epoch + 1, "weight_histogram": np.histogram(
             weights[network.mask], bins=np.arange(recipe.w_min, recipe.w_max + 2) - 0.5)[0]}
+        if recipe.gate is not None:
+            record["learned_samples"] = learned - sum(r["learned_samples"] for r in epochs)
         if evaluate_epochs and epoch + 1 < recipe.epochs:
             record["accuracy"] = evaluate(backend, recipe, data.x_test, data.y_test,
                                           np.random.default_rng([recipe.seed, 1]))["accuracy"]
@@ -580,7 +678,26 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
             "spikes_per_sample": spikes / samples,
             "output_spikes_per_sample": output_spikes / samples,
             "synaptic_ops_per_sample": arrivals * n / samples, "epochs": epochs,
+            "learned_samples": learned if recipe.gate is not None else recipe.epochs * len(
+                data.y_train),
             "wall_s": time.perf_counter() - start}
+
+
+def erring_outputs(free_spikes, label, recipe):
+    """The output neurons that err on one training sample (bool, ``(outputs,)``), from the
+    ``(T, N)`` spikes of its free phase run with learning off: a neuron of class ``label`` that
+    spiked fewer than ``count_high`` times, a neuron of any other class that spiked more than
+    ``count_low`` times."""
+    counts = np.asarray(free_spikes)[:, :recipe.outputs].sum(axis=0)
+    cls = np.arange(recipe.outputs) // recipe.neurons_per_class
+    labelled = cls == label
+    if recipe.gate == "class":
+        scores = np.bincount(cls, weights=counts, minlength=CLASSES)
+        own = scores[label]
+        rival = np.max(np.delete(scores, label))
+        return np.where(labelled, own < rival + recipe.count_high,
+                        (scores[cls] + recipe.count_high > own) & (counts > recipe.count_low))
+    return np.where(labelled, counts < recipe.count_high, counts > recipe.count_low)
 
 
 def predict(spikes, recipe):
