@@ -28,13 +28,16 @@ def demo_group():
 
 @demo_group.command("digits")
 @device_option
-@click.option("--recipe", "recipe_name", type=click.Choice(["relays", "lines"]),
-              default="relays", show_default=True,
-              help="relays: one teacher line per class amplified by relay neurons; lines: "
+@click.option("--recipe", "recipe_name", type=click.Choice(["hinge", "lines", "relays"]),
+              default="hinge", show_default=True,
+              help="hinge: the lines network with a margin-gated teacher (a sample is learned "
+                   "from only when its class did not win by a margin), six epochs; lines: "
                    "twelve teacher lines per class, two outputs per class, no relay neurons, "
-                   "stochastic rounding and the membrane floor.")
+                   "stochastic rounding and the membrane floor; relays: one teacher line per "
+                   "class amplified by relay neurons.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Passes over the training set (default: the recipe's, 2).")
+              help="Passes over the training set (default: the recipe's: hinge 6, the "
+                   "others 2).")
 @click.option("--train-samples", type=click.IntRange(min=1), default=None, metavar="K",
               help="Train on the first K training samples only (default: all 1,203).")
 @click.option("--test-samples", type=click.IntRange(min=1), default=None, metavar="K",

@@ -171,6 +171,11 @@ class DigitsRecipe:
         should learns nothing from the sample: a hinge-like update instead of the delta rule.
     count_high, count_low : int
         The margins of ``gate``, in spikes of one output neuron over the free phase.
+    split_phases : bool
+        With ``gate = "neuron"`` or ``"class"``: the erring sample's free phase learns with the
+        mask of the erring neurons of other classes only, its teaching phase (run on from the
+        state the free phase left) with the mask of the erring labelled neurons only: a wrong
+        response is only depressed, a missing one only potentiated.
 
     Schedule
     --------
@@ -227,6 +232,7 @@ class DigitsRecipe:
     gate: str = None
     count_high: int = 1
     count_low: int = 0
+    split_phases: bool = False
     # schedule
     stdp_shifts: tuple = None
     epochs: int = 2
@@ -285,13 +291,23 @@ class DigitsRecipe:
 #: The named recipes of ``spikeforge demo digits --recipe``. ``relays``: the original recipe (one
 #: teacher line amplified by nine relay neurons per class). ``lines``: no relay neurons; twelve
 #: teacher input lines per class, two output neurons per class, stochastic rounding of the STDP
-#: updates and the membrane floor.
+#: updates and the membrane floor. ``hinge``: the ``lines`` network with the margin-gated
+#: teacher (a sample is learned from only when its class did not win the free phase by 3
+#: spikes; the free phase then depresses only the rival classes' responding neurons, the
+#: teaching phase potentiates only the labelled class), every pixel line at rate 1, six
+#: epochs at a learning rate halved every second epoch.
 RECIPES = {
     "relays": DigitsRecipe(),
     "lines": DigitsRecipe(
         relays_per_class=0, teacher_lines=12, neurons_per_class=2, teach_steps=12,
         eval_steps=256, eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96, alpha_x=0.9, alpha_y=0.85,
         w_min=-127, v_min=-20000, stochastic_rounding=True),
+    "hinge": DigitsRecipe(
+        relays_per_class=0, teacher_lines=12, neurons_per_class=2, teach_steps=12,
+        eval_steps=256, eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96, alpha_x=0.9, alpha_y=0.85,
+        w_min=-127, v_min=-20000, stochastic_rounding=True, rate=1.0,
+        gate="class", count_high=3, split_phases=True,
+        epochs=6, stdp_shifts=(10, 10, 11, 11, 12, 12)),
 }
 
 
@@ -646,7 +662,27 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
                     continue
                 learned += 1
                 if recipe.gate in ("neuron", "class"):
-                    wanted = network.mask & np.pad(erring, (0, n - recipe.outputs))[None, :]
+                    erring = np.pad(erring, (0, n - recipe.outputs))
+                    if recipe.split_phases:
+                        labelled = neuron_class(recipe) == label
+                        labelled[recipe.outputs:] = False
+                        phases = ((slice(0, recipe.free_steps), erring & ~labelled),
+                                  (slice(recipe.free_steps, None), erring & labelled))
+                        backend.reset()
+                        out = []
+                        for part, columns in phases:
+                            wanted = network.mask & columns[None, :]
+                            if not np.array_equal(wanted, current_mask):
+                                backend.set_mask(wanted)
+                                current_mask = wanted
+                            out.append(backend.run(raster[part], True))
+                        out = np.concatenate(out)
+                        steps += raster.shape[0]
+                        spikes += int(out.sum())
+                        output_spikes += int(out[:, :recipe.outputs].sum())
+                        arrivals += _arrivals(raster, out)
+                        continue
+                    wanted = network.mask & erring[None, :]
                     if not np.array_equal(wanted, current_mask):
                         backend.set_mask(wanted)
                         current_mask = wanted
