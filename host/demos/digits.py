@@ -31,6 +31,18 @@ is potentiated until it spikes for its images by itself, and the two terms balan
 spikes about ``(potentiation per teaching spike) / (net depression per free spike)`` times per
 image of its class.
 
+The margin-gated teacher (``gate``, the ``hinge`` recipe)
+---------------------------------------------------------
+
+The rule above regresses every neuron's free-phase count towards a target on every sample (a
+least-squares one-vs-rest). With ``gate`` set, the host first runs the free phase with learning
+off and reads the output spike counts; a sample on which the labelled class wins by the margin
+is not learned from, and on the others only the erring neurons learn (the plasticity mask is
+restricted to them). With ``split_phases`` the free phase learns with the mask of the erring
+wrong neurons only (depression) and the teaching phase with the mask of the erring labelled
+neurons only (potentiation): a hinge-like update. Learning stays on the device; the host only
+chooses the runs with learning on and their masks.
+
 Evaluation presents the image only (``eval_steps`` steps, by default ``free_steps``; teacher
 silent, learning off). The
 output thresholds are lowered to ``eval_thr`` for it so that the spike counts resolve the
