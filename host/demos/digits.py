@@ -316,8 +316,8 @@ RECIPES = {
         w_min=-127, v_min=-20000, stochastic_rounding=True),
     "hinge": DigitsRecipe(
         relays_per_class=0, teacher_lines=12, neurons_per_class=2, teach_steps=12,
-        eval_steps=256, eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96, alpha_x=0.9, alpha_y=0.85,
-        w_min=-127, v_min=-20000, stochastic_rounding=True, rate=1.0,
+        eval_steps=256, eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96,
+        alpha_x=0.9, alpha_y=0.85, w_min=-127, v_min=-20000, stochastic_rounding=True, rate=1.0,
         gate="class", count_high=3, split_phases=True,
         epochs=6, stdp_shifts=(10, 10, 11, 11, 12, 12)),
 }
