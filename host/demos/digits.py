@@ -71,7 +71,7 @@ The backend interface
 * ``set_global(**fields)`` — change global parameters (``stdp_shift``), keeping the others,
   the rounding seed, weights, mask and state;
 * ``set_mask(mask)`` — replace the ``(N+M, N)`` plasticity mask, keeping everything else
-  (the margin-gated teacher, ``gate = "neuron"``, restricts learning to the erring neurons);
+  (the margin-gated teacher, ``gate``, restricts learning to the erring neurons);
 * optionally ``run_batch(rasters)`` — every raster of ``(S, T, M)`` run from the reset state
   with learning off, as ``reset()`` and ``run(raster, False)`` one after another would, in one
   batch; returns the ``(S, T, N)`` spikes, or None when it cannot (the evaluation then runs
@@ -96,7 +96,7 @@ from ..model.quantize import fraction_factor
 __all__ = ["DigitsRecipe", "RECIPES", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
            "build_network",
            "eval_params", "encode", "train", "evaluate", "predict", "run_recipe",
-           "neuron_class", "input_layout", "erring_outputs", "CLASSES"]
+           "neuron_class", "input_layout", "erring_outputs", "learning_runs", "CLASSES"]
 
 CLASSES = 10
 PIXELS = 64
@@ -170,19 +170,25 @@ class DigitsRecipe:
 
     Margin-gated teacher
     --------------------
-    gate : None, "sample" or "neuron"
+    gate : None, "sample", "neuron" or "class"
         None: every training sample is run once with learning on (free phase, then teaching
         phase). Otherwise each sample's free phase is first run with learning off, and the
-        host reads the output neurons' spike counts: a neuron of the labelled class *errs*
-        when it spiked fewer than ``count_high`` times, a neuron of any other class when it
-        spiked more than ``count_low`` times. A sample with no erring neuron is not learned
-        from. ``"sample"``: a sample with an erring neuron is run again from the reset state,
-        free and teaching phase, with learning on for every output neuron. ``"neuron"``: the
-        same, with the plasticity mask of the run restricted to the erring neurons' columns
-        (the mask is written to the device when it changes), so a neuron that responds as it
-        should learns nothing from the sample: a hinge-like update instead of the delta rule.
+        host reads the output neurons' spike counts (:func:`erring_outputs`). ``"neuron"``
+        and ``"sample"``: a neuron of the labelled class *errs* when it spiked fewer than
+        ``count_high`` times, a neuron of any other class when it spiked more than
+        ``count_low`` times. ``"class"``: with class scores the summed counts of each class's
+        neurons, the labelled class's neurons err when its score is below the best other
+        score plus ``count_high``, a neuron of another class when it spiked more than
+        ``count_low`` times and its class's score plus ``count_high`` exceeds the labelled
+        score. A sample with no erring neuron is not learned from. ``"sample"``: a sample
+        with an erring neuron is run again from the reset state, free and teaching phase,
+        with learning on for every output neuron. ``"neuron"`` and ``"class"``: the same, with
+        the plasticity mask of the run restricted to the erring neurons' columns (the mask is
+        written to the device when it changes, and whole again after each epoch), so a neuron
+        that responds as it should learns nothing from the sample: a hinge-like update
+        instead of the delta rule.
     count_high, count_low : int
-        The margins of ``gate``, in spikes of one output neuron over the free phase.
+        The margins of ``gate``, in spikes over the free phase.
     split_phases : bool
         With ``gate = "neuron"`` or ``"class"``: the erring sample's free phase learns with the
         mask of the erring neurons of other classes only, its teaching phase (run on from the
@@ -650,18 +656,19 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
     backend.load(network)
     n = recipe.neurons
     steps = spikes = output_spikes = arrivals = learned = 0
-    current_mask = network.mask
+    current_mask, current_shift = network.mask, recipe.stdp_shift
     epochs = []
     start = time.perf_counter()
     for epoch in range(recipe.epochs):
         if recipe.stdp_shifts is not None:
             shift = recipe.stdp_shifts[min(epoch, len(recipe.stdp_shifts) - 1)]
-            if epoch == 0 and shift != recipe.stdp_shift or epoch and shift != previous:
+            if shift != current_shift:
                 backend.set_global(stdp_shift=shift)
-            previous = shift
+                current_shift = shift
         order = rng.permutation(len(data.y_train))
         rasters = encode(data.x_train[order], recipe, rng, labels=data.y_train[order])
         for raster, label in zip(rasters, data.y_train[order]):
+            runs = ((slice(None), None),)
             if recipe.gate is not None:
                 backend.reset()
                 free = backend.run(raster[:recipe.free_steps], False)
@@ -673,40 +680,23 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
                 if not erring.any():
                     continue
                 learned += 1
-                if recipe.gate in ("neuron", "class"):
-                    erring = np.pad(erring, (0, n - recipe.outputs))
-                    if recipe.split_phases:
-                        labelled = neuron_class(recipe) == label
-                        labelled[recipe.outputs:] = False
-                        phases = ((slice(0, recipe.free_steps), erring & ~labelled),
-                                  (slice(recipe.free_steps, None), erring & labelled))
-                        backend.reset()
-                        out = []
-                        for part, columns in phases:
-                            wanted = network.mask & columns[None, :]
-                            if not np.array_equal(wanted, current_mask):
-                                backend.set_mask(wanted)
-                                current_mask = wanted
-                            out.append(backend.run(raster[part], True))
-                        out = np.concatenate(out)
-                        steps += raster.shape[0]
-                        spikes += int(out.sum())
-                        output_spikes += int(out[:, :recipe.outputs].sum())
-                        arrivals += _arrivals(raster, out)
-                        continue
-                    wanted = network.mask & erring[None, :]
-                    if not np.array_equal(wanted, current_mask):
-                        backend.set_mask(wanted)
-                        current_mask = wanted
+                runs = learning_runs(recipe, erring, label)
             backend.reset()
-            out = backend.run(raster, True)
+            out = []
+            for part, columns in runs:
+                wanted = network.mask if columns is None else network.mask & columns[None, :]
+                if wanted is not current_mask and not np.array_equal(wanted, current_mask):
+                    backend.set_mask(wanted)
+                current_mask = wanted
+                out.append(backend.run(raster[part], True))
+            out = np.concatenate(out)
             steps += raster.shape[0]
             spikes += int(out.sum())
             output_spikes += int(out[:, :recipe.outputs].sum())
             arrivals += _arrivals(raster, out)
-        if current_mask is not network.mask:    # the whole mask again, for evaluation
+        if not np.array_equal(current_mask, network.mask):  # the whole mask, for evaluation
             backend.set_mask(network.mask)
-            current_mask = network.mask
+        current_mask = network.mask
         weights = backend.weights()
         record = {"epoch": epoch + 1, "weight_histogram": np.histogram(
             weights[network.mask], bins=np.arange(recipe.w_min, recipe.w_max + 2) - 0.5)[0]}
@@ -731,11 +721,26 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
             "wall_s": time.perf_counter() - start}
 
 
+def learning_runs(recipe, erring, label):
+    """The learning runs of one training sample that the margin gate let through:
+    ``(steps, columns)`` pairs, ``steps`` a slice of the sample's raster (the runs follow each
+    other without a reset), ``columns`` the bool ``(N,)`` neurons whose plastic synapses may
+    learn in it (None: the whole mask). ``erring``: :func:`erring_outputs` of the sample."""
+    if recipe.gate == "sample":
+        return ((slice(None), None),)
+    erring = np.pad(erring, (0, recipe.neurons - recipe.outputs))
+    if not recipe.split_phases:
+        return ((slice(None), erring),)
+    labelled = neuron_class(recipe) == label
+    labelled[recipe.outputs:] = False
+    return ((slice(0, recipe.free_steps), erring & ~labelled),
+            (slice(recipe.free_steps, None), erring & labelled))
+
+
 def erring_outputs(free_spikes, label, recipe):
     """The output neurons that err on one training sample (bool, ``(outputs,)``), from the
-    ``(T, N)`` spikes of its free phase run with learning off: a neuron of class ``label`` that
-    spiked fewer than ``count_high`` times, a neuron of any other class that spiked more than
-    ``count_low`` times."""
+    ``(T, N)`` spikes of its free phase run with learning off, by the recipe's ``gate`` (see
+    :class:`DigitsRecipe`)."""
     counts = np.asarray(free_spikes)[:, :recipe.outputs].sum(axis=0)
     cls = np.arange(recipe.outputs) // recipe.neurons_per_class
     labelled = cls == label
