@@ -102,6 +102,20 @@ def test_erring_outputs_by_neuron_and_by_class():
     assert not D.erring_outputs(spikes, 0, recipe).any()
 
 
+def test_learning_runs_split_the_phases_between_wrong_and_labelled_neurons():
+    recipe = D.RECIPES["hinge"]
+    erring = np.zeros(recipe.outputs, dtype=bool)
+    erring[[0, 1, 4]] = True                  # class 0 (labelled) and one neuron of class 2
+    (free, wrong), (teach, right) = D.learning_runs(recipe, erring, 0)
+    assert (free, teach) == (slice(0, recipe.free_steps), slice(recipe.free_steps, None))
+    assert np.flatnonzero(wrong).tolist() == [4] and np.flatnonzero(right).tolist() == [0, 1]
+    whole = dataclasses.replace(recipe, split_phases=False)
+    ((steps, columns),) = D.learning_runs(whole, erring, 0)
+    assert steps == slice(None) and np.flatnonzero(columns).tolist() == [0, 1, 4]
+    sample = dataclasses.replace(recipe, gate="sample")
+    assert D.learning_runs(sample, erring, 0) == ((slice(None), None),)
+
+
 def test_bad_gate_and_shift_schedule_are_refused():
     with pytest.raises(ValueError, match="gate 'margin' is unknown"):
         D.DigitsRecipe(gate="margin")
