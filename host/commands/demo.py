@@ -57,10 +57,11 @@ def digits_command(device_url, recipe_name, epochs, train_samples, test_samples,
     """Learn scikit-learn's 8x8 digits with the core's own STDP, then classify with learning off.
 
     The split is fixed (33 % test, random_state 42, stratified); pixels are rate coded onto 64
-    input lines, and during training one teacher line per class makes the labelled output
-    neuron spike after the image, so STDP potentiates the right class and depresses wrong
-    responses (the recipe: spikeforge/host/digits.py). The weights are learned on the device:
-    nothing is trained off-chip. Prints the test accuracy, the confusion matrix, spikes and
+    input lines, and during training teacher lines make the labelled outputs spike after the
+    image, so STDP potentiates the right class and depresses wrong responses (the recipes:
+    spikeforge/host/demos/digits.py). The default recipe, hinge, first shows each image with
+    learning off and learns only from the samples its class did not win by a margin. The
+    weights are learned on the device: nothing is trained off-chip. Prints the test accuracy, the confusion matrix, spikes and
     synaptic operations per sample, and the wall time.
 
     \b
@@ -70,6 +71,7 @@ def digits_command(device_url, recipe_name, epochs, train_samples, test_samples,
       spikeforge demo digits --device /dev/ttyUSB1 --json
       spikeforge demo digits --train-samples 100 --test-samples 50
       spikeforge demo digits --recipe lines --device model://
+      spikeforge demo digits --device model:// --seeds 5 --workers 2
     """
     from ..demos.digits import RECIPES, DeviceBackend, run_recipe
     from ..runs.plots import (plot_confusion, plot_learning_curve, plot_receptive_fields,
