@@ -28,13 +28,16 @@ def demo_group():
 
 @demo_group.command("digits")
 @device_option
-@click.option("--recipe", "recipe_name", type=click.Choice(["relays", "lines"]),
-              default="relays", show_default=True,
-              help="relays: one teacher line per class amplified by relay neurons; lines: "
+@click.option("--recipe", "recipe_name", type=click.Choice(["hinge", "lines", "relays"]),
+              default="hinge", show_default=True,
+              help="hinge: the lines network with a margin-gated teacher (a sample is learned "
+                   "from only when its class did not win by a margin), six epochs; lines: "
                    "twelve teacher lines per class, two outputs per class, no relay neurons, "
-                   "stochastic rounding and the membrane floor.")
+                   "stochastic rounding and the membrane floor; relays: one teacher line per "
+                   "class amplified by relay neurons.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Passes over the training set (default: the recipe's, 2).")
+              help="Passes over the training set (default: the recipe's: hinge 6, the "
+                   "others 2).")
 @click.option("--train-samples", type=click.IntRange(min=1), default=None, metavar="K",
               help="Train on the first K training samples only (default: all 1,203).")
 @click.option("--test-samples", type=click.IntRange(min=1), default=None, metavar="K",
@@ -54,10 +57,11 @@ def digits_command(device_url, recipe_name, epochs, train_samples, test_samples,
     """Learn scikit-learn's 8x8 digits with the core's own STDP, then classify with learning off.
 
     The split is fixed (33 % test, random_state 42, stratified); pixels are rate coded onto 64
-    input lines, and during training one teacher line per class makes the labelled output
-    neuron spike after the image, so STDP potentiates the right class and depresses wrong
-    responses (the recipe: spikeforge/host/digits.py). The weights are learned on the device:
-    nothing is trained off-chip. Prints the test accuracy, the confusion matrix, spikes and
+    input lines, and during training teacher lines make the labelled outputs spike after the
+    image, so STDP potentiates the right class and depresses wrong responses (the recipes:
+    spikeforge/host/demos/digits.py). The default recipe, hinge, first shows each image with
+    learning off and learns only from the samples its class did not win by a margin. The
+    weights are learned on the device: nothing is trained off-chip. Prints the test accuracy, the confusion matrix, spikes and
     synaptic operations per sample, and the wall time.
 
     \b
@@ -67,6 +71,7 @@ def digits_command(device_url, recipe_name, epochs, train_samples, test_samples,
       spikeforge demo digits --device /dev/ttyUSB1 --json
       spikeforge demo digits --train-samples 100 --test-samples 50
       spikeforge demo digits --recipe lines --device model://
+      spikeforge demo digits --device model:// --seeds 5 --workers 2
     """
     from ..demos.digits import RECIPES, DeviceBackend, run_recipe
     from ..runs.plots import (plot_confusion, plot_learning_curve, plot_receptive_fields,

@@ -31,6 +31,18 @@ is potentiated until it spikes for its images by itself, and the two terms balan
 spikes about ``(potentiation per teaching spike) / (net depression per free spike)`` times per
 image of its class.
 
+The margin-gated teacher (``gate``, the ``hinge`` recipe)
+---------------------------------------------------------
+
+The rule above regresses every neuron's free-phase count towards a target on every sample (a
+least-squares one-vs-rest). With ``gate`` set, the host first runs the free phase with learning
+off and reads the output spike counts; a sample on which the labelled class wins by the margin
+is not learned from, and on the others only the erring neurons learn (the plasticity mask is
+restricted to them). With ``split_phases`` the free phase learns with the mask of the erring
+wrong neurons only (depression) and the teaching phase with the mask of the erring labelled
+neurons only (potentiation): a hinge-like update. Learning stays on the device; the host only
+chooses the runs with learning on and their masks.
+
 Evaluation presents the image only (``eval_steps`` steps, by default ``free_steps``; teacher
 silent, learning off). The
 output thresholds are lowered to ``eval_thr`` for it so that the spike counts resolve the
@@ -56,6 +68,10 @@ The backend interface
 * ``weights()`` — the current ``(N+M, N)`` weight matrix;
 * ``set_weights(W)`` — replace the ``(N+M, N)`` weight matrix, keeping mask, parameters and
   state (the unsupervised recipe's evaluation silences the recurrent matrix with it);
+* ``set_global(**fields)`` — change global parameters (``stdp_shift``), keeping the others,
+  the rounding seed, weights, mask and state;
+* ``set_mask(mask)`` — replace the ``(N+M, N)`` plasticity mask, keeping everything else
+  (the margin-gated teacher, ``gate``, restricts learning to the erring neurons);
 * optionally ``run_batch(rasters)`` — every raster of ``(S, T, M)`` run from the reset state
   with learning off, as ``reset()`` and ``run(raster, False)`` one after another would, in one
   batch; returns the ``(S, T, N)`` spikes, or None when it cannot (the evaluation then runs
@@ -80,7 +96,7 @@ from ..model.quantize import fraction_factor
 __all__ = ["DigitsRecipe", "RECIPES", "DigitsData", "TwinBackend", "DeviceBackend", "load_data",
            "build_network",
            "eval_params", "encode", "train", "evaluate", "predict", "run_recipe",
-           "neuron_class", "input_layout", "CLASSES"]
+           "neuron_class", "input_layout", "erring_outputs", "learning_runs", "CLASSES"]
 
 CLASSES = 10
 PIXELS = 64
@@ -152,10 +168,42 @@ class DigitsRecipe:
         Build the core with stochastic rounding of the STDP updates (the rounding seed is drawn
         from ``seed``).
 
+    Margin-gated teacher
+    --------------------
+    gate : None, "sample", "neuron" or "class"
+        None: every training sample is run once with learning on (free phase, then teaching
+        phase). Otherwise each sample's free phase is first run with learning off, and the
+        host reads the output neurons' spike counts (:func:`erring_outputs`). ``"neuron"``
+        and ``"sample"``: a neuron of the labelled class *errs* when it spiked fewer than
+        ``count_high`` times, a neuron of any other class when it spiked more than
+        ``count_low`` times. ``"class"``: with class scores the summed counts of each class's
+        neurons, the labelled class's neurons err when its score is below the best other
+        score plus ``count_high``, a neuron of another class when it spiked more than
+        ``count_low`` times and its class's score plus ``count_high`` exceeds the labelled
+        score. A sample with no erring neuron is not learned from. ``"sample"``: a sample
+        with an erring neuron is run again from the reset state, free and teaching phase,
+        with learning on for every output neuron. ``"neuron"`` and ``"class"``: the same, with
+        the plasticity mask of the run restricted to the erring neurons' columns (the mask is
+        written to the device when it changes, and whole again after each epoch), so a neuron
+        that responds as it should learns nothing from the sample: a hinge-like update
+        instead of the delta rule.
+    count_high, count_low : int
+        The margins of ``gate``, in spikes over the free phase.
+    split_phases : bool
+        With ``gate = "neuron"`` or ``"class"``: the erring sample's free phase learns with the
+        mask of the erring neurons of other classes only, its teaching phase (run on from the
+        state the free phase left) with the mask of the erring labelled neurons only: a wrong
+        response is only depressed, a missing one only potentiated.
+
     Schedule
     --------
     epochs : int
         Passes over the training set, each in a fresh random order.
+    stdp_shifts : tuple of int or None
+        ``stdp_shift`` of each epoch (the last one for any later epoch): a learning rate that
+        halves with each step up. Written into the core's global parameters before the epoch
+        (read back first, so the stochastic-rounding seed carries on). None: ``stdp_shift``
+        throughout.
     seed : int
         Seeds the initial weights, the sample order and the training rasters; the evaluation
         rasters use ``numpy.random.default_rng([seed, 1])``.
@@ -198,9 +246,28 @@ class DigitsRecipe:
     alpha_x: float = 0.9375
     alpha_y: float = 0.75
     stochastic_rounding: bool = False
+    # margin-gated teacher
+    gate: str = None
+    count_high: int = 1
+    count_low: int = 0
+    split_phases: bool = False
     # schedule
+    stdp_shifts: tuple = None
     epochs: int = 2
     seed: int = 1
+
+    def __post_init__(self):
+        if self.gate not in (None, "sample", "neuron", "class"):
+            raise ValueError(f"gate {self.gate!r} is unknown: use None, 'sample', 'neuron' "
+                             f"or 'class'")
+        if self.stdp_shifts is not None:
+            object.__setattr__(self, "stdp_shifts", tuple(int(k) for k in self.stdp_shifts))
+            if not self.stdp_shifts or not all(0 <= k <= 31 for k in self.stdp_shifts):
+                raise ValueError(f"stdp_shifts {self.stdp_shifts} must be one or more "
+                                 f"values in 0..31")
+        if self.count_high < 0 or self.count_low < 0:
+            raise ValueError(f"count_high ({self.count_high}) and count_low "
+                             f"({self.count_low}) must be >= 0")
 
     @property
     def outputs(self):
@@ -242,13 +309,23 @@ class DigitsRecipe:
 #: The named recipes of ``spikeforge demo digits --recipe``. ``relays``: the original recipe (one
 #: teacher line amplified by nine relay neurons per class). ``lines``: no relay neurons; twelve
 #: teacher input lines per class, two output neurons per class, stochastic rounding of the STDP
-#: updates and the membrane floor.
+#: updates and the membrane floor. ``hinge``: the ``lines`` network with the margin-gated
+#: teacher (a sample is learned from only when its class did not win the free phase by 3
+#: spikes; the free phase then depresses only the rival classes' responding neurons, the
+#: teaching phase potentiates only the labelled class), every pixel line at rate 1, six
+#: epochs at a learning rate halved every second epoch.
 RECIPES = {
     "relays": DigitsRecipe(),
     "lines": DigitsRecipe(
         relays_per_class=0, teacher_lines=12, neurons_per_class=2, teach_steps=12,
         eval_steps=256, eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96, alpha_x=0.9, alpha_y=0.85,
         w_min=-127, v_min=-20000, stochastic_rounding=True),
+    "hinge": DigitsRecipe(
+        relays_per_class=0, teacher_lines=12, neurons_per_class=2, teach_steps=12,
+        eval_steps=256, eval_thr=2000, a_plus=16, a_minus=24, x_inc=32, y_inc=96,
+        alpha_x=0.9, alpha_y=0.85, w_min=-127, v_min=-20000, stochastic_rounding=True, rate=1.0,
+        gate="class", count_high=3, split_phases=True,
+        epochs=6, stdp_shifts=(10, 10, 11, 11, 12, 12)),
 }
 
 
@@ -468,6 +545,20 @@ class TwinBackend:
     def set_weights(self, weights):
         self.twin.load_state({"W": np.asarray(weights, dtype=np.int64)})
 
+    def set_mask(self, mask):
+        self.twin.load_state({"mask": np.asarray(mask, dtype=bool)})
+
+    def set_global(self, **fields):
+        twin = self.twin
+        glob = twin.network.global_params.copy()
+        for name, value in fields.items():
+            setattr(glob, name, value)
+        if twin.config.stochastic_rounding:
+            glob.sr_seed = twin.sr_seed
+        network = Network(twin.config, twin.network.neuron_params.copy(), glob,
+                          np.asarray(twin.W, dtype=np.int64), np.array(twin.mask))
+        self.twin = make_twin(network, self.kernel)
+
     def run_batch(self, rasters):
         self.twin.reset_state()
         return batch_run_twin(self.twin, rasters)
@@ -506,6 +597,20 @@ class DeviceBackend:
 
         self.device.write_region(Region.WEIGHT,
                                  pack_region(self.device.config, Region.WEIGHT, weights))
+
+    def set_mask(self, mask):
+        from ...rtl.regions import Region, pack_region
+
+        self.device.write_region(Region.MASK,
+                                 pack_region(self.device.config, Region.MASK, mask))
+
+    def set_global(self, **fields):
+        from ...rtl.regions import Region, pack_region, unpack_region
+
+        config = self.device.config
+        glob = unpack_region(config, Region.GLOBAL, self.device.read_region(Region.GLOBAL))
+        glob.update(fields)
+        self.device.write_region(Region.GLOBAL, pack_region(config, Region.GLOBAL, glob))
 
     def reset(self):
         self.device.reset("state")
@@ -550,22 +655,53 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
     network = build_network(recipe, rng)
     backend.load(network)
     n = recipe.neurons
-    steps = spikes = output_spikes = arrivals = 0
+    steps = spikes = output_spikes = arrivals = learned = 0
+    current_mask, current_shift = network.mask, recipe.stdp_shift
     epochs = []
     start = time.perf_counter()
     for epoch in range(recipe.epochs):
+        if recipe.stdp_shifts is not None:
+            shift = recipe.stdp_shifts[min(epoch, len(recipe.stdp_shifts) - 1)]
+            if shift != current_shift:
+                backend.set_global(stdp_shift=shift)
+                current_shift = shift
         order = rng.permutation(len(data.y_train))
         rasters = encode(data.x_train[order], recipe, rng, labels=data.y_train[order])
-        for raster in rasters:
+        for raster, label in zip(rasters, data.y_train[order]):
+            runs = ((slice(None), None),)
+            if recipe.gate is not None:
+                backend.reset()
+                free = backend.run(raster[:recipe.free_steps], False)
+                steps += recipe.free_steps
+                spikes += int(free.sum())
+                output_spikes += int(free[:, :recipe.outputs].sum())
+                arrivals += _arrivals(raster[:recipe.free_steps], free)
+                erring = erring_outputs(free, label, recipe)
+                if not erring.any():
+                    continue
+                learned += 1
+                runs = learning_runs(recipe, erring, label)
             backend.reset()
-            out = backend.run(raster, True)
+            out = []
+            for part, columns in runs:
+                wanted = network.mask if columns is None else network.mask & columns[None, :]
+                if wanted is not current_mask and not np.array_equal(wanted, current_mask):
+                    backend.set_mask(wanted)
+                current_mask = wanted
+                out.append(backend.run(raster[part], True))
+            out = np.concatenate(out)
             steps += raster.shape[0]
             spikes += int(out.sum())
             output_spikes += int(out[:, :recipe.outputs].sum())
             arrivals += _arrivals(raster, out)
+        if not np.array_equal(current_mask, network.mask):  # the whole mask, for evaluation
+            backend.set_mask(network.mask)
+        current_mask = network.mask
         weights = backend.weights()
         record = {"epoch": epoch + 1, "weight_histogram": np.histogram(
             weights[network.mask], bins=np.arange(recipe.w_min, recipe.w_max + 2) - 0.5)[0]}
+        if recipe.gate is not None:
+            record["learned_samples"] = learned - sum(r["learned_samples"] for r in epochs)
         if evaluate_epochs and epoch + 1 < recipe.epochs:
             record["accuracy"] = evaluate(backend, recipe, data.x_test, data.y_test,
                                           np.random.default_rng([recipe.seed, 1]))["accuracy"]
@@ -580,7 +716,41 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
             "spikes_per_sample": spikes / samples,
             "output_spikes_per_sample": output_spikes / samples,
             "synaptic_ops_per_sample": arrivals * n / samples, "epochs": epochs,
+            "learned_samples": learned if recipe.gate is not None else recipe.epochs * len(
+                data.y_train),
             "wall_s": time.perf_counter() - start}
+
+
+def learning_runs(recipe, erring, label):
+    """The learning runs of one training sample that the margin gate let through:
+    ``(steps, columns)`` pairs, ``steps`` a slice of the sample's raster (the runs follow each
+    other without a reset), ``columns`` the bool ``(N,)`` neurons whose plastic synapses may
+    learn in it (None: the whole mask). ``erring``: :func:`erring_outputs` of the sample."""
+    if recipe.gate == "sample":
+        return ((slice(None), None),)
+    erring = np.pad(erring, (0, recipe.neurons - recipe.outputs))
+    if not recipe.split_phases:
+        return ((slice(None), erring),)
+    labelled = neuron_class(recipe) == label
+    labelled[recipe.outputs:] = False
+    return ((slice(0, recipe.free_steps), erring & ~labelled),
+            (slice(recipe.free_steps, None), erring & labelled))
+
+
+def erring_outputs(free_spikes, label, recipe):
+    """The output neurons that err on one training sample (bool, ``(outputs,)``), from the
+    ``(T, N)`` spikes of its free phase run with learning off, by the recipe's ``gate`` (see
+    :class:`DigitsRecipe`)."""
+    counts = np.asarray(free_spikes)[:, :recipe.outputs].sum(axis=0)
+    cls = np.arange(recipe.outputs) // recipe.neurons_per_class
+    labelled = cls == label
+    if recipe.gate == "class":
+        scores = np.bincount(cls, weights=counts, minlength=CLASSES)
+        own = scores[label]
+        rival = np.max(np.delete(scores, label))
+        return np.where(labelled, own < rival + recipe.count_high,
+                        (scores[cls] + recipe.count_high > own) & (counts > recipe.count_low))
+    return np.where(labelled, counts < recipe.count_high, counts > recipe.count_low)
 
 
 def predict(spikes, recipe):

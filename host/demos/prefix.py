@@ -24,8 +24,9 @@ def weights_digest(weights):
 
 
 def learn_prefix(url, recipe="unsupervised", samples=200, *, neurons=None, seed=1,
-                 inhibitory=None):
-    """Learn the first ``samples`` training samples (seed ``seed``) on the device at ``url``.
+                 inhibitory=None, epochs=1):
+    """Learn the first ``samples`` training samples (seed ``seed``) on the device at ``url``;
+    a supervised recipe passes over them ``epochs`` times (with the recipe's ``stdp_shifts``).
 
     Returns the initial and learned weights, the mask, the samples learned and the wall time;
     for the unsupervised recipe also ``theta`` and the rounding seed ``sr_seed`` after the
@@ -48,7 +49,7 @@ def learn_prefix(url, recipe="unsupervised", samples=200, *, neurons=None, seed=
     if recipe not in D.RECIPES:
         raise ValueError(f"recipe {recipe!r} is unknown: choose one of "
                          f"{', '.join(RECIPE_NAMES)}")
-    chosen = dataclasses.replace(D.RECIPES[recipe], epochs=1, seed=seed)
+    chosen = dataclasses.replace(D.RECIPES[recipe], epochs=epochs, seed=seed)
     data = D.load_data(chosen)
     data.x_train, data.y_train = data.x_train[:samples], data.y_train[:samples]
     with open_device(url, chosen.config()) as device:

@@ -16,7 +16,8 @@ def test_demo_digits_on_the_twin_reaches_85_percent(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["accuracy"] >= 0.85
-    assert summary["train_samples"] == 2 * 1203 and summary["test_samples"] == 594
+    assert summary["recipe"]["gate"] == "class"         # the default recipe is hinge
+    assert summary["train_samples"] == 6 * 1203 and summary["test_samples"] == 594
     assert json.loads((tmp_path / "results.json").read_text())["accuracy"] == \
         summary["accuracy"]
 

@@ -3,6 +3,8 @@ by a stored digest (sha256 of the weights as little-endian int16), so any change
 the recipes or the encodings that alters what is learned shows up here. Accuracy is not tested
 here (the demo commands measure it)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,8 @@ UNSUPERVISED_DIGEST = "beebb859c54b9ea6efefe358b9444e44d9ad5f04b9ffd6525a24e3bfd
 #: the same with an inhibitory pool of 20 of the 100 neurons
 POOL_DIGEST = "0025abfe78ed485c52b772a93b801db3aff3a69bc9f2f679f3951f9a65a7348a"
 LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
+#: the hinge recipe, three passes over the first 40 training samples, seed 1, on model://
+HINGE_DIGEST = "edc621005baad4f2e46a8a07cbcc527501c1ab0233baa1df36b54acfbc85d36e"
 
 
 def unsupervised_prefix(url, samples=SAMPLES):
@@ -53,6 +57,70 @@ def test_lines_recipe_prefix_weights_match_the_stored_digest():
     assert changed.any()
     assert not (changed & ~trained["mask"]).any()
     assert digest(trained["weights"]) == LINES_DIGEST
+
+
+def test_hinge_recipe_prefix_weights_match_the_stored_digest():
+    trained = learn_prefix("model://", "hinge", 40, epochs=3)
+    # the third pass runs at half the learning rate, and skips the samples won by the margin
+    assert [record["learned_samples"] for record in trained["epochs"]] == [40, 40, 32]
+    changed = trained["weights"] != trained["initial_weights"]
+    assert changed.any()
+    assert not (changed & ~trained["mask"]).any()
+    assert digest(trained["weights"]) == HINGE_DIGEST
+
+
+def test_hinge_recipe_learns_the_same_on_the_twin_and_on_model_and_restores_the_mask():
+    from spikeforge.host.device import open_device
+
+    recipe = dataclasses.replace(D.RECIPES["hinge"], epochs=3)
+    data = D.load_data(recipe)
+    data.x_train, data.y_train = data.x_train[:40], data.y_train[:40]
+    twin = D.train(D.TwinBackend(), recipe, data, np.random.default_rng(recipe.seed))
+    with open_device("model://", recipe.config()) as device:
+        backend = D.DeviceBackend(device)
+        on_model = D.train(backend, recipe, data, np.random.default_rng(recipe.seed))
+        network = device.read_network()
+    assert np.array_equal(twin["weights"], on_model["weights"])
+    assert np.array_equal(network.mask, on_model["mask"])   # the whole mask back after training
+    assert network.global_params.stdp_shift == 11           # the third pass's learning rate
+
+
+def test_erring_outputs_by_neuron_and_by_class():
+    recipe = dataclasses.replace(D.RECIPES["hinge"], gate="neuron", count_high=2, count_low=0)
+    spikes = np.zeros((48, recipe.neurons), dtype=bool)
+    spikes[:3, 0] = True            # class 0, neuron 0: 3 spikes
+    spikes[:1, 1] = True            # class 0, neuron 1: 1 spike
+    spikes[:2, 2] = True            # class 1, neuron 2: 2 spikes
+    erring = D.erring_outputs(spikes, 0, recipe)
+    assert erring[:4].tolist() == [False, True, True, False] and not erring[4:].any()
+    # by class: class 0 scores 4, class 1 scores 2; a margin of 3 is not met
+    recipe = dataclasses.replace(recipe, gate="class", count_high=3)
+    erring = D.erring_outputs(spikes, 0, recipe)
+    assert erring[:4].tolist() == [True, True, True, False] and not erring[4:].any()
+    # a margin of 2 is met: nothing errs, the sample is not learned from
+    recipe = dataclasses.replace(recipe, count_high=2)
+    assert not D.erring_outputs(spikes, 0, recipe).any()
+
+
+def test_learning_runs_split_the_phases_between_wrong_and_labelled_neurons():
+    recipe = D.RECIPES["hinge"]
+    erring = np.zeros(recipe.outputs, dtype=bool)
+    erring[[0, 1, 4]] = True                  # class 0 (labelled) and one neuron of class 2
+    (free, wrong), (teach, right) = D.learning_runs(recipe, erring, 0)
+    assert (free, teach) == (slice(0, recipe.free_steps), slice(recipe.free_steps, None))
+    assert np.flatnonzero(wrong).tolist() == [4] and np.flatnonzero(right).tolist() == [0, 1]
+    whole = dataclasses.replace(recipe, split_phases=False)
+    ((steps, columns),) = D.learning_runs(whole, erring, 0)
+    assert steps == slice(None) and np.flatnonzero(columns).tolist() == [0, 1, 4]
+    sample = dataclasses.replace(recipe, gate="sample")
+    assert D.learning_runs(sample, erring, 0) == ((slice(None), None),)
+
+
+def test_bad_gate_and_shift_schedule_are_refused():
+    with pytest.raises(ValueError, match="gate 'margin' is unknown"):
+        D.DigitsRecipe(gate="margin")
+    with pytest.raises(ValueError, match="stdp_shifts"):
+        D.DigitsRecipe(stdp_shifts=(10, 40))
 
 
 def test_unsupervised_network_has_fixed_inhibition_and_no_label_input():

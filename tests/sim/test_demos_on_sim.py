@@ -40,7 +40,8 @@ def test_song2000_on_sim_reproduces_the_twin_bit_for_bit():
 
 
 def test_demo_digits_command_reports_and_draws(tmp_path):
-    result = CliRunner().invoke(main, ["demo", "digits", "--device", "sim://", "--epochs", "1",
+    result = CliRunner().invoke(main, ["demo", "digits", "--recipe", "relays",
+                                       "--device", "sim://", "--epochs", "1",
                                        "--train-samples", "20", "--test-samples", "10",
                                        "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
@@ -65,3 +66,13 @@ def test_unsupervised_and_lines_prefixes_learn_identical_weights_on_sim_and_mode
     model, sim = (learn_prefix(url, "lines", samples) for url in ("model://", "sim://"))
     assert not np.array_equal(model["weights"], model["initial_weights"])
     assert np.array_equal(sim["weights"], model["weights"])
+
+
+def test_hinge_prefix_learns_identical_weights_on_sim_and_model():
+    # three passes over 20 samples: the margin gate skips samples in the third, the learning
+    # rate halves for it (a GLOBAL write), and the mask is rewritten between the phases
+    model, sim = (learn_prefix(url, "hinge", 20, epochs=3) for url in ("model://", "sim://"))
+    assert [record["learned_samples"] for record in model["epochs"]] == [20, 20, 18]
+    assert not np.array_equal(model["weights"], model["initial_weights"])
+    assert np.array_equal(sim["weights"], model["weights"])
+    assert sim["spikes_per_sample"] == model["spikes_per_sample"]
