@@ -151,7 +151,8 @@ def link_memories(config, link=None):
     link = LinkParams(c) if link is None else link
     found = [
         ("ring", link.rx_buffer, 8),
-        ("block", 256, 8),
+        # the COBS encoder's block buffer; two blocks with ``cobs_double``
+        ("block", 512 if link.cobs_double else 256, 8),
         ("probes", max(link.max_probes, 1), c.neuron_index_bits),
         ("ident", IDENTIFY_BYTES + BOARD_NAME_BYTES, 8),
     ]

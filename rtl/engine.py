@@ -204,7 +204,7 @@ class Engine(wiring.Component):
 
         # -- transmitter: the executor's bytes, CRC, COBS ------------------------------------------
         m.submodules.tx_crc = tx_crc = CRCAppender()
-        m.submodules.tx_cobs = tx_cobs = COBSEncoder()
+        m.submodules.tx_cobs = tx_cobs = COBSEncoder(double=lk.cobs_double)
         wiring.connect(m, tx_crc.o, tx_cobs.i)
         wiring.connect(m, tx_cobs.o, wiring.flipped(self.tx))
 
