@@ -160,6 +160,9 @@ def link_memories(config, link=None):
         found.append(("slots", link.input_slots * c.inputs, c.input_index_bits))
     if link.record_counts:
         found.append(("counts", c.neurons, 8))
+    if link.overlap:
+        # the engine's copy of the spike list, two steps of it (rtl.engine, overlap)
+        found.append(("spike_copy", 2 << c.neuron_index_bits, c.neuron_index_bits))
     # the UART's receive and transmit FIFOs (SyncFIFOBuffered keeps depth - 1 bytes in RAM)
     from ..rtl.uart import FIFO_DEPTH
     found += [("uart_rx", FIFO_DEPTH - 1, 8), ("uart_tx", FIFO_DEPTH - 1, 8)]

@@ -307,7 +307,7 @@ class LinkParams:
     def __init__(self, config, *, max_payload=1024, rx_buffer=None, input_slots=4,
                  max_probes=8, counter_bits=32, crc_serial=False, span=True,
                  record_counts=True, record_set=True, every_bits=16,
-                 period_bits=32, cobs_double=True):
+                 period_bits=32, cobs_double=True, overlap=True):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         if not 16 <= max_payload <= 16384:
@@ -346,6 +346,7 @@ class LinkParams:
         self.every_bits = every_bits
         self.period_bits = period_bits
         self.cobs_double = bool(cobs_double)
+        self.overlap = bool(overlap)
 
     @property
     def tx_cycles_per_byte(self):
