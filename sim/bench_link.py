@@ -22,8 +22,8 @@ from ..config import CoreConfig
 from ..rtl.regions import Region
 
 __all__ = ["bench_link", "output_payload", "streamed_wire_bytes", "core_cycles",
-           "bitmap_spikes", "output_items", "engine_cycles", "streamed_step_cycles", "measure_streamed",
-           "bench_streamed", "recorded_output_payload", "recorded_wire_bytes",
+           "bitmap_spikes", "output_items", "engine_cycles", "streamed_step_cycles",
+           "measure_streamed", "bench_streamed", "recorded_output_payload", "recorded_wire_bytes",
            "recorded_engine_cycles", "bench_recording", "RECORDING_MODES"]
 
 
