@@ -195,14 +195,18 @@ def engine_cycles(config, out_wire_bytes, bitmap_spike_counts, fixed, *, link=No
     return work + fixed
 
 
-def streamed_step_cycles(core, engine, wire_in, wire_out, divisor):
+def streamed_step_cycles(core, engine, wire_in, wire_out, divisor, *, overlap=False):
     """Clock cycles of a streamed step at ``divisor`` clocks per UART bit, and which side bounds
     it: the link (a step's OUTPUT or INPUT frame takes longer on the wire than the step's work)
     or the core (its cycles, the engine's, and the wait for room in the transmit FIFO when the
-    OUTPUT frame is longer than it; ``"core+link"`` when that wait is the larger part)."""
+    OUTPUT frame is longer than it; ``"core+link"`` when that wait is the larger part). With
+    ``overlap`` (:class:`~spikeforge.rtl.protocol.LinkParams`) the engine waits for room while
+    the next step runs: the wait is no longer added to the step's work."""
     byte = 10 * divisor
     link = np.maximum(wire_in, wire_out) * byte
     wait = np.maximum(0, wire_out - _tx_fifo_depth()) * byte
+    if overlap:
+        wait = np.zeros_like(wait)
     work = core + engine + wait
     cycles = np.maximum(link, work)
     if link.mean() >= work.mean():
@@ -333,7 +337,8 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
             engine = engine_cycles(config, wire_out, bitmap_spikes(config, spikes),
                                    fixed[link.overlap], link=link,
                                    items=output_items(config, spikes), core=core)
-            cycles, bound = streamed_step_cycles(core, engine, wire_in, wire_out, divisor)
+            cycles, bound = streamed_step_cycles(core, engine, wire_in, wire_out, divisor,
+                                                 overlap=link.overlap)
             row[label] = {
                 "config": config.describe(), "neurons": config.neurons,
                 "overlap": link.overlap,
@@ -555,7 +560,8 @@ def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extr
                        "engine_cycles_per_step": float(engine.mean()), "line_rates": []}
             for baud in rates:
                 cycles, bound = streamed_step_cycles(core, engine, wire_in, out,
-                                                     board.clk_hz / baud)
+                                                     board.clk_hz / baud,
+                                                     overlap=link.overlap and overlapped)
                 figures["line_rates"].append({
                     "baud": baud, "divisor": board.clk_hz / baud,
                     "computed_steps_per_s": board.clk_hz / float(cycles.mean()),
@@ -575,7 +581,8 @@ def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extr
             overlapped = name in ("all", "none")
             engine = recorded_engine_cycles(n100, reference, recording, out, fixed[overlapped],
                                             link=sim_link, core=core)
-            cycles, bound = streamed_step_cycles(core, engine, wire_in, out, divisor)
+            cycles, bound = streamed_step_cycles(core, engine, wire_in, out, divisor,
+                                                 overlap=sim_link.overlap and overlapped)
             measured[name] = {
                 "divisor": divisor, "output_bytes_per_step": float(out.mean()),
                 "computed_cycles_per_step": float(cycles.mean()), "bound": bound,
