@@ -1132,14 +1132,19 @@ class Engine(wiring.Component):
                 # the core hands over the step's spike count and list with ``done``
                 with m.If(core.done):
                     self._step_end(m, x)
-        # a recorded set: count the spikes of recorded neurons in the core's list (its entry k
-        # is there one cycle after its address; a bus read at it gives its RECORD bit)
-        if lk.record_set:
-            with m.State("SEL_LIST"):
+        def list_pass(head, read):
+            """The head of a pass over the step's spike list: entry ``k`` is read in ``read``
+            (the list's read port gives it one cycle after its address), then OUTPUT."""
+            with m.State(head):
                 with m.If(k == n_spikes):
                     m.next = "OUT_HDR"
                 with m.Else():
-                    m.next = "SEL_READ"
+                    m.next = read
+
+        # a recorded set: count the spikes of recorded neurons in the list (a bus read at an
+        # entry gives its RECORD bit)
+        if lk.record_set:
+            list_pass("SEL_LIST", "SEL_READ")
             with m.State("SEL_READ"):
                 m.d.comb += [core.bus.region.eq(Region.RECORD),
                              core.bus.addr.eq(x.list_index), core.bus.re.eq(1)]
@@ -1152,11 +1157,7 @@ class Engine(wiring.Component):
         if lk.record_counts:
             # counts: add the step's spikes to their neurons' counts (zeroed when sent)
             cnt_rp, cnt_wp = x.cnt_rp, x.cnt_wp
-            with m.State("CNT_LIST"):
-                with m.If(k == n_spikes):
-                    m.next = "OUT_HDR"
-                with m.Else():
-                    m.next = "CNT_READ"
+            list_pass("CNT_LIST", "CNT_READ")
             with m.State("CNT_READ"):
                 m.d.comb += cnt_rp.addr.eq(x.list_index)
                 m.next = "CNT_WRITE"
