@@ -432,9 +432,10 @@ class Engine(wiring.Component):
         # the spike list's read address (used by OUT_LIST; the core ignores it while busy)
         m.d.comb += core.spike_addr.eq(k)
         if lk.overlap:
-            # OUTPUT of step t is sent while step t + 1 runs: the step's results are copied at
-            # ``done``, and its spike list is copied as the core writes it, into the half of a
-            # two-step memory given by the step's parity (``wpar``, flipped at each start)
+            # OUTPUT of step t is sent while step t + 1 runs: the step's results are copied
+            # before step t + 1 starts (``results``), and its spike list as the core writes it,
+            # into the half of a two-step memory given by the step's parity (``wpar``, flipped
+            # at each start)
             ib_bits = c.neuron_index_bits
             m.submodules.spike_copy = spike_copy = Memory(
                 shape=ib_bits, depth=2 << ib_bits, init=[], attrs=_NO_RW)
