@@ -336,6 +336,9 @@ class Engine(wiring.Component):
         n_sent = Signal(range(N + 1))
         # the place in its byte of a bitmap entry whose RECORD bit is being read
         bit_at = Signal(3)
+        # a spike-list entry on its way to the region bus: registered first, so that the list
+        # memory's read is not on one path with the bus's address decoding
+        list_q = Signal(c.neuron_index_bits)
         if lk.record_counts:
             m.submodules.counts = counts_mem = Memory(shape=8, depth=N, init=[], attrs=_NO_RW)
             cnt_wp = counts_mem.write_port()
@@ -1147,9 +1150,11 @@ class Engine(wiring.Component):
         if lk.record_set:
             list_pass("SEL_LIST", "SEL_READ")
             with m.State("SEL_READ"):
-                m.d.comb += [core.bus.region.eq(Region.RECORD),
-                             core.bus.addr.eq(x.list_index), core.bus.re.eq(1)]
-                m.d.sync += k.eq(k + 1)
+                m.d.sync += [k.eq(k + 1), x.list_q.eq(x.list_index)]
+                m.next = "SEL_ADDR"
+            with m.State("SEL_ADDR"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(x.list_q),
+                             core.bus.re.eq(1)]
                 m.next = "SEL_BIT"
             with m.State("SEL_BIT"):
                 with m.If(core.bus.record):
@@ -1222,10 +1227,8 @@ class Engine(wiring.Component):
                 m.next = "OUT_MAP_READ"
                 if lk.record_set:
                     with m.If(select_set):
-                        m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(index),
-                                     core.bus.re.eq(1)]
-                        m.d.sync += x.bit_at.eq(index[:3])
-                        m.next = "OUT_MAP_SEL"
+                        m.d.sync += [x.bit_at.eq(index[:3]), x.list_q.eq(index)]
+                        m.next = "OUT_MAP_ADDR"
                     with m.Else():
                         m.d.sync += bits.bit_select(index[:3], 1).eq(1)
                 else:
@@ -1240,6 +1243,11 @@ class Engine(wiring.Component):
             # the read of the list's next entry
             m.next = "OUT_MAP"
         if lk.record_set:
+            with m.State("OUT_MAP_ADDR"):
+                # the entry's RECORD bit is read (the list's next entry meanwhile)
+                m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(x.list_q),
+                             core.bus.re.eq(1)]
+                m.next = "OUT_MAP_SEL"
             with m.State("OUT_MAP_SEL"):
                 # the entry's RECORD bit (the list's next entry is read meanwhile)
                 with m.If(core.bus.record):
@@ -1262,9 +1270,11 @@ class Engine(wiring.Component):
         if lk.record_set:
             # a recorded set: only the entries whose RECORD bit is set
             with m.State("OUT_LIST_READ"):
-                m.d.comb += [core.bus.region.eq(Region.RECORD),
-                             core.bus.addr.eq(x.list_index), core.bus.re.eq(1)]
                 m.d.sync += [k.eq(k + 1), neuron.eq(x.list_index)]
+                m.next = "OUT_LIST_ADDR"
+            with m.State("OUT_LIST_ADDR"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(neuron),
+                             core.bus.re.eq(1)]
                 m.next = "OUT_LIST_BIT"
             with m.State("OUT_LIST_BIT"):
                 with m.If(core.bus.record):

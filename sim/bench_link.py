@@ -440,7 +440,8 @@ def recorded_engine_cycles(config, spikes, recording, wire_out, fixed, *, link=N
     single-block COBS encoder; one each and one per entry sent or bitmap byte with the
     double-buffered one); a bitmap built from the core's spike list at two cycles per entry;
     for a recorded set a pass over the list counting the recorded spikes and a second sending
-    them, three cycles per entry each (a bitmap: two in the second); for counts a pass adding
+    them, four cycles per entry each (a bitmap: three in the second; each entry is registered
+    before it addresses the RECORD region); for counts a pass adding
     the list to the counts, three cycles per entry, and in a window's last step two cycles per
     neuron sending them; and ``fixed`` cycles of state changes (measured on ``sim://``). With
     ``link.overlap``, ALL and NONE are framed while the next step runs (:func:`engine_cycles`:
@@ -468,7 +469,7 @@ def recorded_engine_cycles(config, spikes, recording, wire_out, fixed, *, link=N
         walk = np.where(bitmap, 2 * fired, 0)
         items = np.where(bitmap, nb, sent)
     else:
-        walk = 3 * fired + np.where(bitmap, 2 * fired, 3 * fired)
+        walk = 4 * fired + np.where(bitmap, 3 * fired, 4 * fired)
         items = np.where(bitmap, nb, 0)
     if link.cobs_double:
         work = walk + wire_out + items

@@ -601,6 +601,42 @@ def test_engine_span_of_a_free_running_step(config):
 LISTED = CoreConfig(neurons=40, inputs=5, lanes=4)
 
 
+@pytest.mark.parametrize("overlap", [True, False])
+def test_engine_recorded_set_sends_list_and_bitmap_entries(overlap):
+    """A recorded set at N=40 (a LIST up to two sent spikes, a bitmap from three): the spikes
+    of the set's neurons, as the twin gives them, whichever encoding a step takes; with overlap
+    such steps are sent before the next step starts."""
+    c = LISTED
+    rng = np.random.default_rng(21)
+    network = random_network(c, rng, regime="active")
+    steps = 8
+    expected = Twin(network).run(np.zeros((steps, c.inputs), dtype=bool))["spikes"]
+    recorded = [1, 4, 9, 16, 17, 25, 33, 38]
+    regions = network_regions(c, network)
+    regions[Region.RECORD] = [int(n in recorded) for n in range(c.neurons)]
+    link = LinkParams(c, max_payload=128, input_slots=3, max_probes=4, overlap=overlap)
+
+    async def script(send, receive, ctx):
+        await upload(send, receive, c, regions)
+        await send(request(100, Opcode.RUN, codec.pack_run(steps, record="set")))
+        [ack] = await receive(1)
+        assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
+        return await receive(steps)
+
+    header = layout_bytes(OUTPUT_HEADER)
+    kinds = set()
+    for step, frame in enumerate(simulate(c, script, link)["value"]):
+        out = codec.unpack_output(c, frame.payload, 0, recorded)
+        assert out.step == step
+        want = np.zeros(c.neurons, dtype=bool)
+        want[recorded] = expected[step][recorded]
+        assert np.array_equal(out.spikes, want), step
+        kinds.add("list" if frame.payload[header - 1] & OutputFlag.LIST else "bitmap")
+        sent = expected[step][recorded].sum()
+        assert (sent <= 2) == (frame.payload[header - 1] & OutputFlag.LIST != 0), step
+    assert kinds == {"list", "bitmap"}, expected[:, recorded].sum(axis=1)
+
+
 def test_engine_overlap_span_is_the_core_cycles_and_a_constant():
     """With overlap, a free-running step whose previous OUTPUT is shorter than it starts
     OVERLAP_START_CYCLES after the core's cycles of the previous step, and that OUTPUT leaves
