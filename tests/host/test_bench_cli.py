@@ -40,7 +40,9 @@ def test_bench_core_figures_meet_the_targets(tmp_path):
         # sim:// sends OUTPUT while the next step runs: a step starts at the earliest
         # OVERLAP_START_CYCLES after the previous one's end
         assert f["engine_cycles_min"] >= OVERLAP_START_CYCLES
-    assert whole[100]["engine_share"] <= 0.10
+    # the engine's own part (the mean also holds the steps that waited for the host's inputs,
+    # which depend on the machine's load)
+    assert whole[100]["engine_cycles_median"] <= 0.10 * whole[100]["core_cycles_per_step"]
 
 
 def test_bench_twin_without_brian2_is_a_clear_error(monkeypatch):
