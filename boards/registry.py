@@ -180,9 +180,11 @@ _UP5K_SIZES = dict(neurons=256, inputs=64, lanes=1, banks=1, stdp=False,
 # two input slots, a byte-serial region CRC and no span counter in OUTPUT (logic cells, not
 # RAM, are what the UP5K runs out of); neither spike counts nor a recorded set, hence no RECORD
 # region (their states do not fit: runs record all spikes or none, and every k-th step's probes,
-# k at most 255), and paced steps at most 2**24 us (16.7 s) apart
+# k at most 255), paced steps at most 2**24 us (16.7 s) apart, and OUTPUT sent before the next
+# step starts (no overlap: its spike-list copy and registers do not fit)
 _UP5K_LINK = dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True, span=False,
-                  record_counts=False, record_set=False, every_bits=8, period_bits=24)
+                  record_counts=False, record_set=False, every_bits=8, period_bits=24,
+                  overlap=False)
 
 
 BOARDS = {spec.name: spec for spec in [
@@ -279,9 +281,10 @@ BOARDS = {spec.name: spec for spec in [
                    adaptive_threshold=False, poisson=False, v_bits=16, i_bits=16,
                    theta_bits=8, refrac_bits=4),
         # neither spike counts nor a recorded set: with their memories (in LUT RAM) and logic
-        # the design (7,760 of 8,640 LUT4, 114 RAM16SDP4) did not place
+        # the design (7,760 of 8,640 LUT4, 114 RAM16SDP4) did not place; no overlap of OUTPUT
+        # with the next step (all 26 B-SRAM are in use)
         link=dict(max_payload=256, counter_bits=16, input_slots=2, crc_serial=True,
-                  record_counts=False, record_set=False),
+                  record_counts=False, record_set=False, overlap=False),
         loader_args=("-b", "tangnano9k"),
         bitstream_ext="fs",
     ),

@@ -151,7 +151,8 @@ def link_memories(config, link=None):
     link = LinkParams(c) if link is None else link
     found = [
         ("ring", link.rx_buffer, 8),
-        ("block", 256, 8),
+        # the COBS encoder's block buffer; two blocks with ``cobs_double``
+        ("block", 512 if link.cobs_double else 256, 8),
         ("probes", max(link.max_probes, 1), c.neuron_index_bits),
         ("ident", IDENTIFY_BYTES + BOARD_NAME_BYTES, 8),
     ]
@@ -159,6 +160,9 @@ def link_memories(config, link=None):
         found.append(("slots", link.input_slots * c.inputs, c.input_index_bits))
     if link.record_counts:
         found.append(("counts", c.neurons, 8))
+    if link.overlap:
+        # the engine's copy of the spike list, two steps of it (rtl.engine, overlap)
+        found.append(("spike_copy", 2 << c.neuron_index_bits, c.neuron_index_bits))
     # the UART's receive and transmit FIFOs (SyncFIFOBuffered keeps depth - 1 bytes in RAM)
     from ..rtl.uart import FIFO_DEPTH
     found += [("uart_rx", FIFO_DEPTH - 1, 8), ("uart_tx", FIFO_DEPTH - 1, 8)]

@@ -47,7 +47,7 @@ from .protocol import (ACK, CRC_BYTES, FRAME_OVERHEAD, HEADER, HEADER_BYTES, INP
                        word_bytes)
 from .regions import Region, region_depth, region_layout
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "OVERLAP_START_CYCLES"]
 
 
 #: The engine never uses a read that collides with a write to the same word (docs in
@@ -100,6 +100,12 @@ def _run_far_bits(lk):
                 for bit in range(field.offset, field.offset + field.width):
                     far[at + bit] = True
     return far
+
+
+#: With ``LinkParams.overlap``, clock cycles from the core's ``done`` to the next start when the
+#: engine is idle by then and no input is pushed: the decision (which copies the step's
+#: results), PUSH and START (each input spike pushed adds two).
+OVERLAP_START_CYCLES = 3
 
 
 class Engine(wiring.Component):
@@ -204,7 +210,7 @@ class Engine(wiring.Component):
 
         # -- transmitter: the executor's bytes, CRC, COBS ------------------------------------------
         m.submodules.tx_crc = tx_crc = CRCAppender()
-        m.submodules.tx_cobs = tx_cobs = COBSEncoder()
+        m.submodules.tx_cobs = tx_cobs = COBSEncoder(double=lk.cobs_double)
         wiring.connect(m, tx_crc.o, tx_cobs.i)
         wiring.connect(m, tx_cobs.o, wiring.flipped(self.tx))
 
@@ -330,10 +336,9 @@ class Engine(wiring.Component):
         n_sent = Signal(range(N + 1))
         # the place in its byte of a bitmap entry whose RECORD bit is being read
         bit_at = Signal(3)
-        if not lk.record_set:
-            # all or none: no pass over the list counts them
-            m.d.comb += n_sent.eq(Mux((record.select == RecordSelect.ALL) & ~counts_mode,
-                                      core.spike_count, 0))
+        # a spike-list entry on its way to the region bus: registered first, so that the list
+        # memory's read is not on one path with the bus's address decoding
+        list_q = Signal(c.neuron_index_bits)
         if lk.record_counts:
             m.submodules.counts = counts_mem = Memory(shape=8, depth=N, init=[], attrs=_NO_RW)
             cnt_wp = counts_mem.write_port()
@@ -402,11 +407,17 @@ class Engine(wiring.Component):
         more_steps = (run_steps == 0) | (steps_done != run_steps)
 
         # step results
-        # the core holds step_cycles until its next step ends: no copy is kept here
+        # the core holds step_cycles until its next step starts: without overlap no copy is
+        # kept here
         step_cycles = core.step_cycles
         # the core keeps the step's spikes as a list (its next step's events): the engine sends
         # OUTPUT from it (CoreSignature) instead of counting spike bits
         n_spikes = core.spike_count
+        list_index = core.spike_index
+        # steps started whose OUTPUT has not begun (0 to 2 with overlap: one owed while the
+        # next runs); a step is owed from its start, its OUTPUT begins in ``step_end``
+        owed = Const(0, 2)
+        pend = Const(0)
         # cycles from the start of the previous step of the run (``span`` of OUTPUT_HEADER):
         # ``span_count`` counts from the start of a step and is stopped at 0 until the run's
         # first start; ``span`` holds its value of the last start until OUTPUT has sent it.
@@ -420,8 +431,52 @@ class Engine(wiring.Component):
                 m.d.sync += span_count.eq(span_count + 1)
         else:
             span_count, span, span_on = Signal(1), Const(0, 1), Signal(1)
+        span_reg = span
         # the spike list's read address (used by OUT_LIST; the core ignores it while busy)
         m.d.comb += core.spike_addr.eq(k)
+        if lk.overlap:
+            # OUTPUT of step t is sent while step t + 1 runs: the step's results are copied
+            # before step t + 1 starts (``results``), and its spike list as the core writes it,
+            # into the half of a two-step memory given by the step's parity (``wpar``, flipped
+            # at each start)
+            ib_bits = c.neuron_index_bits
+            m.submodules.spike_copy = spike_copy = Memory(
+                shape=ib_bits, depth=2 << ib_bits, init=[], attrs=_NO_RW)
+            copy_wp = spike_copy.write_port()
+            copy_rp = spike_copy.read_port()
+            wpar = Signal()
+            rpar = Signal()                  # half of the step whose OUTPUT is sent
+            owed = Signal(2)
+            # the core's writes, registered with the parity of the step that made them
+            m.d.sync += [copy_wp.en.eq(core.spike_we),
+                         copy_wp.addr.eq(Cat(core.spike_waddr, wpar)),
+                         copy_wp.data.eq(core.spike_wdata)]
+            copy_addr = Signal(ib_bits)
+            m.d.comb += [copy_addr.eq(k), copy_rp.addr.eq(Cat(copy_addr, rpar))]
+            list_index = copy_rp.data
+            # the results of the step whose OUTPUT is sent, copied (``results``) while the
+            # core is idle after it, before the next step starts: the core holds its cycles and
+            # count until then, the engine its span
+            step_cycles = Signal.like(core.step_cycles)
+            n_spikes = Signal.like(core.spike_count)
+            results = [step_cycles.eq(core.step_cycles), n_spikes.eq(core.spike_count),
+                       rpar.eq(wpar)]
+            if lk.span:
+                out_span = Signal.like(span)
+                results.append(out_span.eq(span))
+                span = out_span
+            # the oldest owed step is done
+            pend = Signal()
+            m.d.comb += pend.eq((owed == 2) | ((owed == 1) & ~core.busy))
+            # a request other than INPUT waits until every started step's OUTPUT is sent
+            # (DRAIN); ``hold``: the OUTPUT being sent returns to DRAIN
+            hold = Signal()
+            # a step counts from its start
+            more_steps = (run_steps == 0) | ((steps_done + owed)[:len(steps_done)] != run_steps)
+        if not lk.record_set:
+            # all or none: no pass over the list counts them
+            m.d.comb += n_sent.eq(Mux((record.select == RecordSelect.ALL) & ~counts_mode,
+                                      n_spikes, 0))
         neuron = Signal(range(max(N, M) + 9))   # neuron or input line
         bits = Signal(8)
         nb_bitmap = -(-N // 8)
@@ -542,20 +597,36 @@ class Engine(wiring.Component):
         since_step, step_ready, steps_done = x.since_step, x.step_ready, x.steps_done
         rec_index = x.rec_index
         stored, take, wcount = x.stored, x.take, x.wcount
+        # with overlap a step starts while the previous one's OUTPUT is owed, if that OUTPUT
+        # reads no region (a recorded set, counts or probes: the core must be idle)
+        may_start = Const(1)
+        if x.lk.overlap:
+            bus_out = x.counts_mode | (x.win_end & (x.n_probes != 0))
+            if x.lk.record_set:
+                bus_out |= x.record.select == RecordSelect.SET
+            may_start = (x.owed == 0) | ((x.owed == 1) & x.pend & ~bus_out)
         with m.State("IDLE"):
             m.d.sync += [err.eq(0), k.eq(0)]
             with m.If(avail):
                 m.next = "HDR"
-            with m.Elif(running & step_ready & pace_ok & more_steps):
+            with m.Elif(running & step_ready & pace_ok & more_steps & may_start):
                 m.d.sync += k.eq(0)
                 if M:
                     m.d.sync += rec_n.eq(0)
                 # pace_ok holds here: since_step >= run_period, so "later" is "not equal"
-                with m.If(paced & (steps_done != 0) & (since_step != run_period)):
+                with m.If(paced & ((steps_done != 0) | (x.owed != 0))
+                          & (since_step != run_period)):
                     m.d.sync += counters["step_overruns"].eq(
                         counters["step_overruns"] + 1)
                 m.d.sync += since_step.eq(0)
                 m.next = "PUSH" if M else "START"
+                if x.lk.overlap:
+                    # the owed step's results, before the next step replaces them
+                    with m.If(x.owed == 1):
+                        m.d.sync += x.results
+            if x.lk.overlap:
+                with m.Elif(x.pend):
+                    self._step_end(m, x)
 
         with m.State("HDR"):
             m.d.comb += take.eq(1)
@@ -641,104 +712,120 @@ class Engine(wiring.Component):
         rg_ok_q, run_args, running, sh, widx = x.rg_ok_q, x.run_args, x.running, x.sh, x.widx
         z_addr, z_all, z_index = x.z_addr, x.z_all, x.z_index
         with m.State("EXEC"):
-            with m.Switch(opcode):
-                with m.Case(Opcode.IDENTIFY.value):
-                    with m.If(remain != 0):
-                        fail(ErrorCode.BAD_LENGTH)
-                    with m.Else():
-                        respond(Opcode.IDENTIFY.value | ACK, len(ident), "IDENT_BODY")
-                with m.Case(Opcode.STATUS.value):
-                    with m.If(remain != 0):
-                        fail(ErrorCode.BAD_LENGTH)
-                    with m.Else():
-                        respond(Opcode.STATUS.value | ACK, layout_bytes(STATUS),
-                                "STATUS_BODY")
-                with m.Case(Opcode.STOP.value):
-                    with m.If(remain != 0):
-                        fail(ErrorCode.BAD_LENGTH)
-                    with m.Else():
-                        m.d.sync += running.eq(0)
-                        clear_slots()
-                        respond(Opcode.STOP.value | ACK, layout_bytes(STOP_RESULT),
-                                "STOP_BODY")
-                with m.Case(Opcode.RESET.value):
-                    with m.If(remain != 0):
-                        fail(ErrorCode.BAD_LENGTH)
-                    with m.Else():
-                        m.d.sync += [running.eq(0), z_all.eq(args[_bit(ResetFlag.ALL)]),
-                                     z_index.eq(0),
-                                     z_addr.eq(0)]
-                        clear_slots()
-                        with m.If(args[_bit(ResetFlag.COUNTERS)]):
-                            for counter in counters.values():
-                                m.d.sync += counter.eq(0)
-                        m.next = "ZERO"
-                with m.Case(Opcode.WRITE.value):
-                    with m.If(running):
-                        fail(ErrorCode.BUSY)
-                    with m.Elif(~rg_ok_q):
-                        fail(ErrorCode.BAD_REGION)
-                    with m.Elif(~range_ok_q):
-                        fail(ErrorCode.BAD_RANGE)
-                    with m.Elif(data_len_q != remain):     # the words follow the args
-                        fail(ErrorCode.BAD_LENGTH)
-                    with m.Else():
-                        m.d.sync += [k.eq(0), sh.eq(0), widx.eq(0)]
-                        m.next = "WR_BYTE"
-                with m.Case(Opcode.READ.value):
-                    with m.If(remain != 0):
-                        fail(ErrorCode.BAD_LENGTH)
-                    with m.Elif(running):
-                        fail(ErrorCode.BUSY)
-                    with m.Elif(~rg_ok_q):
-                        fail(ErrorCode.BAD_REGION)
-                    with m.Elif(~range_ok_q | (data_len_q > lk.max_payload)):
-                        fail(ErrorCode.BAD_RANGE)
-                    with m.Else():
-                        m.d.sync += k.eq(0)
-                        respond(Opcode.READ.value | ACK, data_len_q, "RD_ISSUE")
-                with m.Case(Opcode.REGION_CRC.value):
-                    with m.If(remain != 0):
-                        fail(ErrorCode.BAD_LENGTH)
-                    with m.Elif(running):
-                        fail(ErrorCode.BUSY)
-                    with m.Elif(~rg_ok_q):
-                        fail(ErrorCode.BAD_REGION)
-                    with m.Else():
-                        m.d.comb += [core.bus.region.eq(region), core.bus.crc_start.eq(1)]
-                        m.next = "CRC_WAIT"
-                with m.Case(Opcode.RUN.value):
-                    probes_n = run_args.probes
-                    with m.If(running):
-                        fail(ErrorCode.BUSY)
-                    with m.Elif(remain != probes_n * layout_bytes(PROBE_INDEX)):
-                        fail(ErrorCode.BAD_LENGTH)
-                    with m.Elif((probes_n > lk.max_probes) | learn_refused):
-                        fail(ErrorCode.BAD_ARGUMENT)
-                    with m.Elif(x.record_refused | x.offset_far if any(x.run_far)
-                                else x.record_refused):
-                        fail(ErrorCode.BAD_ARGUMENT)
-                    with m.Else():
-                        m.d.sync += [k.eq(0), n_probes.eq(probes_n)]
-                        m.next = "RUN_PROBE"
-                with m.Case(Opcode.INPUT.value):
-                    if M:
-                        # accepted whole if its first step is the one expected; a repeat
-                        # (behind) and a gap (ahead: an earlier frame was lost) are refused
-                        # whole. The low bits compared make the difference exact
-                        # (protocol.input_index_bits).
-                        rec_index = x.rec_index
-                        ahead = Signal(len(rec_index))
-                        first = data.View(INPUT_ARGS, args[:INPUT_ARGS.size]).first_step
-                        m.d.comb += ahead.eq(first[:len(rec_index)] - rec_index)
-                        with m.If(ahead == 0):
-                            m.next = "INP_REC"
-                        with m.Elif(ahead[-1]):
-                            fail(ErrorCode.INPUT_REPEAT)
+            drain = Const(0)
+            if lk.overlap:
+                # any request but INPUT waits for the steps started to be done and sent
+                drain = (x.owed != 0) & (opcode != Opcode.INPUT.value)
+                with m.If(drain):
+                    m.next = "DRAIN"
+            with m.If(~drain):
+                with m.Switch(opcode):
+                    with m.Case(Opcode.IDENTIFY.value):
+                        with m.If(remain != 0):
+                            fail(ErrorCode.BAD_LENGTH)
                         with m.Else():
-                            fail(ErrorCode.INPUT_GAP)
-                    else:
-                        fail(ErrorCode.BAD_ARGUMENT)
+                            respond(Opcode.IDENTIFY.value | ACK, len(ident), "IDENT_BODY")
+                    with m.Case(Opcode.STATUS.value):
+                        with m.If(remain != 0):
+                            fail(ErrorCode.BAD_LENGTH)
+                        with m.Else():
+                            respond(Opcode.STATUS.value | ACK, layout_bytes(STATUS),
+                                    "STATUS_BODY")
+                    with m.Case(Opcode.STOP.value):
+                        with m.If(remain != 0):
+                            fail(ErrorCode.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += running.eq(0)
+                            clear_slots()
+                            respond(Opcode.STOP.value | ACK, layout_bytes(STOP_RESULT),
+                                    "STOP_BODY")
+                    with m.Case(Opcode.RESET.value):
+                        with m.If(remain != 0):
+                            fail(ErrorCode.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [running.eq(0), z_all.eq(args[_bit(ResetFlag.ALL)]),
+                                         z_index.eq(0),
+                                         z_addr.eq(0)]
+                            clear_slots()
+                            with m.If(args[_bit(ResetFlag.COUNTERS)]):
+                                for counter in counters.values():
+                                    m.d.sync += counter.eq(0)
+                            m.next = "ZERO"
+                    with m.Case(Opcode.WRITE.value):
+                        with m.If(running):
+                            fail(ErrorCode.BUSY)
+                        with m.Elif(~rg_ok_q):
+                            fail(ErrorCode.BAD_REGION)
+                        with m.Elif(~range_ok_q):
+                            fail(ErrorCode.BAD_RANGE)
+                        with m.Elif(data_len_q != remain):     # the words follow the args
+                            fail(ErrorCode.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [k.eq(0), sh.eq(0), widx.eq(0)]
+                            m.next = "WR_BYTE"
+                    with m.Case(Opcode.READ.value):
+                        with m.If(remain != 0):
+                            fail(ErrorCode.BAD_LENGTH)
+                        with m.Elif(running):
+                            fail(ErrorCode.BUSY)
+                        with m.Elif(~rg_ok_q):
+                            fail(ErrorCode.BAD_REGION)
+                        with m.Elif(~range_ok_q | (data_len_q > lk.max_payload)):
+                            fail(ErrorCode.BAD_RANGE)
+                        with m.Else():
+                            m.d.sync += k.eq(0)
+                            respond(Opcode.READ.value | ACK, data_len_q, "RD_ISSUE")
+                    with m.Case(Opcode.REGION_CRC.value):
+                        with m.If(remain != 0):
+                            fail(ErrorCode.BAD_LENGTH)
+                        with m.Elif(running):
+                            fail(ErrorCode.BUSY)
+                        with m.Elif(~rg_ok_q):
+                            fail(ErrorCode.BAD_REGION)
+                        with m.Else():
+                            m.d.comb += [core.bus.region.eq(region), core.bus.crc_start.eq(1)]
+                            m.next = "CRC_WAIT"
+                    with m.Case(Opcode.RUN.value):
+                        probes_n = run_args.probes
+                        with m.If(running):
+                            fail(ErrorCode.BUSY)
+                        with m.Elif(remain != probes_n * layout_bytes(PROBE_INDEX)):
+                            fail(ErrorCode.BAD_LENGTH)
+                        with m.Elif((probes_n > lk.max_probes) | learn_refused):
+                            fail(ErrorCode.BAD_ARGUMENT)
+                        with m.Elif(x.record_refused | x.offset_far if any(x.run_far)
+                                    else x.record_refused):
+                            fail(ErrorCode.BAD_ARGUMENT)
+                        with m.Else():
+                            m.d.sync += [k.eq(0), n_probes.eq(probes_n)]
+                            m.next = "RUN_PROBE"
+                    with m.Case(Opcode.INPUT.value):
+                        if M:
+                            # accepted whole if its first step is the one expected; a repeat
+                            # (behind) and a gap (ahead: an earlier frame was lost) are refused
+                            # whole. The low bits compared make the difference exact
+                            # (protocol.input_index_bits).
+                            rec_index = x.rec_index
+                            ahead = Signal(len(rec_index))
+                            first = data.View(INPUT_ARGS, args[:INPUT_ARGS.size]).first_step
+                            m.d.comb += ahead.eq(first[:len(rec_index)] - rec_index)
+                            with m.If(ahead == 0):
+                                m.next = "INP_REC"
+                            with m.Elif(ahead[-1]):
+                                fail(ErrorCode.INPUT_REPEAT)
+                            with m.Else():
+                                fail(ErrorCode.INPUT_GAP)
+                        else:
+                            fail(ErrorCode.BAD_ARGUMENT)
+
+        if lk.overlap:
+            with m.State("DRAIN"):
+                with m.If(x.owed == 0):
+                    m.d.sync += [x.hold.eq(0), k.eq(0)]
+                    m.next = "EXEC"
+                with m.Elif(x.pend):
+                    m.d.sync += x.hold.eq(1)
+                    self._step_end(m, x)
 
     def _body_states(self, m, x):
         """States that answer IDENTIFY, STATUS, STOP, RESET, WRITE, READ, REGION_CRC and RUN."""
@@ -979,6 +1066,30 @@ class Engine(wiring.Component):
                 m.d.sync += k.eq(k + 1)
                 m.next = "PUSH"
 
+    def _step_end(self, m, x):
+        """In the state that sees a step done (or, with overlap, its OUTPUT due): go on to
+        its OUTPUT, through a pass over its spike list for a recorded set or counts."""
+        lk, record, counts_mode = x.lk, x.record, x.counts_mode
+        m.d.sync += x.k.eq(0)
+        if lk.record_set:
+            # (with one step owed its count is taken from the core in this cycle)
+            count = (Mux(x.owed == 1, x.core.spike_count, x.n_spikes) if lk.overlap
+                     else x.n_spikes)
+            m.d.sync += x.n_sent.eq(Mux((record.select == RecordSelect.ALL) & ~counts_mode,
+                                        count, 0))
+        if lk.overlap:
+            # with two owed, the results were taken when the second one started
+            m.d.sync += x.owed.eq(x.owed - 1)
+            with m.If(x.owed == 1):
+                m.d.sync += x.results
+        m.next = "OUT_HDR"
+        if lk.record_set:
+            with m.If((record.select == RecordSelect.SET) & ~counts_mode):
+                m.next = "SEL_LIST"
+        if lk.record_counts:
+            with m.If(counts_mode):
+                m.next = "CNT_LIST"
+
     def _step_states(self, m, x):
         """States of a step of a run: start the core, read the spikes and probes, send OUTPUT."""
         N, bits, c, code_of, core, emit_then = x.N, x.bits, x.c, x.code_of, x.core, x.emit_then
@@ -1011,34 +1122,39 @@ class Engine(wiring.Component):
         with m.State("START"):
             m.d.comb += [core.start.eq(1), core.learn.eq(run_flags[_bit(RunFlag.LEARN)])]
             if self.link.span:
-                m.d.sync += [x.span.eq(x.span_count), x.span_count.eq(1), x.span_on.eq(1)]
-            m.next = "STEP_WAIT"
-        with m.State("STEP_WAIT"):
-            # the core hands over the step's spike count and list with ``done``
-            with m.If(core.done):
-                m.d.sync += k.eq(0)
-                if lk.record_set:
-                    m.d.sync += n_sent.eq(Mux(select_all & ~counts_mode, core.spike_count, 0))
-                # a pass over the list for a recorded set, or to add up counts
-                m.next = "OUT_HDR"
-                if lk.record_set:
-                    with m.If(select_set):
-                        m.next = "SEL_LIST"
-                if lk.record_counts:
-                    with m.If(counts_mode):
-                        m.next = "CNT_LIST"
-        # a recorded set: count the spikes of recorded neurons in the core's list (its entry k
-        # is there one cycle after its address; a bus read at it gives its RECORD bit)
-        if lk.record_set:
-            with m.State("SEL_LIST"):
+                m.d.sync += [x.span_reg.eq(x.span_count), x.span_count.eq(1),
+                             x.span_on.eq(1)]
+            if lk.overlap:
+                # back to IDLE while the core runs: it sends the previous step's OUTPUT and
+                # parses INPUT frames meanwhile
+                m.d.sync += [x.wpar.eq(~x.wpar), x.owed.eq(x.owed + 1)]
+                m.next = "IDLE"
+            else:
+                m.next = "STEP_WAIT"
+        if not lk.overlap:
+            with m.State("STEP_WAIT"):
+                # the core hands over the step's spike count and list with ``done``
+                with m.If(core.done):
+                    self._step_end(m, x)
+        def list_pass(head, read):
+            """The head of a pass over the step's spike list: entry ``k`` is read in ``read``
+            (the list's read port gives it one cycle after its address), then OUTPUT."""
+            with m.State(head):
                 with m.If(k == n_spikes):
                     m.next = "OUT_HDR"
                 with m.Else():
-                    m.next = "SEL_READ"
+                    m.next = read
+
+        # a recorded set: count the spikes of recorded neurons in the list (a bus read at an
+        # entry gives its RECORD bit)
+        if lk.record_set:
+            list_pass("SEL_LIST", "SEL_READ")
             with m.State("SEL_READ"):
-                m.d.comb += [core.bus.region.eq(Region.RECORD),
-                             core.bus.addr.eq(core.spike_index), core.bus.re.eq(1)]
-                m.d.sync += k.eq(k + 1)
+                m.d.sync += [k.eq(k + 1), x.list_q.eq(x.list_index)]
+                m.next = "SEL_ADDR"
+            with m.State("SEL_ADDR"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(x.list_q),
+                             core.bus.re.eq(1)]
                 m.next = "SEL_BIT"
             with m.State("SEL_BIT"):
                 with m.If(core.bus.record):
@@ -1047,16 +1163,12 @@ class Engine(wiring.Component):
         if lk.record_counts:
             # counts: add the step's spikes to their neurons' counts (zeroed when sent)
             cnt_rp, cnt_wp = x.cnt_rp, x.cnt_wp
-            with m.State("CNT_LIST"):
-                with m.If(k == n_spikes):
-                    m.next = "OUT_HDR"
-                with m.Else():
-                    m.next = "CNT_READ"
+            list_pass("CNT_LIST", "CNT_READ")
             with m.State("CNT_READ"):
-                m.d.comb += cnt_rp.addr.eq(core.spike_index)
+                m.d.comb += cnt_rp.addr.eq(x.list_index)
                 m.next = "CNT_WRITE"
             with m.State("CNT_WRITE"):
-                m.d.comb += [cnt_wp.addr.eq(core.spike_index), cnt_wp.data.eq(cnt_rp.data + 1),
+                m.d.comb += [cnt_wp.addr.eq(x.list_index), cnt_wp.data.eq(cnt_rp.data + 1),
                              cnt_wp.en.eq(1)]
                 m.d.sync += k.eq(k + 1)
                 m.next = "CNT_LIST"
@@ -1109,16 +1221,14 @@ class Engine(wiring.Component):
             # bitmap: byte ``neuron`` collects the list's entries of its eight neurons (the
             # list is in ascending order); the entry at ``k`` is read. A recorded set: each
             # entry's RECORD bit is read first
-            index = core.spike_index
+            index = x.list_index
             with m.If((k != n_spikes) & (index[3:] == neuron)):
                 m.d.sync += k.eq(k + 1)
                 m.next = "OUT_MAP_READ"
                 if lk.record_set:
                     with m.If(select_set):
-                        m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(index),
-                                     core.bus.re.eq(1)]
-                        m.d.sync += x.bit_at.eq(index[:3])
-                        m.next = "OUT_MAP_SEL"
+                        m.d.sync += [x.bit_at.eq(index[:3]), x.list_q.eq(index)]
+                        m.next = "OUT_MAP_ADDR"
                     with m.Else():
                         m.d.sync += bits.bit_select(index[:3], 1).eq(1)
                 else:
@@ -1133,6 +1243,11 @@ class Engine(wiring.Component):
             # the read of the list's next entry
             m.next = "OUT_MAP"
         if lk.record_set:
+            with m.State("OUT_MAP_ADDR"):
+                # the entry's RECORD bit is read (the list's next entry meanwhile)
+                m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(x.list_q),
+                             core.bus.re.eq(1)]
+                m.next = "OUT_MAP_SEL"
             with m.State("OUT_MAP_SEL"):
                 # the entry's RECORD bit (the list's next entry is read meanwhile)
                 with m.If(core.bus.record):
@@ -1151,13 +1266,15 @@ class Engine(wiring.Component):
                 m.next = "OUT_LIST_READ" if lk.record_set else "OUT_LIST"
             with m.Else():
                 m.d.sync += k.eq(k + 1)
-                emit_then(core.spike_index, ib_n, "OUT_LIST")
+                emit_then(x.list_index, ib_n, "OUT_LIST")
         if lk.record_set:
             # a recorded set: only the entries whose RECORD bit is set
             with m.State("OUT_LIST_READ"):
-                m.d.comb += [core.bus.region.eq(Region.RECORD),
-                             core.bus.addr.eq(core.spike_index), core.bus.re.eq(1)]
-                m.d.sync += [k.eq(k + 1), neuron.eq(core.spike_index)]
+                m.d.sync += [k.eq(k + 1), neuron.eq(x.list_index)]
+                m.next = "OUT_LIST_ADDR"
+            with m.State("OUT_LIST_ADDR"):
+                m.d.comb += [core.bus.region.eq(Region.RECORD), core.bus.addr.eq(neuron),
+                             core.bus.re.eq(1)]
                 m.next = "OUT_LIST_BIT"
             with m.State("OUT_LIST_BIT"):
                 with m.If(core.bus.record):
@@ -1214,6 +1331,9 @@ class Engine(wiring.Component):
             m.d.comb += [tx_crc.i.valid.eq(1), tx_crc.i.payload.end.eq(1)]
             with m.If(tx_crc.i.ready):
                 m.next = "IDLE"
+                if x.lk.overlap:
+                    with m.If(x.hold):
+                        m.next = "DRAIN"
 
         with m.State("EMIT"):
             m.d.comb += tx_crc.i.valid.eq(1)

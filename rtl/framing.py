@@ -8,10 +8,11 @@ appends the CRC; :class:`COBSEncoder` encodes the bytes into 254-byte blocks and
 with the delimiter.
 
 Each component is combinational between its streams (``i.ready`` follows ``o.ready``) and holds
-only the registers its framing needs: no component adds a cycle or a buffer to the link.
+only the registers its framing needs: no component adds a cycle to the link, and only the
+encoder holds a buffer (the block COBS needs before it can send the block's code byte).
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -149,6 +150,20 @@ class COBSEncoder(wiring.Component):
     is sent, including a final empty one after a full block, as
     :func:`~spikeforge.host.device.codec.cobs_encode` does.
 
+
+    With ``double`` the buffer holds two blocks: a block is sent from one half while the next
+    is gathered in the other, so the encoder takes a byte in every cycle its output is ready
+    for (a block's bytes leave as fast as they arrive, plus the code byte); the sender is held
+    only when a block ends before the previous one has been sent. Without it (the smallest
+    FPGAs), the sender is held while each block is sent: two cycles per byte. Both send the
+    same bytes; the double buffer costs no more block RAM where a memory block holds 512
+    bytes.
+
+    Arguments
+    ---------
+    double : bool
+        Gather a block while the previous one is sent.
+
     Ports
     -----
     i : In(stream.Signature(FRAMED))
@@ -158,7 +173,13 @@ class COBSEncoder(wiring.Component):
     i: In(stream.Signature(FRAMED))
     o: Out(stream.Signature(8))
 
+    def __init__(self, *, double=False):
+        self.double = bool(double)
+        super().__init__()
+
     def elaborate(self, platform):
+        if self.double:
+            return self._elaborate_double()
         m = Module()
         m.submodules.block = block = Memory(shape=8, depth=COBS_BLOCK + 2, init=[],
                                             attrs=_NO_RW)
@@ -220,4 +241,95 @@ class COBSEncoder(wiring.Component):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(0)]
                 with m.If(self.o.ready):
                     m.next = "FILL"
+        return m
+
+    def _elaborate_double(self):
+        m = Module()
+        # two halves of 256 bytes: the block being gathered and the block being sent
+        half_bits = (COBS_BLOCK + 1).bit_length()
+        m.submodules.block = block = Memory(shape=8, depth=2 << half_bits, init=[],
+                                            attrs=_NO_RW)
+        wp = block.write_port()
+        rp = block.read_port()
+        # gathering side
+        wh = Signal()                           # half being filled
+        n = Signal(range(COBS_BLOCK + 1))       # bytes in it
+        # sending side: the block handed over, its code, length and what follows it
+        rh = Signal()                           # half being sent
+        code = Signal(8)
+        dn = Signal(range(COBS_BLOCK + 1))      # data bytes of the block being sent
+        k = Signal(range(COBS_BLOCK + 1))       # next of them to send
+        then = Signal(2)                        # after it: 0 nothing, 1 empty block + delim,
+        #                                         2 delim
+        byte, last = self.i.payload.data, self.i.payload.last
+        m.d.comb += [wp.addr.eq(Cat(n, wh)), wp.data.eq(byte), rp.addr.eq(Cat(k, rh))]
+
+        free = Signal()        # the sending side is free from the next cycle on
+        hand = Signal()        # a block is handed over in this cycle
+
+        def finish():
+            """The block (and what follows it) is sent: the next one, if handed over now."""
+            m.d.comb += free.eq(1)
+            with m.If(hand):
+                m.next = "CODE"
+            with m.Else():
+                m.next = "IDLE"
+
+        def after_data():
+            with m.Switch(then):
+                with m.Case(0):
+                    finish()
+                with m.Case(1):
+                    m.next = "EMPTY"
+                with m.Default():
+                    m.next = "DELIM"
+
+        with m.FSM(name="cobs_tx"):
+            with m.State("IDLE"):
+                m.d.comb += free.eq(1)
+                with m.If(hand):
+                    m.next = "CODE"
+            with m.State("CODE"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(code)]
+                with m.If(self.o.ready):
+                    with m.If(dn != 0):
+                        m.next = "DATA"
+                    with m.Else():
+                        after_data()
+            with m.State("DATA"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(rp.data)]
+                with m.If(self.o.ready):
+                    m.d.comb += rp.addr.eq(Cat((k + 1)[:len(k)], rh))
+                    m.d.sync += k.eq(k + 1)
+                    with m.If(k + 1 == dn):
+                        after_data()
+            with m.State("EMPTY"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(1)]
+                with m.If(self.o.ready):
+                    m.next = "DELIM"
+            with m.State("DELIM"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(0)]
+                with m.If(self.o.ready):
+                    finish()
+        # gathering (after the sending side: its assignments to k win when a block is
+        # handed over as the previous one ends)
+        full = n == COBS_BLOCK - 1
+        ends = (byte == 0) | last | full        # the byte ends the block being gathered
+        m.d.comb += self.i.ready.eq(~ends | free)
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(byte != 0):
+                m.d.comb += wp.en.eq(1)
+            with m.If(ends):
+                m.d.comb += hand.eq(1)
+                m.d.sync += [wh.eq(~wh), n.eq(0), rh.eq(wh), k.eq(0),
+                             dn.eq(Mux(byte != 0, n + 1, n))]
+                with m.If(byte == 0):
+                    m.d.sync += [code.eq(n + 1), then.eq(Mux(last, 1, 0))]
+                with m.Elif(full):
+                    m.d.sync += [code.eq(0xFF), then.eq(Mux(last, 1, 0))]
+                with m.Else():
+                    m.d.sync += [code.eq(n + 2), then.eq(2)]
+            with m.Else():
+                m.d.sync += n.eq(n + 1)
+
         return m

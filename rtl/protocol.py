@@ -297,12 +297,17 @@ class LinkParams:
         ``every_bits=8`` and ``period_bits=24`` go together (a short RUN, for FPGAs that have
         no logic cells to spare): RUN then refuses an ``every`` above 255 or a ``period_us``
         above 2**24 - 1 (BAD_ARGUMENT), and IDENTIFY sets :attr:`Feature.SHORT_RUN`.
+    cobs_double : bool
+        The transmitter's COBS encoder gathers a block while it sends the previous one
+        (:class:`~spikeforge.rtl.framing.COBSEncoder`): a response byte costs the engine one
+        cycle instead of two (:attr:`tx_cycles_per_byte`). Same block RAM where a memory block
+        holds 512 bytes, a few dozen more logic cells.
     """
 
     def __init__(self, config, *, max_payload=1024, rx_buffer=None, input_slots=4,
                  max_probes=8, counter_bits=32, crc_serial=False, span=True,
                  record_counts=True, record_set=True, every_bits=16,
-                 period_bits=32):
+                 period_bits=32, cobs_double=True, overlap=True):
         if not isinstance(config, CoreConfig):
             raise TypeError(f"config must be a CoreConfig, not {config!r}")
         if not 16 <= max_payload <= 16384:
@@ -340,6 +345,14 @@ class LinkParams:
         self.record_set = bool(record_set)
         self.every_bits = every_bits
         self.period_bits = period_bits
+        self.cobs_double = bool(cobs_double)
+        self.overlap = bool(overlap)
+
+    @property
+    def tx_cycles_per_byte(self):
+        """Clock cycles a byte of a response on the wire costs the engine when the transmitter
+        is always ready (a block's code byte, the CRC and the delimiter included)."""
+        return 1 if self.cobs_double else 2
 
     @property
     def window(self):

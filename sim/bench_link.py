@@ -22,8 +22,8 @@ from ..config import CoreConfig
 from ..rtl.regions import Region
 
 __all__ = ["bench_link", "output_payload", "streamed_wire_bytes", "core_cycles",
-           "bitmap_spikes", "engine_cycles", "streamed_step_cycles", "measure_streamed",
-           "bench_streamed", "recorded_output_payload", "recorded_wire_bytes",
+           "bitmap_spikes", "output_items", "engine_cycles", "streamed_step_cycles",
+           "measure_streamed", "bench_streamed", "recorded_output_payload", "recorded_wire_bytes",
            "recorded_engine_cycles", "bench_recording", "RECORDING_MODES"]
 
 
@@ -150,23 +150,63 @@ def bitmap_spikes(config, spikes):
     return np.where(as_list, 0, counts)
 
 
-def engine_cycles(config, out_wire_bytes, bitmap_spike_counts, fixed):
-    """Cycles the command engine spends on a step besides the core's (transmitter always
-    ready): two cycles per byte of the OUTPUT frame on the wire (the COBS encoder takes one
-    byte per cycle and holds the engine while it sends each block), two per spike sent in a
-    bitmap (:func:`bitmap_spikes`; the bitmap is built from the core's spike list), and
-    ``fixed`` cycles (INPUT parsing and state changes, measured on ``sim://``)."""
-    return (2 * np.asarray(out_wire_bytes) + 2 * np.asarray(bitmap_spike_counts) + fixed)
+def output_items(config, spikes):
+    """Entries of each step's LIST, or bytes of its bitmap: the engine spends a state on each
+    besides the bytes it sends."""
+    from ..rtl.protocol import SPIKE_COUNT, field_bytes, layout_bytes
+
+    counts = np.asarray(spikes, dtype=bool).reshape(len(spikes), -1).sum(axis=1)
+    nb = -(-config.neurons // 8)
+    as_list = layout_bytes(SPIKE_COUNT) + counts * field_bytes(config.neuron_index_bits) < nb
+    return np.where(as_list, counts, nb)
 
 
-def streamed_step_cycles(core, engine, wire_in, wire_out, divisor):
+def engine_cycles(config, out_wire_bytes, bitmap_spike_counts, fixed, *, link=None, items=None,
+                  core=None):
+    """Cycles the command engine adds to a step besides the core's (transmitter always ready),
+    for its :class:`~spikeforge.rtl.protocol.LinkParams` ``link`` (the defaults if ``None``).
+
+    With the single-block COBS encoder (``cobs_double=False``): two cycles per byte of the
+    OUTPUT frame on the wire (the encoder takes one byte per cycle and holds the engine while
+    it sends each block) and two per spike sent in a bitmap (:func:`bitmap_spikes`; the bitmap
+    is built from the core's spike list). With the double-buffered encoder: one cycle per byte
+    on the wire, one per LIST entry or bitmap byte (``items``, :func:`output_items`: the
+    engine's state between two fields, which the single-block encoder hid while it sent) and
+    two per spike sent in a bitmap. Then ``fixed`` cycles (INPUT parsing and state changes,
+    measured on ``sim://``). With ``link.overlap`` the OUTPUT is framed while the next step
+    runs: a step costs ``fixed`` (its start and the pushing of its inputs) and the part of the
+    OUTPUT's work beyond the core's cycles ``core``."""
+    from ..rtl.protocol import LinkParams
+
+    link = LinkParams(config) if link is None else link
+    wire = np.asarray(out_wire_bytes)
+    bitmap = np.asarray(bitmap_spike_counts)
+    if not link.cobs_double:
+        work = 2 * wire + 2 * bitmap
+    else:
+        if items is None:
+            raise ValueError("engine_cycles with the double-buffered COBS encoder needs the "
+                             "LIST entries or bitmap bytes of each step (items=)")
+        work = wire + np.asarray(items) + 2 * bitmap
+    if link.overlap:
+        if core is None:
+            raise ValueError("engine_cycles with overlap needs the core's cycles (core=)")
+        return fixed + np.maximum(0, work - np.asarray(core))
+    return work + fixed
+
+
+def streamed_step_cycles(core, engine, wire_in, wire_out, divisor, *, overlap=False):
     """Clock cycles of a streamed step at ``divisor`` clocks per UART bit, and which side bounds
     it: the link (a step's OUTPUT or INPUT frame takes longer on the wire than the step's work)
     or the core (its cycles, the engine's, and the wait for room in the transmit FIFO when the
-    OUTPUT frame is longer than it; ``"core+link"`` when that wait is the larger part)."""
+    OUTPUT frame is longer than it; ``"core+link"`` when that wait is the larger part). With
+    ``overlap`` (:class:`~spikeforge.rtl.protocol.LinkParams`) the engine waits for room while
+    the next step runs: the wait is no longer added to the step's work."""
     byte = 10 * divisor
     link = np.maximum(wire_in, wire_out) * byte
     wait = np.maximum(0, wire_out - _tx_fifo_depth()) * byte
+    if overlap:
+        wait = np.zeros_like(wait)
     work = core + engine + wait
     cycles = np.maximum(link, work)
     if link.mean() >= work.mean():
@@ -176,7 +216,7 @@ def streamed_step_cycles(core, engine, wire_in, wire_out, divisor):
 
 
 def measure_streamed(config, twin, raster, *, uart="bytes", divisor=4, progress=None,
-                     recording=None):
+                     recording=None, link_options=None):
     """A streamed run on ``sim://`` timed in simulated cycles, from the first byte of its RUN
     frame to the last byte of its last OUTPUT frame; with the bytes the host sent and received
     during it."""
@@ -186,7 +226,8 @@ def measure_streamed(config, twin, raster, *, uart="bytes", divisor=4, progress=
         progress(f"sim:// uart={uart}" + (f" divisor={divisor}" if uart == "pins" else "")
                  + f", {config.describe()}, {len(raster)} steps")
     url = f"sim://?uart=pins&divisor={divisor}" if uart == "pins" else "sim://"
-    device = open_device(url, config)
+    device = open_device(url, config, **({"link_options": link_options} if link_options
+                                         else {}))
     try:
         device.load_network(twin.network)
         counts = {"sent": 0, "received": 0}
@@ -254,25 +295,31 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
     reference = twin.run(raster)["spikes"]
     # the engine's fixed cycles: a run without streamed inputs on the byte streams never waits
     # for the host, so its cycles are the core's and the engine's alone (every neuron spikes)
+    # (twice: the engine with overlap, as sim:// and the larger boards have it, and without)
     dense, _, _ = build_workload(n100, {"kind": "dense", "steps": steps})
-    free = measure_streamed(n100, dense, np.zeros((steps, n100.inputs), dtype=bool),
-                            progress=progress)
-    _, free_out = streamed_wire_bytes(n100, np.zeros((steps, n100.inputs), dtype=bool),
-                                      free["spikes"], free["cycles"])
-    measured_engine = free["window_cycles"] / steps - free["cycles"].mean()
-    fixed = float(measured_engine - engine_cycles(
-        n100, free_out, bitmap_spikes(n100, free["spikes"]), 0).mean())
-    calibration = {
-        "config": n100.describe(), "steps": steps,
-        "workload": "every neuron spikes every step, no streamed inputs",
-        "cycles_per_step_measured": free["window_cycles"] / steps,
-        "core_cycles_per_step": float(free["cycles"].mean()),
-        "engine_cycles_per_step_measured": float(measured_engine),
-        "output_bytes_per_step": float(free_out.mean()),
-        "output_bytes_received_equal_computed": bool(
-            free["bytes_received"] == free_out.sum() + free["run_ack_bytes"]),
-        "engine_fixed_cycles": fixed,
-    }
+    zeros = np.zeros((steps, n100.inputs), dtype=bool)
+    from ..rtl.protocol import LinkParams
+    fixed = {}
+    calibration = {"config": n100.describe(), "steps": steps,
+                   "workload": "every neuron spikes every step, no streamed inputs"}
+    for overlap in (True, False):
+        options = {} if overlap else {"overlap": False}
+        link = LinkParams(n100, **options)
+        free = measure_streamed(n100, dense, zeros, progress=progress, link_options=options)
+        _, free_out = streamed_wire_bytes(n100, zeros, free["spikes"], free["cycles"])
+        measured_engine = free["window_cycles"] / steps - free["cycles"].mean()
+        fixed[overlap] = float(measured_engine - engine_cycles(
+            n100, free_out, bitmap_spikes(n100, free["spikes"]), 0, link=link,
+            items=output_items(n100, free["spikes"]), core=free["cycles"]).mean())
+        calibration["overlap" if overlap else "sequential"] = {
+            "cycles_per_step_measured": free["window_cycles"] / steps,
+            "core_cycles_per_step": float(free["cycles"].mean()),
+            "engine_cycles_per_step_measured": float(measured_engine),
+            "output_bytes_per_step": float(free_out.mean()),
+            "output_bytes_received_equal_computed": bool(
+                free["bytes_received"] == free_out.sum() + free["run_ack_bytes"]),
+            "engine_fixed_cycles": fixed[overlap],
+        }
     rows = []
     for name in boards or BOARDS:
         board = BOARDS[name]
@@ -280,14 +327,21 @@ def bench_streamed(boards=None, *, steps=200, measure=True, progress=None):
         row = {"board": name, "clk_hz": board.clk_hz, "baud": board.baud,
                "divisor": divisor}
         for label, config in (("default", board.default_config()), ("n100", n100)):
+            # the board's engine; at N=100 the engine of sim:// it is measured on
+            link = ((board.link_params(config) if label == "default" else None)
+                    or LinkParams(config))
             twin, raster, _ = build_workload(config, {"kind": "digits", "steps": steps})
             spikes = twin.run(raster)["spikes"]
             core = core_cycles(config, raster, spikes, learn=False)
             wire_in, wire_out = streamed_wire_bytes(config, raster, spikes, core)
-            engine = engine_cycles(config, wire_out, bitmap_spikes(config, spikes), fixed)
-            cycles, bound = streamed_step_cycles(core, engine, wire_in, wire_out, divisor)
+            engine = engine_cycles(config, wire_out, bitmap_spikes(config, spikes),
+                                   fixed[link.overlap], link=link,
+                                   items=output_items(config, spikes), core=core)
+            cycles, bound = streamed_step_cycles(core, engine, wire_in, wire_out, divisor,
+                                                 overlap=link.overlap)
             row[label] = {
                 "config": config.describe(), "neurons": config.neurons,
+                "overlap": link.overlap,
                 "core_cycles_per_step": float(core.mean()),
                 "engine_cycles_per_step": float(engine.mean()),
                 "input_bytes_per_step": float(wire_in.mean()),
@@ -380,14 +434,22 @@ def recorded_wire_bytes(config, spikes, recording, *, seq=1):
     return np.array(out)
 
 
-def recorded_engine_cycles(config, spikes, recording, wire_out, fixed):
+def recorded_engine_cycles(config, spikes, recording, wire_out, fixed, *, link=None, core=None):
     """The command engine's cycles per step besides the core's, by its states (rtl/engine.py):
-    two cycles per byte of the OUTPUT frame on the wire (:func:`engine_cycles`); a bitmap
-    built from the core's spike list at two cycles per entry; for a recorded set a pass over
-    the list counting the recorded spikes and a second sending them, three cycles per entry
-    each (a bitmap: two in the second); for counts a pass adding the list to the counts, three
-    cycles per entry, and in a window's last step two cycles per neuron sending them; and
-    ``fixed`` cycles of state changes (measured on ``sim://``)."""
+    the OUTPUT frame's bytes on the wire as in :func:`engine_cycles` (two cycles each with the
+    single-block COBS encoder; one each and one per entry sent or bitmap byte with the
+    double-buffered one); a bitmap built from the core's spike list at two cycles per entry;
+    for a recorded set a pass over the list counting the recorded spikes and a second sending
+    them, four cycles per entry each (a bitmap: three in the second; each entry is registered
+    before it addresses the RECORD region); for counts a pass adding
+    the list to the counts, three cycles per entry, and in a window's last step two cycles per
+    neuron sending them; and ``fixed`` cycles of state changes (measured on ``sim://``). With
+    ``link.overlap``, ALL and NONE are framed while the next step runs (:func:`engine_cycles`:
+    ``fixed`` and the work beyond the core's cycles ``core``); a set and counts read the core's
+    regions and are sent before the next step starts."""
+    from ..rtl.protocol import LinkParams, field_bytes
+
+    link = LinkParams(config) if link is None else link
     n = config.neurons
     spikes = np.asarray(spikes, dtype=bool)
     fired = spikes.sum(axis=1)
@@ -395,17 +457,30 @@ def recorded_engine_cycles(config, spikes, recording, wire_out, fixed):
     steps = len(spikes)
     recorded = recording.indices(n)
     sent = spikes[:, recorded].sum(axis=1)
-    from ..rtl.protocol import field_bytes
-    bitmap = 2 + sent * field_bytes(config.neuron_index_bits) >= -(-n // 8)
+    nb = -(-n // 8)
+    bitmap = 2 + sent * field_bytes(config.neuron_index_bits) >= nb
     if recording.counts:
         walk = 3 * fired + np.where((np.arange(steps) + 1) % recording.every == 0, 2 * n, 0)
+        items = np.zeros(steps)
     elif recording.select == "none":
         walk = np.zeros(steps)
+        items = np.zeros(steps)
     elif recording.select == "all":
         walk = np.where(bitmap, 2 * fired, 0)
+        items = np.where(bitmap, nb, sent)
     else:
-        walk = 3 * fired + np.where(bitmap, 2 * fired, 3 * fired)
-    return walk + 2 * wire_out + fixed
+        walk = 4 * fired + np.where(bitmap, 3 * fired, 4 * fired)
+        items = np.where(bitmap, nb, 0)
+    if link.cobs_double:
+        work = walk + wire_out + items
+    else:
+        work = walk + 2 * wire_out
+    if link.overlap and not recording.counts and recording.select in ("all", "none"):
+        if core is None:
+            raise ValueError("recorded_engine_cycles with overlap needs the core's cycles "
+                             "(core=)")
+        return fixed + np.maximum(0, work - np.asarray(core))
+    return work + fixed
 
 
 def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extra_baud=None):
@@ -430,18 +505,25 @@ def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extr
     # the host), every neuron recorded; checked against the same run with the others
     zeros = np.zeros((steps, n100.inputs), dtype=bool)
     dense, _, _ = build_workload(n100, {"kind": "dense", "steps": steps})
+    # (ALL calibrates the engine with overlap, SET the one without: the engine of sim:// sends
+    # a set before the next step starts)
     calibration = {"workload": "every neuron spikes every step, no streamed inputs"}
-    fixed = None
+    fixed = {}
+    from ..rtl.protocol import LinkParams
+    sim_link = LinkParams(n100)
     for name in ("all", "set32", "none", "counts32_every10"):
         recording = modes[name]
         free = measure_streamed(n100, dense, zeros, progress=progress, recording=recording)
         spikes = free["all_spikes"]
         out = recorded_wire_bytes(n100, spikes, recording)
         measured = free["window_cycles"] / steps - free["cycles"].mean()
-        if fixed is None:
-            fixed = float(measured - recorded_engine_cycles(n100, spikes, recording, out,
-                                                            0).mean())
-        model = float(recorded_engine_cycles(n100, spikes, recording, out, fixed).mean())
+        key = name == "all"
+        if key not in fixed and name in ("all", "set32"):
+            fixed[key] = float(measured - recorded_engine_cycles(
+                n100, spikes, recording, out, 0, link=sim_link, core=free["cycles"]).mean())
+        overlapped = sim_link.overlap and name in ("all", "none")
+        model = float(recorded_engine_cycles(n100, spikes, recording, out, fixed[overlapped],
+                                             link=sim_link, core=free["cycles"]).mean())
         calibration[name] = {
             "engine_cycles_per_step_measured": float(measured),
             "engine_cycles_per_step_model": model,
@@ -449,7 +531,7 @@ def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extr
             "output_bytes_received_equal_computed": bool(
                 free["bytes_received"] == out.sum() + free["run_ack_bytes"]),
         }
-    calibration["engine_fixed_cycles"] = fixed
+    calibration["engine_fixed_cycles"] = {"overlap": fixed[True], "sequential": fixed[False]}
     rows = []
     for name in boards or BOARDS:
         board = BOARDS[name]
@@ -470,14 +552,17 @@ def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extr
                 row["modes"][mode] = {"built": False}
                 continue
             out = recorded_wire_bytes(config, spikes, recording)
-            engine = recorded_engine_cycles(config, spikes, recording, out, fixed)
+            overlapped = link.overlap and not recording.counts and recording.select != "set"
+            engine = recorded_engine_cycles(config, spikes, recording, out, fixed[overlapped],
+                                            link=link, core=core)
             figures = {"built": True, "output_bytes_per_step": float(out.mean()),
                        "input_bytes_per_step": float(wire_in.mean()),
                        "core_cycles_per_step": float(core.mean()),
                        "engine_cycles_per_step": float(engine.mean()), "line_rates": []}
             for baud in rates:
                 cycles, bound = streamed_step_cycles(core, engine, wire_in, out,
-                                                     board.clk_hz / baud)
+                                                     board.clk_hz / baud,
+                                                     overlap=link.overlap and overlapped)
                 figures["line_rates"].append({
                     "baud": baud, "divisor": board.clk_hz / baud,
                     "computed_steps_per_s": board.clk_hz / float(cycles.mean()),
@@ -494,8 +579,11 @@ def bench_recording(boards=None, *, steps=200, measure=True, progress=None, extr
             core = core_cycles(n100, raster, reference)
             wire_in, _ = streamed_wire_bytes(n100, raster, reference, core)
             out = recorded_wire_bytes(n100, reference, recording)
-            engine = recorded_engine_cycles(n100, reference, recording, out, fixed)
-            cycles, bound = streamed_step_cycles(core, engine, wire_in, out, divisor)
+            overlapped = name in ("all", "none")
+            engine = recorded_engine_cycles(n100, reference, recording, out, fixed[overlapped],
+                                            link=sim_link, core=core)
+            cycles, bound = streamed_step_cycles(core, engine, wire_in, out, divisor,
+                                                 overlap=sim_link.overlap and overlapped)
             measured[name] = {
                 "divisor": divisor, "output_bytes_per_step": float(out.mean()),
                 "computed_cycles_per_step": float(cycles.mean()), "bound": bound,

@@ -80,9 +80,10 @@ BUILDS = {
 
 
 def _build_key(config, uart, build="fast", divisor=SIM_DIVISOR, input_slots=None,
-               clk_hz=SIM_CLK_HZ):
+               clk_hz=SIM_CLK_HZ, link_options=None):
     text = json.dumps({"config": config.to_dict(), "rtl": rtl_source_hash(),
                        **({"input_slots": input_slots} if input_slots is not None else {}),
+                       **({"link": link_options} if link_options else {}),
                        "harness": hashlib.sha256(_HARNESS.read_bytes()).hexdigest(),
                        "clk_hz": clk_hz, "divisor": divisor, "uart": uart,
                        "build": BUILDS[build], "wrapper": _WRAPPER_VERSION},
@@ -147,7 +148,7 @@ def _check_clk_hz(clk_hz):
 
 
 def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, input_slots=None,
-                   progress=None, clk_hz=SIM_CLK_HZ):
+                   link_options=None, progress=None, clk_hz=SIM_CLK_HZ):
     """Compile the simulated board for ``config`` (or reuse the cached build); return the path
     of its executable. ``uart`` is one of :data:`UART_MODES`, ``build`` one of :data:`BUILDS`;
     ``divisor`` is the UART's clock cycles per bit with ``uart="pins"`` (a parameter of the
@@ -155,7 +156,8 @@ def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, i
     the board's clock rate (:data:`SIM_CLK_HZ` by default; IDENTIFY reports it and paced runs
     count microseconds of it).
     ``input_slots`` overrides the engine's input slots (:class:`LinkParams`; a benchmark buffers
-    more steps of inputs ahead with it)."""
+    more steps of inputs ahead with it); ``link_options``, other :class:`LinkParams` arguments
+    (a benchmark builds the engine of a board without overlap with ``{"overlap": False}``)."""
     from ..rtl.protocol import LinkParams
     from ..rtl.top import ByteTop, Top
 
@@ -169,12 +171,16 @@ def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, i
     divisor = _check_divisor(divisor) if uart == "pins" else SIM_DIVISOR
     clk_hz = _check_clk_hz(clk_hz)
     link = None
-    if input_slots is not None:
+    options = dict(link_options or {})
+    if input_slots is not None or options:
         try:
-            link = LinkParams(config, input_slots=input_slots)
-        except ValueError as error:
-            raise DeviceError(f"input_slots={input_slots!r}: {error}") from None
-    folder = cache_dir(f"simboard/{_build_key(config, uart, build, divisor, input_slots, clk_hz)}")
+            link = LinkParams(config, **options,
+                              **({} if input_slots is None else {"input_slots": input_slots}))
+        except (TypeError, ValueError) as error:
+            raise DeviceError(f"input_slots={input_slots!r}, link options {options!r}: "
+                              f"{error}") from None
+    key = _build_key(config, uart, build, divisor, input_slots, clk_hz, options)
+    folder = cache_dir(f"simboard/{key}")
     binary = folder / "simboard"
     with FileLock(folder / ".lock"):          # one build per configuration at a time
         if binary.exists():
@@ -221,10 +227,12 @@ class SimDevice(SerialDevice):
     silence_hint = "the simulated board is running but does not answer; open sim:// again"
 
     def __init__(self, config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, timeout=30.0,
-                 input_slots=None, progress=None, url=None, clk_hz=SIM_CLK_HZ, **options):
+                 input_slots=None, link_options=None, progress=None, url=None,
+                 clk_hz=SIM_CLK_HZ, **options):
         url = url or ("sim://" if uart == "bytes" else f"sim://?uart={uart}")
         binary = build_simboard(config, uart=uart, build=build, divisor=divisor,
-                                input_slots=input_slots, progress=progress, clk_hz=clk_hz)
+                                input_slots=input_slots, link_options=link_options,
+                                progress=progress, clk_hz=clk_hz)
         self.clk_hz = clk_hz
         self.uart = uart
         self.build = build

@@ -29,6 +29,10 @@
     ``0 .. spike_count - 1`` are the neurons that fired in the last step, in ascending order
     (phase B appends them as it walks the neurons). The list is the next step's event list, so
     it is only read here, never written.
+``spike_we``, ``spike_waddr``, ``spike_wdata`` : Out
+    The spike list's write port as the core drives it (entry ``spike_waddr`` becomes
+    ``spike_wdata`` in a cycle ``spike_we`` is high): an engine that sends a step's spikes
+    while the next step runs keeps its own copy of the list from these.
 """
 
 from amaranth.lib import data, stream, wiring
@@ -93,4 +97,7 @@ class CoreSignature(wiring.Signature):
             "spike_count": Out(range(config.neurons + 1)),
             "spike_addr": In(config.neuron_index_bits),
             "spike_index": Out(config.neuron_index_bits),
+            "spike_we": Out(1),
+            "spike_waddr": Out(config.neuron_index_bits),
+            "spike_wdata": Out(config.neuron_index_bits),
         })

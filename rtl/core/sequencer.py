@@ -144,4 +144,6 @@ def build(m, k):
             m.next = "IDLE"
 
     m.d.comb += [step.busy.eq(~k.bus.ready), step.step_cycles.eq(k.cycles),
-                 step.spike_count.eq(k.n_rec), step.spike_index.eq(k.spk_rp.data)]
+                 step.spike_count.eq(k.n_rec), step.spike_index.eq(k.spk_rp.data),
+                 step.spike_we.eq(k.spk_wp.en), step.spike_waddr.eq(k.spk_wp.addr),
+                 step.spike_wdata.eq(k.spk_wp.data)]

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from spikeforge.host.cli import main
+from spikeforge.rtl.engine import OVERLAP_START_CYCLES
 
 
 @pytest.mark.sim
@@ -36,9 +37,12 @@ def test_bench_core_figures_meet_the_targets(tmp_path):
     assert set(whole) == {100, 256}
     for f in whole.values():
         assert f["spikes_equal_twin"] and f["span_at_least_core_cycles"]
-        # at least two cycles per byte of the shortest OUTPUT frame on the wire (an empty
-        # LIST: 4 + 13 + 2 + 4 bytes, a COBS code byte and the delimiter), less one
-        assert f["engine_cycles_min"] >= 2 * 25 - 1
+        # sim:// sends OUTPUT while the next step runs: a step starts at the earliest
+        # OVERLAP_START_CYCLES after the previous one's end
+        assert f["engine_cycles_min"] >= OVERLAP_START_CYCLES
+    # the engine's own part (the mean also holds the steps that waited for the host's inputs,
+    # which depend on the machine's load)
+    assert whole[100]["engine_cycles_median"] <= 0.10 * whole[100]["core_cycles_per_step"]
 
 
 def test_bench_twin_without_brian2_is_a_clear_error(monkeypatch):

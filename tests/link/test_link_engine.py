@@ -44,9 +44,11 @@ class Harness(wiring.Component):
         return m
 
 
-def simulate(config, script, link=None):
+def simulate(config, script, link=None, *, tx_ready=1.0):
     """Run ``script(send, receive)``: ``send(bytes)`` feeds bytes, ``receive(n)`` waits for
-    ``n`` decoded frames (returns them)."""
+    ``n`` decoded frames (returns them). The host takes a byte in a cycle with probability
+    ``tx_ready`` (below 1: a slow host). The result holds the clock cycles at which the engine
+    started the core (``starts``) and at which each frame's last byte left (``frame_ends``)."""
     link = link or LinkParams(config, max_payload=128, input_slots=3, max_probes=4)
     dut = Harness(link)
     engine = dut.engine
@@ -58,16 +60,23 @@ def simulate(config, script, link=None):
 
     starts = []
 
+    frame_ends = []
+    rng = np.random.default_rng(99)
+
     async def collector(ctx):
         ctx.set(engine.tx.ready, 1)
         cycle = 0
-        async for clk_edge, rst, valid, payload, start in ctx.tick().sample(
-                engine.tx.valid, engine.tx.payload, engine.core.start):
-            if valid:
-                frames.extend(decoder.feed(bytes([payload])))
+        async for clk_edge, rst, valid, ready, payload, start in ctx.tick().sample(
+                engine.tx.valid, engine.tx.ready, engine.tx.payload, engine.core.start):
+            if valid and ready:
+                got = decoder.feed(bytes([payload]))
+                frames.extend(got)
+                frame_ends.extend([cycle] * len(got))
             if start:
                 starts.append(cycle)
             cycle += 1
+            if tx_ready < 1:
+                ctx.set(engine.tx.ready, int(rng.random() < tx_ready))
 
     async def driver(ctx):
         async def send(data, gap=0):
@@ -91,6 +100,7 @@ def simulate(config, script, link=None):
         result["value"] = await script(send, receive, ctx)
         result["decoder"] = decoder
         result["starts"] = starts
+        result["frame_ends"] = frame_ends
 
     sim.add_testbench(collector, background=True)
     sim.add_testbench(driver)
@@ -229,7 +239,7 @@ def test_engine_nacks_bad_recording_arguments(options):
 
 
 #: the engine as small FPGAs build it: 16-bit counters, byte-serial region CRC, two slots
-SMALL_FPGA = dict(counter_bits=16, crc_serial=True, input_slots=2)
+SMALL_FPGA = dict(counter_bits=16, crc_serial=True, input_slots=2, overlap=False)
 
 
 @pytest.mark.parametrize("small_fpga", [False, True], ids=["default", "small_fpga"])
@@ -522,10 +532,11 @@ def test_engine_refuses_input_gaps_and_drops_repeats():
     assert fields["nacks"] == 3 and fields["steps_done"] == 4 and not fields["running"]
 
 
-def run_outputs(config, network, raster, *, probes=(), link=None):
+def run_outputs(config, network, raster, *, probes=(), link=None, tx_ready=1.0, ends=None):
     """Upload ``network``, run ``len(raster)`` steps (streamed when ``raster`` has a spike) and
     return the decoded outputs, each one's encoding (``"list"`` or ``"bitmap"``) and the clock
-    cycles at which the engine started the core."""
+    cycles at which the engine started the core; ``ends``, a list, gets the cycles at which
+    each OUTPUT frame's last byte left."""
     steps = len(raster)
     stream = bool(np.asarray(raster).any())
 
@@ -538,7 +549,9 @@ def run_outputs(config, network, raster, *, probes=(), link=None):
         return await receive_outputs(send, receive, config, raster if stream else None,
                                      steps, ack.payload[0])
 
-    result = simulate(config, script, link=link)
+    result = simulate(config, script, link=link, tx_ready=tx_ready)
+    if ends is not None:
+        ends += result["frame_ends"][-steps:]
     outputs = [codec.unpack_output(config, frame.payload, len(probes))
                for frame in result["value"]]
     header = layout_bytes(OUTPUT_HEADER)
@@ -565,23 +578,120 @@ def test_engine_span_is_the_cycles_between_starts():
 
 @pytest.mark.parametrize("config", [SMALL, CoreConfig(neurons=40, inputs=5, lanes=4)])
 def test_engine_span_of_a_free_running_step(config):
-    """Without streamed inputs or probes the engine's part of a span is two cycles per byte of
-    the previous OUTPUT frame on the wire and two per spike it sent in a bitmap, or one cycle
-    fewer (where the COBS encoder's blocks end depends on the zero bytes): docs/protocol.md."""
+    """Without overlap, the single-block COBS encoder, streamed inputs or probes, the engine's
+    part of a span is two cycles per byte of the previous OUTPUT frame on the wire and two per
+    spike it sent in a bitmap, or one cycle fewer (where the COBS encoder's blocks end depends
+    on the zero bytes): docs/protocol.md."""
     from spikeforge.sim.bench_link import bitmap_spikes, engine_cycles
 
     c = config
+    link = LinkParams(c, max_payload=128, input_slots=3, max_probes=4, overlap=False,
+                      cobs_double=False)
     network = random_network(c, np.random.default_rng(8), regime="active")
-    outputs, kinds, starts, wire = run_outputs(c, network, np.zeros((10, c.inputs), dtype=bool))
+    outputs, kinds, starts, wire = run_outputs(c, network, np.zeros((10, c.inputs), dtype=bool),
+                                               link=link)
     assert [out.span for out in outputs] == [0] + np.diff(starts).tolist()
     spikes = np.array([out.spikes for out in outputs])
-    model = engine_cycles(c, wire, bitmap_spikes(c, spikes), 0)
+    model = engine_cycles(c, wire, bitmap_spikes(c, spikes), 0, link=link)
     engine = np.array([out.span - previous.cycles
                        for previous, out in zip(outputs, outputs[1:])])
     assert ((model[:-1] - 1 <= engine) & (engine <= model[:-1])).all(), (engine, model)
 
 
 LISTED = CoreConfig(neurons=40, inputs=5, lanes=4)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_engine_recorded_set_sends_list_and_bitmap_entries(overlap):
+    """A recorded set at N=40 (a LIST up to two sent spikes, a bitmap from three): the spikes
+    of the set's neurons, as the twin gives them, whichever encoding a step takes; with overlap
+    such steps are sent before the next step starts."""
+    c = LISTED
+    rng = np.random.default_rng(21)
+    network = random_network(c, rng, regime="active")
+    steps = 8
+    expected = Twin(network).run(np.zeros((steps, c.inputs), dtype=bool))["spikes"]
+    recorded = [1, 4, 9, 16, 17, 25, 33, 38]
+    regions = network_regions(c, network)
+    regions[Region.RECORD] = [int(n in recorded) for n in range(c.neurons)]
+    link = LinkParams(c, max_payload=128, input_slots=3, max_probes=4, overlap=overlap)
+
+    async def script(send, receive, ctx):
+        await upload(send, receive, c, regions)
+        await send(request(100, Opcode.RUN, codec.pack_run(steps, record="set")))
+        [ack] = await receive(1)
+        assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
+        return await receive(steps)
+
+    header = layout_bytes(OUTPUT_HEADER)
+    kinds = set()
+    for step, frame in enumerate(simulate(c, script, link)["value"]):
+        out = codec.unpack_output(c, frame.payload, 0, recorded)
+        assert out.step == step
+        want = np.zeros(c.neurons, dtype=bool)
+        want[recorded] = expected[step][recorded]
+        assert np.array_equal(out.spikes, want), step
+        kinds.add("list" if frame.payload[header - 1] & OutputFlag.LIST else "bitmap")
+        sent = expected[step][recorded].sum()
+        assert (sent <= 2) == (frame.payload[header - 1] & OutputFlag.LIST != 0), step
+    assert kinds == {"list", "bitmap"}, expected[:, recorded].sum(axis=1)
+
+
+def test_engine_overlap_span_is_the_core_cycles_and_a_constant():
+    """With overlap, a free-running step whose previous OUTPUT is shorter than it starts
+    OVERLAP_START_CYCLES after the core's cycles of the previous step, and that OUTPUT leaves
+    while the step runs."""
+    from spikeforge.rtl.engine import OVERLAP_START_CYCLES
+
+    c = LISTED
+    network = random_network(c, np.random.default_rng(8), regime="active")
+    ends = []
+    outputs, _, starts, _ = run_outputs(c, network, np.zeros((10, c.inputs), dtype=bool),
+                                        ends=ends)
+    assert [out.span for out in outputs] == [0] + np.diff(starts).tolist()
+    assert [out.span - previous.cycles for previous, out in zip(outputs, outputs[1:])] == [
+        OVERLAP_START_CYCLES] * (len(outputs) - 1)
+    # OUTPUT t is sent after step t + 1 started, and before step t + 2 starts
+    assert all(starts[t + 1] < ends[t] < starts[t + 2] for t in range(len(outputs) - 2))
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_engine_overlap_under_back_pressure_loses_nothing(overlap):
+    """A slow host (the transmitter ready one cycle in six) and short free-running core steps:
+    the steps wait for their OUTPUT frames, and every OUTPUT arrives, in order, equal to the
+    twin's (spikes, probes of every second step)."""
+    c = SMALL
+    network = random_network(c, np.random.default_rng(12), regime="active")
+    steps, probes = 9, [2, 5]
+    expected = Twin(network).run(np.zeros((steps, c.inputs), dtype=bool), probes=probes)
+    assert expected["spikes"].any()
+    link = LinkParams(c, max_payload=128, input_slots=3, max_probes=4, overlap=overlap)
+
+    async def script(send, receive, ctx):
+        await upload(send, receive, c, network_regions(c, network))
+        await send(request(100, Opcode.RUN, codec.pack_run(steps, probes=probes, every=2)))
+        [ack] = await receive(1)
+        assert ack.acks(Opcode.RUN), codec.describe_nack(ack.payload)
+        return await receive(steps)
+
+    result = simulate(c, script, link, tx_ready=1 / 6)
+    starts, ends = result["starts"], result["frame_ends"][-steps:]
+    assert len(starts) == steps
+    # the core's steps are far shorter than their OUTPUT frames on the slow link: the link
+    # sets the pace
+    cycles = [codec.unpack_output(c, frame.payload, len(probes)).cycles
+              for frame in result["value"]]
+    assert (starts[-1] - starts[0]) / (steps - 1) > 5 * max(cycles)
+    assert all(ends[t] > starts[t + 1] for t in range(steps - 1))
+    for step, frame in enumerate(result["value"]):
+        out = codec.unpack_output(c, frame.payload, len(probes))
+        assert out.step == step and out.last == (step == steps - 1)
+        assert np.array_equal(out.spikes, expected["spikes"][step]), step
+        if step % 2:
+            assert np.array_equal(out.v, expected["v"][step]), step
+            assert np.array_equal(out.i, expected["i"][step]), step
+        else:
+            assert out.v is None
 
 
 @pytest.mark.parametrize("regime", ["silent", "every", "active"])

@@ -51,6 +51,13 @@ def test_step_cycles_take_the_slower_of_core_and_link():
     cycles, bound = streamed_step_cycles(np.array([3_500.0]), engine, np.array([5]),
                                          np.array([100]), 20)
     assert cycles.tolist() == [3_500 + 100 + (100 - 16) * 200] and bound == "core+link"
+    # with overlap the engine waits for room while the next step runs
+    cycles, bound = streamed_step_cycles(np.array([3_500.0]), engine, np.array([5]),
+                                         np.array([100]), 20, overlap=True)
+    assert cycles.tolist() == [20_000] and bound == "link"
+    cycles, bound = streamed_step_cycles(np.array([30_000.0]), engine, np.array([5]),
+                                         np.array([100]), 20, overlap=True)
+    assert cycles.tolist() == [30_100] and bound == "core"
 
 
 @pytest.mark.sim
