@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -175,11 +174,14 @@ def build_timer(kind, key, details):
     conversion to Verilog) and ``wall_s``. Nothing is written
     when the build fails."""
     path = os.environ.get(BUILD_LOG_ENV)
+    if not path:
+        yield
+        return
+    import resource                            # POSIX only: imported when the log is asked for
+
     before = [resource.getrusage(who) for who in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF)]
     started = time.monotonic()
     yield
-    if not path:
-        return
     after = [resource.getrusage(who) for who in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF)]
     cpu, own = ((a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
                 for a, b in zip(after, before))
