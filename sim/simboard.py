@@ -47,7 +47,7 @@ from .._extras import require
 from ..config import CoreConfig
 from ..host.device import DeviceError, register_scheme
 from ..host.device.link import LinkError, SerialDevice
-from .toolchain import ToolchainError, cache_dir, ensure_verilator, run_build
+from .toolchain import ToolchainError, build_timer, cache_dir, ensure_verilator, run_build
 from .verilator import rtl_source_hash
 
 __all__ = ["SIM_CLK_HZ", "SIM_DIVISOR", "MAX_DIVISOR", "MIN_CLK_HZ", "MAX_CLK_HZ", "BUILDS",
@@ -190,28 +190,32 @@ def build_simboard(config, *, uart="bytes", build="fast", divisor=SIM_DIVISOR, i
         if progress:
             progress(f"building the simulated board for {config.describe()} (once per "
                      f"configuration; cached in {folder})")
-        if uart == "bytes":
-            top = ByteTop(config, clk_hz, board="sim", link=link)
-        else:
-            top = Top(config, clk_hz, clk_hz // divisor, board="sim", link=link)
-        if not recipe["reset_input"]:
-            top = _without_reset(top)
-        (folder / "top.v").write_text(verilog.convert(top, name="top"))
-        shutil.copy(_HARNESS, folder / "simboard.cpp")
-        command = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
-                   *recipe["verilator"],
-                   "--top-module", "top", "-Mdir", "obj", "-j", str(os.cpu_count() or 2),
-                   "-o", "simboard", "simboard.cpp", "top.v"]
-        if uart == "bytes":
-            command[1:1] = ["-CFLAGS", "-DSIMBOARD_BYTES"]
-        if recipe["reset_input"]:
-            command[1:1] = ["-CFLAGS", "-DSIMBOARD_RESET"]
-        log = folder / "build.log"
-        started = time.monotonic()
-        returncode = run_build(command, cwd=folder, env=env, log=log)
-        if returncode != 0:
-            raise ToolchainError(f"Verilator could not build the simulated board (exit "
-                                 f"{returncode}); the log is {log}")
+        details = {"config": config.to_dict(), "uart": uart, "build": build, "divisor": divisor,
+                   "input_slots": input_slots, "clk_hz": clk_hz,
+                   "link": options}
+        with build_timer("simboard", key, details):
+            if uart == "bytes":
+                top = ByteTop(config, clk_hz, board="sim", link=link)
+            else:
+                top = Top(config, clk_hz, clk_hz // divisor, board="sim", link=link)
+            if not recipe["reset_input"]:
+                top = _without_reset(top)
+            (folder / "top.v").write_text(verilog.convert(top, name="top"))
+            shutil.copy(_HARNESS, folder / "simboard.cpp")
+            command = ["verilator", "--cc", "--exe", "--build", "-O3", "-Wno-fatal",
+                       *recipe["verilator"],
+                       "--top-module", "top", "-Mdir", "obj", "-j", str(os.cpu_count() or 2),
+                       "-o", "simboard", "simboard.cpp", "top.v"]
+            if uart == "bytes":
+                command[1:1] = ["-CFLAGS", "-DSIMBOARD_BYTES"]
+            if recipe["reset_input"]:
+                command[1:1] = ["-CFLAGS", "-DSIMBOARD_RESET"]
+            log = folder / "build.log"
+            started = time.monotonic()
+            returncode = run_build(command, cwd=folder, env=env, log=log)
+            if returncode != 0:
+                raise ToolchainError(f"Verilator could not build the simulated board (exit "
+                                     f"{returncode}); the log is {log}")
         shutil.move(folder / "obj" / "simboard", binary)
         shutil.rmtree(folder / "obj", ignore_errors=True)
         if progress:

