@@ -18,7 +18,7 @@ SMALL = CoreConfig(neurons=20, inputs=8, lanes=4)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("board", ["icebreaker", "ulx3s", "ecpix5"])
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s", "ecpix5", "tang_nano_9k"])
 def test_selftest_passes_at_every_boards_default_configuration(board):
     config = get_board(board).default_config()
     with open_device("sim://", config) as device:
@@ -32,6 +32,12 @@ def test_selftest_passes_at_every_boards_default_configuration(board):
     assert figures["steps_per_s"] > 0 and figures["link_bytes_per_s"] > 0
     # every word of every region went over the link (written and read back)
     assert figures["region_bytes"] >= 2 * config.weight_depth * config.lanes
+
+
+def test_the_icesugar_runs_the_icebreakers_configuration():
+    """The iCESugar has no self-test build of its own: its default configuration is the
+    iCEBreaker's (the same iCE40 UP5K), which the test above checks."""
+    assert get_board("icesugar").default_config() == get_board("icebreaker").default_config()
 
 
 class FlipsAWeight:

@@ -20,6 +20,7 @@ CONFIGS = {
     "icebreaker": lambda: get_board("icebreaker").default_config(),
     "ulx3s": lambda: get_board("ulx3s").default_config(),
     "ecpix5": lambda: get_board("ecpix5").default_config(),
+    "tang_nano_9k": lambda: get_board("tang_nano_9k").default_config(),
     "n1024": lambda: CoreConfig(neurons=1024, inputs=64, lanes=8),
 }
 
