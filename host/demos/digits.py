@@ -557,7 +557,10 @@ class TwinBackend:
             glob.sr_seed = twin.sr_seed
         network = Network(twin.config, twin.network.neuron_params.copy(), glob,
                           np.asarray(twin.W, dtype=np.int64), np.array(twin.mask))
+        state = twin.state_dict()
         self.twin = make_twin(network, self.kernel)
+        # a device keeps its state when its global words change: so does the twin
+        self.twin.load_state(state)
 
     def run_batch(self, rasters):
         self.twin.reset_state()

@@ -169,9 +169,9 @@ class UnsupervisedRecipe:
     on_off: bool = True
     rate: float = 0.375
     present_steps: int = 32
-    negative_steps: int = 16
+    negative_steps: int = 0
     negative_rate: float = 0.25
-    rest_steps: int = 64
+    rest_steps: int = 16
     neurons: int = 100
     inhibit: int = -96
     inhibitory: int = 0
@@ -179,13 +179,14 @@ class UnsupervisedRecipe:
     pool_inhibit: int = -127
     pool_thr: int = 256
     pool_alpha_i: float = 0.8
-    thr: int = 12000
-    alpha_v: float = 0.9
+    wta: bool = True
+    thr: int = 60000
+    alpha_v: float = 0.999
     alpha_i: float = 0.0
-    refrac: int = 2
+    refrac: int = 0
     v_reset: int = 0
-    v_min: int = -12000
-    theta_inc: int = 128
+    v_min: int = 0
+    theta_inc: int = 1000
     alpha_th: float = 4095 / 4096
     eval_steps: int = 256
     readout: str = "spikes"
@@ -200,13 +201,15 @@ class UnsupervisedRecipe:
     w_min: int = 0
     w_max: int = 63
     a_plus: int = 16
-    a_minus: int = 40
-    stdp_shift: int = 11
-    x_inc: int = 64
+    a_minus: int = 0
+    a_decay: int = 32
+    stdp_shift: int = 9
+    stdp_shifts: tuple = (9, 9, 10, 10, 11, 11, 12, 12)
+    x_inc: int = 16
     y_inc: int = 32
-    alpha_x: float = 0.8
+    alpha_x: float = 0.95
     alpha_y: float = 0.97
-    epochs: int = 2
+    epochs: int = 8
     seed: int = 1
 
     def __post_init__(self):
@@ -217,6 +220,15 @@ class UnsupervisedRecipe:
             raise ValueError(f"inhibitory must be at least 0 and below neurons "
                              f"({self.neurons}), not {self.inhibitory}: the pool leaves at "
                              f"least one excitatory neuron")
+        if self.stdp_shifts is not None:
+            object.__setattr__(self, "stdp_shifts", tuple(int(k) for k in self.stdp_shifts))
+            if not self.stdp_shifts or not all(0 <= k <= 31 for k in self.stdp_shifts):
+                raise ValueError(f"stdp_shifts {self.stdp_shifts} must be one or more "
+                                 f"shifts in 0..31 (one per epoch, the last one repeats)")
+        if self.wta and self.inhibitory:
+            raise ValueError("an inhibitory pool and the winner-take-all exclude each other: "
+                             "the pool's neurons would compete with the excitatory ones; "
+                             "use the negative-image recipe (wta=False) for the pool")
         if self.label_top < 1 or self.vote_top < 1:
             raise ValueError(f"label_top and vote_top must be at least 1, not "
                              f"{self.label_top} and {self.vote_top}")
@@ -234,6 +246,13 @@ class UnsupervisedRecipe:
     def inputs(self):
         return self.image_inputs
 
+    def shift_of_epoch(self, epoch):
+        """``stdp_shift`` of epoch ``epoch`` (0-based): ``stdp_shifts[epoch]`` (its last entry
+        past its end), or ``stdp_shift`` without a schedule."""
+        if self.stdp_shifts is None:
+            return self.stdp_shift
+        return self.stdp_shifts[min(epoch, len(self.stdp_shifts) - 1)]
+
     @property
     def train_steps_per_sample(self):
         return self.present_steps + self.negative_steps + self.rest_steps
@@ -243,9 +262,13 @@ class UnsupervisedRecipe:
         return self.eval_steps
 
     def config(self, **changes):
-        """The :class:`CoreConfig` of the recipe: stochastic rounding and the floor on."""
-        return CoreConfig(neurons=self.neurons, inputs=self.inputs, stochastic_rounding=True,
-                          v_floor=True, **changes)
+        """The :class:`CoreConfig` of the recipe: stochastic rounding and the floor on, the
+        weight-dependent STDP term when ``a_decay > 0`` and the winner-take-all with
+        ``wta``."""
+        options = dict(stochastic_rounding=True, v_floor=True,
+                       weight_decay=self.a_decay > 0, winner_take_all=bool(self.wta))
+        options.update(changes)
+        return CoreConfig(neurons=self.neurons, inputs=self.inputs, **options)
 
     def to_dict(self):
         return asdict(self)
@@ -284,12 +307,17 @@ def build_network(recipe, rng=None):
     def frac(value):
         return fraction_factor(value, config.decay_bits)
 
+    options = {}
+    if config.weight_decay:
+        options["a_decay"] = recipe.a_decay
+    if config.winner_take_all:
+        options["wta"] = int(bool(recipe.wta))
     glob = GlobalParams(
         w_shift=recipe.w_shift, w_min=recipe.w_min, w_max=recipe.w_max,
-        a_plus=recipe.a_plus, a_minus=recipe.a_minus, stdp_shift=recipe.stdp_shift,
+        a_plus=recipe.a_plus, a_minus=recipe.a_minus, stdp_shift=recipe.shift_of_epoch(0),
         x_inc=recipe.x_inc, y_inc=recipe.y_inc, alpha_x=frac(recipe.alpha_x),
         alpha_y=frac(recipe.alpha_y), v_min=recipe.v_min,
-        sr_seed=int(rng.integers(1, 1 << 32)))
+        sr_seed=int(rng.integers(1, 1 << 32)), **options)
     e = recipe.excitatory
     W = np.zeros((config.rows, n), dtype=np.int64)
     mask = np.zeros((config.rows, n), dtype=bool)
@@ -503,13 +531,16 @@ def evaluate(backend, recipe, data, seed=None):
     train_params = build_network(recipe, np.random.default_rng(0)).neuron_params
     backend.set_params(eval_params(recipe, theta))
     weights = None
-    if recipe.readout == "drive":
+    drive = recipe.readout == "drive"
+    if drive:
         # no lateral inhibition while the responses are measured: each neuron's count
         # follows its own input drive, not which neuron fired first
         weights = backend.weights()
         silent = weights.copy()
         silent[:recipe.neurons] = 0                # the pool falls silent with it
         backend.set_weights(silent)
+        if recipe.wta:
+            backend.set_global(wta=0)
     train_counts = _responses(backend, recipe,
                               encode(data.x_train, recipe, np.random.default_rng([seed, 1])))
     test_counts = _responses(backend, recipe,
@@ -526,6 +557,8 @@ def evaluate(backend, recipe, data, seed=None):
     # an evaluation between epochs changes nothing that is learned afterwards
     if weights is not None:
         backend.set_weights(weights)
+    if drive and recipe.wta:
+        backend.set_global(wta=1)
     backend.set_params(train_params)
     write_state(backend, saved)
     return {"accuracy": float(np.mean(predictions == labels)) if len(labels) else 0.0,
@@ -570,6 +603,11 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=True, on_ep
     done = False
     evaluation = None
     for epoch in range(recipe.epochs):
+        if epoch and recipe.stdp_shifts is not None:
+            # a new learning rate for the epoch, and every epoch from a reset neuron state
+            # (theta, traces, membranes 0); the weights carry over
+            backend.set_global(stdp_shift=recipe.shift_of_epoch(epoch))
+            backend.reset()
         order = rng.permutation(len(data.y_train))
         rasters = encode(data.x_train[order], recipe, rng, train=True)
         epoch_spikes = np.zeros(n, dtype=np.int64)
