@@ -43,12 +43,22 @@ CONFIGS = {
         neurons=5, inputs=4, lanes=2, banks=1, weight_bits=4, v_bits=12, i_bits=10,
         decay_bits=6, refrac_bits=2, trace_bits=4, theta_bits=5, rate_bits=3,
         stochastic_rounding=True, v_floor=True),
+    # the weight-dependent term of potentiation (a_decay drawn by random_network): two bank
+    # rows per column (the update a stage after the read), one bank row (the update in the
+    # cycle of the read), narrow widths with one bank and stochastic rounding
+    "N10_M5_L4_decay": CoreConfig(neurons=10, inputs=5, lanes=4, weight_decay=True),
+    "N6_M0_L8_decay_sround": CoreConfig(neurons=6, inputs=0, lanes=8, weight_decay=True,
+                                        stochastic_rounding=True),
+    "N5_M4_L2_B1_narrow_decay_sround": CoreConfig(
+        neurons=5, inputs=4, lanes=2, banks=1, weight_bits=4, v_bits=12, i_bits=10,
+        decay_bits=6, refrac_bits=2, trace_bits=4, theta_bits=5, rate_bits=3,
+        stochastic_rounding=True, v_floor=True, weight_decay=True),
 }
 #: Random networks per configuration: 20 for the smallest, 10 and 6 for the other main small
 #: configurations, 2 for N=16, L=8 (the slowest here; the Verilator tests run 20 on it), 4 for
 #: the rest (the Verilator tests add 20 each at N=100 and N=256).
 NETWORKS = {"N1_M0_L1": 20, "N10_M5_L4_not_multiple": 10, "N16_M16_L8": 2,
-            "N10_M5_L4_sround_floor": 6}
+            "N10_M5_L4_sround_floor": 6, "N10_M5_L4_decay": 6}
 DEFAULT_NETWORKS = 4
 GROUP = 2              # networks per test: short tests spread evenly over the workers
 STEPS = 200
