@@ -547,7 +547,8 @@ def random_network(config, rng, *, density=None, regime=None, plastic=None):
         glob.v_min = _pick1(rng, v_low, v_high, v_low // 4, 0, 0.2)
     if config.weight_decay:
         # sometimes 0 (today's rule), mostly small against a_plus, sometimes anything
-        glob.a_decay = _pick1(rng, 0, rate_top, 0, max(1, rate_top // 8), trace_p)
+        glob.a_decay = _pick1(rng, 0, rate_top, 0, min(rate_top, max(3, rate_top // 8)),
+                              trace_p)
     if config.stochastic_rounding:
         glob.sr_seed = int(rng.integers(1, 1 << 32))
     if config.has_poisson:

@@ -207,6 +207,26 @@ def test_core_stochastic_rounding_scenario_learns_small_updates(simulate):
     assert 3 * ((1 << c.trace_bits) - 1) < (1 << 10)
 
 
+@pytest.mark.parametrize("sround", [False, True], ids=["rounded_down", "sround"])
+def test_core_weight_decay_scenario_pulls_weights_of_both_signs(simulate, sround):
+    # every neuron spikes often, weights of both signs: the signed product a_plus * X -
+    # a_decay * W is negative for the large weights, so they fall (an arithmetic shift)
+    c = CoreConfig(neurons=6, inputs=4, lanes=4, weight_decay=True,
+                   stochastic_rounding=sround)
+    rng = np.random.default_rng(7)
+    W = rng.integers(-128, 128, size=(c.rows, c.neurons))
+    raster = rng.random((30, c.inputs)) < 0.5
+    network, twin, spikes = scenario(
+        simulate, c, raster, True, W=W, neuron={"thr": 60, "refrac": 0, "bias": 40},
+        glob={"a_plus": 4, "a_minus": 2, "a_decay": 24, "stdp_shift": 7, "w_shift": 0,
+              "alpha_x": 3500, "x_inc": 40, "sr_seed": 0x2468ACE})
+    assert spikes.sum() > 30
+    # the weights move towards a_plus * X / a_decay = X / 6, at most 255 / 6 = 42
+    large = (np.abs(W) > 100) & network.mask & spikes.any(axis=0)[None, :]
+    assert large.sum() >= 4
+    assert (np.abs(twin.W[large]) < np.abs(W[large])).all()
+
+
 def test_a_reused_simulation_starts_every_run_from_power_on():
     """The simulators the tests above share are reset between runs: after a run that loads a
     network and learns, the next run reads what a new simulator reads, the same run again
