@@ -26,10 +26,10 @@ LANE_CHOICES = (1, 2, 4, 8, 16, 32)
 
 #: the feature flags of a configuration
 _FLAGS = ("stdp", "adaptive_threshold", "poisson", "single_port_weights", "stochastic_rounding",
-          "v_floor")
+          "v_floor", "weight_decay")
 #: flags added after the first bitstreams: they enter the hash only when set, so that the hash
 #: of every configuration without them stays what it was
-_LATE_FLAGS = ("stochastic_rounding", "v_floor")
+_LATE_FLAGS = ("stochastic_rounding", "v_floor", "weight_decay")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,11 @@ class CoreConfig:
     v_floor : bool, default False
         Build the membrane floor: the global word ``v_min`` bounds ``v`` from below after
         integration.
+    weight_decay : bool, default False
+        Build the weight-dependent term of potentiation: the global word ``a_decay`` makes a
+        spiking neuron's plastic weights move by ``(a_plus * X - a_decay * W) >> stdp_shift``
+        (towards ``a_plus * X / a_decay``) instead of ``(a_plus * X) >> stdp_shift``. Needs
+        ``stdp``.
     """
 
     neurons: int = 100
@@ -101,6 +106,7 @@ class CoreConfig:
     single_port_weights: bool = False
     stochastic_rounding: bool = False
     v_floor: bool = False
+    weight_decay: bool = False
 
     def __post_init__(self):
         def check_int(name, low, high):
@@ -141,6 +147,9 @@ class CoreConfig:
         if self.stochastic_rounding and not self.stdp:
             raise ConfigError("stochastic_rounding needs stdp=True: it rounds the STDP weight "
                               "updates; build with learning or without stochastic rounding")
+        if self.weight_decay and not self.stdp:
+            raise ConfigError("weight_decay needs stdp=True: it is a term of the STDP "
+                              "potentiation; build with learning or without weight_decay")
         if self.i_bits < self.weight_bits:
             raise ConfigError(f"i_bits={self.i_bits} must be at least weight_bits="
                               f"{self.weight_bits}: one weight must fit in the synaptic current")

@@ -5,7 +5,7 @@ installed). Each step follows ``docs/model.md``; the layouts of the packed array
 import numba
 import numpy as np
 
-from .kernel import (_ADAPT, _AI, _AMINUS, _APLUS, _ATH, _AV, _AX, _AY, _BIAS, _F, _HTOP, _I,
+from .kernel import (_ADAPT, _ADECAY, _AI, _AMINUS, _APLUS, _ATH, _AV, _AX, _AY, _BIAS, _F, _HTOP, _I,
                      _IHIGH, _ILOW, _PON, _PS, _R, _REFRAC, _RSUB, _SEED, _SROUND, _SSHIFT,
                      _STDP, _TH, _THINC, _THR, _TTOP, _V, _VHIGH, _VLOW, _VMIN, _VRESET, _WMAX,
                      _WMIN, _WSHIFT, _X, _XIN, _XINC, _Y, _YINC)
@@ -43,7 +43,8 @@ def xorshift32(x):
 @_inline
 def stdp_change(product, shift, row, col, seed, sround):
     """The magnitude of one STDP update of synapse (row, col): ``product = rate * trace``
-    (non-negative) shifted right, rounded down; with stochastic rounding (``sround``)
+    (non-negative; signed in the potentiation with ``a_decay``) shifted right, rounded down
+    (an arithmetic shift); with stochastic rounding (``sround``)
     rounded up when the synapse's 16-bit uniform value (two xorshift32 rounds of
     ``seed ^ (row << 11 | col)``, top bits) lies below the 16 bits the shift drops. (Without
     it the callers pass -1 for the index the change does not depend on.)"""
@@ -62,6 +63,12 @@ CHANGE_CAP = 1 << 17
 @_inline
 def capped(change):
     return np.int32(min(change, CHANGE_CAP))
+
+
+@_inline
+def capped_signed(change):
+    """:func:`capped` for a change of either sign (the potentiation with ``a_decay``)."""
+    return np.int32(max(min(change, CHANGE_CAP), -CHANGE_CAP))
 
 
 @_inline
@@ -248,7 +255,35 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
 
     # -- phase C: potentiation of the columns that spiked, with the traces after phase B;
     # only the rows that can change and this step's spike columns are touched
-    if learn and S > 0:
+    a_decay = gparam[_ADECAY]
+    if learn and S > 0 and a_decay != 0:
+        # the weight-dependent term: every plastic weight of a spike column changes (a row
+        # with X = 0 too), by (a_plus * X - a_decay * W) >> shift with W after phase A
+        a_plus = gparam[_APLUS]
+        lo, hi = np.int32(w_min), np.int32(w_max)
+        x_in = istate[_XIN]
+        if S * DENSE_SPIKES >= N:
+            # many spikes: whole rows with selects
+            for r in range(R):
+                w_row, m_row = W[r], mask[r]
+                pre = a_plus * (x_s[r] if r < N else x_in[r - N])
+                for j in range(N):
+                    w = np.int32(w_row[j])
+                    d = capped_signed(stdp_change(pre - a_decay * np.int64(w), shift, r, j,
+                                                  seed_c, sround))
+                    new = min(max(w + d, lo), hi)
+                    w_row[j] = new if (spike_bits[j] & m_row[j]) else w
+        else:
+            for c in range(S):
+                j = cols[c]
+                for r in range(R):
+                    if mask[r, j]:
+                        w = np.int32(W[r, j])
+                        pre = a_plus * (x_s[r] if r < N else x_in[r - N])
+                        d = capped_signed(stdp_change(pre - a_decay * np.int64(w), shift, r,
+                                                      j, seed_c, sround))
+                        W[r, j] = min(max(w + d, lo), hi)
+    elif learn and S > 0:
         a_plus = gparam[_APLUS]
         lo, hi = np.int32(w_min), np.int32(w_max)
         # the rows this step can change: a change that is not 0, or a plastic weight that may
@@ -300,7 +335,7 @@ def run_batch(W, mask, row_ok, nstate, spike_bits, istate, nparam, gparam, rate,
     row_ok (B, N+M) bool: see :func:`step_member`. W, mask, row_ok and nparam may have a
     leading size of 1: the members share them (only when no step learns);
     nstate (B, 6, N) int64 (rows NSTATE), spike_bits (B, N) bool (s), istate (B, 2, M)
-    int64 (rows ISTATE); nparam (B, 9, N) int64 (rows NPARAM), gparam (B, 13) int64
+    int64 (rows ISTATE); nparam (B, 9, N) int64 (rows NPARAM), gparam (B, 14) int64
     (GPARAM; its sr_seed column is advanced by the learning steps), rate (B, M) int64
     Poisson rates, cfg (10,) int64 (CFG);
     raster (B, T, M) bool input spikes, learn (T,) bool;

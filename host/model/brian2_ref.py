@@ -27,7 +27,8 @@ With ``learn=True`` the weights learn by float pair STDP written in the core's s
                  xin_k = clip(alpha_x * xin_k + (x_inc if input k spikes), 0, 2^TB - 1)
     phase C  for every neuron j that spiked and plastic synapse (r, j):
                  W[r, j] = clip(W[r, j] + a_plus * X_r / 2^stdp_shift, w_min, w_max)
-             with X_r the pre trace after phase B (x_r, or xin_k for input row N + k)
+             with X_r the pre trace after phase B (x_r, or xin_k for input row N + k);
+             with weight_decay the change is (a_plus * X_r - a_decay * W[r, j]) / 2^stdp_shift
 
 The changes are the exact quotients the core rounds (down, or stochastically to the same
 mean); traces saturate where the core's do. With ``rounding="toward_zero"`` the traces decay
@@ -107,7 +108,8 @@ _DECAY = {
 }
 
 #: the magnitude of an STDP change of each rounding mode: the exact quotient, or rounded down
-#: (the products are non-negative integers, so the floor is exact)
+#: (the products are integers, so the floor is exact; a negative one, of the potentiation with
+#: weight_decay, is floored as the core's arithmetic shift floors it)
 _CHANGE = {
     "float": "{rate} * {trace} / stdp_scale",
     "toward_zero": "floor({rate} * {trace} / stdp_scale)",
@@ -130,8 +132,12 @@ def _depress_code(rounding):
             f"w = plastic * clip(w - {change}, w_min, w_max) + (1 - plastic) * w")
 
 
-def _potentiate_code(rounding, trace):
-    change = _CHANGE[rounding].format(rate="a_plus", trace=trace)
+def _potentiate_code(rounding, trace, decay=False):
+    if decay:
+        # the signed product of weight_decay, with the weight after this step's depression
+        change = _CHANGE[rounding].format(rate="1", trace=f"(a_plus * {trace} - a_decay * w)")
+    else:
+        change = _CHANGE[rounding].format(rate="a_plus", trace=trace)
     return f"w = plastic * clip(w + {change}, w_min, w_max) + (1 - plastic) * w"
 
 _RESET = """
@@ -257,6 +263,7 @@ def _build_and_run(network, raster, steps, dt, rounding, learn):
             "x_inc": float(g.x_inc), "y_inc": float(g.y_inc),
             "alpha_x": g.alpha_x / scale, "alpha_y": g.alpha_y / scale,
             "a_plus": float(g.a_plus), "a_minus": float(g.a_minus),
+            "a_decay": float(g.a_decay if config.weight_decay else 0),
             "stdp_scale": float(2 ** g.stdp_shift),
             "w_min": float(g.w_min), "w_max": float(g.w_max),
             "stimulus": TimedArray(raster.astype(float), dt=dt),
@@ -289,7 +296,8 @@ def _build_and_run(network, raster, steps, dt, rounding, learn):
         pre, post = np.nonzero((W[rows] != 0) | mask[rows])
         if not pre.size:
             return
-        kwargs = {"on_post": _potentiate_code(rounding, trace)} if learn else {}
+        kwargs = ({"on_post": _potentiate_code(rounding, trace, config.weight_decay)}
+                  if learn else {})
         syn = Synapses(source, neurons, synapse_model, on_pre=on_pre, delay=0 * dt,
                        namespace=namespace, name=name, **kwargs)
         syn.connect(i=pre, j=post)

@@ -6,7 +6,8 @@ by name:
 * :class:`NeuronParams` -- per-neuron arrays ``thr, v_reset, reset_sub, refrac, alpha_v,
   alpha_i, bias, theta_inc, alpha_th``;
 * :class:`GlobalParams` -- ``w_shift, w_min, w_max, a_plus, a_minus, stdp_shift, x_inc, y_inc,
-  alpha_x, alpha_y, poisson_on``, the membrane floor ``v_min`` (with ``v_floor``) and the step
+  alpha_x, alpha_y, poisson_on``, the membrane floor ``v_min`` (with ``v_floor``), the rate of
+  the weight-dependent term of potentiation ``a_decay`` (with ``weight_decay``) and the step
   seed of stochastic rounding ``sr_seed`` (with ``stochastic_rounding``; the core advances it);
 * :class:`Network` -- ``config``, ``neuron_params``, ``global_params``, the weights ``W``
   (shape ``(N+M, N)``, rows ``0..N-1`` recurrent, rows ``N..`` inputs) and the plasticity
@@ -28,7 +29,8 @@ __all__ = ["NeuronParams", "GlobalParams", "Network", "random_network", "random_
 NEURON_FIELDS = ("thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias",
                  "theta_inc", "alpha_th")
 GLOBAL_FIELDS = ("w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc",
-                 "y_inc", "alpha_x", "alpha_y", "poisson_on", "v_min", "sr_seed")
+                 "y_inc", "alpha_x", "alpha_y", "poisson_on", "v_min", "a_decay",
+                 "sr_seed")
 
 #: the step seed of stochastic rounding unless one is given (any non-zero 32-bit word)
 SR_SEED_DEFAULT = 0x2545F491
@@ -81,6 +83,9 @@ def global_ranges(config):
         "v_min": (_signed(config.v_bits) if config.v_floor else
                   (config.v_range[0], config.v_range[0],
                    "the bottom of the v range: no membrane floor built (v_floor=False)")),
+        "a_decay": (_unsigned(config.rate_bits) if config.weight_decay else
+                    (0, 0, "0: no weight-dependent potentiation built; build with "
+                     "weight_decay=True")),
         "sr_seed": (0, (1 << 32) - 1, "unsigned 32-bit; 0, the power-on value, stays 0"),
     }
 
@@ -242,6 +247,8 @@ class GlobalParams:
     poisson_on: int = 0
     #: membrane floor (with ``v_floor``); None: the bottom of the v range, set by validate
     v_min: int = None
+    #: rate of the weight-dependent term of potentiation (with ``weight_decay``)
+    a_decay: int = 0
     #: step seed of stochastic rounding (with ``stochastic_rounding``; advanced by the core)
     sr_seed: int = SR_SEED_DEFAULT
 
@@ -278,6 +285,7 @@ class GlobalParams:
             alpha_y=_fraction(config, 0.9),
             poisson_on=0,
             v_min=config.v_range[0],
+            a_decay=0,
             sr_seed=SR_SEED_DEFAULT,
         )
         unknown = [name for name in overrides if name not in GLOBAL_FIELDS]
@@ -537,6 +545,10 @@ def random_network(config, rng, *, density=None, regime=None, plastic=None):
     if config.v_floor:
         # a floor that bites: often between the bottom of the range and 0
         glob.v_min = _pick1(rng, v_low, v_high, v_low // 4, 0, 0.2)
+    if config.weight_decay:
+        # sometimes 0 (today's rule), mostly small against a_plus, sometimes anything
+        glob.a_decay = _pick1(rng, 0, rate_top, 0, min(rate_top, max(3, rate_top // 8)),
+                              trace_p)
     if config.stochastic_rounding:
         glob.sr_seed = int(rng.integers(1, 1 << 32))
     if config.has_poisson:

@@ -34,7 +34,9 @@ def sr_uniform(seed, row, col):
 
 def stdp_magnitude(product, shift, u=None):
     """``product >> shift`` (``u`` None), or rounded up when ``u < frac``, with ``frac`` the
-    16 bits below the binary point of ``product / 2^shift`` (stochastic rounding)."""
+    16 bits below the binary point of ``product / 2^shift`` (stochastic rounding). A negative
+    ``product`` (potentiation with ``a_decay``) shifts arithmetically: the quotient is
+    floored, and the fraction is what the floor drops."""
     if u is None:
         return product >> shift
     scaled = (product << 16) >> shift
@@ -157,6 +159,8 @@ class Twin:
         self.w_min, self.w_max = g.w_min, g.w_max
         self.a_plus, self.a_minus, self.stdp_shift = g.a_plus, g.a_minus, g.stdp_shift
         self.v_min = g.v_min
+        # the weight-dependent term of potentiation: 0 (today's rule) unless it is built
+        self.a_decay = g.a_decay if config.weight_decay else 0
         self.sround = config.stochastic_rounding
         trace_top = (1 << config.trace_bits) - 1
         theta_top = (1 << config.theta_bits) - 1
@@ -370,12 +374,16 @@ class Twin:
         # after phase B
         if learn and any_spike:
             cols = spike.nonzero()[0]
+            block = W[:, cols]
+            # the signed product a_plus * X_r - a_decay * W[r, j] (W after phase A)
+            product = (self.a_plus * buf[4 * n:])[:, None]
+            if self.a_decay:
+                product = product - self.a_decay * block
             if self.sround:
                 u = sr_uniform(seed_c, np.arange(n + self.M)[:, None], cols[None, :])
-                pot = stdp_magnitude(self.a_plus * buf[4 * n:][:, None], self.stdp_shift, u)
+                pot = stdp_magnitude(product, self.stdp_shift, u)
             else:
-                pot = ((self.a_plus * buf[4 * n:]) >> self.stdp_shift)[:, None]
-            block = W[:, cols]
+                pot = product >> self.stdp_shift
             new = block + pot
             clip(new, self.w_min, self.w_max, out=new)
             if frozen is None:

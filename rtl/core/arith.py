@@ -2,8 +2,9 @@
 
 from amaranth.hdl import Array, Cat, Const, Mux, Shape
 
-__all__ = ["sat", "dec", "xorshift32", "sr_hash", "sr_uniform", "sr_scaled", "sr_round", "low",
-           "high", "select", "write_banked", "clampw"]
+__all__ = ["sat", "dec", "xorshift32", "sr_hash", "sr_uniform", "sr_scaled", "sr_round",
+           "sr_scaled_signed", "sr_round_signed", "low", "high", "select", "write_banked",
+           "clampw"]
 
 
 def sat(value, shape):
@@ -57,6 +58,17 @@ def sr_round(scaled, uniform):
     """The rounded magnitude: the integer part, plus 1 when the dropped fraction exceeds the
     uniform value."""
     return scaled[16:] + (scaled[:16] > uniform)
+
+
+def sr_scaled_signed(product, shift):
+    """:func:`sr_scaled` of a signed ``product``: an arithmetic shift, so the integer part is
+    rounded down and the 16 bits below it are the fraction that rounding down dropped."""
+    return Cat(Const(0, 16), product).as_signed() >> shift
+
+
+def sr_round_signed(scaled, uniform):
+    """:func:`sr_round` of a signed ``scaled`` value (from :func:`sr_scaled_signed`)."""
+    return scaled[16:].as_signed() + (scaled[:16] > uniform)
 
 
 def low(value, bits):

@@ -2,14 +2,17 @@
 
 For every neuron that fired, its column is walked one bank row at a time: ``B`` rows (one per
 weight bank) per clock, in bank row order — neuron rows, then input rows. The potentiation of a
-row, ``mag(a_plus * X_r)``, uses the pre traces after phase B.
+row, ``mag(a_plus * X_r)``, uses the pre traces after phase B. With ``weight_decay`` the
+product is ``a_plus * X_r - a_decay * W`` (signed), formed in the stage of the update from the
+weight read.
 """
 
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Array, Mux, Signal, signed
 
 from ...config import ceil_log2
 from ..regions import Region, region_layout
-from .arith import clampw, low, sr_round, sr_scaled, sr_uniform
+from .arith import (clampw, low, sr_round, sr_round_signed, sr_scaled, sr_scaled_signed,
+                    sr_uniform)
 
 __all__ = ["build", "enter", "states"]
 
@@ -24,6 +27,7 @@ def build(m, k):
     N, M, L, Wr, B = c.neurons, c.inputs, c.lanes, c.words_per_row, c.banks
     nb_n, nb_m = c.neuron_bank_rows, c.input_bank_rows
     sround = c.stochastic_rounding
+    decay = c.weight_decay
     word_layout = region_layout(c, Region.WEIGHT)
     # The column of a neuron that spiked is walked one bank row at a time: B rows (one
     # per bank) per clock, in bank row order — neuron rows, then input rows.
@@ -50,9 +54,24 @@ def build(m, k):
     # during phase C) and registered here.
     k.cx_src_in = cx_src_in = Signal()                 # the traces being read are input traces
     c_pot = []
+    c_u = []                                           # with weight_decay and sround
     for bank in range(B):
         x_value = (Mux(cx_src_in, k.xitr[bank][0].data, k.xtr[bank][0].data) if M
                    else k.xtr[bank][0].data)
+        if decay:
+            # the weight-dependent term needs the weight read: stage 0 registers the
+            # product a_plus * X (and with sround the synapse's uniform value); the update
+            # stage subtracts a_decay * W, shifts and rounds
+            pre = k.gl.a_plus * x_value
+            reg = Signal(pre.shape(), name=f"c_pre{bank}")
+            m.d.sync += reg.eq(pre)
+            c_pot.append(reg)
+            if sround:
+                row = c0_q0 + bank + Mux(c0_src_in, N, 0)
+                reg_u = Signal(16, name=f"c_pot_u{bank}")
+                m.d.sync += reg_u.eq(sr_uniform(k.sr_hash_c, row[:11], c0_post))
+                c_u.append(reg_u)
+            continue
         if sround:
             # stochastic rounding: shifted with 16 bits of fraction and the synapse's
             # uniform value in stage 0, rounded in stage 1
@@ -84,6 +103,8 @@ def build(m, k):
         cu_addr = Signal.like(c1_addr)
         cu_lane = Signal.like(c1_lane)
         cu_pot = [Signal.like(pot, name=f"c2_pot{bank}") for bank, pot in enumerate(c_pot)]
+        cu_u = [Signal(16, name=f"c2_pot_u{bank}") for bank in range(len(c_u))]
+        m.d.sync += [dst.eq(src) for dst, src in zip(cu_u, c_u)]
         cu_words = [Signal(word_layout, name=f"c2_old{bank}") for bank in range(B)]
         cu_masks = [Signal(L, name=f"c2_mask{bank}") for bank in range(B)]
         m.d.sync += [cu_valid.eq(c1_valid), cu_src_in.eq(c1_src_in), cu_q0.eq(c1_q0),
@@ -96,6 +117,7 @@ def build(m, k):
         cu_valid, cu_src_in, cu_q0, cu_addr, cu_lane = (c1_valid, c1_src_in, c1_q0,
                                                         c1_addr, c1_lane)
         cu_pot = c_pot
+        cu_u = c_u
         cu_words = [k.wts[bank][0].data for bank in range(B)]
         cu_masks = [k.msk[bank][0].data for bank in range(B)]
     with m.If(cu_valid):
@@ -104,8 +126,27 @@ def build(m, k):
             old_word = cu_words[bank]
             row_valid = cu_q0 + bank < Mux(cu_src_in, M, N)
             new_word = Signal(word_layout, name=f"c_word{bank}")
+            if decay:
+                # one lane of the word learns: its weight W, the signed product
+                # a_plus * X - a_decay * W, its mag (an arithmetic shift) and the new weight
+                weight = Signal(signed(c.weight_bits), name=f"c_w{bank}")
+                m.d.comb += weight.eq(Array(old_word[lane] for lane in range(L))[cu_lane]
+                                      if L > 1 else old_word[0])
+                product = cu_pot[bank] - k.gl.a_decay * weight
+                p_sig = Signal(signed(len(product)), name=f"c_prod{bank}")
+                m.d.comb += p_sig.eq(product)
+                if sround:
+                    magnitude = sr_round_signed(sr_scaled_signed(p_sig, k.gl.stdp_shift),
+                                                cu_u[bank])
+                else:
+                    magnitude = p_sig >> k.gl.stdp_shift
+                updated = Signal(signed(c.weight_bits), name=f"c_new{bank}")
+                m.d.comb += updated.eq(clampw(weight + magnitude, k.gl))
             for lane in range(L):
                 learns = row_valid & (cu_lane == lane) & cu_masks[bank][lane]
+                if decay:
+                    m.d.comb += new_word[lane].eq(Mux(learns, updated, old_word[lane]))
+                    continue
                 m.d.comb += new_word[lane].eq(Mux(
                     learns, clampw(old_word[lane] + cu_pot[bank], k.gl),
                     old_word[lane]))

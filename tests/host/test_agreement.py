@@ -321,7 +321,7 @@ def learning_network(seed, n=8, m=4, **config):
     return Network(cfg, network.neuron_params, glob, network.W, mask).validate()
 
 
-@pytest.mark.parametrize("config", [{}, {"v_floor": True}])
+@pytest.mark.parametrize("config", [{}, {"v_floor": True}, {"weight_decay": True}])
 def test_brian2_learning_toward_zero_equals_the_twin_bit_for_bit(config):
     """Rounded as the hardware rounds, the float STDP of the reference learns exactly the
     twin's weights: the same step order of depression, trace updates and potentiation."""

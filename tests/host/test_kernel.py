@@ -35,6 +35,17 @@ CONFIGS = [
     CoreConfig(neurons=9, inputs=11, lanes=4, weight_bits=4, v_bits=10, i_bits=9,
                decay_bits=4, refrac_bits=2, trace_bits=3, theta_bits=5, rate_bits=2,
                stochastic_rounding=True, v_floor=True),
+    # the weight-dependent term of potentiation, with and without stochastic rounding; N=40
+    # takes both the sparse (few spikes) and the dense walk of potentiation
+    CoreConfig(neurons=7, inputs=5, lanes=4, weight_decay=True),
+    CoreConfig(neurons=40, inputs=12, lanes=8, weight_decay=True),
+    CoreConfig(neurons=40, inputs=12, lanes=8, weight_decay=True, stochastic_rounding=True),
+    CoreConfig(neurons=9, inputs=11, lanes=4, weight_bits=4, v_bits=10, i_bits=9,
+               decay_bits=4, refrac_bits=2, trace_bits=3, theta_bits=5, rate_bits=2,
+               stochastic_rounding=True, v_floor=True, weight_decay=True),
+    CoreConfig(neurons=6, inputs=4, lanes=32, weight_bits=16, v_bits=32, i_bits=32,
+               decay_bits=16, refrac_bits=16, trace_bits=16, theta_bits=31, rate_bits=16,
+               weight_decay=True, stochastic_rounding=True),
 ]
 
 STATE = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate", "W", "mask")
@@ -100,6 +111,66 @@ def test_compiled_run_with_probes_equals_numpy_run(config):
     assert_same_state(sa, sb, "after two runs")
 
 
+WEIGHT_DECAY_CONFIGS = [config for config in CONFIGS if config.weight_decay]
+
+
+@pytest.mark.parametrize("config", WEIGHT_DECAY_CONFIGS, ids=lambda c: c.describe())
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_twin_equals_numpy_twin_with_weight_decay(config, seed):
+    """a_decay drawn non-zero over its whole range, weights of both signs, learning in every
+    step: the signed potentiation of the compiled twin equals the reference's."""
+    rng = np.random.default_rng(31 * seed + config.neurons)
+    network, start, raster, _ = random_case(config, 4241 * seed + config.neurons, "active")
+    rate_top = (1 << config.rate_bits) - 1
+    g = network.global_params
+    g.a_decay = int(rng.integers(1, rate_top + 1)) if seed % 2 else \
+        int(rng.integers(1, max(2, (1 << g.stdp_shift) // 2)))
+    g.a_decay = min(g.a_decay, rate_top)
+    network.mask = start["mask"] = rng.random(network.mask.shape) < 0.6
+    w_low, w_high = config.weight_range
+    weights = rng.integers(w_low, w_high, size=network.W.shape, endpoint=True)
+    network.W = start["W"] = np.where(rng.random(weights.shape) < 0.6, weights, 0)
+    assert (network.W < 0).any() and (network.W > 0).any()
+    reference, compiled = Twin(network), CompiledTwin(network)
+    for twin in (reference, compiled):
+        twin.load_state(start)
+    changed = 0
+    for t in range(raster.shape[0]):
+        before = reference.W.copy()
+        want = reference.step(raster[t], learn=True)
+        got = compiled.step(raster[t], learn=True)
+        assert np.array_equal(want, got), f"spikes differ at step {t}"
+        assert_same_state(reference.state_dict(), compiled.state_dict(), f"at step {t}")
+        changed += int((reference.W != before).sum())
+    assert changed > 0
+
+
+def test_weight_decay_moves_weights_towards_the_trace_ratio():
+    """One neuron spiking every step with constant pre traces: each weight converges to
+    about a_plus * X / a_decay, from above and from below."""
+    config = CoreConfig(neurons=1, inputs=4, lanes=1, weight_decay=True)
+    network = random_network(config, 0, regime="active")
+    network.neuron_params.thr[:] = config.v_range[0]      # spikes every step
+    network.neuron_params.refrac[:] = 0
+    g = network.global_params
+    g.w_min, g.w_max = config.weight_range
+    g.a_plus, g.a_minus, g.a_decay, g.stdp_shift = 8, 0, 16, 6
+    g.x_inc, g.alpha_x = 100, 0            # X = 100 for a source spiking every step
+    g.poisson_on = 0
+    network.mask[:] = True
+    network.W[:, 0] = [0, -100, 100, 0, 20]
+    raster = np.zeros((300, 4), dtype=bool)
+    raster[:, :2] = True
+    for twin in (Twin(network), CompiledTwin(network)):
+        twin.run(raster, learn=True)
+        W = twin.state_dict()["W"][:, 0]
+        # the neuron's own row and inputs 0 and 1 (rows 0, 1, 2) towards
+        # 8 * 100 / 16 = 50 (rounded down, the steps stop at 47 from below, at 50 from
+        # above); inputs 2 and 3 (X = 0) decay towards 0
+        assert W[0] == 47 and W[1] == 47 and W[2] == 50, W
+        assert W[3] in (-1, 0) and W[4] in (-1, 0), W
+
+
 def test_long_learning_run_with_saturating_weights():
     """Many learning steps drive weights to the bounds; rows start with weights outside
     [w_min, w_max], which the first learning update touching them must bring inside."""
@@ -119,7 +190,8 @@ def test_long_learning_run_with_saturating_weights():
     assert (a.W[plastic] == 30).any() and (a.W[plastic] == -20).any()
 
 
-@pytest.mark.parametrize("config", [CONFIGS[0], CONFIGS[3], CONFIGS[5], CONFIGS[8]],
+@pytest.mark.parametrize("config", [CONFIGS[0], CONFIGS[3], CONFIGS[5], CONFIGS[8],
+                                    WEIGHT_DECAY_CONFIGS[2]],
                          ids=lambda c: c.describe())
 @pytest.mark.parametrize("kind", ["compiled", "numpy"])
 def test_batch_members_equal_networks_run_one_by_one(config, kind):

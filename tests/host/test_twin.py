@@ -365,6 +365,82 @@ def test_potentiation_on_post_spike_uses_pre_trace_after_phase_b():
     assert twin.W[:, 1].tolist() == [0, 0, 0, 0]
 
 
+def test_weight_decay_potentiation_uses_the_weight_after_depression():
+    """With weight_decay the change is (a_plus * X - a_decay * W) >> stdp_shift, floored
+    when negative, with W the weight after phase A."""
+    config = stdp_config(weight_decay=True)
+    W = np.zeros((4, 2), dtype=np.int64)
+    W[:, 0] = [0, 40, -20, 100]
+    net = make_network(config, W, neuron=dict(thr=[5, 1000], bias=[10, 0], alpha_v=0),
+                       glob=dict(a_plus=4, a_minus=2, stdp_shift=3, alpha_x=128, x_inc=60,
+                                 alpha_y=0, y_inc=9, a_decay=3))
+    twin = Twin(net)
+    twin.xin[:] = [100, 0]
+    twin.x[:] = [0, 20]
+    twin.y[:] = [12, 0]
+    spikes = twin.step([1], learn=True)     # input 1 arrives: row 3 is depressed first
+    assert spikes.tolist() == [True, False]
+    assert twin.x.tolist() == [0, 10] and twin.xin.tolist() == [50, 60]
+    # row 3 after phase A: 100 - (2 * 12) >> 3 = 97. Phase C, P = 4 * X - 3 * W:
+    # row 0: 0 - 0 = 0 -> 0;  row 1: 40 - 120 = -80 -> -10 -> 30
+    # row 2: 200 + 60 = 260 -> 32 -> 12;  row 3: 240 - 291 = -51 -> floor(-6.375) = -7 -> 90
+    assert twin.W[:, 0].tolist() == [0, 30, 12, 90]
+    assert twin.W[:, 1].tolist() == [0, 0, 0, 0]
+    # the same network without the weight-dependent term: (4 * X) >> 3 added
+    net.global_params.a_decay = 0
+    twin = Twin(net)
+    twin.xin[:] = [100, 0]
+    twin.x[:] = [0, 20]
+    twin.y[:] = [12, 0]
+    twin.step([1], learn=True)
+    assert twin.W[:, 0].tolist() == [0, 45, 5, 127]
+
+
+def test_weight_decay_with_stochastic_rounding_floors_negative_products():
+    """Signed stochastic rounding: S = (P * 2^16) >> shift floored, plus 1 when the 16 bits
+    of the fraction exceed the synapse's uniform value."""
+    from spikeforge.host.model.twin import sr_uniform, stdp_magnitude, xorshift32
+
+    for product in (-51, -80, -1, 0, 7, 260):
+        for u in (0, 0x7FFF, 0xFFFF):
+            exact = product / 8
+            got = stdp_magnitude(product, 3, u)
+            assert got in (int(np.floor(exact)), int(np.floor(exact)) + 1)
+            frac = int((exact - np.floor(exact)) * 65536)
+            assert got == int(np.floor(exact)) + (frac > u)
+    config = stdp_config(weight_decay=True, stochastic_rounding=True)
+    W = np.zeros((4, 2), dtype=np.int64)
+    W[:, 0] = [0, 40, -20, 100]
+    net = make_network(config, W, neuron=dict(thr=[5, 1000], bias=[10, 0], alpha_v=0),
+                       glob=dict(a_plus=4, stdp_shift=3, alpha_x=128, x_inc=60, a_decay=3))
+    net.global_params.sr_seed = 12345
+    twin = Twin(net)
+    twin.xin[:] = [100, 0]
+    twin.x[:] = [0, 20]
+    twin.step([1], learn=True)
+    seed_c = xorshift32(xorshift32(12345))
+    X = [0, 10, 50, 60]
+    want = []
+    for r in range(4):
+        product = 4 * X[r] - 3 * int(W[r, 0])
+        scaled = (product * 65536) >> 3
+        mag = (scaled >> 16) + ((scaled % 65536) > int(sr_uniform(seed_c, r, 0)))
+        want.append(min(max(int(W[r, 0]) + mag, -128), 127))
+    assert twin.W[:, 0].tolist() == want
+
+
+def test_weight_decay_needs_the_flag_and_stdp():
+    with pytest.raises(ConfigError, match=r"a_decay=1 is out of range 0\.\.0 .*"
+                                          r"build with weight_decay=True"):
+        GlobalParams.default(small(stdp=True), a_decay=1)
+    with pytest.raises(ConfigError, match="weight_decay needs stdp=True"):
+        small(stdp=False, weight_decay=True)
+    config = small(stdp=True, weight_decay=True, rate_bits=4)
+    assert GlobalParams.default(config, a_decay=15).a_decay == 15
+    with pytest.raises(ConfigError, match=r"a_decay=16 is out of range 0\.\.15"):
+        GlobalParams.default(config, a_decay=16)
+
+
 def test_simultaneous_pre_and_post_is_pre_before_post():
     """An input arriving in the step its target spikes: phase A depresses with the old post
     trace, phase C potentiates with the incremented pre trace."""
@@ -659,8 +735,10 @@ class Reference:
                 for r in range(n + m):
                     if self.mask[r][j]:
                         X = self.x[r] if r < n else self.xin[r - n]
+                        # a signed product with weight_decay; >> floors
+                        product = g["a_plus"] * X - g["a_decay"] * self.W[r][j]
                         self.W[r][j] = self.clampw(
-                            self.W[r][j] + ((g["a_plus"] * X) >> g["stdp_shift"]))
+                            self.W[r][j] + (product >> g["stdp_shift"]))
         return list(ns)
 
     def state(self):
@@ -679,6 +757,13 @@ REFERENCE_CONFIGS = [
                decay_bits=16, refrac_bits=16, trace_bits=16, theta_bits=31, rate_bits=16),
     CoreConfig(neurons=1, inputs=2, lanes=1, weight_bits=2, v_bits=8, i_bits=8,
                decay_bits=4, refrac_bits=1, trace_bits=2, theta_bits=1, rate_bits=1),
+    CoreConfig(neurons=8, inputs=6, lanes=4, weight_decay=True),
+    CoreConfig(neurons=9, inputs=11, lanes=4, weight_bits=4, v_bits=10, i_bits=9,
+               decay_bits=4, refrac_bits=2, trace_bits=3, theta_bits=5, rate_bits=2,
+               weight_decay=True),
+    CoreConfig(neurons=6, inputs=4, lanes=32, weight_bits=16, v_bits=32, i_bits=32,
+               decay_bits=16, refrac_bits=16, trace_bits=16, theta_bits=31, rate_bits=16,
+               weight_decay=True),
 ]
 
 

@@ -43,12 +43,22 @@ CONFIGS = {
         neurons=5, inputs=4, lanes=2, banks=1, weight_bits=4, v_bits=12, i_bits=10,
         decay_bits=6, refrac_bits=2, trace_bits=4, theta_bits=5, rate_bits=3,
         stochastic_rounding=True, v_floor=True),
+    # the weight-dependent term of potentiation (a_decay drawn by random_network): two bank
+    # rows per column (the update a stage after the read), one bank row (the update in the
+    # cycle of the read), narrow widths with one bank and stochastic rounding
+    "N10_M5_L4_decay": CoreConfig(neurons=10, inputs=5, lanes=4, weight_decay=True),
+    "N6_M0_L8_decay_sround": CoreConfig(neurons=6, inputs=0, lanes=8, weight_decay=True,
+                                        stochastic_rounding=True),
+    "N5_M4_L2_B1_narrow_decay_sround": CoreConfig(
+        neurons=5, inputs=4, lanes=2, banks=1, weight_bits=4, v_bits=12, i_bits=10,
+        decay_bits=6, refrac_bits=2, trace_bits=4, theta_bits=5, rate_bits=3,
+        stochastic_rounding=True, v_floor=True, weight_decay=True),
 }
 #: Random networks per configuration: 20 for the smallest, 10 and 6 for the other main small
 #: configurations, 2 for N=16, L=8 (the slowest here; the Verilator tests run 20 on it), 4 for
 #: the rest (the Verilator tests add 20 each at N=100 and N=256).
 NETWORKS = {"N1_M0_L1": 20, "N10_M5_L4_not_multiple": 10, "N16_M16_L8": 2,
-            "N10_M5_L4_sround_floor": 6}
+            "N10_M5_L4_sround_floor": 6, "N10_M5_L4_decay": 6}
 DEFAULT_NETWORKS = 4
 GROUP = 2              # networks per test: short tests spread evenly over the workers
 STEPS = 200
@@ -195,6 +205,26 @@ def test_core_stochastic_rounding_scenario_learns_small_updates(simulate):
     assert (twin.W != W).any()
     # the same run with rounding down changes no weight: every update is below one unit
     assert 3 * ((1 << c.trace_bits) - 1) < (1 << 10)
+
+
+@pytest.mark.parametrize("sround", [False, True], ids=["rounded_down", "sround"])
+def test_core_weight_decay_scenario_pulls_weights_of_both_signs(simulate, sround):
+    # every neuron spikes often, weights of both signs: the signed product a_plus * X -
+    # a_decay * W is negative for the large weights, so they fall (an arithmetic shift)
+    c = CoreConfig(neurons=6, inputs=4, lanes=4, weight_decay=True,
+                   stochastic_rounding=sround)
+    rng = np.random.default_rng(7)
+    W = rng.integers(-128, 128, size=(c.rows, c.neurons))
+    raster = rng.random((30, c.inputs)) < 0.5
+    network, twin, spikes = scenario(
+        simulate, c, raster, True, W=W, neuron={"thr": 60, "refrac": 0, "bias": 40},
+        glob={"a_plus": 4, "a_minus": 2, "a_decay": 24, "stdp_shift": 7, "w_shift": 0,
+              "alpha_x": 3500, "x_inc": 40, "sr_seed": 0x2468ACE})
+    assert spikes.sum() > 30
+    # the weights move towards a_plus * X / a_decay = X / 6, at most 255 / 6 = 42
+    large = (np.abs(W) > 100) & network.mask & spikes.any(axis=0)[None, :]
+    assert large.sum() >= 4
+    assert (np.abs(twin.W[large]) < np.abs(W[large])).all()
 
 
 def test_a_reused_simulation_starts_every_run_from_power_on():

@@ -21,6 +21,8 @@ CONFIGS = {
     "N10_M5_L4": CoreConfig(neurons=10, inputs=5, lanes=4),
     "N6_M3_L2_B1_sround_floor": CoreConfig(neurons=6, inputs=3, lanes=2, banks=1,
                                            stochastic_rounding=True, v_floor=True),
+    "N10_M5_L4_decay_sround": CoreConfig(neurons=10, inputs=5, lanes=4, weight_decay=True,
+                                         stochastic_rounding=True),
 }
 SEEDS = range(3)
 
@@ -176,8 +178,8 @@ def test_phase_a_delivery_and_depression(simulate, name, seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_phase_c_potentiation(simulate, name, seed):
     """Phase C: for every neuron j that fired and every row r with mask[r, j], W[r, j] grows
-    by mag(a_plus * X_r), X the pre traces after phase B; no arriving rows, so phase A changes
-    nothing."""
+    by mag(a_plus * X_r - a_decay * W[r, j]) (a_decay = 0 without weight_decay), X the pre
+    traces after phase B; no arriving rows, so phase A changes nothing."""
     c = CONFIGS[name]
     N, M = c.neurons, c.inputs
     rng, network = setup(c, seed)
@@ -188,6 +190,8 @@ def test_phase_c_potentiation(simulate, name, seed):
     p.alpha_v[:] = 0
     p.bias[:] = 0
     network.global_params.poisson_on = 0
+    if c.weight_decay:       # the weight-dependent term in every network
+        network.global_params.a_decay = max(1, network.global_params.a_decay)
     twin = load(network, rng, r=np.zeros(N), s=np.zeros(N))
     if c.adaptive_threshold:
         twin.theta[:] = 0
@@ -201,7 +205,8 @@ def test_phase_c_potentiation(simulate, name, seed):
     X = np.concatenate([held[Region.XTRACE], held[Region.XINTRACE]]).astype(np.int64)
     g = network.global_params
     u = rounding_uniforms(c, xorshift32(xorshift32(seed_word)))
-    potentiated = clampw(W + stdp_magnitude(g.a_plus * X[:, None], g.stdp_shift, u), g)
+    product = g.a_plus * X[:, None] - g.a_decay * W
+    potentiated = clampw(W + stdp_magnitude(product, g.stdp_shift, u), g)
     expected = np.where(spiked[None, :] & mask, potentiated, W)
     assert (held[Region.WEIGHT] == expected).all()
 
