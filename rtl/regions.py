@@ -95,6 +95,8 @@ def _global_layout(c):
     # the later model features go last, so that a word without them keeps its layout
     if c.v_floor:
         fields["v_min"] = signed(c.v_bits)
+    if c.winner_take_all:
+        fields["wta"] = unsigned(1)
     if c.stochastic_rounding:
         fields["sr_seed"] = unsigned(32)
     return data.StructLayout(fields)

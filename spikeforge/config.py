@@ -26,10 +26,10 @@ LANE_CHOICES = (1, 2, 4, 8, 16, 32)
 
 #: the feature flags of a configuration
 _FLAGS = ("stdp", "adaptive_threshold", "poisson", "single_port_weights", "stochastic_rounding",
-          "v_floor")
+          "v_floor", "winner_take_all")
 #: flags added after the first bitstreams: they enter the hash only when set, so that the hash
 #: of every configuration without them stays what it was
-_LATE_FLAGS = ("stochastic_rounding", "v_floor")
+_LATE_FLAGS = ("stochastic_rounding", "v_floor", "winner_take_all")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,12 @@ class CoreConfig:
     v_floor : bool, default False
         Build the membrane floor: the global word ``v_min`` bounds ``v`` from below after
         integration.
+    winner_take_all : bool, default False
+        Build the winner-take-all of phase B, switched on by the global word ``wta``: a spike
+        in the previous step resets every neuron's ``v`` to its ``v_reset`` before the update,
+        and of the neurons that reach their threshold in a step only the one with the largest
+        margin ``v1 - th`` (the lowest index on a tie) spikes; the others are reset without
+        spiking.
     """
 
     neurons: int = 100
@@ -101,6 +107,7 @@ class CoreConfig:
     single_port_weights: bool = False
     stochastic_rounding: bool = False
     v_floor: bool = False
+    winner_take_all: bool = False
 
     def __post_init__(self):
         def check_int(name, low, high):

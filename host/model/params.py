@@ -6,8 +6,9 @@ by name:
 * :class:`NeuronParams` -- per-neuron arrays ``thr, v_reset, reset_sub, refrac, alpha_v,
   alpha_i, bias, theta_inc, alpha_th``;
 * :class:`GlobalParams` -- ``w_shift, w_min, w_max, a_plus, a_minus, stdp_shift, x_inc, y_inc,
-  alpha_x, alpha_y, poisson_on``, the membrane floor ``v_min`` (with ``v_floor``) and the step
-  seed of stochastic rounding ``sr_seed`` (with ``stochastic_rounding``; the core advances it);
+  alpha_x, alpha_y, poisson_on``, the membrane floor ``v_min`` (with ``v_floor``), the
+  winner-take-all switch ``wta`` (with ``winner_take_all``) and the step seed of stochastic
+  rounding ``sr_seed`` (with ``stochastic_rounding``; the core advances it);
 * :class:`Network` -- ``config``, ``neuron_params``, ``global_params``, the weights ``W``
   (shape ``(N+M, N)``, rows ``0..N-1`` recurrent, rows ``N..`` inputs) and the plasticity
   ``mask`` (same shape).
@@ -28,7 +29,7 @@ __all__ = ["NeuronParams", "GlobalParams", "Network", "random_network", "random_
 NEURON_FIELDS = ("thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias",
                  "theta_inc", "alpha_th")
 GLOBAL_FIELDS = ("w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc",
-                 "y_inc", "alpha_x", "alpha_y", "poisson_on", "v_min", "sr_seed")
+                 "y_inc", "alpha_x", "alpha_y", "poisson_on", "v_min", "wta", "sr_seed")
 
 #: the step seed of stochastic rounding unless one is given (any non-zero 32-bit word)
 SR_SEED_DEFAULT = 0x2545F491
@@ -81,6 +82,8 @@ def global_ranges(config):
         "v_min": (_signed(config.v_bits) if config.v_floor else
                   (config.v_range[0], config.v_range[0],
                    "the bottom of the v range: no membrane floor built (v_floor=False)")),
+        "wta": ((0, 1, "one bit") if config.winner_take_all else
+                (0, 0, "0: no winner-take-all built; build with winner_take_all=True")),
         "sr_seed": (0, (1 << 32) - 1, "unsigned 32-bit; 0, the power-on value, stays 0"),
     }
 
@@ -242,6 +245,8 @@ class GlobalParams:
     poisson_on: int = 0
     #: membrane floor (with ``v_floor``); None: the bottom of the v range, set by validate
     v_min: int = None
+    #: 1: one winner per step and a global reset after a spike (with ``winner_take_all``)
+    wta: int = 0
     #: step seed of stochastic rounding (with ``stochastic_rounding``; advanced by the core)
     sr_seed: int = SR_SEED_DEFAULT
 
@@ -278,6 +283,7 @@ class GlobalParams:
             alpha_y=_fraction(config, 0.9),
             poisson_on=0,
             v_min=config.v_range[0],
+            wta=0,
             sr_seed=SR_SEED_DEFAULT,
         )
         unknown = [name for name in overrides if name not in GLOBAL_FIELDS]
@@ -537,6 +543,9 @@ def random_network(config, rng, *, density=None, regime=None, plastic=None):
     if config.v_floor:
         # a floor that bites: often between the bottom of the range and 0
         glob.v_min = _pick1(rng, v_low, v_high, v_low // 4, 0, 0.2)
+    if config.winner_take_all:
+        # mostly on: the option's rule, sometimes today's
+        glob.wta = int(rng.random() < 0.8)
     if config.stochastic_rounding:
         glob.sr_seed = int(rng.integers(1, 1 << 32))
     if config.has_poisson:

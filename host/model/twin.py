@@ -157,6 +157,7 @@ class Twin:
         self.w_min, self.w_max = g.w_min, g.w_max
         self.a_plus, self.a_minus, self.stdp_shift = g.a_plus, g.a_minus, g.stdp_shift
         self.v_min = g.v_min
+        self.wta = bool(g.wta) and config.winner_take_all
         self.sround = config.stochastic_rounding
         trace_top = (1 << config.trace_bits) - 1
         theta_top = (1 << config.theta_bits) - 1
@@ -322,6 +323,9 @@ class Twin:
             np.minimum(th, self.v_high, out=th)  # theta >= 0: only the upper bound can bite
         else:
             th = self.thr
+        if self.wta and self.s.any():
+            # winner-take-all: a spike in the last step resets every membrane first
+            buf[n:2 * n] = self.v_reset
         v_old = buf[n:2 * n].copy()
         d = buf
         d *= self._alpha
@@ -342,6 +346,12 @@ class Twin:
             np.copyto(v1, v_old, where=hold)
             r -= hold
         any_spike = np.count_nonzero(spike)
+        won = spike
+        if any_spike and self.wta:
+            # winner-take-all: every candidate is reset, only the largest margin v1 - th
+            # (the lowest index on a tie) spikes
+            won = np.zeros(n, dtype=bool)
+            won[np.argmax(np.where(spike, v1 - th, -1))] = True
         if any_spike:
             mode = self._reset_mode
             if mode == "set":
@@ -352,6 +362,7 @@ class Twin:
                 if mode == "mixed":
                     np.copyto(reset, self.v_reset, where=self._reset_set)
                 np.copyto(v1, reset, where=spike)
+            spike = won
             np.copyto(r, self.refrac, where=spike)
             if self.adaptive:
                 theta = d[2 * n:3 * n]
