@@ -251,14 +251,16 @@ def test_config_hash_of_existing_configurations_is_pinned():
     assert CoreConfig().hash == 1537762690
     assert CoreConfig(neurons=256, lanes=16).hash == 2398201824
     assert CoreConfig(stochastic_rounding=False, v_floor=False).hash == 1537762690
+    assert CoreConfig(winner_take_all=False).hash == 1537762690
 
 
 def test_config_hash_counts_the_model_feature_flags_when_set():
     base = CoreConfig()
     hashes = {base.hash, base.replace(stochastic_rounding=True).hash,
               base.replace(v_floor=True).hash,
-              base.replace(stochastic_rounding=True, v_floor=True).hash}
-    assert len(hashes) == 4
+              base.replace(stochastic_rounding=True, v_floor=True).hash,
+              base.replace(winner_take_all=True).hash}
+    assert len(hashes) == 5
 
 
 def test_config_stochastic_rounding_needs_stdp():
