@@ -1,7 +1,7 @@
 """The core against the twin in Verilator (through cocotb), at the sizes users run.
 
-20 random networks per configuration (8 with stochastic rounding and the membrane floor on),
-200 steps each with STDP switched on in most steps; after
+20 random networks per configuration (8 with stochastic rounding and the membrane floor on, 8
+with winner-take-all, whose random networks draw ``wta`` = 1 mostly), 200 steps each with STDP switched on in most steps; after
 every step the region CRCs of all state (v, i, refractory, spike bits, thresholds, traces,
 weights) are compared with the twin's, and after each network every word is read back. The
 N=16, M=16, L=8 configuration of the Amaranth-simulator tests is compared word by word after
@@ -20,13 +20,14 @@ CONFIGS = {
     "N256_M64_L8": CoreConfig(neurons=256, inputs=64, lanes=8),
     "N100_M64_L8_sround_floor": CoreConfig(neurons=100, inputs=64, lanes=8,
                                            stochastic_rounding=True, v_floor=True),
+    "N64_M32_L4_wta": CoreConfig(neurons=64, inputs=32, lanes=4, winner_take_all=True),
     # the slowest configuration of tests/sim/test_core_amaranth.py (about 20 s of CPU per
     # network there): its random networks run here, every state word compared after every step
     "N16_M16_L8": CoreConfig(neurons=16, inputs=16, lanes=8),
 }
 NETWORKS = 20
 #: fewer networks where a configuration is a variant of one above
-FEWER = {"N100_M64_L8_sround_floor": 8}
+FEWER = {"N100_M64_L8_sround_floor": 8, "N64_M32_L4_wta": 8}
 #: the comparison after every step: the region CRCs, or every word ("full") for the small one
 MODE = {"N16_M16_L8": "full"}
 STEPS = 200
