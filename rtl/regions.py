@@ -97,6 +97,8 @@ def _global_layout(c):
         fields["v_min"] = signed(c.v_bits)
     if c.weight_decay:
         fields["a_decay"] = unsigned(c.rate_bits)
+    if c.winner_take_all:
+        fields["wta"] = unsigned(1)
     if c.stochastic_rounding:
         fields["sr_seed"] = unsigned(32)
     return data.StructLayout(fields)

@@ -26,10 +26,10 @@ LANE_CHOICES = (1, 2, 4, 8, 16, 32)
 
 #: the feature flags of a configuration
 _FLAGS = ("stdp", "adaptive_threshold", "poisson", "single_port_weights", "stochastic_rounding",
-          "v_floor", "weight_decay")
+          "v_floor", "weight_decay", "winner_take_all")
 #: flags added after the first bitstreams: they enter the hash only when set, so that the hash
 #: of every configuration without them stays what it was
-_LATE_FLAGS = ("stochastic_rounding", "v_floor", "weight_decay")
+_LATE_FLAGS = ("stochastic_rounding", "v_floor", "weight_decay", "winner_take_all")
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,12 @@ class CoreConfig:
         spiking neuron's plastic weights move by ``(a_plus * X - a_decay * W) >> stdp_shift``
         (towards ``a_plus * X / a_decay``) instead of ``(a_plus * X) >> stdp_shift``. Needs
         ``stdp``.
+    winner_take_all : bool, default False
+        Build the winner-take-all of phase B, switched on by the global word ``wta``: a spike
+        in the previous step resets every neuron's ``v`` to its ``v_reset`` before the update,
+        and of the neurons that reach their threshold in a step only the one with the largest
+        margin ``v1 - th`` (the lowest index on a tie) spikes; the others are reset without
+        spiking.
     """
 
     neurons: int = 100
@@ -107,6 +113,7 @@ class CoreConfig:
     stochastic_rounding: bool = False
     v_floor: bool = False
     weight_decay: bool = False
+    winner_take_all: bool = False
 
     def __post_init__(self):
         def check_int(name, low, high):

@@ -252,6 +252,7 @@ def test_config_hash_of_existing_configurations_is_pinned():
     assert CoreConfig(neurons=256, lanes=16).hash == 2398201824
     assert CoreConfig(stochastic_rounding=False, v_floor=False).hash == 1537762690
     assert CoreConfig(weight_decay=False).hash == 1537762690
+    assert CoreConfig(winner_take_all=False).hash == 1537762690
 
 
 def test_config_hash_counts_the_model_feature_flags_when_set():
@@ -259,8 +260,10 @@ def test_config_hash_counts_the_model_feature_flags_when_set():
     hashes = {base.hash, base.replace(stochastic_rounding=True).hash,
               base.replace(v_floor=True).hash,
               base.replace(stochastic_rounding=True, v_floor=True).hash,
-              base.replace(weight_decay=True).hash}
-    assert len(hashes) == 5
+              base.replace(weight_decay=True).hash,
+              base.replace(winner_take_all=True).hash,
+              base.replace(weight_decay=True, winner_take_all=True).hash}
+    assert len(hashes) == 7
 
 
 def test_config_stochastic_rounding_needs_stdp():

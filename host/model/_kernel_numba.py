@@ -8,7 +8,7 @@ import numpy as np
 from .kernel import (_ADAPT, _ADECAY, _AI, _AMINUS, _APLUS, _ATH, _AV, _AX, _AY, _BIAS, _F, _HTOP, _I,
                      _IHIGH, _ILOW, _PON, _PS, _R, _REFRAC, _RSUB, _SEED, _SROUND, _SSHIFT,
                      _STDP, _TH, _THINC, _THR, _TTOP, _V, _VHIGH, _VLOW, _VMIN, _VRESET, _WMAX,
-                     _WMIN, _WSHIFT, _X, _XIN, _XINC, _Y, _YINC)
+                     _WMIN, _WSHIFT, _WTA, _X, _XIN, _XINC, _Y, _YINC)
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 _inline = numba.njit(cache=True, inline="always")
@@ -127,6 +127,7 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
     for j in range(N):
         rows[E] = j
         E += spike_bits[j]
+    spiked_before = E > 0                   # some neuron spiked in the last step
     if gparam[_PON] != 0:
         p_s = istate[_PS]
         for k in range(M):
@@ -222,18 +223,44 @@ def step_member(learn, raster_t, W, mask, row_ok, nstate, spike_bits, istate, np
     for j in range(N):                      # x counts the spike of last step, arriving now
         x_s[j] = sat(dec(x_s[j], alpha_x, F, round_mask) + (x_inc if spike_bits[j] else 0),
                      0, trace_top)
-    for j in range(N):
-        theta = th_s[j] * adapt
-        th = sat(thr[j] + theta, v_low, v_high)
-        v1 = membrane_bounds(dec(v_s[j], alpha_v[j], F, round_mask) + i_s[j], v_low, v_high,
-                             v_min)
-        r_left = r_s[j]
-        free = r_left <= 0                  # refractory (r > 0): v held, no spike
-        spike = free & (v1 >= th)
-        reset = sat(v1 - th, v_low, v_high) if reset_sub[j] != 0 else v_reset[j]
-        v_s[j] = (reset if spike else v1) if free else v_s[j]
-        r_s[j] = (refrac[j] if spike else 0) if free else r_left - 1
-        spike_bits[j] = spike
+    if gparam[_WTA] != 0:
+        # winner-take-all: a spike in the last step resets every membrane to v_reset first;
+        # every candidate is reset, and only the largest margin v1 - th (the lowest index on
+        # a tie) spikes
+        winner = -1
+        best = np.int64(-1)
+        for j in range(N):
+            theta = th_s[j] * adapt
+            th = sat(thr[j] + theta, v_low, v_high)
+            v0 = v_reset[j] if spiked_before else v_s[j]
+            v1 = membrane_bounds(dec(v0, alpha_v[j], F, round_mask) + i_s[j], v_low, v_high,
+                                 v_min)
+            r_left = r_s[j]
+            free = r_left <= 0
+            spike = free & (v1 >= th)
+            reset = sat(v1 - th, v_low, v_high) if reset_sub[j] != 0 else v_reset[j]
+            v_s[j] = (reset if spike else v1) if free else v0
+            r_s[j] = 0 if free else r_left - 1
+            spike_bits[j] = False
+            if spike and v1 - th > best:
+                best = v1 - th
+                winner = j
+        if winner >= 0:
+            spike_bits[winner] = True
+            r_s[winner] = refrac[winner]
+    else:
+        for j in range(N):
+            theta = th_s[j] * adapt
+            th = sat(thr[j] + theta, v_low, v_high)
+            v1 = membrane_bounds(dec(v_s[j], alpha_v[j], F, round_mask) + i_s[j], v_low,
+                                 v_high, v_min)
+            r_left = r_s[j]
+            free = r_left <= 0              # refractory (r > 0): v held, no spike
+            spike = free & (v1 >= th)
+            reset = sat(v1 - th, v_low, v_high) if reset_sub[j] != 0 else v_reset[j]
+            v_s[j] = (reset if spike else v1) if free else v_s[j]
+            r_s[j] = (refrac[j] if spike else 0) if free else r_left - 1
+            spike_bits[j] = spike
     if adaptive:
         for j in range(N):
             th_s[j] = sat(dec(th_s[j], alpha_th[j], F, round_mask)

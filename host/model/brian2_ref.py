@@ -216,6 +216,10 @@ def brian2_network_run(network, raster, steps=None, *, dt_ms=1.0, rounding="floa
         raise ConfigError("the network draws on-chip Poisson inputs (poisson_on = 1), which the "
                           "Brian2 reference does not model: set [globals] poisson_on = 0 and "
                           "give the inputs as [inputs] rate or spikes")
+    if g.wta and config.winner_take_all:
+        raise ConfigError("the network runs winner-take-all (wta = 1), which the Brian2 "
+                          "reference does not model: set [globals] wta = 0, or compare the "
+                          "model and sim backends only")
     if rounding not in _DECAY:
         raise ConfigError(f"rounding={rounding!r} is unknown: use 'float' or 'toward_zero'")
     if learn and not config.stdp:

@@ -50,7 +50,7 @@ NPARAM = ("thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias",
           "alpha_th")
 #: columns of the global parameter array ``gparam`` (B, len(GPARAM)), int64
 GPARAM = ("w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc", "y_inc",
-          "alpha_x", "alpha_y", "poisson_on", "v_min", "a_decay", "sr_seed")
+          "alpha_x", "alpha_y", "poisson_on", "v_min", "a_decay", "wta", "sr_seed")
 #: entries of the configuration array ``cfg``, int64 (one configuration for the whole batch)
 CFG = ("decay_bits", "v_low", "v_high", "i_low", "i_high", "trace_top", "theta_top",
        "stdp", "adaptive", "sround")
@@ -59,7 +59,7 @@ _V, _I, _R, _TH, _X, _Y = range(6)
 _XIN, _PS = range(2)
 _THR, _VRESET, _RSUB, _REFRAC, _AV, _AI, _BIAS, _THINC, _ATH = range(9)
 (_WSHIFT, _WMIN, _WMAX, _APLUS, _AMINUS, _SSHIFT, _XINC, _YINC, _AX, _AY,
- _PON, _VMIN, _ADECAY, _SEED) = range(14)
+ _PON, _VMIN, _ADECAY, _WTA, _SEED) = range(15)
 (_F, _VLOW, _VHIGH, _ILOW, _IHIGH, _TTOP, _HTOP, _STDP, _ADAPT, _SROUND) = range(10)
 
 _KERNEL = None

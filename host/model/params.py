@@ -7,8 +7,9 @@ by name:
   alpha_i, bias, theta_inc, alpha_th``;
 * :class:`GlobalParams` -- ``w_shift, w_min, w_max, a_plus, a_minus, stdp_shift, x_inc, y_inc,
   alpha_x, alpha_y, poisson_on``, the membrane floor ``v_min`` (with ``v_floor``), the rate of
-  the weight-dependent term of potentiation ``a_decay`` (with ``weight_decay``) and the step
-  seed of stochastic rounding ``sr_seed`` (with ``stochastic_rounding``; the core advances it);
+  the weight-dependent term of potentiation ``a_decay`` (with ``weight_decay``), the
+  winner-take-all switch ``wta`` (with ``winner_take_all``) and the step seed of stochastic
+  rounding ``sr_seed`` (with ``stochastic_rounding``; the core advances it);
 * :class:`Network` -- ``config``, ``neuron_params``, ``global_params``, the weights ``W``
   (shape ``(N+M, N)``, rows ``0..N-1`` recurrent, rows ``N..`` inputs) and the plasticity
   ``mask`` (same shape).
@@ -29,7 +30,7 @@ __all__ = ["NeuronParams", "GlobalParams", "Network", "random_network", "random_
 NEURON_FIELDS = ("thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias",
                  "theta_inc", "alpha_th")
 GLOBAL_FIELDS = ("w_shift", "w_min", "w_max", "a_plus", "a_minus", "stdp_shift", "x_inc",
-                 "y_inc", "alpha_x", "alpha_y", "poisson_on", "v_min", "a_decay",
+                 "y_inc", "alpha_x", "alpha_y", "poisson_on", "v_min", "a_decay", "wta",
                  "sr_seed")
 
 #: the step seed of stochastic rounding unless one is given (any non-zero 32-bit word)
@@ -86,6 +87,8 @@ def global_ranges(config):
         "a_decay": (_unsigned(config.rate_bits) if config.weight_decay else
                     (0, 0, "0: no weight-dependent potentiation built; build with "
                      "weight_decay=True")),
+        "wta": ((0, 1, "one bit") if config.winner_take_all else
+                (0, 0, "0: no winner-take-all built; build with winner_take_all=True")),
         "sr_seed": (0, (1 << 32) - 1, "unsigned 32-bit; 0, the power-on value, stays 0"),
     }
 
@@ -249,6 +252,8 @@ class GlobalParams:
     v_min: int = None
     #: rate of the weight-dependent term of potentiation (with ``weight_decay``)
     a_decay: int = 0
+    #: 1: one winner per step and a global reset after a spike (with ``winner_take_all``)
+    wta: int = 0
     #: step seed of stochastic rounding (with ``stochastic_rounding``; advanced by the core)
     sr_seed: int = SR_SEED_DEFAULT
 
@@ -286,6 +291,7 @@ class GlobalParams:
             poisson_on=0,
             v_min=config.v_range[0],
             a_decay=0,
+            wta=0,
             sr_seed=SR_SEED_DEFAULT,
         )
         unknown = [name for name in overrides if name not in GLOBAL_FIELDS]
@@ -549,6 +555,9 @@ def random_network(config, rng, *, density=None, regime=None, plastic=None):
         # sometimes 0 (today's rule), mostly small against a_plus, sometimes anything
         glob.a_decay = _pick1(rng, 0, rate_top, 0, min(rate_top, max(3, rate_top // 8)),
                               trace_p)
+    if config.winner_take_all:
+        # mostly on: the option's rule, sometimes today's
+        glob.wta = int(rng.random() < 0.8)
     if config.stochastic_rounding:
         glob.sr_seed = int(rng.integers(1, 1 << 32))
     if config.has_poisson:

@@ -161,6 +161,7 @@ class Twin:
         self.v_min = g.v_min
         # the weight-dependent term of potentiation: 0 (today's rule) unless it is built
         self.a_decay = g.a_decay if config.weight_decay else 0
+        self.wta = bool(g.wta) and config.winner_take_all
         self.sround = config.stochastic_rounding
         trace_top = (1 << config.trace_bits) - 1
         theta_top = (1 << config.theta_bits) - 1
@@ -326,6 +327,9 @@ class Twin:
             np.minimum(th, self.v_high, out=th)  # theta >= 0: only the upper bound can bite
         else:
             th = self.thr
+        if self.wta and self.s.any():
+            # winner-take-all: a spike in the last step resets every membrane first
+            buf[n:2 * n] = self.v_reset
         v_old = buf[n:2 * n].copy()
         d = buf
         d *= self._alpha
@@ -346,6 +350,12 @@ class Twin:
             np.copyto(v1, v_old, where=hold)
             r -= hold
         any_spike = np.count_nonzero(spike)
+        won = spike
+        if any_spike and self.wta:
+            # winner-take-all: every candidate is reset, only the largest margin v1 - th
+            # (the lowest index on a tie) spikes
+            won = np.zeros(n, dtype=bool)
+            won[np.argmax(np.where(spike, v1 - th, -1))] = True
         if any_spike:
             mode = self._reset_mode
             if mode == "set":
@@ -356,6 +366,7 @@ class Twin:
                 if mode == "mixed":
                     np.copyto(reset, self.v_reset, where=self._reset_set)
                 np.copyto(v1, reset, where=spike)
+            spike = won
             np.copyto(r, self.refrac, where=spike)
             if self.adaptive:
                 theta = d[2 * n:3 * n]

@@ -3,6 +3,13 @@
 One neuron (and one input trace) per clock: decay, integrate, fire, reset, traces, in a pipeline
 of four stages. Neurons that fire are appended to the spike list, which is the event list of the
 next step (and the list of columns phase C walks).
+
+With ``winner_take_all`` built and the global word ``wta`` set, the pass reads ``v_reset`` in
+place of ``v`` when the last step had a spike (the global reset), writes every neuron as if it
+did not spike (a candidate with its reset ``v``), and keeps the candidate with the largest margin
+``v1 - th`` (the first one on a tie), whose index it writes to entry 0 of the spike list; one
+write after the pass, in the first cycle of the next state, gives the winner its spiking state
+word and post trace. It costs no cycle.
 """
 
 from amaranth.hdl import Array, Cat, Mux, Signal, signed, unsigned
@@ -18,13 +25,14 @@ __all__ = ["build", "states"]
 def build(m, k):
     """The four pipeline stages of phase B; :func:`states` issues one neuron per clock.
 
-    Uses the state, parameter, accumulator, trace and list memory ports, ``n_spk`` and ``gl``;
-    adds ``b_index``, ``b_drain``, the stage-1 registers and ``b4_spike``.
+    Uses the state, parameter, accumulator, trace and list memory ports, ``n_spk``, ``n_rec``
+    and ``gl``; adds ``b_index``, ``b_drain``, the stage-1 registers, ``b4_spike`` and, with
+    ``winner_take_all``, ``b_commit``.
     """
     c = k.config
     N, M, L, B = c.neurons, c.inputs, c.lanes, c.banks
     lg_lanes, lg_banks = ceil_log2(L), ceil_log2(B)
-    stdp, adaptive = c.stdp, c.adaptive_threshold
+    stdp, adaptive, wta = c.stdp, c.adaptive_threshold, c.winner_take_all
     trace_shape = unsigned(c.trace_bits)
     param_layout = region_layout(c, Region.PARAM)
     state_layout = region_layout(c, Region.STATE)
@@ -53,11 +61,27 @@ def build(m, k):
     b4_index = Signal(range(max(N, M) + 1))
     b2_lane, b3_lane, b4_lane = Signal(range(L)), Signal(range(L)), Signal(range(L))
     b2_xbank = Signal(range(B))
-    k.b4_spike = b4_spike = Signal()      # the neuron in stage 4 fires
+    # the neuron in stage 4 fires (with winner-take-all: is a candidate, so that the step has
+    # a spike)
+    k.b4_spike = b4_spike = Signal()
 
     st = k.s_rp.data
     # the early fields are valid in stage 1, the late ones in stage 3
-    pr = data.View(param_layout, Cat(k.pl_rp.data, k.p_rp.data))
+    late = k.pl_rp.data
+    v_start = st.v
+    if wta:
+        # winner-take-all: the late parameters are read with the early ones, so that v_reset
+        # can replace v in stage 1 (the global reset), and carried to stage 3
+        k.wta_on = wta_on = Signal()
+        reset_all = Signal()
+        m.d.comb += [wta_on.eq(k.gl.wta), reset_all.eq(wta_on & (k.n_rec != 0))]
+        pr1 = data.View(param_layout, Cat(k.pl_rp.data, k.p_rp.data))
+        v_start = Mux(reset_all, pr1.v_reset, st.v)
+        b2_late = Signal.like(k.pl_rp.data)
+        b3_late = Signal.like(k.pl_rp.data)
+        m.d.sync += [b2_late.eq(k.pl_rp.data), b3_late.eq(b2_late)]
+        late = b3_late
+    pr = data.View(param_layout, Cat(late, k.p_rp.data))
     acc_value = Array(acc_rp.data for acc_rp, _ in k.acc)[b1_lane]
     b1_bank = b1_index[lg_lanes:] if lg_lanes else b1_index
     # theta (read in stage 1) is carried to stage 3, where the threshold thr + theta is
@@ -69,7 +93,7 @@ def build(m, k):
 
     # stage 1 -> 2 registers
     prod_i = st.i * pr.alpha_i
-    prod_v = st.v * pr.alpha_v
+    prod_v = v_start * pr.alpha_v
     acc_sh = acc_value << k.gl.w_shift
     b2_prod_i = Signal(prod_i.shape(), reset_less=True)
     b2_prod_v = Signal(prod_v.shape(), reset_less=True)
@@ -81,7 +105,7 @@ def build(m, k):
         b2_valid.eq(b1_valid), b2_index.eq(b1_index), b2_lane.eq(b1_lane),
         b2_xbank.eq(b1_xbank),
         b2_prod_i.eq(prod_i), b2_prod_v.eq(prod_v), b2_acc_sh.eq(acc_sh),
-        b2_bias.eq(pr.bias), b2_v.eq(st.v), b2_r.eq(st.r),
+        b2_bias.eq(pr.bias), b2_v.eq(v_start), b2_r.eq(st.r),
     ]
     if adaptive:
         prod_th = st.theta * pr.alpha_th
@@ -144,7 +168,8 @@ def build(m, k):
         b3_y_yes = Signal(trace_shape)
         m.d.sync += [b3_y_no.eq(dec_y), b3_y_yes.eq(sat(dec_y + k.gl.y_inc, trace_shape))]
     with m.If(b2_valid):
-        m.d.comb += k.pl_rp.addr.eq(b2_index)      # late parameters, used in stage 3
+        if not wta:
+            m.d.comb += k.pl_rp.addr.eq(b2_index)      # late parameters, used in stage 3
         if stdp:
             with m.If(b2_index < N):
                 x_new = sat((b2_prod_x >> F) + Mux(b2_s, k.gl.x_inc, 0), trace_shape)
@@ -185,6 +210,18 @@ def build(m, k):
         b4_y_yes = Signal(trace_shape)
         m.d.sync += [b4_y_no.eq(b3_y_no), b4_y_yes.eq(b3_y_yes)]
 
+    if wta:
+        # the best candidate of the pass: its margin, index, spiking state word and post trace
+        have = Signal()
+        best_margin = Signal(c.v_bits)
+        best_index = Signal(range(N))
+        best_state = Signal(state_layout)
+        k.b_commit = Signal()
+        m.d.sync += k.b_commit.eq(0)
+        if stdp:
+            best_y = Signal(trace_shape)
+            best_lane = Signal(range(L))
+
     # stage 4: fire, reset, write
     with m.If(b4_valid):
         b4_bank = b4_index[lg_lanes:] if lg_lanes else b4_index
@@ -192,15 +229,20 @@ def build(m, k):
             refractory = b4_r != 0
             diff = Signal(signed(c.v_bits + 1))
             spike = Signal()
+            candidate = spike                          # spikes by the plain rule
+            if wta:
+                # with wta set, a candidate does not spike in the pass
+                candidate = Signal()
+                m.d.comb += spike.eq(candidate & ~wta_on)
             m.d.comb += [
                 diff.eq(b4_v1 - b4_th),
-                spike.eq(~refractory & ~diff[-1]),     # v1 >= th
-                b4_spike.eq(spike),
+                candidate.eq(~refractory & ~diff[-1]),     # v1 >= th
+                b4_spike.eq(candidate),
             ]
             new_state = Signal(state_layout)
             m.d.comb += [
                 new_state.i.eq(b4_i),
-                new_state.v.eq(Mux(spike,
+                new_state.v.eq(Mux(candidate,
                                    Mux(b4_reset_sub, sat(diff, vb_shape), b4_v_reset),
                                    b4_v1)),
                 new_state.r.eq(Mux(refractory, b4_r - 1, Mux(spike, b4_refrac, 0))),
@@ -219,6 +261,36 @@ def build(m, k):
                 for lane, (_, y_wp) in enumerate(k.ytr):
                     m.d.comb += [y_wp.addr.eq(b4_bank), y_wp.data.eq(y_new),
                                  y_wp.en.eq(b4_lane == lane)]
+            if wta:
+                # the best candidate so far: a larger margin wins, the first one a tie
+                margin = diff[:c.v_bits]                   # >= 0 for a candidate
+                with m.If(wta_on & candidate & (~have | (margin > best_margin))):
+                    winner_state = Signal(state_layout)
+                    m.d.comb += [winner_state.eq(new_state), winner_state.r.eq(b4_refrac),
+                                 winner_state.s.eq(1)]
+                    if adaptive:
+                        m.d.comb += winner_state.theta.eq(b4_theta_yes)
+                    m.d.sync += [have.eq(1), best_margin.eq(margin),
+                                 best_index.eq(b4_index), best_state.eq(winner_state),
+                                 k.n_spk.eq(1)]
+                    m.d.comb += [k.spk_wp.addr.eq(0), k.spk_wp.data.eq(b4_index),
+                                 k.spk_wp.en.eq(1)]
+                    if stdp:
+                        m.d.sync += [best_y.eq(b4_y_yes), best_lane.eq(b4_lane)]
+
+    if wta:
+        # the winner's commit, in the cycle after the pipeline drained (the first cycle of
+        # phase C or of FINISH, which use neither port)
+        with m.If(k.b_commit):
+            m.d.sync += have.eq(0)
+            with m.If(have):
+                m.d.comb += [k.s_wp.addr.eq(best_index), k.s_wp.data.eq(best_state),
+                             k.s_wp.en.eq(1)]
+                if stdp:
+                    best_bank = best_index[lg_lanes:] if lg_lanes else best_index
+                    for lane, (_, y_wp) in enumerate(k.ytr):
+                        m.d.comb += [y_wp.addr.eq(best_bank), y_wp.data.eq(best_y),
+                                     y_wp.en.eq(best_lane == lane)]
 
 
 def states(m, k, after):
@@ -233,6 +305,8 @@ def states(m, k, after):
         m.d.sync += cycles.eq(cycles + 1)
         bank = b_index[lg_lanes:] if lg_lanes else b_index
         m.d.comb += [k.s_rp.addr.eq(b_index), k.p_rp.addr.eq(b_index)]
+        if c.winner_take_all:
+            m.d.comb += k.pl_rp.addr.eq(b_index)      # late parameters, carried to stage 3
         for acc_rp, _ in k.acc:
             m.d.comb += acc_rp.addr.eq(bank)
         if M:
@@ -254,4 +328,6 @@ def states(m, k, after):
         # four cycles: the last element issued is in stage 1, 2, 3 and then 4
         m.d.sync += [cycles.eq(cycles + 1), b_drain.eq(b_drain + 1)]
         with m.If(b_drain == 3):
+            if c.winner_take_all:
+                m.d.sync += k.b_commit.eq(k.wta_on)
             after(m)

@@ -175,6 +175,15 @@ def test_brian2_reference_refuses_on_chip_poisson_inputs():
         brian2_network_run(Network.default(config), np.zeros((10, 2), bool), rounding="up")
 
 
+def test_brian2_reference_refuses_winner_take_all():
+    from spikeforge.host.model.brian2_ref import brian2_network_run
+
+    network = Network.default(CoreConfig(neurons=4, inputs=2, lanes=2, winner_take_all=True))
+    network.global_params.wta = 1
+    with pytest.raises(ConfigError, match="wta = 0"):
+        brian2_network_run(network, np.zeros((10, 2), bool))
+
+
 def test_missing_brian2_names_the_fix(monkeypatch):
     import spikeforge.host.model.bench_twin as bench_twin
     from spikeforge.host.model.brian2_ref import Brian2Unavailable, brian2_network_run

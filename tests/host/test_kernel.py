@@ -46,7 +46,16 @@ CONFIGS = [
     CoreConfig(neurons=6, inputs=4, lanes=32, weight_bits=16, v_bits=32, i_bits=32,
                decay_bits=16, refrac_bits=16, trace_bits=16, theta_bits=31, rate_bits=16,
                weight_decay=True, stochastic_rounding=True),
+    # winner-take-all (random networks draw wta = 1 mostly)
+    CoreConfig(neurons=13, inputs=6, lanes=4, winner_take_all=True),
+    CoreConfig(neurons=10, inputs=5, lanes=8, adaptive_threshold=False, v_floor=True,
+               winner_take_all=True),
+    CoreConfig(neurons=6, inputs=3, lanes=4, stdp=False, winner_take_all=True),
+    CoreConfig(neurons=9, inputs=11, lanes=4, weight_bits=4, v_bits=10, i_bits=9,
+               decay_bits=4, refrac_bits=2, trace_bits=3, theta_bits=5, rate_bits=2,
+               stochastic_rounding=True, winner_take_all=True),
 ]
+WTA_CONFIGS = [config for config in CONFIGS if config.winner_take_all]
 
 STATE = ("v", "i", "r", "s", "theta", "x", "y", "xin", "pstate", "W", "mask")
 
@@ -169,6 +178,50 @@ def test_weight_decay_moves_weights_towards_the_trace_ratio():
         # above); inputs 2 and 3 (X = 0) decay towards 0
         assert W[0] == 47 and W[1] == 47 and W[2] == 50, W
         assert W[3] in (-1, 0) and W[4] in (-1, 0), W
+@pytest.mark.parametrize("config", WTA_CONFIGS, ids=lambda c: c.describe())
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_twin_equals_numpy_twin_with_ties_in_the_margin(config, seed):
+    """Winner-take-all with equal margins: the even neurons take the parameters, weight
+    column and start state of the neuron that spikes most without winner-take-all, the odd
+    ones those of the next. Alike neurons stay alike until one of them wins, and then all of
+    them had the same margin: the first of each group to win must be its lowest index."""
+    network, start, raster, learn = random_case(config, 31 * seed + config.neurons, "active")
+    trial = Twin(network)
+    trial.load_state(start)
+    counts = trial.run(raster)["spikes"].sum(axis=0)
+    leaders = np.argsort(-counts, kind="stable")[:2]
+    network.global_params.wta = 1
+    if not counts.any():
+        network.neuron_params.thr[leaders] = config.v_range[0]    # a silent network
+    if config.stochastic_rounding:
+        learn[:] = False      # a rounding keyed by the column would tell the group apart
+    p = network.neuron_params
+    groups = [np.arange(0, config.neurons, 2), np.arange(1, config.neurons, 2)]
+    original = {name: np.array(value) for name, value in start.items()}
+    params = {name: getattr(p, name).copy() for name in (
+        "thr", "v_reset", "reset_sub", "refrac", "alpha_v", "alpha_i", "bias", "theta_inc",
+        "alpha_th")}
+    for group, leader in zip(groups, leaders):
+        for name, value in params.items():
+            getattr(p, name)[group] = value[leader]
+        for name in ("v", "i", "r", "theta", "x", "y", "W", "mask"):
+            start[name][..., group] = original[name][..., leader, None]
+    reference, compiled = Twin(network), CompiledTwin(network)
+    for twin in (reference, compiled):
+        twin.load_state(start)
+    first = {}
+    for t in range(raster.shape[0]):
+        want = reference.step(raster[t], learn=bool(learn[t]))
+        got = compiled.step(raster[t], learn=bool(learn[t]))
+        assert np.array_equal(want, got), f"spikes differ at step {t}"
+        assert want.sum() <= 1
+        assert_same_state(reference.state_dict(), compiled.state_dict(), f"at step {t}")
+        for g, group in enumerate(groups):
+            if g not in first and want[group].any():
+                first[g] = int(np.flatnonzero(want)[0])
+    assert first, "no neuron spiked"
+    for g, winner in first.items():
+        assert winner == groups[g][0]
 
 
 def test_long_learning_run_with_saturating_weights():
@@ -191,7 +244,7 @@ def test_long_learning_run_with_saturating_weights():
 
 
 @pytest.mark.parametrize("config", [CONFIGS[0], CONFIGS[3], CONFIGS[5], CONFIGS[8],
-                                    WEIGHT_DECAY_CONFIGS[2]],
+                                    WEIGHT_DECAY_CONFIGS[2], WTA_CONFIGS[0]],
                          ids=lambda c: c.describe())
 @pytest.mark.parametrize("kind", ["compiled", "numpy"])
 def test_batch_members_equal_networks_run_one_by_one(config, kind):

@@ -626,6 +626,57 @@ def test_run_probes_record_values_after_each_step():
         assert out["i"][t].tolist() == [b.i[2], b.i[0]]
 
 
+# -- winner-take-all ----------------------------------------------------------------------------
+
+def wta_network(wta):
+    """N=4 driven by their biases alone (no weights, alpha_i = 0, F=8): neurons 0..2 reach
+    their thresholds in step 0 with the margins 10, 10, 10; neuron 3 never does."""
+    config = small(neurons=4, winner_take_all=True)
+    return make_network(config, neuron=dict(
+        thr=[40, 50, 50, 1000], v_reset=[-100, 40, 0, 7], reset_sub=[1, 0, 0, 0],
+        refrac=[2, 3, 3, 3], alpha_v=128, bias=[50, 60, 60, 20], theta_inc=5),
+        glob=dict(y_inc=10, wta=wta))
+
+
+def test_winner_take_all_one_winner_then_global_reset():
+    twin = Twin(wta_network(1))
+    # step 0: three candidates with the margin 10: the lowest index wins; every candidate
+    # is reset (neuron 0 subtractively: 50 - 40), only the winner counts as a spike
+    assert twin.step().tolist() == [True, False, False, False]
+    assert twin.v.tolist() == [10, 40, 0, 20]
+    assert twin.r.tolist() == [2, 0, 0, 0]
+    assert twin.theta.tolist() == [5, 0, 0, 0]
+    assert twin.y.tolist() == [10, 0, 0, 0]
+    # step 1: neuron 0 spiked, so every v starts from v_reset: the refractory neuron 0 holds
+    # -100 (not 10), neuron 1 integrates dec(40) + 60 = 80 (margin 30), neuron 2 0 + 60
+    # (margin 10), neuron 3 dec(7) + 20 = 23 (not dec(20) + 20 = 30)
+    assert twin.step().tolist() == [False, True, False, False]
+    assert twin.v.tolist() == [-100, 40, 0, 23]
+    assert twin.r.tolist() == [1, 3, 0, 0]
+    assert twin.s.tolist() == [False, True, False, False]
+
+
+def test_winner_take_all_off_is_the_plain_rule():
+    on, off = Twin(wta_network(1)), Twin(wta_network(0))
+    assert off.step().tolist() == [True, True, True, False]
+    assert off.v.tolist() == [10, 40, 0, 20]
+    assert off.r.tolist() == [2, 3, 3, 0]
+    # all three are refractory now; no global reset: 20 decays to 10
+    assert off.step().tolist() == [False, False, False, False]
+    assert off.v.tolist() == [10, 40, 0, 30]
+    on.step()
+    assert on.step().tolist() != off.s.tolist()
+
+
+def test_winner_take_all_needs_the_option_built():
+    config = small(neurons=4)
+    with pytest.raises(ConfigError, match=r"wta=1 is out of range 0\.\.0 .*"
+                                          r"winner_take_all=True"):
+        make_network(config, glob=dict(wta=1))
+    with pytest.raises(ConfigError, match=r"wta=2 is out of range 0\.\.1"):
+        make_network(small(neurons=4, winner_take_all=True), glob=dict(wta=2))
+
+
 # -- a scalar reference written from the specification ------------------------------------------
 
 class Reference:
@@ -694,23 +745,43 @@ class Reference:
                             self.W[r][j] - ((g["a_minus"] * self.y[j]) >> g["stdp_shift"]))
         # phase B
         VB, IB = c.v_bits, c.i_bits
+        wta = c.winner_take_all and g["wta"] == 1
+        v_start = list(self.v)
+        if wta and any(self.s):
+            v_start = list(p["v_reset"])           # the global reset
         nv, ni, nr, ns, nth, nx, ny = ([0] * n for _ in range(7))
+        candidate, margin = [False] * n, [0] * n
         for j in range(n):
             i_new = self.sat_s(self.dec(self.i[j], p["alpha_i"][j])
                                + acc[j] * 2 ** g["w_shift"] + p["bias"][j], IB)
-            theta = self.theta[j] if c.adaptive_threshold else 0
             th = None
             if self.r[j] > 0:
-                v1, r_new, spike = self.v[j], self.r[j] - 1, False
+                v1, r_new, spike = v_start[j], self.r[j] - 1, False
             else:
-                v1 = self.sat_s(self.dec(self.v[j], p["alpha_v"][j]) + i_new, VB)
+                theta = self.theta[j] if c.adaptive_threshold else 0
+                v1 = max(self.sat_s(self.dec(v_start[j], p["alpha_v"][j]) + i_new, VB),
+                         g["v_min"])
                 th = self.sat_s(p["thr"][j] + theta, VB)
                 spike = v1 >= th
                 r_new = p["refrac"][j] if spike else 0
+                candidate[j], margin[j] = spike, v1 - th
             if spike:
                 v_new = self.sat_s(v1 - th, VB) if p["reset_sub"][j] else p["v_reset"][j]
             else:
                 v_new = v1
+            nv[j], ni[j], nr[j] = v_new, i_new, r_new
+        if wta and any(candidate):
+            best = max(margin[j] for j in range(n) if candidate[j])
+            winner = min(j for j in range(n) if candidate[j] and margin[j] == best)
+            for j in range(n):
+                if candidate[j] and j != winner:
+                    nr[j] = 0
+            fired = [j == winner for j in range(n)]
+        else:
+            fired = candidate
+        for j in range(n):
+            spike = fired[j]
+            theta = self.theta[j] if c.adaptive_threshold else 0
             if c.adaptive_threshold:
                 nth[j] = self.sat_u(self.dec(theta, p["alpha_th"][j])
                                     + (p["theta_inc"][j] if spike else 0), c.theta_bits)
@@ -719,7 +790,7 @@ class Reference:
                                    + (g["y_inc"] if spike else 0), c.trace_bits)
                 nx[j] = self.sat_u(self.dec(self.x[j], g["alpha_x"])
                                    + (g["x_inc"] if self.s[j] else 0), c.trace_bits)
-            nv[j], ni[j], nr[j], ns[j] = v_new, i_new, r_new, spike
+            ns[j] = spike
         nxin = [0] * m
         if c.stdp:
             for k in range(m):
@@ -764,6 +835,13 @@ REFERENCE_CONFIGS = [
     CoreConfig(neurons=6, inputs=4, lanes=32, weight_bits=16, v_bits=32, i_bits=32,
                decay_bits=16, refrac_bits=16, trace_bits=16, theta_bits=31, rate_bits=16,
                weight_decay=True),
+    # winner-take-all (with the floor, with and without the adaptive threshold and STDP)
+    CoreConfig(neurons=11, inputs=6, lanes=4, winner_take_all=True, v_floor=True),
+    CoreConfig(neurons=8, inputs=5, lanes=2, stdp=False, adaptive_threshold=False,
+               winner_take_all=True),
+    CoreConfig(neurons=9, inputs=11, lanes=4, weight_bits=4, v_bits=10, i_bits=9,
+               decay_bits=4, refrac_bits=2, trace_bits=3, theta_bits=5, rate_bits=2,
+               winner_take_all=True),
 ]
 
 

@@ -53,12 +53,23 @@ CONFIGS = {
         neurons=5, inputs=4, lanes=2, banks=1, weight_bits=4, v_bits=12, i_bits=10,
         decay_bits=6, refrac_bits=2, trace_bits=4, theta_bits=5, rate_bits=3,
         stochastic_rounding=True, v_floor=True, weight_decay=True),
+    # winner-take-all (random networks draw wta = 1 mostly): with learning, without the
+    # adaptive threshold and with the floor, without learning or inputs, narrow widths
+    "N10_M5_L4_wta": CoreConfig(neurons=10, inputs=5, lanes=4, winner_take_all=True),
+    "N6_M3_L2_wta_floor": CoreConfig(neurons=6, inputs=3, lanes=2, adaptive_threshold=False,
+                                     v_floor=True, winner_take_all=True),
+    "N5_M0_L1_wta_no_learning": CoreConfig(neurons=5, inputs=0, lanes=1, stdp=False,
+                                           winner_take_all=True),
+    "N5_M4_L2_B1_narrow_sround_wta": CoreConfig(
+        neurons=5, inputs=4, lanes=2, banks=1, weight_bits=4, v_bits=12, i_bits=10,
+        decay_bits=6, refrac_bits=2, trace_bits=4, theta_bits=5, rate_bits=3,
+        stochastic_rounding=True, winner_take_all=True),
 }
 #: Random networks per configuration: 20 for the smallest, 10 and 6 for the other main small
 #: configurations, 2 for N=16, L=8 (the slowest here; the Verilator tests run 20 on it), 4 for
 #: the rest (the Verilator tests add 20 each at N=100 and N=256).
 NETWORKS = {"N1_M0_L1": 20, "N10_M5_L4_not_multiple": 10, "N16_M16_L8": 2,
-            "N10_M5_L4_sround_floor": 6, "N10_M5_L4_decay": 6}
+            "N10_M5_L4_sround_floor": 6, "N10_M5_L4_decay": 6, "N10_M5_L4_wta": 6}
 DEFAULT_NETWORKS = 4
 GROUP = 2              # networks per test: short tests spread evenly over the workers
 STEPS = 200
@@ -225,6 +236,29 @@ def test_core_weight_decay_scenario_pulls_weights_of_both_signs(simulate, sround
     large = (np.abs(W) > 100) & network.mask & spikes.any(axis=0)[None, :]
     assert large.sum() >= 4
     assert (np.abs(twin.W[large]) < np.abs(W[large])).all()
+def test_core_winner_take_all_ties_global_reset_and_learning(simulate):
+    # step 0 from rest: neurons 0, 1, 2, 4, 5 reach their thresholds with the margin 10, and
+    # the lowest index wins; step 1: the global reset starts every v from v_reset, so neuron
+    # 1 (v_reset 40) has the margin 30 and wins, while neuron 0 is refractory. Then random
+    # inputs drive learning, one winner per step at most.
+    c = CoreConfig(neurons=6, inputs=2, lanes=4, winner_take_all=True)
+    rng = np.random.default_rng(9)
+    raster = rng.random((30, c.inputs)) < 0.5
+    raster[:2] = False
+    W = np.zeros((c.rows, c.neurons), dtype=np.int64)
+    W[c.neurons:] = rng.integers(0, 4, size=(c.inputs, c.neurons))
+    half = 1 << (c.decay_bits - 1)
+    network, twin, spikes = scenario(
+        simulate, c, raster, True, W=W,
+        neuron={"thr": [40, 50, 50, 1000, 50, 50], "bias": [50, 60, 60, 20, 60, 60],
+                "v_reset": [-100, 40, 0, 7, 0, 0], "reset_sub": [1, 0, 0, 0, 0, 0],
+                "refrac": [2, 3, 3, 3, 0, 0], "alpha_v": half, "alpha_i": 0,
+                "theta_inc": 5},
+        glob={"wta": 1, "w_shift": 0, "a_plus": 50, "a_minus": 10, "stdp_shift": 4})
+    assert spikes[0].tolist() == [True, False, False, False, False, False]
+    assert spikes[1].tolist() == [False, True, False, False, False, False]
+    assert spikes.sum(axis=1).max() == 1 and spikes[2:].any()
+    assert (twin.W != W).any()
 
 
 def test_a_reused_simulation_starts_every_run_from_power_on():

@@ -24,6 +24,9 @@ CONFIGS = {
     "N10_M5_L4_decay_sround": CoreConfig(neurons=10, inputs=5, lanes=4, weight_decay=True,
                                          stochastic_rounding=True),
 }
+#: phase B also with winner-take-all (wta = 1; the other phases' transcriptions are without it)
+PHASE_B_CONFIGS = {**CONFIGS, "N9_M3_L4_wta": CoreConfig(neurons=9, inputs=3, lanes=4,
+                                                         winner_take_all=True)}
 SEEDS = range(3)
 
 
@@ -85,11 +88,12 @@ def load(network, rng, **state):
     return twin
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", PHASE_B_CONFIGS)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_phase_b_neuron_update(simulate, name, seed):
-    """Phase B with no weights (acc = 0): decay, integrate, fire, reset, every trace."""
-    c = CONFIGS[name]
+    """Phase B with no weights (acc = 0): decay, integrate, fire, reset, every trace; with
+    winner-take-all the global reset and one winner."""
+    c = PHASE_B_CONFIGS[name]
     N, M, F = c.neurons, c.inputs, c.decay_bits
     rng, network = setup(c, seed)
     network.W = np.zeros_like(network.W)
@@ -97,7 +101,16 @@ def test_phase_b_neuron_update(simulate, name, seed):
     g.poisson_on = 0
     if c.v_floor:
         g.v_min = int(rng.integers(c.v_range[0], 0))
-    twin = load(network, rng)
+    wta = c.winner_take_all
+    held_state = {}
+    if wta:
+        # several candidates with low thresholds; without the global reset in one seed
+        g.wta = 1
+        network.neuron_params.thr[rng.random(N) < 0.5] = c.v_range[0] // 2
+        held_state["r"] = np.where(rng.random(N) < 0.6, 0, rng.integers(1, 4, N))
+        if seed == 1:
+            held_state["s"] = np.zeros(N, dtype=bool)
+    twin = load(network, rng, **held_state)
     inputs = rng.random(M) < 0.5
     start = {name: np.array(getattr(twin, name), dtype=np.int64)
              for name in ("v", "i", "r", "s", "theta", "x", "y", "xin")}
@@ -111,14 +124,21 @@ def test_phase_b_neuron_update(simulate, name, seed):
     theta = start["theta"] if c.adaptive_threshold else np.zeros(N, dtype=np.int64)
     i1 = sat(dec(i, p.alpha_i, F) + 0 * (1 << g.w_shift) + p.bias, i_low, i_high)
     v_min = g.v_min if c.v_floor else v_low
+    if wta and s.any():
+        v = p.v_reset                                 # the global reset
     refractory = r > 0
     v_int = np.maximum(sat(dec(v, p.alpha_v, F) + i1, v_low, v_high), v_min)
     v1 = np.where(refractory, v, v_int)
     th = sat(p.thr + theta, v_low, v_high)
-    spike = ~refractory & (v1 >= th)
+    candidate = ~refractory & (v1 >= th)
+    spike = candidate
+    if wta and candidate.any():
+        # the largest margin, the lowest index on a tie
+        margin = np.where(candidate, v1 - th, -1)
+        spike = np.arange(N) == np.flatnonzero(margin == margin.max())[0]
     r1 = np.where(refractory, r - 1, np.where(spike, p.refrac, 0))
     v_spike = np.where(p.reset_sub.astype(bool), sat(v1 - th, v_low, v_high), p.v_reset)
-    v2 = np.where(spike, v_spike, v1)
+    v2 = np.where(candidate, v_spike, v1)
 
     state = held[Region.STATE]
     assert list(state["i"]) == list(i1)

@@ -1,8 +1,9 @@
 """The core against the twin in Verilator (through cocotb), at the sizes users run.
 
 20 random networks per configuration (8 with stochastic rounding and the membrane floor on, 8
-with stochastic rounding and the weight-dependent potentiation, compared word by word),
-200 steps each with STDP switched on in most steps; after
+with stochastic rounding and the weight-dependent potentiation, compared word by word, 8
+with winner-take-all, whose random networks draw ``wta`` = 1 mostly), 200 steps each with
+STDP switched on in most steps; after
 every step the region CRCs of all state (v, i, refractory, spike bits, thresholds, traces,
 weights) are compared with the twin's, and after each network every word is read back. The
 N=16, M=16, L=8 configuration of the Amaranth-simulator tests is compared word by word after
@@ -25,6 +26,7 @@ CONFIGS = {
     # random_network), every state word compared after every step
     "N64_M32_L8_decay_sround": CoreConfig(neurons=64, inputs=32, lanes=8, weight_decay=True,
                                           stochastic_rounding=True),
+    "N64_M32_L4_wta": CoreConfig(neurons=64, inputs=32, lanes=4, winner_take_all=True),
     # the slowest configuration of tests/sim/test_core_amaranth.py (about 20 s of CPU per
     # network there): its random networks run here, every state word compared after every step
     "N16_M16_L8": CoreConfig(neurons=16, inputs=16, lanes=8),
@@ -32,6 +34,7 @@ CONFIGS = {
 NETWORKS = 20
 #: fewer networks where a configuration is a variant of one above
 FEWER = {"N100_M64_L8_sround_floor": 8, "N64_M32_L8_decay_sround": 8}
+FEWER = {"N100_M64_L8_sround_floor": 8, "N64_M32_L4_wta": 8}
 #: the comparison after every step: the region CRCs, or every word ("full") for the small one
 MODE = {"N16_M16_L8": "full", "N64_M32_L8_decay_sround": "full"}
 STEPS = 200

@@ -1,6 +1,6 @@
-"""Stochastic rounding of the STDP updates and the membrane floor on the simulated board
-(``sim://``, the RTL behind the byte protocol) against ``model://``: bit-identical weights,
-state and step seed after runs that learn."""
+"""Stochastic rounding of the STDP updates, the membrane floor and winner-take-all on the
+simulated board (``sim://``, the RTL behind the byte protocol) against ``model://``:
+bit-identical spikes, weights, state and step seed after runs that learn."""
 
 import numpy as np
 import pytest
@@ -37,6 +37,23 @@ def test_random_network_with_rounding_and_floor_on_sim_equals_model():
     assert model[1].global_params.sr_seed != network.global_params.sr_seed
     assert sim[1].global_params.sr_seed == model[1].global_params.sr_seed
     assert sim[1].global_params.v_min == network.global_params.v_min
+    for key, value in model[2].items():
+        assert np.array_equal(sim[2][key], value), key
+
+
+def test_random_network_with_winner_take_all_on_sim_equals_model():
+    config = CoreConfig(neurons=24, inputs=16, lanes=4, winner_take_all=True)
+    rng = np.random.default_rng(5)
+    network = random_network(config, rng, regime="active")
+    network.global_params.wta = 1
+    raster = random_inputs(config, rng, 300, 0.2)
+    sim = run_on("sim://", network, raster, 100)
+    model = run_on("model://", network, raster, 100)
+    assert model[0].any() and model[0].sum(axis=1).max() == 1
+    assert np.array_equal(sim[0], model[0])
+    assert not np.array_equal(model[1].W, network.W)          # the run learned
+    assert np.array_equal(sim[1].W, model[1].W)
+    assert sim[1].global_params.wta == 1
     for key, value in model[2].items():
         assert np.array_equal(sim[2][key], value), key
 
