@@ -3,7 +3,7 @@ learned bit for bit (the weights; for the unsupervised recipe also theta and the
 seed).
 
     .venv/bin/python scripts/learning_prefix.py --recipe unsupervised --neurons 100 --samples 200
-    .venv/bin/python scripts/learning_prefix.py --recipe unsupervised --inhibitory 20
+    .venv/bin/python scripts/learning_prefix.py --recipe unsupervised-negative-image --inhibitory 20
     .venv/bin/python scripts/learning_prefix.py --recipe lines --samples 200
 
 Prints one JSON line per device (wall time, sha256 of the weights) and the verdict; exit code 1

@@ -268,9 +268,9 @@ def _unsupervised_seed(job):
     """One seed of the unsupervised demo (a top-level function: it runs in worker processes
     too). Returns the JSON summary and the arrays the pictures need."""
     from ..demos.digits import DeviceBackend
-    from ..demos.digits_unsupervised import UnsupervisedRecipe, run_recipe
+    from ..demos.digits_unsupervised import RECIPES, run_recipe
 
-    recipe = dataclasses.replace(UnsupervisedRecipe(), **job["recipe"])
+    recipe = dataclasses.replace(RECIPES[job["recipe_name"]], **job["recipe"])
     log = job.get("log") and (lambda text: click.echo(f"seed {recipe.seed}: {text}", err=True))
     with opened_device(job["device"], recipe.config()) as device:
         result = run_recipe(recipe, DeviceBackend(device), log=log,
@@ -366,6 +366,12 @@ def seeds_summary(accuracies, seeds):
 
 @demo_group.command("digits-unsupervised")
 @device_option
+@click.option("--recipe", "recipe_name", type=click.Choice(["wta", "negative-image"]),
+              default="wta", show_default=True,
+              help="wta: one winner per step and STDP that moves the winner's weights "
+                   "towards its input (the core's winner_take_all and weight_decay options); "
+                   "negative-image: the earlier recipe, pair STDP with each image followed "
+                   "by its negative, lateral inhibition only.")
 @click.option("--neurons", type=click.IntRange(min=2, max=1024), default=None,
               help="The core's neurons (default: the recipe's, 100), the inhibitory pool "
                    "included.")
@@ -395,28 +401,31 @@ def seeds_summary(accuracies, seeds):
                                  "folder per seed with --seeds).")
 @json_option
 @device_command
-def digits_unsupervised_command(device_url, neurons, inhibitory, epochs, readout, train_samples,
-                                test_samples, seed, seeds, workers, out_dir, as_json):
+def digits_unsupervised_command(device_url, recipe_name, neurons, inhibitory, epochs, readout,
+                                train_samples, test_samples, seed, seeds, workers, out_dir,
+                                as_json):
     """Learn scikit-learn's 8x8 digits without a teacher (after Diehl & Cook, 2015).
 
-    Excitatory neurons with fixed all-to-all lateral inhibition and adaptive thresholds learn
-    with STDP (stochastic rounding, membrane floor); no label reaches the network while it
-    learns. Afterwards each neuron is labelled by the class it responds to most on the
-    training set, and test samples are classified by the labelled neurons' votes (learning
-    off). The recipe: spikeforge/host/demos/digits_unsupervised.py.
+    Excitatory neurons compete (the default recipe, wta: one winner per step, and a winner's
+    spike restarts every membrane; adaptive thresholds share the wins) and learn with STDP
+    whose weight-dependent term moves the winner's weights towards its input (stochastic
+    rounding, membrane floor); no label reaches the network while it learns. Afterwards each
+    neuron is labelled by the class it responds to most on the training set, and test
+    samples are classified by the labelled neurons' votes (learning off). The recipes:
+    spikeforge/host/demos/digits_unsupervised.py.
 
     \b
     Examples:
       spikeforge demo digits-unsupervised --device model://
       spikeforge demo digits-unsupervised --device model:// --neurons 512 --seeds 5 --workers 2
       spikeforge demo digits-unsupervised --device model:// --out results/unsupervised
-      spikeforge demo digits-unsupervised --device model:// --readout drive --seeds 5
+      spikeforge demo digits-unsupervised --recipe negative-image --inhibitory 20
     """
-    from ..demos.digits_unsupervised import UnsupervisedRecipe
+    from ..demos.digits_unsupervised import RECIPES
 
     if out_dir is not None:
         require("matplotlib", "demos", "the demo's pictures")
-    base = UnsupervisedRecipe()
+    base = RECIPES[recipe_name]
     changes = {}
     if neurons is not None:
         changes["neurons"] = neurons
@@ -431,7 +440,7 @@ def digits_unsupervised_command(device_url, neurons, inhibitory, epochs, readout
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     first = base.seed if seed is None else seed
-    jobs = [{"recipe": dict(changes, seed=s), "device": device_url,
+    jobs = [{"recipe_name": recipe_name, "recipe": dict(changes, seed=s), "device": device_url,
              "train_samples": train_samples, "test_samples": test_samples,
              "log": not as_json and workers == 1}
             for s in seed_list(first, seeds)]

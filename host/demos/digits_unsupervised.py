@@ -72,8 +72,8 @@ from ..model.params import GlobalParams, Network, NeuronParams
 from ..model.quantize import fraction_factor
 from .digits import CLASSES, PIXELS, load_data
 
-__all__ = ["UnsupervisedRecipe", "build_network", "encode", "train", "label_neurons",
-           "classify", "evaluate", "run_recipe", "read_theta", "read_state",
+__all__ = ["UnsupervisedRecipe", "RECIPES", "build_network", "encode", "train",
+           "label_neurons", "classify", "evaluate", "run_recipe", "read_theta", "read_state",
            "write_state"]
 
 
@@ -226,9 +226,10 @@ class UnsupervisedRecipe:
                 raise ValueError(f"stdp_shifts {self.stdp_shifts} must be one or more "
                                  f"shifts in 0..31 (one per epoch, the last one repeats)")
         if self.wta and self.inhibitory:
-            raise ValueError("an inhibitory pool and the winner-take-all exclude each other: "
-                             "the pool's neurons would compete with the excitatory ones; "
-                             "use the negative-image recipe (wta=False) for the pool")
+            raise ValueError("an inhibitory pool and the winner-take-all exclude each other "
+                             "(the pool's neurons would compete with the excitatory ones): "
+                             "use the negative-image recipe (--recipe negative-image) for "
+                             "the pool")
         if self.label_top < 1 or self.vote_top < 1:
             raise ValueError(f"label_top and vote_top must be at least 1, not "
                              f"{self.label_top} and {self.vote_top}")
@@ -272,6 +273,18 @@ class UnsupervisedRecipe:
 
     def to_dict(self):
         return asdict(self)
+
+
+#: the earlier recipe, before the core had a winner-take-all and the weight-dependent term:
+#: depression-dominated pair STDP, each image followed by its negative, two epochs
+NEGATIVE_IMAGE = dict(
+    wta=False, a_decay=0, negative_steps=16, rest_steps=64, thr=12000, alpha_v=0.9, refrac=2,
+    v_min=-12000, theta_inc=128, a_minus=40, stdp_shift=11, stdp_shifts=None, x_inc=64,
+    alpha_x=0.8, epochs=2)
+
+#: the named unsupervised recipes (``spikeforge demo digits-unsupervised --recipe NAME``)
+RECIPES = {"wta": UnsupervisedRecipe(),
+           "negative-image": UnsupervisedRecipe(**NEGATIVE_IMAGE)}
 
 
 # -- network --------------------------------------------------------------------------------------

@@ -14,8 +14,12 @@ from ..device import open_device
 
 __all__ = ["RECIPE_NAMES", "weights_digest", "learn_prefix"]
 
-#: ``unsupervised`` and the named supervised recipes of :data:`.digits.RECIPES`.
-RECIPE_NAMES = ("unsupervised",) + tuple(D.RECIPES)
+#: the unsupervised recipes (``unsupervised``: the default, ``unsupervised-NAME``: the others
+#: of :data:`.digits_unsupervised.RECIPES`) and the named supervised recipes of
+#: :data:`.digits.RECIPES`.
+UNSUPERVISED = {"unsupervised": U.RECIPES["wta"]} | {
+    f"unsupervised-{name}": recipe for name, recipe in U.RECIPES.items() if name != "wta"}
+RECIPE_NAMES = tuple(UNSUPERVISED) + tuple(D.RECIPES)
 
 
 def weights_digest(weights):
@@ -32,11 +36,11 @@ def learn_prefix(url, recipe="unsupervised", samples=200, *, neurons=None, seed=
     for the unsupervised recipe also ``theta`` and the rounding seed ``sr_seed`` after the
     last sample. ``neurons`` sets the unsupervised recipe's size, ``inhibitory`` its
     inhibitory pool."""
-    if recipe == "unsupervised":
+    if recipe in UNSUPERVISED:
         changes = {"seed": seed} | ({"neurons": neurons} if neurons else {})
         if inhibitory is not None:
             changes["inhibitory"] = inhibitory
-        chosen = dataclasses.replace(U.UnsupervisedRecipe(), **changes)
+        chosen = dataclasses.replace(UNSUPERVISED[recipe], **changes)
         data = D.load_data(chosen)
         with open_device(url, chosen.config()) as device:
             backend = D.DeviceBackend(device)

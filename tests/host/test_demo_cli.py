@@ -96,9 +96,13 @@ def test_demo_unsupervised_inhibitory_pool_option():
     args = ["demo", "digits-unsupervised", "--device", "model://", "--epochs", "1",
             "--train-samples", "12", "--test-samples", "6", "--json"]
     result = CliRunner().invoke(main, args + ["--inhibitory", "20"])
+    assert result.exit_code != 0
+    assert "--recipe negative-image" in result.output and "Traceback" not in result.output
+    args += ["--recipe", "negative-image"]
+    result = CliRunner().invoke(main, args + ["--inhibitory", "20"])
     assert result.exit_code == 0, result.output
     run = json.loads(result.output)
-    assert run["recipe"]["inhibitory"] == 20
+    assert run["recipe"]["inhibitory"] == 20 and not run["recipe"]["wta"]
     assert len(run["neuron_label"]) == 80 and len(run["theta"]) == 80
     assert len(run["winners_per_image"]) == 1
     result = CliRunner().invoke(main, args + ["--inhibitory", "100"])

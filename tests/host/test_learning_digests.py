@@ -15,7 +15,7 @@ from spikeforge.host.demos.prefix import learn_prefix, weights_digest as digest
 SAMPLES = 30
 
 #: sha256 of the weights after the first 30 training samples, seed 1, on model://
-UNSUPERVISED_DIGEST = "beebb859c54b9ea6efefe358b9444e44d9ad5f04b9ffd6525a24e3bfd5165948"
+UNSUPERVISED_DIGEST = "9f592048c93eeba02b56e8d9bc2e72ccd3a5ccb4b5e3e828b895bfe8f193b998"
 #: the same with an inhibitory pool of 20 of the 100 neurons
 POOL_DIGEST = "0025abfe78ed485c52b772a93b801db3aff3a69bc9f2f679f3951f9a65a7348a"
 LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
@@ -41,7 +41,7 @@ def test_unsupervised_prefix_weights_match_the_stored_digest():
 
 
 def test_unsupervised_pool_prefix_weights_match_the_stored_digest():
-    trained = learn_prefix("model://", "unsupervised", SAMPLES, inhibitory=20)
+    trained = learn_prefix("model://", "unsupervised-negative-image", SAMPLES, inhibitory=20)
     assert trained["samples"] == SAMPLES
     changed = trained["weights"] != trained["initial_weights"]
     assert changed.any()
@@ -136,7 +136,7 @@ def test_unsupervised_network_has_fixed_inhibition_and_no_label_input():
 
 
 def test_inhibitory_pool_is_driven_by_every_excitatory_neuron_and_inhibits_them_all():
-    recipe = U.UnsupervisedRecipe(neurons=30, inhibitory=6)
+    recipe = dataclasses.replace(U.RECIPES["negative-image"], neurons=30, inhibitory=6)
     network = U.build_network(recipe, np.random.default_rng(0))
     e, n = recipe.excitatory, recipe.neurons
     assert e == 24
@@ -165,8 +165,8 @@ def test_one_excitatory_spike_makes_the_pool_fire_and_inhibit_everyone():
     from spikeforge.host.device import open_device
 
     def run(pool_inhibit):
-        recipe = U.UnsupervisedRecipe(neurons=12, inhibitory=4, inhibit=0, thr=1000,
-                                      pool_inhibit=pool_inhibit)
+        recipe = dataclasses.replace(U.RECIPES["negative-image"], neurons=12, inhibitory=4,
+                                     inhibit=0, thr=1000, pool_inhibit=pool_inhibit)
         network = U.build_network(recipe, np.random.default_rng(0))
         network.W[recipe.neurons:, :recipe.excitatory] = 0
         network.W[recipe.neurons, 0] = 127        # input line 0 drives excitatory neuron 0,
@@ -191,11 +191,17 @@ def test_one_excitatory_spike_makes_the_pool_fire_and_inhibit_everyone():
 
 def test_pool_size_must_leave_an_excitatory_neuron():
     with pytest.raises(ValueError, match="inhibitory"):
-        U.UnsupervisedRecipe(neurons=10, inhibitory=10)
+        U.UnsupervisedRecipe(neurons=10, inhibitory=10, wta=False)
+
+
+def test_the_pool_needs_the_recipe_without_winner_take_all():
+    with pytest.raises(ValueError, match="--recipe negative-image"):
+        U.UnsupervisedRecipe(inhibitory=20)
+    assert dataclasses.replace(U.RECIPES["negative-image"], inhibitory=20).excitatory == 80
 
 
 def test_unsupervised_encoding_presents_image_then_negative_then_silence():
-    recipe = U.UnsupervisedRecipe()
+    recipe = U.RECIPES["negative-image"]
     image = np.zeros((1, 64))
     image[0, :32] = 1.0
     raster = U.encode(image, recipe, 3, train=True)[0]
