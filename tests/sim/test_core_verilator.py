@@ -1,8 +1,8 @@
 """The core against the twin in Verilator (through cocotb), at the sizes users run.
 
 20 random networks per configuration (8 with stochastic rounding and the membrane floor on, 8
-with winner-take-all, whose random networks draw ``wta`` = 1 mostly), 200 steps each with STDP switched on in most steps; after
-every step the region CRCs of all state (v, i, refractory, spike bits, thresholds, traces,
+with winner-take-all, whose random networks draw ``wta`` = 1 mostly), 200 steps each with STDP
+switched on in most steps; after every step the region CRCs of all state (v, i, refractory, spike bits, thresholds, traces,
 weights) are compared with the twin's, and after each network every word is read back. The
 N=16, M=16, L=8 configuration of the Amaranth-simulator tests is compared word by word after
 every step (its networks there cost minutes each; this build compiles in about 35 s of CPU).
