@@ -32,7 +32,9 @@
 ``spike_we``, ``spike_waddr``, ``spike_wdata`` : Out
     The spike list's write port as the core drives it (entry ``spike_waddr`` becomes
     ``spike_wdata`` in a cycle ``spike_we`` is high): an engine that sends a step's spikes
-    while the next step runs keeps its own copy of the list from these.
+    while the next step runs keeps its own copy of the list from these. (With winner-take-all
+    entry 0 may be written several times in a step, each time a better candidate is found:
+    the last write holds the winner.)
 """
 
 from amaranth.lib import data, stream, wiring

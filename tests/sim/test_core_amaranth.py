@@ -53,9 +53,11 @@ CONFIGS = {
         neurons=5, inputs=4, lanes=2, banks=1, weight_bits=4, v_bits=12, i_bits=10,
         decay_bits=6, refrac_bits=2, trace_bits=4, theta_bits=5, rate_bits=3,
         stochastic_rounding=True, v_floor=True, weight_decay=True),
-    # winner-take-all (random networks draw wta = 1 mostly): with learning, without the
-    # adaptive threshold and with the floor, without learning or inputs, narrow widths
+    # winner-take-all (random networks draw wta = 1 mostly): with learning (N=10 and N=1),
+    # without the adaptive threshold and with the floor, without learning or inputs, narrow
+    # widths
     "N10_M5_L4_wta": CoreConfig(neurons=10, inputs=5, lanes=4, winner_take_all=True),
+    "N1_M2_L1_wta": CoreConfig(neurons=1, inputs=2, lanes=1, winner_take_all=True),
     "N6_M3_L2_wta_floor": CoreConfig(neurons=6, inputs=3, lanes=2, adaptive_threshold=False,
                                      v_floor=True, winner_take_all=True),
     "N5_M0_L1_wta_no_learning": CoreConfig(neurons=5, inputs=0, lanes=1, stdp=False,
