@@ -1,6 +1,6 @@
-"""Stochastic rounding of the STDP updates and the membrane floor on the simulated board
-(``sim://``, the RTL behind the byte protocol) against ``model://``: bit-identical weights,
-state and step seed after runs that learn."""
+"""Stochastic rounding of the STDP updates, the membrane floor and the weight-dependent
+potentiation on the simulated board (``sim://``, the RTL behind the byte protocol) against
+``model://``: bit-identical weights, state and step seed after runs that learn."""
 
 import numpy as np
 import pytest
@@ -37,6 +37,24 @@ def test_random_network_with_rounding_and_floor_on_sim_equals_model():
     assert model[1].global_params.sr_seed != network.global_params.sr_seed
     assert sim[1].global_params.sr_seed == model[1].global_params.sr_seed
     assert sim[1].global_params.v_min == network.global_params.v_min
+    for key, value in model[2].items():
+        assert np.array_equal(sim[2][key], value), key
+
+
+def test_random_network_with_weight_decay_on_sim_equals_model():
+    # the weight-dependent potentiation, rounded down; a_decay travels in the GLOBAL word
+    config = CoreConfig(neurons=40, inputs=24, lanes=8, weight_decay=True)
+    rng = np.random.default_rng(22)
+    network = random_network(config, rng, regime="active", plastic=0.7)
+    network.global_params.a_decay = 9
+    raster = random_inputs(config, rng, 300, 0.2)
+    sim = run_on("sim://", network, raster, 100)
+    model = run_on("model://", network, raster, 100)
+    assert model[0].any()
+    assert np.array_equal(sim[0], model[0])
+    assert not np.array_equal(model[1].W, network.W)          # the run learned
+    assert np.array_equal(sim[1].W, model[1].W)
+    assert sim[1].global_params.a_decay == model[1].global_params.a_decay == 9
     for key, value in model[2].items():
         assert np.array_equal(sim[2][key], value), key
 
