@@ -5,10 +5,10 @@ installed). Each step follows ``docs/model.md``; the layouts of the packed array
 import numba
 import numpy as np
 
-from .kernel import (_ADAPT, _ADECAY, _AI, _AMINUS, _APLUS, _ATH, _AV, _AX, _AY, _BIAS, _F, _HTOP, _I,
-                     _IHIGH, _ILOW, _PON, _PS, _R, _REFRAC, _RSUB, _SEED, _SROUND, _SSHIFT,
-                     _STDP, _TH, _THINC, _THR, _TTOP, _V, _VHIGH, _VLOW, _VMIN, _VRESET, _WMAX,
-                     _WMIN, _WSHIFT, _WTA, _X, _XIN, _XINC, _Y, _YINC)
+from .kernel import (_ADAPT, _ADECAY, _AI, _AMINUS, _APLUS, _ATH, _AV, _AX, _AY, _BIAS, _F,
+                     _HTOP, _I, _IHIGH, _ILOW, _PON, _PS, _R, _REFRAC, _RSUB, _SEED, _SROUND,
+                     _SSHIFT, _STDP, _TH, _THINC, _THR, _TTOP, _V, _VHIGH, _VLOW, _VMIN, _VRESET,
+                     _WMAX, _WMIN, _WSHIFT, _WTA, _X, _XIN, _XINC, _Y, _YINC)
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 _inline = numba.njit(cache=True, inline="always")

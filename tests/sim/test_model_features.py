@@ -1,6 +1,7 @@
-"""Stochastic rounding of the STDP updates, the membrane floor and winner-take-all on the
-simulated board (``sim://``, the RTL behind the byte protocol) against ``model://``:
-bit-identical spikes, weights, state and step seed after runs that learn."""
+"""Stochastic rounding of the STDP updates, the membrane floor, the weight-dependent
+potentiation and winner-take-all on the simulated board (``sim://``, the RTL behind the byte
+protocol) against ``model://``: bit-identical spikes, weights, state and step seed after runs
+that learn."""
 
 import numpy as np
 import pytest
@@ -54,6 +55,24 @@ def test_random_network_with_winner_take_all_on_sim_equals_model():
     assert not np.array_equal(model[1].W, network.W)          # the run learned
     assert np.array_equal(sim[1].W, model[1].W)
     assert sim[1].global_params.wta == 1
+    for key, value in model[2].items():
+        assert np.array_equal(sim[2][key], value), key
+
+
+def test_random_network_with_weight_decay_on_sim_equals_model():
+    # the weight-dependent potentiation, rounded down; a_decay travels in the GLOBAL word
+    config = CoreConfig(neurons=40, inputs=24, lanes=8, weight_decay=True)
+    rng = np.random.default_rng(22)
+    network = random_network(config, rng, regime="active", plastic=0.7)
+    network.global_params.a_decay = 9
+    raster = random_inputs(config, rng, 300, 0.2)
+    sim = run_on("sim://", network, raster, 100)
+    model = run_on("model://", network, raster, 100)
+    assert model[0].any()
+    assert np.array_equal(sim[0], model[0])
+    assert not np.array_equal(model[1].W, network.W)          # the run learned
+    assert np.array_equal(sim[1].W, model[1].W)
+    assert sim[1].global_params.a_decay == model[1].global_params.a_decay == 9
     for key, value in model[2].items():
         assert np.array_equal(sim[2][key], value), key
 
