@@ -196,11 +196,11 @@ class UnsupervisedRecipe:
     eval_thr_scale: float = 0.7
     eval_theta: bool = True
     w_shift: int = 2
-    init_low: int = 15
-    init_high: int = 47
+    init_low: int = 20
+    init_high: int = 40
     w_min: int = 0
     w_max: int = 63
-    a_plus: int = 16
+    a_plus: int = 14
     a_minus: int = 0
     a_decay: int = 32
     stdp_shift: int = 9
@@ -279,8 +279,8 @@ class UnsupervisedRecipe:
 #: depression-dominated pair STDP, each image followed by its negative, two epochs
 NEGATIVE_IMAGE = dict(
     wta=False, a_decay=0, negative_steps=16, rest_steps=64, thr=12000, alpha_v=0.9, refrac=2,
-    v_min=-12000, theta_inc=128, a_minus=40, stdp_shift=11, stdp_shifts=None, x_inc=64,
-    alpha_x=0.8, epochs=2)
+    v_min=-12000, theta_inc=128, init_low=15, init_high=47, a_plus=16, a_minus=40,
+    stdp_shift=11, stdp_shifts=None, x_inc=64, alpha_x=0.8, epochs=2)
 
 #: the named unsupervised recipes (``spikeforge demo digits-unsupervised --recipe NAME``)
 RECIPES = {"wta": UnsupervisedRecipe(),

@@ -15,7 +15,9 @@ from spikeforge.host.demos.prefix import learn_prefix, weights_digest as digest
 SAMPLES = 30
 
 #: sha256 of the weights after the first 30 training samples, seed 1, on model://
-UNSUPERVISED_DIGEST = "9f592048c93eeba02b56e8d9bc2e72ccd3a5ccb4b5e3e828b895bfe8f193b998"
+UNSUPERVISED_DIGEST = "a20ea456a81afc8dc8ea843d1df51191d0fdcde01514ce2f58243fa97532c3af"
+#: the same for the negative-image recipe (the default before winner-take-all)
+NEGATIVE_IMAGE_DIGEST = "beebb859c54b9ea6efefe358b9444e44d9ad5f04b9ffd6525a24e3bfd5165948"
 #: the same with an inhibitory pool of 20 of the 100 neurons
 POOL_DIGEST = "0025abfe78ed485c52b772a93b801db3aff3a69bc9f2f679f3951f9a65a7348a"
 LINES_DIGEST = "cd70c1338c50bd03b4e5db161632d2b6446c56847f1db8164a09a069d39ebec9"
@@ -38,6 +40,13 @@ def test_unsupervised_prefix_weights_match_the_stored_digest():
     assert changed.any()
     assert not (changed & ~trained["mask"]).any()       # only plastic synapses learn
     assert digest(trained["weights"]) == UNSUPERVISED_DIGEST
+
+
+def test_negative_image_prefix_weights_match_the_stored_digest():
+    trained = learn_prefix("model://", "unsupervised-negative-image", SAMPLES)
+    assert trained["samples"] == SAMPLES
+    assert digest(trained["weights"]) == NEGATIVE_IMAGE_DIGEST
+    assert digest(trained["weights"]) != UNSUPERVISED_DIGEST
 
 
 def test_unsupervised_pool_prefix_weights_match_the_stored_digest():
