@@ -76,3 +76,30 @@ def test_hinge_prefix_learns_identical_weights_on_sim_and_model():
     assert not np.array_equal(model["weights"], model["initial_weights"])
     assert np.array_equal(sim["weights"], model["weights"])
     assert sim["spikes_per_sample"] == model["spikes_per_sample"]
+
+
+def test_unsupervised_epochs_and_readout_are_identical_on_sim_and_model():
+    # two epochs over a few samples: the learning-rate change and the state reset between
+    # epochs, the evaluation with winner-take-all and the restored training state after it
+    import dataclasses
+
+    from spikeforge.host.demos import digits_unsupervised as U
+
+    recipe = dataclasses.replace(U.UnsupervisedRecipe(), epochs=2, eval_steps=32)
+    assert recipe.shift_of_epoch(0) != recipe.shift_of_epoch(2)
+    recipe = dataclasses.replace(recipe, stdp_shifts=(9, 11))
+    results = {}
+    for url in ("model://", "sim://"):
+        with open_device(url, recipe.config()) as device:
+            results[url] = U.run_recipe(recipe, DeviceBackend(device), train_samples=12,
+                                        test_samples=8)
+    model, sim = results["model://"], results["sim://"]
+    assert not np.array_equal(model["train"]["weights"], model["train"]["initial_weights"])
+    assert len(model["train"]["epochs"]) == 2
+    assert np.array_equal(sim["train"]["weights"], model["train"]["weights"])
+    assert sim["train"]["sr_seed"] == model["train"]["sr_seed"]
+    assert np.array_equal(sim["test"]["theta"], model["test"]["theta"])
+    assert np.array_equal(sim["test"]["neuron_label"], model["test"]["neuron_label"])
+    assert np.array_equal(sim["test"]["predictions"], model["test"]["predictions"])
+    for a, b in zip(sim["train"]["epochs"], model["train"]["epochs"]):
+        assert a["accuracy"] == b["accuracy"] and a["winners_per_image"] == b["winners_per_image"]
