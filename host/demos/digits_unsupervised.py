@@ -1,43 +1,51 @@
-"""Unsupervised digits: excitatory neurons that compete through fixed lateral inhibition and
-adaptive thresholds learn prototypes of scikit-learn's 8x8 digits with the core's own STDP
-(after Diehl & Cook, 2015). No label reaches the network while it learns.
+"""Unsupervised digits: excitatory neurons that compete learn prototypes of scikit-learn's 8x8
+digits with the core's own STDP (after Diehl & Cook, 2015). No label reaches the network while
+it learns. Two recipes (:data:`RECIPES`):
 
-The network
------------
+``wta`` (the default)
+---------------------
 
-* ``neurons`` excitatory neurons, each with a plastic synapse from every image line (the input
-  matrix, mask 1, weights in ``[w_min, w_max]``);
-* all-to-all lateral inhibition on the recurrent matrix: ``inhibit`` from every neuron onto
-  every other, fixed (mask 0); no self-connection;
-* the adaptive threshold: every spike raises the neuron's threshold offset ``theta`` by
-  ``theta_inc``; it decays by the factor ``alpha_th`` per step, so a neuron that wins often
-  becomes harder to excite and the others get their turn;
-* pair STDP with stochastic rounding, and the membrane floor ``v_min`` (the inhibition cannot
-  push a membrane arbitrarily far down);
-* optionally (``inhibitory = K``) Diehl & Cook's inhibitory population: the last ``K`` of the
-  core's neurons form a pool that every excitatory neuron drives (``pool_drive``) and that
-  inhibits every excitatory neuron (``pool_inhibit``). One excitatory spike makes the whole
-  pool fire in the next step, and ``K * |pool_inhibit| * 2^w_shift`` reaches every excitatory
-  neuron in the step after, where the lateral inhibition brings at most
-  ``|inhibit| * 2^w_shift`` per spike. The pool is not plastic, gets no input line, and is
-  left out of labelling and voting.
+* ``neurons`` excitatory neurons, each with a plastic synapse from every image line (ON and OFF
+  line per pixel; the input matrix, mask 1, weights in ``[w_min, w_max]``), and the fixed
+  lateral inhibition ``inhibit`` on the recurrent matrix;
+* the core's **winner-take-all** (``CoreConfig.winner_take_all``, global word ``wta``): of the
+  neurons that reach their threshold in a step only the one with the largest margin spikes,
+  and a spike restarts every membrane from ``v_reset`` in the next step, so each image is a
+  race that one neuron wins, about once per image (the membrane integrates slowly:
+  ``thr = 60000``, ``alpha_v = 0.999``, the floor ``v_min = 0``);
+* STDP with the core's **weight-dependent term** (``CoreConfig.weight_decay``, global word
+  ``a_decay``): when a neuron spikes, each of its weights moves by ``(a_plus * X - a_decay *
+  W) >> stdp_shift`` (stochastically rounded), towards ``a_plus / a_decay`` times the line's
+  pre trace ``X``: the winner's weights move towards the image it won, and the lines absent
+  from it decay. No depression on arrival (``a_minus = 0``). This is online k-means, run by
+  the core;
+* the adaptive threshold (``theta_inc``; it decays by at least 1 per step) keeps a neuron
+  that just won from taking the next images too;
+* a learning rate that falls from epoch to epoch (``stdp_shifts``, one shift per epoch, set
+  through the GLOBAL word between epochs); every epoch starts from a reset neuron state.
 
-Training
---------
+A training sample is ``present_steps`` steps of the rate-coded image and ``rest_steps`` silent
+steps, all with learning on.
 
-Each training sample is ``present_steps`` steps of the rate-coded image, then
-``negative_steps`` steps of its negative (each line at the rate of ``1 - pixel``), then
-``rest_steps`` silent steps, all with learning on; the network is never reset while it learns,
-exactly as a core would run, and ``theta`` carries over from sample to sample.
+``negative-image`` (the recipe before the core had these two options)
+---------------------------------------------------------------------
+
+The same neurons and lateral inhibition, adaptive thresholds, and pair STDP dominated by
+depression (``a_minus``), no winner-take-all; optionally (``inhibitory = K``) Diehl & Cook's
+inhibitory population: the last ``K`` of the core's neurons form a pool that every excitatory
+neuron drives (``pool_drive``) and that inhibits every excitatory neuron (``pool_inhibit``).
+Each training sample is ``present_steps`` steps of the image, then ``negative_steps`` steps of
+its negative (each line at the rate of ``1 - pixel``), then ``rest_steps`` silent steps.
 
 Why the negative: pair STDP changes a synapse only when its line spikes. A neuron that wins an
 image is potentiated on the lines that spiked before its spikes; lines that stay silent in the
 image would never be depressed, and the receptive field would grow into the union of every
 image the neuron ever won. The negative image arrives while the winner's post trace ``y`` is
 still high, so the lines *absent* from the image are depressed by ``a_minus * y`` (post before
-pre): a normalisation of the receptive field towards the image, made by the core's own rule
-(no weight-sum normalisation exists on chip). The silence lets ``v``, ``i`` and the traces
-decay before the next image (nothing arrives and nothing spikes there, so no weight changes).
+pre). The ``wta`` recipe's weight-dependent term does this directly.
+
+In both, the network is never reset within an epoch while it learns, exactly as a core would
+run, and ``theta`` carries over from sample to sample.
 
 Labelling and evaluation (learning off)
 ----------------------------------------
@@ -51,14 +59,15 @@ After learning, ``theta`` is read back and folded into the thresholds (``thr + t
    most on average (ties: the lowest class; no spike at all: class 0 counts as a miss like any
    other wrong answer).
 
-The labels are used only here, after learning, by the host.
+The labels are used only here, after learning, by the host. With ``wta`` the winner-take-all
+stays on while labelling and testing: a sample's spikes are the wins of its races.
 
 That is the ``spikes`` readout. The ``drive`` readout (``readout="drive"``) sets the recurrent
 weights to 0 while labelling and testing (and writes them back afterwards) and makes every
 neuron count its input drive (threshold ``eval_thr``, subtractive reset, no refractory period,
 the slowest leak); a neuron is labelled with the class whose samples it is the top-counting
 neuron of most often, and a test sample goes to the label of the top-counting labelled neuron
-(or the majority of the ``vote_top`` best).
+(or the majority of the ``vote_top`` best); the winner-take-all is off for it.
 """
 
 import time
@@ -83,7 +92,7 @@ READOUTS = ("spikes", "drive")
 
 @dataclass(frozen=True)
 class UnsupervisedRecipe:
-    """Every hyperparameter of the unsupervised digits demo. The defaults are the recipe.
+    """Every hyperparameter of the unsupervised digits demo. The defaults are the wta recipe.
 
     Data and encoding
     -----------------
@@ -104,6 +113,9 @@ class UnsupervisedRecipe:
 
     Network
     -------
+    wta : bool
+        Build the core's winner-take-all and switch it on (one winner per step, a spike
+        restarts every membrane); excludes the inhibitory pool.
     neurons : int
         The core's neurons: ``neurons - inhibitory`` excitatory ones, then the inhibitory
         pool.
@@ -152,6 +164,10 @@ class UnsupervisedRecipe:
     w_min, w_max, a_plus, a_minus, stdp_shift, x_inc, y_inc, alpha_x, alpha_y :
         As in ``docs/model.md``; only the input synapses are plastic. Stochastic rounding is
         on; its seed is drawn from ``seed``.
+    a_decay : int
+        The weight-dependent term of potentiation (``docs/model.md``; 0: not built).
+    stdp_shifts : tuple of int or None
+        ``stdp_shift`` of each epoch (the last one repeats); None: ``stdp_shift`` throughout.
 
     Schedule
     --------
@@ -407,11 +423,11 @@ def describe_encoding(recipe):
             f"pixel/16")
     if recipe.on_off:
         text += f", its OFF line with {recipe.rate} * (1 - pixel/16)"
+    negative = (f"{recipe.negative_steps} steps of the negative image at rate "
+                f"{recipe.negative_rate} and " if recipe.negative_steps else "")
     return (text + f"; {recipe.present_steps} image steps per training sample ("
             f"{recipe.eval_steps} per labelling or test sample), followed in training by "
-            f"{recipe.negative_steps} steps of the negative image at rate "
-            f"{recipe.negative_rate} and {recipe.rest_steps} silent steps; no label is "
-            f"presented")
+            f"{negative}{recipe.rest_steps} silent steps; no label is presented")
 
 
 # -- backend helpers ------------------------------------------------------------------------------
