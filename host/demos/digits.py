@@ -103,6 +103,25 @@ PIXELS = 64
 PIXEL_MAX = 16  # load_digits pixel values are 0..16
 
 
+def checked_shifts(recipe):
+    """Normalise a recipe's ``stdp_shifts`` (one shift per epoch, or None) to a tuple of ints,
+    refusing an empty schedule or a shift outside 0..31 (for ``__post_init__``)."""
+    if recipe.stdp_shifts is None:
+        return
+    object.__setattr__(recipe, "stdp_shifts", tuple(int(k) for k in recipe.stdp_shifts))
+    if not recipe.stdp_shifts or not all(0 <= k <= 31 for k in recipe.stdp_shifts):
+        raise ValueError(f"stdp_shifts {recipe.stdp_shifts} must be one or more "
+                         f"values in 0..31 (one per epoch, the last one repeats)")
+
+
+def shift_of_epoch(recipe, epoch):
+    """``stdp_shift`` of epoch ``epoch`` (0-based): ``stdp_shifts[epoch]`` (its last entry past
+    its end), or the recipe's ``stdp_shift`` without a schedule."""
+    if recipe.stdp_shifts is None:
+        return recipe.stdp_shift
+    return recipe.stdp_shifts[min(epoch, len(recipe.stdp_shifts) - 1)]
+
+
 @dataclass(frozen=True)
 class DigitsRecipe:
     """Every hyperparameter of the digits demo. The defaults are the recipe.
@@ -260,11 +279,7 @@ class DigitsRecipe:
         if self.gate not in (None, "sample", "neuron", "class"):
             raise ValueError(f"gate {self.gate!r} is unknown: use None, 'sample', 'neuron' "
                              f"or 'class'")
-        if self.stdp_shifts is not None:
-            object.__setattr__(self, "stdp_shifts", tuple(int(k) for k in self.stdp_shifts))
-            if not self.stdp_shifts or not all(0 <= k <= 31 for k in self.stdp_shifts):
-                raise ValueError(f"stdp_shifts {self.stdp_shifts} must be one or more "
-                                 f"values in 0..31")
+        checked_shifts(self)
         if self.count_high < 0 or self.count_low < 0:
             raise ValueError(f"count_high ({self.count_high}) and count_low "
                              f"({self.count_low}) must be >= 0")
@@ -664,7 +679,7 @@ def train(backend, recipe, data, rng=None, log=None, evaluate_epochs=False):
     start = time.perf_counter()
     for epoch in range(recipe.epochs):
         if recipe.stdp_shifts is not None:
-            shift = recipe.stdp_shifts[min(epoch, len(recipe.stdp_shifts) - 1)]
+            shift = shift_of_epoch(recipe, epoch)
             if shift != current_shift:
                 backend.set_global(stdp_shift=shift)
                 current_shift = shift

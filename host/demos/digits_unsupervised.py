@@ -79,7 +79,7 @@ from spikeforge.config import CoreConfig
 
 from ..model.params import GlobalParams, Network, NeuronParams
 from ..model.quantize import fraction_factor
-from .digits import CLASSES, PIXELS, load_data
+from .digits import CLASSES, PIXELS, checked_shifts, load_data, shift_of_epoch
 
 __all__ = ["UnsupervisedRecipe", "RECIPES", "build_network", "encode", "train",
            "label_neurons", "classify", "evaluate", "run_recipe", "read_theta", "read_state",
@@ -236,11 +236,7 @@ class UnsupervisedRecipe:
             raise ValueError(f"inhibitory must be at least 0 and below neurons "
                              f"({self.neurons}), not {self.inhibitory}: the pool leaves at "
                              f"least one excitatory neuron")
-        if self.stdp_shifts is not None:
-            object.__setattr__(self, "stdp_shifts", tuple(int(k) for k in self.stdp_shifts))
-            if not self.stdp_shifts or not all(0 <= k <= 31 for k in self.stdp_shifts):
-                raise ValueError(f"stdp_shifts {self.stdp_shifts} must be one or more "
-                                 f"shifts in 0..31 (one per epoch, the last one repeats)")
+        checked_shifts(self)
         if self.wta and self.inhibitory:
             raise ValueError("an inhibitory pool and the winner-take-all exclude each other "
                              "(the pool's neurons would compete with the excitatory ones): "
@@ -264,11 +260,8 @@ class UnsupervisedRecipe:
         return self.image_inputs
 
     def shift_of_epoch(self, epoch):
-        """``stdp_shift`` of epoch ``epoch`` (0-based): ``stdp_shifts[epoch]`` (its last entry
-        past its end), or ``stdp_shift`` without a schedule."""
-        if self.stdp_shifts is None:
-            return self.stdp_shift
-        return self.stdp_shifts[min(epoch, len(self.stdp_shifts) - 1)]
+        """``stdp_shift`` of epoch ``epoch`` (0-based; see :func:`.digits.shift_of_epoch`)."""
+        return shift_of_epoch(self, epoch)
 
     @property
     def train_steps_per_sample(self):
